@@ -1,0 +1,23 @@
+export * from './types.js';
+export * from './errors.js';
+export { validateName, validateTime, validateEpoch, isValidName, MAX_NAME_LENGTH, type NameKind } from './names.js';
+export { LIMITS, LOG_LEVEL_VALUES } from './limits.js';
+export { parseAclEntry, validateAclEntries, hasAccess, assertAccess, type AclEntry, type Permission, type AccessOptions } from './acl.js';
+export {
+  storageConfigSchema, retentionSchema, backendRefSchema, parseStorageConfig, parseStorageConfigYaml, formatIssues, DEFAULT_BACKEND,
+  type StorageConfig, type RetentionPolicy, type BackendRef,
+} from './config-schema.js';
+export { loadStorageModule, openStorage, defaultContext } from './loader.js';
+export { openConfiguredStorage, storagePlan, RoutingStorage, type PlanRow } from './routing.js';
+export { guardStorage } from './guard.js';
+export { runGc, type GcReport, type GcAction } from './gc.js';
+export { withRetry, sleep, type RetryPolicy } from './util/retry.js';
+export { HashingCounter, iterateBytes, verifyingStream, sha256Hex, bytesEqual, collectBytes } from './util/bytes.js';
+export { resolveLookUp, lowerBound } from './util/lookup.js';
+export {
+  matchesLogQuery, levelValue, isLogLevel, effectiveLimit, encodeCursor, decodeCursor, afterCursor, compareSeq, type LogCursor,
+} from './util/logs.js';
+export {
+  Aggregator, chooseResolution, seriesKey, labelsMatch, RESOLUTION_MS, ROLLUP_RESOLUTIONS, emptyPartial, addValue, mergePartial,
+  finishPartial, needsValues, bucketOf, groupLabels, type PartialAgg as MetricPartial,
+} from './util/metrics.js';

@@ -1,0 +1,83 @@
+import { createRequire } from 'node:module';
+import { isAbsolute, resolve, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { StorageError } from './errors.js';
+import { formatIssues } from './config-schema.js';
+import { guardStorage } from './guard.js';
+import type { Storage, StorageContext, StorageLogger, StorageModule } from './types.js';
+import memoryModule from './memory/index.js';
+
+const noop = (): void => {};
+const silentLogger: StorageLogger = { debug: noop, info: noop, warn: noop, error: noop };
+
+export function defaultContext(partial: Partial<StorageContext> = {}): StorageContext {
+  return { logger: partial.logger ?? silentLogger, now: partial.now ?? Date.now };
+}
+
+function isPath(spec: string): boolean {
+  return spec.startsWith('.') || isAbsolute(spec) || spec.startsWith('file:');
+}
+
+/**
+ * Loads a backend by package name, file path (relative to `baseDir`, usually the
+ * config file's folder) or the built-in name `memory`, and checks its shape.
+ */
+export async function loadStorageModule(spec: string, options: { baseDir?: string } = {}): Promise<StorageModule<any>> {
+  if (spec === 'memory' || spec === '@sluice/storage-api/memory') return memoryModule as StorageModule<any>;
+  const baseDir = options.baseDir ?? process.cwd();
+  let url: string;
+  try {
+    if (spec.startsWith('file:')) url = spec;
+    else if (isPath(spec)) url = pathToFileURL(resolve(baseDir, spec)).href;
+    else {
+      // Resolve from the config's folder first (the user's project), then from here.
+      try {
+        url = pathToFileURL(createRequire(join(baseDir, 'noop.js')).resolve(spec)).href;
+      } catch {
+        url = spec;
+      }
+    }
+  } catch (err) {
+    throw new StorageError(`cannot resolve storage module ${spec}: ${(err as Error).message}`, { code: 'STORAGE_MODULE_INVALID', cause: err });
+  }
+  let ns: Record<string, unknown>;
+  try {
+    ns = (await import(url)) as Record<string, unknown>;
+  } catch (err) {
+    throw new StorageError(`cannot load storage module ${spec}: ${(err as Error).message}`, { code: 'STORAGE_MODULE_INVALID', cause: err });
+  }
+  const mod = (ns.default ?? ns) as Partial<StorageModule>;
+  const problems: string[] = [];
+  if (typeof mod.name !== 'string') problems.push('name (string) is missing');
+  if (typeof mod.create !== 'function') problems.push('create(options, context) is missing');
+  if (!mod.capabilities || typeof mod.capabilities !== 'object') problems.push('capabilities object is missing');
+  if (problems.length) {
+    throw new StorageError(`${spec} is not a storage module (its default export must be a StorageModule): ${problems.join('; ')}`, {
+      code: 'STORAGE_MODULE_INVALID',
+    });
+  }
+  return mod as StorageModule<any>;
+}
+
+/**
+ * Validates options with the module's schema (errors name the key path), creates the
+ * backend and guards it. The one way callers obtain a Storage.
+ */
+export async function openStorage(
+  mod: StorageModule<any>,
+  options: Record<string, unknown> = {},
+  context: Partial<StorageContext> = {},
+  keyPath: string[] = ['storage', 'default', 'options'],
+): Promise<Storage> {
+  let parsed: unknown = options;
+  if (mod.optionsSchema) {
+    const r = mod.optionsSchema.safeParse(options);
+    if (!r.success) {
+      const lines = formatIssues(r.error.issues, keyPath);
+      throw new StorageError(`invalid options for ${mod.name}:\n  ${lines.join('\n  ')}`, { code: 'STORAGE_CONFIG_INVALID', details: { issues: lines } });
+    }
+    parsed = r.data;
+  }
+  const raw = await mod.create(parsed as never, defaultContext(context));
+  return guardStorage(raw);
+}

@@ -1,0 +1,114 @@
+import type {
+  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, OffsetStore, StorageCapabilities,
+  StorageContext,
+} from '../types.js';
+import { StorageError } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import { MemoryCheckpointStore, MemoryOffsetStore } from './time-stores.js';
+import { MemoryConfigStore, MemoryJarStore, MemoryLogStore, MemoryMetricsStore } from './sub-stores.js';
+import { type MemoryApp, MemoryVolume, newApp } from './volume.js';
+
+export const MEMORY_CAPABILITIES: StorageCapabilities = Object.freeze({
+  persistent: true, // within the process: a named volume outlives the Storage instance
+  multiProcess: true, // instances on one volume behave like processes on one disk
+  multiWriter: true, // single-threaded JS makes every check-and-write atomic
+  follow: true,
+  metricsRollups: true,
+});
+
+/** The reference backend: the simplest code that has every semantic of the contract. */
+export class MemoryStorage implements BackendStorage {
+  readonly backend = 'memory';
+  readonly capabilities: StorageCapabilities;
+
+  constructor(readonly volume: MemoryVolume, private readonly context: StorageContext, persistent: boolean) {
+    this.capabilities = Object.freeze({ ...MEMORY_CAPABILITIES, persistent });
+  }
+
+  async createAppStorage(appName: string, appId: string, options: CreateAppOptions): Promise<BackendAppStorage> {
+    if (this.volume.apps.has(appId)) throw new StorageError(`app ${appId} already exists`, { code: 'STORAGE_ALREADY_EXISTS' });
+    const now = this.context.now();
+    const meta: AppMeta = {
+      appId, appName, owner: options.owner, acl: [...(options.acl ?? [])], status: 'created', labels: { ...(options.labels ?? {}) },
+      createdAt: now, updatedAt: now, version: 1,
+    };
+    const app = newApp(meta);
+    this.volume.apps.set(appId, app);
+    return new MemoryAppStorage(app, this.context, this.volume);
+  }
+
+  async getAppStorage(appId: string): Promise<BackendAppStorage | undefined> {
+    const app = this.volume.apps.get(appId);
+    return app && new MemoryAppStorage(app, this.context, this.volume);
+  }
+
+  async listApps(): Promise<AppMeta[]> {
+    return [...this.volume.apps.values()].map((a) => structuredClone(a.meta)).sort((a, b) => (a.appId < b.appId ? -1 : 1));
+  }
+
+  async deleteAppStorage(appId: string): Promise<void> {
+    const app = this.volume.apps.get(appId);
+    if (!app) throw new StorageError(`app ${appId} not found`, { code: 'STORAGE_NOT_FOUND' });
+    if (app.meta.status === 'running') throw new StorageError(`app ${appId} is running`, { code: 'STORAGE_IN_USE' });
+    this.volume.apps.delete(appId);
+  }
+
+  async close(): Promise<void> {}
+}
+
+class MemoryAppStorage implements BackendAppStorage {
+  readonly jars: MemoryJarStore;
+  readonly logs: MemoryLogStore;
+  readonly metrics: MemoryMetricsStore;
+  readonly config: MemoryConfigStore;
+
+  constructor(private readonly app: MemoryApp, private readonly context: StorageContext, private readonly volume: MemoryVolume) {
+    const corrupt = (): boolean => volume.corruptReads;
+    this.jars = new MemoryJarStore(app, context.now, corrupt);
+    this.logs = new MemoryLogStore(app);
+    this.metrics = new MemoryMetricsStore(app);
+    this.config = new MemoryConfigStore(app, context.now);
+  }
+
+  get appId(): string {
+    return this.app.meta.appId;
+  }
+  get appName(): string {
+    return this.app.meta.appName;
+  }
+
+  async meta(): Promise<AppMeta> {
+    this.#assertExists();
+    return structuredClone(this.app.meta);
+  }
+
+  async updateMeta(patch: AppMetaPatch, options: { ifVersion?: number } = {}): Promise<AppMeta> {
+    this.#assertExists();
+    const m = this.app.meta;
+    if (options.ifVersion !== undefined && options.ifVersion !== m.version) {
+      throw new StorageError(`app ${m.appId}: meta version is ${m.version}, expected ${options.ifVersion}`, { code: 'STORAGE_PRECONDITION_FAILED' });
+    }
+    Object.assign(m, structuredClone(patch), { version: m.version + 1, updatedAt: this.context.now() });
+    return structuredClone(m);
+  }
+
+  offsets(name: string): OffsetStore {
+    return new MemoryOffsetStore(this.app, name);
+  }
+
+  checkpoints(name: string, options: { numRetained?: number } = {}): CheckpointStore {
+    return new MemoryCheckpointStore(this.app, name, options.numRetained ?? LIMITS.defaultNumRetained, this.context.now, () => this.volume.corruptReads);
+  }
+
+  async listTimeStores(kind: 'offsets' | 'checkpoints'): Promise<string[]> {
+    return [...(kind === 'offsets' ? this.app.offsets.keys() : this.app.checkpoints.keys())].sort();
+  }
+
+  async close(): Promise<void> {}
+
+  #assertExists(): void {
+    if (this.volume.apps.get(this.app.meta.appId) !== this.app) {
+      throw new StorageError(`app ${this.app.meta.appId} was deleted`, { code: 'STORAGE_NOT_FOUND' });
+    }
+  }
+}

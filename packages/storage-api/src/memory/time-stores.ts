@@ -1,0 +1,218 @@
+import type {
+  Checkpoint, CheckpointPart, CheckpointStore, CheckpointWriter, LookUpResult, OffsetStore, OffsetWriter, TimeEntry,
+} from '../types.js';
+import { StorageError } from '../errors.js';
+import { lowerBound, resolveLookUp } from '../util/lookup.js';
+import { bytesEqual, sha256Hex } from '../util/bytes.js';
+import { LIMITS } from '../limits.js';
+import type { MemoryApp } from './volume.js';
+import { randomUUID } from 'node:crypto';
+
+interface Timed { t: number }
+
+/** Shared read side over a sorted array. */
+abstract class SortedReader<E extends Timed> {
+  constructor(readonly name: string) {}
+  protected abstract items(): E[];
+  protected abstract epochNow(): number;
+
+  async get(t: number): Promise<E | undefined> {
+    const a = this.items();
+    const i = lowerBound(a, t);
+    return a[i]?.t === t ? a[i] : undefined;
+  }
+  async floor(t: number): Promise<E | undefined> {
+    const a = this.items();
+    const i = lowerBound(a, t + 1);
+    return i > 0 ? a[i - 1] : undefined;
+  }
+  async lookUp(t: number): Promise<LookUpResult<E>> {
+    const a = this.items();
+    return resolveLookUp(t, async () => a[0], async () => a[a.length - 1], async (x) => a[lowerBound(a, x)]);
+  }
+  async first(): Promise<E | undefined> {
+    return this.items()[0];
+  }
+  async last(): Promise<E | undefined> {
+    const a = this.items();
+    return a[a.length - 1];
+  }
+  async range(from: number, to: number, options: { limit?: number } = {}): Promise<E[]> {
+    const a = this.items();
+    const out: E[] = [];
+    const limit = options.limit ?? LIMITS.maxLimit;
+    for (let i = lowerBound(a, from); i < a.length && a[i]!.t < to && out.length < limit; i++) out.push(a[i]!);
+    return out;
+  }
+  async currentEpoch(): Promise<number> {
+    return this.epochNow();
+  }
+}
+
+function fenced(store: string, mine: number, current: number): StorageError {
+  return new StorageError(`store ${store}: epoch ${mine} is fenced by epoch ${current}`, {
+    code: 'STORAGE_FENCED',
+    details: { epoch: mine, currentEpoch: current },
+  });
+}
+
+function outOfOrder(store: string, t: number, last: number): StorageError {
+  return new StorageError(`store ${store}: time ${t} is not after the last time ${last}`, {
+    code: 'STORAGE_OUT_OF_ORDER',
+    details: { t, last },
+  });
+}
+
+function removeWhere<E extends Timed>(a: E[], pred: (e: E) => boolean): number {
+  const before = a.length;
+  const kept = a.filter((e) => !pred(e));
+  a.length = 0;
+  a.push(...kept);
+  return before - kept.length;
+}
+
+export class MemoryOffsetStore extends SortedReader<TimeEntry> implements OffsetStore {
+  constructor(private readonly app: MemoryApp, name: string) {
+    super(name);
+  }
+  #state() {
+    let s = this.app.offsets.get(this.name);
+    if (!s) this.app.offsets.set(this.name, (s = { epoch: 0, entries: [] }));
+    return s;
+  }
+  protected items(): TimeEntry[] {
+    return this.app.offsets.get(this.name)?.entries ?? [];
+  }
+  protected epochNow(): number {
+    return this.app.offsets.get(this.name)?.epoch ?? 0;
+  }
+
+  async writer(epoch: number): Promise<OffsetWriter> {
+    const s = this.#state();
+    if (epoch < s.epoch) throw fenced(this.name, epoch, s.epoch);
+    s.epoch = epoch;
+    const check = (): void => {
+      if (s.epoch > epoch) throw fenced(this.name, epoch, s.epoch);
+    };
+    const name = this.name;
+    const appendAll = (entries: TimeEntry[]): void => {
+      check();
+      // Validate the whole batch first: all or nothing.
+      let last = s.entries[s.entries.length - 1];
+      const toAdd: TimeEntry[] = [];
+      for (const e of entries) {
+        if (last && e.t <= last.t) {
+          if (e.t === last.t && toAdd.length === 0 && bytesEqual(e.value, last.value)) continue; // idempotent retry
+          throw outOfOrder(name, e.t, last.t);
+        }
+        const copy = { t: e.t, value: new Uint8Array(e.value) };
+        toAdd.push(copy);
+        last = copy;
+      }
+      s.entries.push(...toAdd);
+    };
+    return {
+      epoch,
+      append: async (t, value) => appendAll([{ t, value }]),
+      appendBatch: async (entries) => appendAll(entries),
+      truncateAfter: async (t) => {
+        check();
+        return removeWhere(s.entries, (e) => e.t > t);
+      },
+      truncateBefore: async (t) => {
+        check();
+        return removeWhere(s.entries, (e) => e.t < t);
+      },
+    };
+  }
+}
+
+export class MemoryCheckpointStore extends SortedReader<Checkpoint> implements CheckpointStore {
+  constructor(private readonly app: MemoryApp, name: string, readonly numRetained: number, private readonly now: () => number, private readonly corrupt: () => boolean) {
+    super(name);
+  }
+  #state() {
+    let s = this.app.checkpoints.get(this.name);
+    if (!s) this.app.checkpoints.set(this.name, (s = { epoch: 0, committed: [], staged: new Map() }));
+    return s;
+  }
+  protected items(): Checkpoint[] {
+    return this.app.checkpoints.get(this.name)?.committed ?? [];
+  }
+  protected epochNow(): number {
+    return this.app.checkpoints.get(this.name)?.epoch ?? 0;
+  }
+
+  async readPart(t: number, part: string): Promise<Uint8Array> {
+    const cp = await this.get(t);
+    if (!cp) throw new StorageError(`checkpoint ${this.name}@${t} not found`, { code: 'STORAGE_NOT_FOUND' });
+    const p = cp.parts.find((x) => x.name === part);
+    if (!p) throw new StorageError(`checkpoint ${this.name}@${t} has no part ${part}`, { code: 'STORAGE_NOT_FOUND' });
+    const bytes = this.#state().staged.get(p.ref);
+    if (!bytes) throw new StorageError(`checkpoint ${this.name}@${t} part ${part} is missing its data`, { code: 'STORAGE_CORRUPT' });
+    const out = Buffer.from(bytes);
+    if (this.corrupt() && out.length > 0) out[0]! ^= 0xff;
+    if (sha256Hex(out) !== p.sha256) {
+      throw new StorageError(`checkpoint ${this.name}@${t} part ${part} is corrupt`, { code: 'STORAGE_CORRUPT' });
+    }
+    return out;
+  }
+
+  async writer(epoch: number): Promise<CheckpointWriter> {
+    const s = this.#state();
+    if (epoch < s.epoch) throw fenced(this.name, epoch, s.epoch);
+    s.epoch = epoch;
+    const check = (): void => {
+      if (s.epoch > epoch) throw fenced(this.name, epoch, s.epoch);
+    };
+    const name = this.name;
+    const dropParts = (cps: Checkpoint[]): void => {
+      for (const cp of cps) for (const p of cp.parts) s.staged.delete(p.ref);
+    };
+    const writer: CheckpointWriter = {
+      epoch,
+      stage: async (t, part, bytes) => {
+        check();
+        const ref = `${t}/${part}/${randomUUID()}`;
+        s.staged.set(ref, Buffer.from(bytes));
+        return { name: part, size: bytes.byteLength, sha256: sha256Hex(bytes), ref } satisfies CheckpointPart;
+      },
+      commit: async (t, parts, options = {}) => {
+        check();
+        for (const p of parts) {
+          if (!s.staged.has(p.ref)) throw new StorageError(`part ${p.name} (${p.ref}) was not staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
+        }
+        const existing = s.committed.find((c) => c.t === t);
+        if (existing) {
+          if (existing.epoch === epoch && sameParts(existing.parts, parts)) return existing;
+          throw new StorageError(`checkpoint ${name}@${t} is already committed`, { code: 'STORAGE_ALREADY_EXISTS' });
+        }
+        const last = s.committed[s.committed.length - 1];
+        if (last && t < last.t) throw outOfOrder(name, t, last.t);
+        const cp: Checkpoint = { t, epoch, parts: parts.map((p) => ({ ...p })), meta: options.meta ?? {}, committedAt: this.now() };
+        s.committed.push(cp);
+        const excess = s.committed.length - this.numRetained;
+        if (excess > 0) dropParts(s.committed.splice(0, excess));
+        return cp;
+      },
+      append: async (t, bytes) => writer.commit(t, [await writer.stage(t, 'state', bytes)]),
+      truncateAfter: async (t) => {
+        check();
+        const gone = s.committed.filter((c) => c.t > t);
+        dropParts(gone);
+        return removeWhere(s.committed, (c) => c.t > t);
+      },
+      truncateBefore: async (t) => {
+        check();
+        const gone = s.committed.filter((c) => c.t < t);
+        dropParts(gone);
+        return removeWhere(s.committed, (c) => c.t < t);
+      },
+    };
+    return writer;
+  }
+}
+
+function sameParts(a: CheckpointPart[], b: CheckpointPart[]): boolean {
+  return a.length === b.length && a.every((p, i) => p.ref === b[i]!.ref && p.sha256 === b[i]!.sha256);
+}

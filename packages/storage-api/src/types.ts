@@ -1,0 +1,431 @@
+/**
+ * The storage contract. Every backend implements these interfaces; the conformance
+ * suite (./conformance) is the executable definition of their semantics and the
+ * in-memory backend (./memory) the reference implementation.
+ *
+ * Callers get instances through `openStorage()`, which wraps the backend in a guard
+ * that validates arguments, enforces the closed state and abort signals, and maps
+ * stray errors, so backends receive only normalised input.
+ */
+import type { StorageErrorCode } from './errors.js';
+
+// ---------------------------------------------------------------- context, module
+
+/** Minimal pino-compatible logger: backends log through what the daemon gives them. */
+export interface StorageLogger {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  child?(bindings: Record<string, unknown>): StorageLogger;
+}
+
+export interface StorageContext {
+  logger: StorageLogger;
+  /** Wall clock in ms; injectable so tests can move time. */
+  now: () => number;
+}
+
+/** What a backend supports. The conformance suite skips only from these flags. */
+export interface StorageCapabilities {
+  /** Data outlives the Storage instance and the process. */
+  persistent: boolean;
+  /** Several processes (or Storage instances) may read and write one app's store at once. */
+  multiProcess: boolean;
+  /**
+   * Several writers may race: create-only commits and epoch fencing are enforced
+   * atomically by the store. False means the backend is only safe with one writer
+   * per store (e.g. S3 without conditional writes, run with `singleWriter: true`).
+   */
+  multiWriter: boolean;
+  /** logs.follow() delivers records appended by other instances. */
+  follow: boolean;
+  /** Metrics are rolled up (1m, 1h) with their own retention. */
+  metricsRollups: boolean;
+}
+
+/** A zod-compatible schema (only safeParse is used), so modules need not depend on zod. */
+export interface OptionsSchema<O> {
+  safeParse(input: unknown):
+    | { success: true; data: O }
+    | { success: false; error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> } };
+}
+
+/** A backend package's default export. */
+export interface StorageModule<O = Record<string, unknown>> {
+  readonly name: string;
+  /** Upper bound of what instances can do; an instance may declare less after probing. */
+  readonly capabilities: StorageCapabilities;
+  readonly optionsSchema?: OptionsSchema<O>;
+  /** Returns the raw backend; callers get it through openStorage(), which guards it. */
+  create(options: O, context: StorageContext): Promise<BackendStorage>;
+}
+
+// ---------------------------------------------------------------- storage and apps
+
+export type AppStatus = 'created' | 'running' | 'stopped' | 'failed' | 'killed';
+
+export interface AppMeta {
+  appId: string;
+  appName: string;
+  /** User that owns the app; always has rwa. */
+  owner: string;
+  /** Storm-style entries: `u:<name>:<rwa>` and `o::<rwa>`. */
+  acl: string[];
+  status: AppStatus;
+  /** Name of the jar the app runs: protected from deletion while the app runs. */
+  jar?: string;
+  labels: Record<string, string>;
+  createdAt: number;
+  updatedAt: number;
+  /** Bumped on every update; used for compare-and-set. */
+  version: number;
+}
+
+export interface CreateAppOptions {
+  owner: string;
+  acl?: string[];
+  labels?: Record<string, string>;
+}
+
+export type AppMetaPatch = Partial<Pick<AppMeta, 'status' | 'jar' | 'acl' | 'labels'>>;
+
+export interface Storage {
+  readonly capabilities: StorageCapabilities;
+  /** Module name, for plans and reports. */
+  readonly backend: string;
+  /** STORAGE_ALREADY_EXISTS if the id is taken. */
+  createAppStorage(appName: string, appId: string, options: CreateAppOptions): Promise<AppStorage>;
+  /** undefined if absent. */
+  getAppStorage(appId: string): Promise<AppStorage | undefined>;
+  listApps(): Promise<AppMeta[]>;
+  /** STORAGE_IN_USE while the app is running; STORAGE_NOT_FOUND if absent. Deletes every sub-store. */
+  deleteAppStorage(appId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface AppStorage {
+  readonly appId: string;
+  readonly appName: string;
+  meta(): Promise<AppMeta>;
+  /** STORAGE_PRECONDITION_FAILED if ifVersion is given and differs. */
+  updateMeta(patch: AppMetaPatch, options?: { ifVersion?: number }): Promise<AppMeta>;
+  readonly jars: JarStore;
+  readonly logs: LogStore;
+  readonly metrics: MetricsStore;
+  readonly config: ConfigStore;
+  offsets(name: string): OffsetStore;
+  checkpoints(name: string, options?: { numRetained?: number }): CheckpointStore;
+  /** Names of offset / checkpoint stores that hold data (for gc and tools). */
+  listTimeStores(kind: 'offsets' | 'checkpoints'): Promise<string[]>;
+  /** Releases handles; the data stays. */
+  close(): Promise<void>;
+}
+
+export interface OpOptions {
+  signal?: AbortSignal;
+}
+
+// ---------------------------------------------------------------- jars
+
+/** Bytes to store: a buffer, an async iterable of chunks, or a Node Readable. */
+export type ByteSource = Uint8Array | AsyncIterable<Uint8Array>;
+
+export interface TransferOptions extends OpOptions {
+  /** Called with bytes transferred so far (and the total when known). */
+  onProgress?: (done: number, total?: number) => void;
+  /** Total size if known, for progress bars. */
+  size?: number;
+  /** If given, the put fails with STORAGE_CORRUPT unless the content hashes to it. */
+  expectedSha256?: string;
+}
+
+export interface JarInfo {
+  name: string;
+  /** Lower-case hex SHA-256 of the content: the content address. */
+  sha256: string;
+  size: number;
+  createdAt: number;
+}
+
+export interface JarStore {
+  /**
+   * Streams the content in (never buffered whole), hashing it on the way. Atomic: the
+   * name points at the new content only once it is complete and durable. Identical
+   * content is stored once. Replaces an existing name unless it is in use.
+   */
+  put(name: string, source: ByteSource, options?: TransferOptions): Promise<JarInfo>;
+  /**
+   * Streams the content out, verifying the digest on the way: the iteration throws
+   * STORAGE_CORRUPT at the end if the bytes do not hash to the recorded digest.
+   * STORAGE_NOT_FOUND (from the promise) if absent.
+   */
+  get(name: string, options?: TransferOptions): Promise<AsyncIterable<Uint8Array>>;
+  stat(name: string, options?: OpOptions): Promise<JarInfo | undefined>;
+  list(options?: OpOptions): Promise<JarInfo[]>;
+  /** STORAGE_IN_USE if the app is running with this jar; STORAGE_NOT_FOUND if absent. */
+  delete(name: string, options?: OpOptions): Promise<void>;
+  copyFromLocal(path: string, name: string, options?: TransferOptions): Promise<JarInfo>;
+  /** Writes to a temp file, fsyncs and renames only after verification. */
+  copyToLocal(name: string, path: string, options?: TransferOptions): Promise<JarInfo>;
+}
+
+// ---------------------------------------------------------------- time-keyed stores
+
+export interface TimeEntry {
+  /** Event time, integer ms. */
+  t: number;
+  value: Uint8Array;
+}
+
+/**
+ * lookUp(t): the first entry with time ≥ t, with Gearpump's explicit outcomes:
+ * `empty` (nothing stored), `underflow` (t is before the first entry: carries it),
+ * `overflow` (t is after the last entry: carries it).
+ */
+export type LookUpResult<E> =
+  | { status: 'found'; entry: E }
+  | { status: 'empty' }
+  | { status: 'underflow'; min: E }
+  | { status: 'overflow'; max: E };
+
+export interface TimeKeyedReader<E> {
+  readonly name: string;
+  get(t: number, options?: OpOptions): Promise<E | undefined>;
+  /** Last entry with time ≤ t. */
+  floor(t: number, options?: OpOptions): Promise<E | undefined>;
+  lookUp(t: number, options?: OpOptions): Promise<LookUpResult<E>>;
+  first(options?: OpOptions): Promise<E | undefined>;
+  last(options?: OpOptions): Promise<E | undefined>;
+  /** Entries with from ≤ t < to, ascending, at most `limit` (default 10 000). */
+  range(from: number, to: number, options?: OpOptions & { limit?: number }): Promise<E[]>;
+  /** Highest epoch that has opened a writer (0 if none). */
+  currentEpoch(options?: OpOptions): Promise<number>;
+}
+
+/**
+ * Writers are opened with an epoch. Opening with a lower epoch than one already seen
+ * fails with STORAGE_FENCED; once a higher epoch has opened, every write from a lower
+ * epoch fails with STORAGE_FENCED (fences zombies after a restart).
+ */
+export interface TimeKeyedWriterBase {
+  readonly epoch: number;
+  /** Removes entries with time > t (recovery discards the future). Returns how many. */
+  truncateAfter(t: number, options?: OpOptions): Promise<number>;
+  /** Removes entries with time < t (retention). Returns how many. */
+  truncateBefore(t: number, options?: OpOptions): Promise<number>;
+}
+
+export interface OffsetWriter extends TimeKeyedWriterBase {
+  /**
+   * Durable when it resolves. Times strictly increase: t ≤ last fails with
+   * STORAGE_OUT_OF_ORDER, except re-appending exactly the last entry (same time,
+   * same bytes), which is a no-op so a retry after a lost acknowledgement is safe.
+   */
+  append(t: number, value: Uint8Array, options?: OpOptions): Promise<void>;
+  /** All or nothing, same ordering rules, entries in increasing time. */
+  appendBatch(entries: TimeEntry[], options?: OpOptions): Promise<void>;
+}
+
+export interface OffsetStore extends TimeKeyedReader<TimeEntry> {
+  writer(epoch: number, options?: OpOptions): Promise<OffsetWriter>;
+}
+
+export interface CheckpointPart {
+  name: string;
+  size: number;
+  sha256: string;
+  /** Backend locator of the staged bytes (unique, never reused). */
+  ref: string;
+}
+
+export interface Checkpoint {
+  t: number;
+  epoch: number;
+  parts: CheckpointPart[];
+  meta: Record<string, unknown>;
+  committedAt: number;
+}
+
+export interface CheckpointWriter extends TimeKeyedWriterBase {
+  /**
+   * Stores one part (e.g. one task's state) under a unique location. Invisible to
+   * readers until a commit lists it. Any process with the same epoch may stage.
+   */
+  stage(t: number, part: string, bytes: Uint8Array, options?: OpOptions): Promise<CheckpointPart>;
+  /**
+   * Atomically commits checkpoint t listing the staged parts (one small manifest).
+   * t below the last committed → STORAGE_OUT_OF_ORDER; t already committed →
+   * STORAGE_ALREADY_EXISTS unless it is the identical commit (idempotent retry);
+   * lower epoch → STORAGE_FENCED. Keeps the newest `numRetained` checkpoints.
+   */
+  commit(t: number, parts: CheckpointPart[], options?: OpOptions & { meta?: Record<string, unknown> }): Promise<Checkpoint>;
+  /** stage(t, 'state', bytes) + commit(t, [part]). */
+  append(t: number, bytes: Uint8Array, options?: OpOptions): Promise<Checkpoint>;
+}
+
+export interface CheckpointStore extends TimeKeyedReader<Checkpoint> {
+  readonly numRetained: number;
+  writer(epoch: number, options?: OpOptions): Promise<CheckpointWriter>;
+  /** Reads a committed part, verifying its SHA-256 (STORAGE_CORRUPT on mismatch). */
+  readPart(t: number, part: string, options?: OpOptions): Promise<Uint8Array>;
+}
+
+// ---------------------------------------------------------------- logs
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+export interface LogRecord {
+  ts: number;
+  level: LogLevel;
+  msg: string;
+  /** app, executor, processor, task, host ... */
+  labels: Record<string, string>;
+  fields?: Record<string, unknown>;
+}
+
+export interface LogQuery {
+  /** Inclusive, ms. */
+  from?: number;
+  /** Exclusive, ms. */
+  to?: number;
+  minLevel?: LogLevel;
+  /** Case-insensitive substring of msg. */
+  text?: string;
+  /** Every given label must match exactly. */
+  labels?: Record<string, string>;
+  /** Default 1000, at most 10 000. */
+  limit?: number;
+  /** From a previous page. */
+  cursor?: string;
+  /** By time; default 'asc'. */
+  order?: 'asc' | 'desc';
+}
+
+export interface LogPage {
+  records: LogRecord[];
+  /** Present when more records may match. */
+  cursor?: string;
+}
+
+export interface FollowOptions extends OpOptions {
+  /** How often to look for new records; default 500 ms. */
+  pollIntervalMs?: number;
+}
+
+export interface LogStats {
+  count: number;
+  bytes: number;
+  oldestTs?: number;
+  newestTs?: number;
+}
+
+export interface LogStore {
+  append(records: LogRecord[], options?: OpOptions): Promise<void>;
+  query(query: LogQuery, options?: OpOptions): Promise<LogPage>;
+  /**
+   * Live tail: yields matching records in arrival order, starting with those that
+   * arrive after the call (or from `query.from` if given), until the signal aborts.
+   */
+  follow(query: LogQuery, options?: FollowOptions): AsyncIterable<LogRecord>;
+  stats(options?: OpOptions): Promise<LogStats>;
+  /** Retention: deletes records with ts < t; returns how many. */
+  deleteBefore(t: number, options?: OpOptions): Promise<number>;
+}
+
+// ---------------------------------------------------------------- metrics
+
+export type MetricKind = 'counter' | 'gauge' | 'meter' | 'histogram';
+export type MetricAgg = 'avg' | 'min' | 'max' | 'sum' | 'count' | 'last' | 'p50' | 'p90' | 'p99';
+/** raw points, then 1-minute and 1-hour rollups. */
+export type MetricResolution = 'raw' | '1m' | '1h';
+
+export interface MetricPoint {
+  name: string;
+  labels: Record<string, string>;
+  ts: number;
+  value: number;
+  kind: MetricKind;
+}
+
+export interface MetricQuery {
+  name: string;
+  /** Every given label must match. */
+  labels?: Record<string, string>;
+  from: number;
+  /** Exclusive. */
+  to: number;
+  /** Bucket width in ms; default: one bucket over [from, to). */
+  step?: number;
+  /** Default 'avg'. */
+  agg?: MetricAgg;
+  /** Group series by these label keys (others merged); default: every series apart. */
+  by?: string[];
+  /** Default 'auto': the coarsest rollup that fits the step (raw for percentiles). */
+  resolution?: MetricResolution | 'auto';
+}
+
+export interface MetricSeries {
+  name: string;
+  labels: Record<string, string>;
+  /** ts is the bucket start. Empty buckets are omitted. */
+  points: Array<{ ts: number; value: number }>;
+}
+
+export interface SeriesInfo {
+  name: string;
+  labels: Record<string, string>;
+  kind: MetricKind;
+}
+
+export interface MetricsStore {
+  write(points: MetricPoint[], options?: OpOptions): Promise<void>;
+  query(query: MetricQuery, options?: OpOptions): Promise<MetricSeries[]>;
+  listSeries(filter?: { name?: string; labels?: Record<string, string> }, options?: OpOptions): Promise<SeriesInfo[]>;
+  /** Retention per resolution: deletes points with ts < t; returns how many rows. */
+  deleteBefore(t: number, options?: OpOptions & { resolution?: MetricResolution }): Promise<number>;
+}
+
+// ---------------------------------------------------------------- config
+
+export interface ConfigEntry {
+  processorId: string;
+  /** Any JSON value. */
+  value: unknown;
+  /** Starts at 1, +1 per set. */
+  version: number;
+  updatedAt: number;
+}
+
+export interface ConfigStore {
+  get(processorId: string, options?: OpOptions): Promise<ConfigEntry | undefined>;
+  /**
+   * ifVersion: compare-and-set (0 = must not exist yet); a mismatch fails with
+   * STORAGE_PRECONDITION_FAILED. Returns the new entry.
+   */
+  set(processorId: string, value: unknown, options?: OpOptions & { ifVersion?: number }): Promise<ConfigEntry>;
+  list(options?: OpOptions): Promise<ConfigEntry[]>;
+  delete(processorId: string, options?: OpOptions & { ifVersion?: number }): Promise<void>;
+}
+
+// ---------------------------------------------------------------- backend view
+
+/**
+ * What a backend implements. The guard (openStorage) adds copyFromLocal/copyToLocal
+ * on top of put/get, so backends only write them if they can do better.
+ */
+export type BackendJarStore = Omit<JarStore, 'copyFromLocal' | 'copyToLocal'> & Partial<Pick<JarStore, 'copyFromLocal' | 'copyToLocal'>>;
+
+export type BackendAppStorage = Omit<AppStorage, 'jars'> & { readonly jars: BackendJarStore };
+
+export type BackendStorage = Omit<Storage, 'createAppStorage' | 'getAppStorage'> & {
+  createAppStorage(appName: string, appId: string, options: CreateAppOptions): Promise<BackendAppStorage>;
+  getAppStorage(appId: string): Promise<BackendAppStorage | undefined>;
+};
+
+// ---------------------------------------------------------------- misc
+
+export type SubStoreKind = 'jars' | 'logs' | 'metrics' | 'config' | 'offsets' | 'checkpoints';
+export const SUB_STORES: readonly SubStoreKind[] = ['jars', 'logs', 'metrics', 'config', 'offsets', 'checkpoints'];
+
+export type { StorageErrorCode };
