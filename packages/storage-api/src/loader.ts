@@ -11,7 +11,7 @@ const noop = (): void => {};
 const silentLogger: StorageLogger = { debug: noop, info: noop, warn: noop, error: noop };
 
 export function defaultContext(partial: Partial<StorageContext> = {}): StorageContext {
-  return { logger: partial.logger ?? silentLogger, now: partial.now ?? Date.now };
+  return { logger: partial.logger ?? silentLogger, now: partial.now ?? Date.now, baseDir: partial.baseDir ?? process.cwd() };
 }
 
 function isPath(spec: string): boolean {

@@ -52,7 +52,7 @@ export async function openConfiguredStorage(config: StorageConfig, options: { ba
   try {
     for (const [key, { ref, path }] of refs) {
       const mod = await loadStorageModule(ref.module, { baseDir: options.baseDir });
-      opened.set(key, await openStorage(mod, ref.options, options.context, path));
+      opened.set(key, await openStorage(mod, ref.options, { baseDir: options.baseDir, ...options.context }, path));
     }
   } catch (err) {
     await Promise.allSettled([...opened.values()].map((s) => s.close()));

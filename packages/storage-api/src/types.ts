@@ -24,6 +24,8 @@ export interface StorageContext {
   logger: StorageLogger;
   /** Wall clock in ms; injectable so tests can move time. */
   now: () => number;
+  /** Folder that relative paths in options resolve against (the config file's folder, else cwd). */
+  baseDir: string;
 }
 
 /** What a backend supports. The conformance suite skips only from these flags. */
@@ -42,6 +44,8 @@ export interface StorageCapabilities {
   follow: boolean;
   /** Metrics are rolled up (1m, 1h) with their own retention. */
   metricsRollups: boolean;
+  /** Jar put/get of any size run in bounded memory (content is not held in the process). */
+  boundedJarMemory?: boolean;
 }
 
 /** A zod-compatible schema (only safeParse is used), so modules need not depend on zod. */

@@ -152,13 +152,25 @@ export async function startRgw(opts: StartRgwOptions = {}): Promise<RgwHandle> {
   if (!avail.ok) {
     throw new Error(`Ceph RGW: binaries missing: ${avail.missing.join(', ')} (install: ${CEPH_APT_INSTALL})`);
   }
+  // start.sh picks ports that look free; if another process grabs one in between, try again (port 0 only)
+  const attempts = opts.port ? 1 : 3;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (e) {
+      if (attempt >= attempts || !/Address already in use/.test(String(e))) throw e;
+    }
+  }
+}
+
+async function startOnce(opts: StartRgwOptions): Promise<RgwHandle> {
   const t0 = performance.now();
   const timeoutMs = opts.timeoutMs ?? 90_000;
   const workdir = mkdtempSync(join(opts.tmpParent ?? tmpdir(), 'sluice-rgw-'));
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PATH: `${process.env.PATH ?? ''}${delimiter}/usr/bin${delimiter}/usr/sbin${delimiter}/bin`,
-    RGW_START_TIMEOUT: String(Math.max(1, Math.ceil(timeoutMs / 1000))),
+    RGW_START_TIMEOUT_MS: String(Math.max(1, Math.round(timeoutMs))),
   };
   if (opts.memstoreBytes !== undefined) env.MEMSTORE_BYTES = String(opts.memstoreBytes);
   if (opts.debug !== undefined) env.RGW_DEBUG = String(opts.debug);

@@ -19,7 +19,8 @@
 #
 # Env knobs (optional): RGW_ACCESS_KEY (default sluice-test-key), RGW_SECRET_KEY (default sluice-test-secret),
 #   MEMSTORE_BYTES (default 2 GiB: the OSD's advertised capacity = max RAM it will hold),
-#   RGW_DEBUG (0 = quiet; N = debug rgw N/5), RGW_START_TIMEOUT (seconds, default 90, whole start-up).
+#   RGW_DEBUG (0 = quiet; N = debug rgw N/5), RGW_START_TIMEOUT (seconds, default 90, whole start-up;
+#   RGW_START_TIMEOUT_MS overrides it in ms).
 set -uo pipefail
 
 usage() { echo "usage: $0 <workdir> [port]" >&2; exit 2; }
@@ -36,7 +37,8 @@ SK=${RGW_SECRET_KEY:-sluice-test-secret}
 REGION=us-east-1
 MEMSTORE_BYTES=${MEMSTORE_BYTES:-2147483648}
 RGW_DEBUG=${RGW_DEBUG:-0}
-TIMEOUT=${RGW_START_TIMEOUT:-90}
+TIMEOUT_MS=${RGW_START_TIMEOUT_MS:-$(( ${RGW_START_TIMEOUT:-90} * 1000 ))}
+TIMEOUT="$((TIMEOUT_MS / 1000)).$(printf %03d $((TIMEOUT_MS % 1000)))"
 if [ "$RGW_DEBUG" = 0 ]; then DBG="0/0"; else DBG="$RGW_DEBUG/5"; fi
 IP=127.0.0.1
 export PATH="$PATH:/usr/bin:/usr/sbin:/bin:/sbin"
@@ -52,41 +54,58 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 3
 fi
 
+# fd 9 = our real stderr: messages (incl. from the INT/TERM trap, which may run while a command's
+# stderr is redirected) go there; every child gets 9>&- so no daemon keeps the caller's pipe open.
+exec 9>&2
 T0=${EPOCHREALTIME/./}
-DEADLINE=$(( T0 + TIMEOUT * 1000000 ))
+DEADLINE=$(( T0 + TIMEOUT_MS * 1000 ))
 elapsed_ms() { echo $(( (${EPOCHREALTIME/./} - T0) / 1000 )); }
-log() { local t; t=$(elapsed_ms); printf '[ceph-rgw start %d.%03ds] %s\n' $((t / 1000)) $((t % 1000)) "$*" >&2; }
+log() { local t; t=$(elapsed_ms); printf '[ceph-rgw start %d.%03ds] %s\n' $((t / 1000)) $((t % 1000)) "$*" >&9; }
 past_deadline() { [ "${EPOCHREALTIME/./}" -ge "$DEADLINE" ]; }
 # is PID alive, not a zombie, and one of ours (its command line names our ceph.conf)?
 ours() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ] \
   && grep -qa -- "$D/ceph.conf" "/proc/$1/cmdline" 2>/dev/null; }
+# KILL a process and its descendants (found through /proc/PID/task/*/children)
+kill_tree() {
+  local c
+  for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do kill_tree "$c"; done
+  kill -KILL "$1" 2>/dev/null
+}
 die() {
+  trap - INT TERM HUP
   log "FAILED: $*"
-  [ -n "${FG:-}" ] && kill -KILL "$FG" 2>/dev/null
+  [ -n "${FG:-}" ] && kill_tree "$FG"
   for f in "$D"/log/*.out "$D"/log/*.log; do
-    [ -s "$f" ] && { echo "== tail $f" >&2; tail -n 20 "$f" >&2; }
+    [ -s "$f" ] && { echo "== tail $f" >&9; tail -n 20 "$f" >&9; }
   done
   if [ -f "$D/pids" ]; then
     while read -r p; do [ -n "$p" ] && ours "$p" && kill -KILL "$p" 2>/dev/null; done <"$D/pids"
   fi
-  echo "start.sh: killed the daemons this run had started; logs kept in $D/log (stop.sh $D removes it)" >&2
+  echo "start.sh: killed the daemons this run had started; logs kept in $D/log (stop.sh $D removes it)" >&9
   exit 1
 }
 trap 'die "interrupted"' INT TERM HUP
 # Run a (bounded) foreground command as a background job + wait, so a TERM/INT to this script runs the
 # trap at once instead of after the command finishes; die() kills the job.
 FG=
-fgwait() { "$@" & FG=$!; wait "$FG"; local rc=$?; FG=; return $rc; }
+fgwait() { "$@" 9>&- & FG=$!; wait "$FG"; local rc=$?; FG=; return $rc; }
 listening() { (exec 3<>"/dev/tcp/$IP/$1") 2>/dev/null; }
-# pick a port nobody listens on; $RANDOM-based within 20000-59999, excluding already-chosen ones
+# Pick a free port: below the kernel's ephemeral range (outgoing connections take ports from there,
+# and a port merely "not listening" may still be bound by one), not in /proc/net/tcp{,6} in any state,
+# not already chosen, and nobody answering on it. Sets FREE_PORT (not called in $(...) so TAKEN persists).
 declare -A TAKEN
+EPH_LOW=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null); EPH_LOW=${EPH_LOW:-32768}
+P_LO=10000; P_HI=$(( EPH_LOW > P_LO + 1000 ? EPH_LOW - 1 : 29999 ))
 free_port() {
-  local p i
+  local p i used
+  # local ports (hex) of every TCP socket, any state (awk: bash `read` on /proc files is very slow)
+  used=" $(awk 'FNR > 1 { n = split($2, a, ":"); printf "%s ", a[n] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null) "
   for i in $(seq 200); do
-    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+    p=$(( P_LO + (RANDOM * 32768 + RANDOM) % (P_HI - P_LO + 1) ))
     [ -n "${TAKEN[$p]:-}" ] && continue
+    [[ "$used" == *" $(printf %04X "$p") "* ]] && continue
     listening "$p" && continue
-    TAKEN[$p]=1; echo "$p"; return 0
+    TAKEN[$p]=1; FREE_PORT=$p; return 0
   done
   return 1
 }
@@ -99,10 +118,10 @@ fi
 mkdir -p "$D"/{mon,osd/ceph-0,rgw,log,run,crash}
 : >"$D/pids"
 
-if [ "$PORT" = 0 ]; then PORT=$(free_port) || die "no free port found"; else
+if [ "$PORT" = 0 ]; then free_port || die "no free port found"; PORT=$FREE_PORT; else
   listening "$PORT" && die "port $IP:$PORT is already in use"; TAKEN[$PORT]=1; fi
-MON_PORT=$(free_port) || die "no free port found"
-MON_PORT_V1=$(free_port) || die "no free port found"
+free_port || die "no free port found"; MON_PORT=$FREE_PORT
+free_port || die "no free port found"; MON_PORT_V1=$FREE_PORT
 
 FSID=$(cat /proc/sys/kernel/random/uuid)
 cat >"$D/ceph.conf" <<CONF
@@ -181,7 +200,7 @@ ceph-authtool --create-keyring "$D/keyring" --gen-key -n mon. --cap mon 'allow *
   || die "ceph-authtool"
 fgwait timeout 30 ceph-mon "${C[@]}" --mkfs -i a --monmap "$D/monmap" --keyring "$D/keyring" >"$D/log/mon-mkfs.out" 2>&1 \
   || die "ceph-mon --mkfs"
-ceph-mon "${C[@]}" -i a -f </dev/null >"$D/log/mon.out" 2>&1 &
+ceph-mon "${C[@]}" -i a -f </dev/null >"$D/log/mon.out" 2>&1 9>&- &
 MON_PID=$!; echo "$MON_PID" >>"$D/pids"
 ok=
 while ! past_deadline; do
@@ -198,7 +217,7 @@ fgwait cephq osd new "$OSD_UUID" >"$D/osd-id" 2>"$D/log/osd-new.out" || die "cep
 ID=$(cat "$D/osd-id")
 [ "$ID" = 0 ] || die "unexpected osd id '$ID'"
 fgwait timeout 30 ceph-osd "${C[@]}" -i 0 --mkfs --osd-uuid "$OSD_UUID" >"$D/log/osd-mkfs.out" 2>&1 || die "ceph-osd --mkfs"
-ceph-osd "${C[@]}" -i 0 -f </dev/null >"$D/log/osd.out" 2>&1 &
+ceph-osd "${C[@]}" -i 0 -f </dev/null >"$D/log/osd.out" 2>&1 9>&- &
 OSD_PID=$!; echo "$OSD_PID" >>"$D/pids"
 ok=
 while ! past_deadline; do
@@ -210,7 +229,7 @@ done
 log "ceph-osd up (pid $OSD_PID)"
 
 # ---- radosgw -------------------------------------------------------------------------------
-radosgw "${C[@]}" -n client.rgw.a -f </dev/null >"$D/log/rgw.out" 2>&1 &
+radosgw "${C[@]}" -n client.rgw.a -f </dev/null >"$D/log/rgw.out" 2>&1 9>&- &
 RGW_PID=$!; echo "$RGW_PID" >>"$D/pids"
 ok=
 while ! past_deadline; do  # beast listens only once rgw has created its pools and is ready

@@ -1,0 +1,223 @@
+import { validateName } from '@sluice/storage-api';
+import { EngineError } from '../errors.js';
+import type { SourceFactory, Task, TaskContext, TaskFactory } from './task.js';
+import { countTask, filterTask, flatMapTask, mapTask, reduceTask } from './operators.js';
+
+export type Partition = 'forward' | 'shuffle' | 'hash';
+
+export interface ProcessorSpec {
+  name: string;
+  kind: 'source' | 'task';
+  parallelism: number;
+  /** Set for sources. */
+  source?: SourceFactory;
+  /** Set for tasks (operators, custom tasks and sinks). */
+  task?: TaskFactory;
+}
+
+export interface EdgeSpec {
+  from: string;
+  to: string;
+  partition: Partition;
+  /** For 'hash': the partition key of a message. */
+  key?: (value: unknown) => unknown;
+}
+
+export interface ProcessorOptions {
+  parallelism?: number;
+}
+
+export const MAX_PARALLELISM = 256;
+
+/** A DAG of processors. Built with the fluent DSL (dag().source()...) or processor()/edge(). */
+export class Dag {
+  readonly processors = new Map<string, ProcessorSpec>();
+  readonly edges: EdgeSpec[] = [];
+  #auto = 0;
+  constructor(readonly name: string, readonly options: { checkpointIntervalMs?: number } = {}) {}
+
+  /** Low-level: adds a processor. Duplicate names are reported by validate(). */
+  processor(spec: ProcessorSpec): this {
+    if (this.processors.has(spec.name)) throw new EngineError('DAG_INVALID', `processor ${JSON.stringify(spec.name)} is defined twice`);
+    this.processors.set(spec.name, spec);
+    return this;
+  }
+
+  /** Low-level: connects two processors (may create cycles; validate() rejects them). */
+  edge(from: string, to: string, options: { partition?: Partition; key?: (v: unknown) => unknown } = {}): this {
+    this.edges.push({ from, to, partition: options.partition ?? (options.key ? 'hash' : 'shuffle'), ...(options.key ? { key: options.key } : {}) });
+    return this;
+  }
+
+  source(name: string, factory: SourceFactory, options: ProcessorOptions = {}): Stream {
+    this.processor({ name, kind: 'source', parallelism: options.parallelism ?? 1, source: factory });
+    return new Stream(this, name);
+  }
+
+  /** @internal */
+  autoName(op: string): string {
+    return `${op}${++this.#auto}`;
+  }
+}
+
+type NameOr<F> = [string, F, ProcessorOptions?] | [F, ProcessorOptions?];
+
+function split<F>(args: NameOr<F>, dag: Dag, op: string): { name: string; fn: F; opts: ProcessorOptions } {
+  if (typeof args[0] === 'string') return { name: args[0], fn: args[1] as F, opts: (args[2] as ProcessorOptions) ?? {} };
+  return { name: dag.autoName(op), fn: args[0] as F, opts: (args[1] as ProcessorOptions) ?? {} };
+}
+
+/** A processor's output; each operator adds a processor and an edge. */
+export class Stream {
+  constructor(protected readonly dag: Dag, readonly from: string, protected readonly key?: (v: unknown) => unknown) {}
+
+  protected add(name: string, task: TaskFactory, opts: ProcessorOptions): Stream {
+    const parallelism = opts.parallelism ?? 1;
+    this.dag.processor({ name, kind: 'task', parallelism, task });
+    const up = this.dag.processors.get(this.from);
+    const partition: Partition = this.key ? 'hash' : up && up.parallelism === parallelism ? 'forward' : 'shuffle';
+    this.dag.edge(this.from, name, { partition, ...(this.key ? { key: this.key } : {}) });
+    return new Stream(this.dag, name);
+  }
+
+  map(...args: NameOr<(v: any) => unknown>): Stream {
+    const { name, fn, opts } = split(args, this.dag, 'map');
+    return this.add(name, () => mapTask(fn), opts);
+  }
+  flatMap(...args: NameOr<(v: any) => Iterable<unknown>>): Stream {
+    const { name, fn, opts } = split(args, this.dag, 'flatMap');
+    return this.add(name, () => flatMapTask(fn), opts);
+  }
+  filter(...args: NameOr<(v: any) => boolean>): Stream {
+    const { name, fn, opts } = split(args, this.dag, 'filter');
+    return this.add(name, () => filterTask(fn), opts);
+  }
+  /** Routes messages by key: the next processor sees every message of a key in one task. */
+  groupBy(key: (v: any) => unknown): KeyedStream {
+    return new KeyedStream(this.dag, this.from, key);
+  }
+  /** A custom processor built on the Task API. */
+  process(name: string, factory: TaskFactory, opts: ProcessorOptions = {}): Stream {
+    return this.add(name, factory, opts);
+  }
+  /** A sink: a task that emits nothing (e.g. connectors.fileSink). Returns the Dag. */
+  sink(name: string, factory: TaskFactory, opts: ProcessorOptions = {}): Dag {
+    this.add(name, factory, opts);
+    return this.dag;
+  }
+}
+
+/** A stream partitioned by key; its aggregates emit `[key, value]` at checkpoint boundaries. */
+export class KeyedStream extends Stream {
+  constructor(dag: Dag, from: string, key: (v: unknown) => unknown) {
+    super(dag, from, key);
+  }
+  reduce(name: string, fn: (acc: any, v: any) => unknown, opts: ProcessorOptions = {}): Stream {
+    const key = this.key!;
+    return this.add(name, () => reduceTask(key, fn), opts);
+  }
+  /** Counts messages per key. */
+  count(name = this.dag.autoName('count'), opts: ProcessorOptions = {}): Stream {
+    const key = this.key!;
+    return this.add(name, () => countTask(key), opts);
+  }
+  /** Sums `value(v)` (default: v itself, or v[1] for [key, n] pairs) per key. */
+  sum(name = this.dag.autoName('sum'), value?: (v: any) => number, opts: ProcessorOptions = {}): Stream {
+    const key = this.key!;
+    const get = value ?? ((v: unknown) => (Array.isArray(v) ? Number(v[1]) : Number(v)));
+    return this.add(name, () => reduceTask(key, (a: unknown, v: unknown) => (a as number) + get(v), get), opts);
+  }
+}
+
+export function dag(name: string, options: { checkpointIntervalMs?: number } = {}): Dag {
+  return new Dag(name, options);
+}
+
+/**
+ * Checks a DAG before anything runs: valid unique names, parallelism, known
+ * endpoints, sources without inputs, every task reachable, no cycle. Throws EngineError.
+ */
+export function validateDag(d: unknown): Dag {
+  if (!(d instanceof Dag)) throw new EngineError('DAG_INVALID', 'the artifact did not produce a Dag (use sluice.dag(name) and return it)');
+  if (d.processors.size === 0) throw new EngineError('DAG_INVALID', `dag ${d.name}: has no processors`);
+  for (const p of d.processors.values()) {
+    try {
+      validateName('processor', p.name);
+    } catch (err) {
+      throw new EngineError('DAG_INVALID', `dag ${d.name}: ${(err as Error).message}`);
+    }
+    if (!Number.isInteger(p.parallelism) || p.parallelism < 1 || p.parallelism > MAX_PARALLELISM) {
+      throw new EngineError('DAG_INVALID', `dag ${d.name}: processor ${p.name}: parallelism must be an integer in 1..${MAX_PARALLELISM}, got ${String(p.parallelism)}`);
+    }
+    if (p.kind === 'source' ? typeof p.source !== 'function' : typeof p.task !== 'function') {
+      throw new EngineError('DAG_INVALID', `dag ${d.name}: processor ${p.name}: missing ${p.kind === 'source' ? 'source' : 'task'} factory`);
+    }
+  }
+  const inputs = new Map<string, number>();
+  for (const e of d.edges) {
+    for (const end of [e.from, e.to]) {
+      if (!d.processors.has(end)) throw new EngineError('UNKNOWN_PROCESSOR', `dag ${d.name}: edge ${e.from} -> ${e.to} names unknown processor ${JSON.stringify(end)}`);
+    }
+    if (d.processors.get(e.to)!.kind === 'source') throw new EngineError('DAG_INVALID', `dag ${d.name}: source ${e.to} cannot have an input (edge from ${e.from})`);
+    if (e.partition === 'hash' && typeof e.key !== 'function') throw new EngineError('DAG_INVALID', `dag ${d.name}: edge ${e.from} -> ${e.to}: hash partition needs a key function`);
+    if (e.partition === 'forward' && d.processors.get(e.from)!.parallelism !== d.processors.get(e.to)!.parallelism) {
+      throw new EngineError('DAG_INVALID', `dag ${d.name}: edge ${e.from} -> ${e.to}: forward needs equal parallelism`);
+    }
+    inputs.set(e.to, (inputs.get(e.to) ?? 0) + 1);
+  }
+  const sources = [...d.processors.values()].filter((p) => p.kind === 'source');
+  if (sources.length === 0) throw new EngineError('DAG_INVALID', `dag ${d.name}: has no source`);
+  for (const p of d.processors.values()) {
+    if (p.kind === 'task' && !inputs.get(p.name)) throw new EngineError('DAG_INVALID', `dag ${d.name}: processor ${p.name} has no input`);
+  }
+  const cycle = findCycle(d);
+  if (cycle) throw new EngineError('DAG_CYCLE', `dag ${d.name}: has a cycle: ${cycle.join(' -> ')}`, { details: { cycle } });
+  return d;
+}
+
+function findCycle(d: Dag): string[] | undefined {
+  const out = new Map<string, string[]>();
+  for (const e of d.edges) out.set(e.from, [...(out.get(e.from) ?? []), e.to]);
+  const state = new Map<string, 1 | 2>();
+  const stack: string[] = [];
+  const visit = (n: string): string[] | undefined => {
+    state.set(n, 1);
+    stack.push(n);
+    for (const m of out.get(n) ?? []) {
+      if (state.get(m) === 1) return [...stack.slice(stack.indexOf(m)), m];
+      if (!state.has(m)) {
+        const c = visit(m);
+        if (c) return c;
+      }
+    }
+    stack.pop();
+    state.set(n, 2);
+    return undefined;
+  };
+  for (const n of d.processors.keys()) {
+    if (!state.has(n)) {
+      const c = visit(n);
+      if (c) return c;
+    }
+  }
+  return undefined;
+}
+
+/** Processors in topological order (validate first). */
+export function topoOrder(d: Dag): string[] {
+  const indeg = new Map([...d.processors.keys()].map((k) => [k, 0]));
+  for (const e of d.edges) indeg.set(e.to, indeg.get(e.to)! + 1);
+  const order: string[] = [];
+  const ready = [...indeg].filter(([, n]) => n === 0).map(([k]) => k);
+  while (ready.length) {
+    const n = ready.shift()!;
+    order.push(n);
+    for (const e of d.edges) if (e.from === n) {
+      indeg.set(e.to, indeg.get(e.to)! - 1);
+      if (indeg.get(e.to) === 0) ready.push(e.to);
+    }
+  }
+  return order;
+}
+
+export type { Task, TaskContext };

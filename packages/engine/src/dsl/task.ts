@@ -1,0 +1,65 @@
+/**
+ * The low-level Task API. Messages travel in batches that share one event timestamp
+ * (`ts`, integer ms): passing arrays instead of per-message objects or promises is what
+ * keeps Node fast. A task sees `onNext` only for batches before the next checkpoint
+ * boundary; the runtime holds back the rest until every input has passed it.
+ */
+export interface TaskLogger {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+}
+
+export interface TaskContext {
+  readonly appId: string;
+  readonly taskId: string;
+  readonly processor: string;
+  readonly index: number;
+  readonly parallelism: number;
+  /** Latest per-processor config from the config store (polled; see onConfig). */
+  readonly config: unknown;
+  readonly logger: TaskLogger;
+  /** Sends a batch downstream, all stamped `ts` (must not be below the task's input clock). */
+  emit(values: unknown[], ts: number): void;
+}
+
+export interface Task {
+  onStart?(ctx: TaskContext): void | Promise<void>;
+  /** A batch of messages that share event time `ts`. Synchronous on purpose. */
+  onNext(values: unknown[], ts: number, ctx: TaskContext): void;
+  /**
+   * The input clock passed checkpoint boundary `t`: every message before t has been
+   * seen. Called before the state at t is snapshotted; results emitted here should be
+   * stamped `t - 1` so downstream includes them in its own checkpoint t.
+   */
+  onClock?(t: number, ctx: TaskContext): void;
+  /** JSON-serialisable state (or bytes) at the current boundary. Stateless tasks omit it. */
+  snapshot?(): unknown;
+  /** Called before onStart with what snapshot() returned at the restored checkpoint. */
+  restore?(state: unknown, ctx: TaskContext): void | Promise<void>;
+  /** Checkpoint t is committed: transactional sinks publish what they staged up to t. */
+  onCommit?(t: number, ctx: TaskContext): void | Promise<void>;
+  /** Restored at checkpoint t (after restore): sinks discard what was staged after t. */
+  onRecover?(t: number | undefined, ctx: TaskContext): void | Promise<void>;
+  /** The processor's config changed in the config store. */
+  onConfig?(value: unknown, ctx: TaskContext): void;
+  onStop?(ctx: TaskContext): void | Promise<void>;
+}
+
+/**
+ * A replayable source. `position()` is what the offset store records at each
+ * checkpoint boundary; after a failure `open` receives the position at the restored
+ * checkpoint and must replay from exactly there.
+ */
+export interface SourceTask {
+  open(ctx: TaskContext, position: unknown): void | Promise<void>;
+  /** Up to `max` messages; [] when nothing is ready now; null when exhausted for good. */
+  read(max: number): unknown[] | null;
+  /** JSON-serialisable position of the next message read() would return. */
+  position(): unknown;
+  close?(): void | Promise<void>;
+}
+
+export type TaskFactory = () => Task;
+export type SourceFactory = () => SourceTask;

@@ -1,0 +1,126 @@
+import { assert, bytes, rejectsWith, text, type ConformanceCase } from '../harness.js';
+import { hasAccess } from '../../acl.js';
+
+const BAD_NAMES = ['', '..', '../x', 'a/b', '/abs', 'a\\b', 'x\u0000y', 'new\nline', 'x'.repeat(200), '.hidden', 'sp ace'];
+
+export const appCases: ConformanceCase[] = [
+  {
+    group: 'apps',
+    name: 'create, get, list and meta of an app',
+    async run({ storage, uid }) {
+      const id = uid('app');
+      const app = await storage.createAppStorage('word-count', id, { owner: 'alice', acl: ['u:bob:r', 'o::r'], labels: { team: 'x' } });
+      assert.equal(app.appId, id);
+      assert.equal(app.appName, 'word-count');
+      const m = await app.meta();
+      assert.equal(m.owner, 'alice');
+      assert.equal(m.status, 'created');
+      assert.deepEqual(m.acl, ['u:bob:r', 'o::r']);
+      assert.deepEqual(m.labels, { team: 'x' });
+      assert.ok(m.version >= 1);
+      const again = await storage.getAppStorage(id);
+      assert.ok(again);
+      assert.equal((await again.meta()).appName, 'word-count');
+      assert.ok((await storage.listApps()).some((a) => a.appId === id));
+      await rejectsWith(storage.createAppStorage('word-count', id, { owner: 'alice' }), 'STORAGE_ALREADY_EXISTS');
+    },
+  },
+  {
+    group: 'apps',
+    name: 'absent apps: get → undefined, delete → STORAGE_NOT_FOUND',
+    async run({ storage, uid }) {
+      assert.equal(await storage.getAppStorage(uid('nope')), undefined);
+      await rejectsWith(storage.deleteAppStorage(uid('nope')), 'STORAGE_NOT_FOUND');
+    },
+  },
+  {
+    group: 'apps',
+    name: 'traversal and malformed names are STORAGE_INVALID_ARGUMENT everywhere',
+    async run({ storage, app }) {
+      const a = await app();
+      for (const bad of BAD_NAMES) {
+        await rejectsWith(storage.createAppStorage('n', bad, { owner: 'alice' }), 'STORAGE_INVALID_ARGUMENT', `app id ${JSON.stringify(bad)}`);
+        await rejectsWith(a.jars.put(bad, bytes('x')), 'STORAGE_INVALID_ARGUMENT', `jar ${JSON.stringify(bad)}`);
+        await rejectsWith(a.config.get(bad), 'STORAGE_INVALID_ARGUMENT', `processor ${JSON.stringify(bad)}`);
+        assert.throws(() => a.offsets(bad), (e: { code?: string }) => e.code === 'STORAGE_INVALID_ARGUMENT');
+        assert.throws(() => a.checkpoints(bad), (e: { code?: string }) => e.code === 'STORAGE_INVALID_ARGUMENT');
+      }
+      await rejectsWith(storage.createAppStorage('n', 'ok-id', { owner: '../root' }), 'STORAGE_INVALID_ARGUMENT');
+    },
+  },
+  {
+    group: 'apps',
+    name: 'updateMeta is compare-and-set on version',
+    async run({ app }) {
+      const a = await app();
+      const m = await a.meta();
+      const m2 = await a.updateMeta({ status: 'running', jar: 'app.js' }, { ifVersion: m.version });
+      assert.equal(m2.status, 'running');
+      assert.equal(m2.jar, 'app.js');
+      assert.ok(m2.version > m.version);
+      await rejectsWith(a.updateMeta({ status: 'stopped' }, { ifVersion: m.version }), 'STORAGE_PRECONDITION_FAILED');
+      assert.equal((await a.meta()).status, 'running');
+      await rejectsWith(a.updateMeta({ status: 'bogus' as never }), 'STORAGE_INVALID_ARGUMENT');
+    },
+  },
+  {
+    group: 'apps',
+    name: 'delete is refused while running and removes every sub-store after',
+    async run({ storage, app }) {
+      const a = await app();
+      const w = await a.offsets('src').writer(1);
+      await w.append(10, bytes('o10'));
+      await a.config.set('p', { x: 1 });
+      await a.jars.put('app.js', bytes('code'));
+      await a.updateMeta({ status: 'running', jar: 'app.js' });
+      await rejectsWith(storage.deleteAppStorage(a.appId), 'STORAGE_IN_USE');
+      await a.updateMeta({ status: 'stopped' });
+      await storage.deleteAppStorage(a.appId);
+      assert.equal(await storage.getAppStorage(a.appId), undefined);
+      assert.ok(!(await storage.listApps()).some((m) => m.appId === a.appId));
+      // Kafka Connect's lesson: nothing outlives a deleted app.
+      const b = await storage.createAppStorage('again', a.appId, { owner: 'alice' });
+      assert.equal(await b.offsets('src').last(), undefined);
+      assert.equal(await b.config.get('p'), undefined);
+      assert.equal(await b.jars.stat('app.js'), undefined);
+    },
+  },
+  {
+    group: 'apps',
+    name: 'ACL entries are stored with the app, validated, and checked by the helper',
+    async run({ storage, uid }) {
+      const a = await storage.createAppStorage('n', uid('acl'), { owner: 'alice', acl: ['u:bob:r', 'u:carol:rwa'] });
+      await rejectsWith(storage.createAppStorage('n', uid('acl'), { owner: 'alice', acl: ['bob:r'] }), 'STORAGE_INVALID_ARGUMENT');
+      await rejectsWith(a.updateMeta({ acl: ['u:bob:rwx'] }), 'STORAGE_INVALID_ARGUMENT');
+      const m = await a.updateMeta({ acl: ['u:bob:r', 'o::r'] });
+      assert.deepEqual((await a.meta()).acl, ['u:bob:r', 'o::r']);
+      assert.ok(hasAccess(m, 'alice', 'a'));
+      assert.ok(hasAccess(m, 'bob', 'r'));
+      assert.ok(!hasAccess(m, 'bob', 'w'));
+      assert.ok(hasAccess(m, 'eve', 'r'));
+      assert.ok(!hasAccess(m, 'eve', 'w'));
+      assert.ok(hasAccess(m, 'root', 'a', { superusers: ['root'] }));
+    },
+  },
+  {
+    group: 'apps',
+    name: 'data outlives the instance: a reopened instance sees apps, meta and data',
+    needs: ['persistent'],
+    async run({ app, reopen }) {
+      const a = await app();
+      await a.updateMeta({ status: 'stopped', labels: { k: 'v' } });
+      await (await a.offsets('src').writer(3)).append(5, bytes('five'));
+      await a.config.set('p', 'v1');
+      await a.jars.put('j', bytes('jar-bytes'));
+      const other = await reopen();
+      const b = await other.getAppStorage(a.appId);
+      assert.ok(b, 'app visible from the second instance');
+      assert.deepEqual((await b.meta()).labels, { k: 'v' });
+      assert.equal(text((await b.offsets('src').get(5))?.value), 'five');
+      assert.equal(await b.offsets('src').currentEpoch(), 3);
+      await rejectsWith(b.offsets('src').writer(2), 'STORAGE_FENCED', 'fencing survives reopen');
+      assert.equal((await b.config.get('p'))?.value, 'v1');
+      assert.equal((await b.jars.stat('j'))?.size, 9);
+    },
+  },
+];

@@ -1,0 +1,144 @@
+import { assert, bytes, rejectsWith, text, type ConformanceCase } from '../harness.js';
+
+export const checkpointCases: ConformanceCase[] = [
+  {
+    group: 'checkpoints',
+    name: 'staged parts are invisible until the commit; then every part reads back verified',
+    async run({ app }) {
+      const cps = (await app()).checkpoints('state');
+      const w = await cps.writer(1);
+      const p1 = await w.stage(100, 'task-0', bytes('state of task 0'));
+      const p2 = await w.stage(100, 'task-1', bytes('state of task 1'));
+      assert.equal(await cps.get(100), undefined);
+      assert.equal(await cps.last(), undefined);
+      assert.deepEqual(await cps.lookUp(100), { status: 'empty' });
+      const cp = await w.commit(100, [p1, p2], { meta: { note: 'first' } });
+      assert.equal(cp.t, 100);
+      assert.equal(cp.epoch, 1);
+      assert.deepEqual(cp.meta, { note: 'first' });
+      const got = await cps.get(100);
+      assert.deepEqual(got?.parts.map((p) => p.name).sort(), ['task-0', 'task-1']);
+      assert.equal(text(await cps.readPart(100, 'task-1')), 'state of task 1');
+      await rejectsWith(cps.readPart(100, 'task-9'), 'STORAGE_NOT_FOUND');
+      await rejectsWith(cps.readPart(99, 'task-0'), 'STORAGE_NOT_FOUND');
+    },
+  },
+  {
+    group: 'checkpoints',
+    name: 'commit ordering: older → STORAGE_OUT_OF_ORDER, same t → STORAGE_ALREADY_EXISTS, identical retry → no-op',
+    async run({ app }) {
+      const cps = (await app()).checkpoints('state');
+      const w = await cps.writer(1);
+      const a = await w.stage(200, 'p', bytes('a'));
+      const first = await w.commit(200, [a]);
+      const again = await w.commit(200, [a]);
+      assert.equal(again.t, first.t);
+      assert.equal((await cps.range(0, Number.POSITIVE_INFINITY)).length, 1);
+      const b = await w.stage(200, 'p', bytes('b'));
+      await rejectsWith(w.commit(200, [b]), 'STORAGE_ALREADY_EXISTS');
+      const c = await w.stage(100, 'p', bytes('c'));
+      await rejectsWith(w.commit(100, [c]), 'STORAGE_OUT_OF_ORDER');
+      assert.equal(text(await cps.readPart(200, 'p')), 'a');
+      const dup = await w.stage(300, 'p', bytes('d'));
+      await rejectsWith(w.commit(300, [dup, dup]), 'STORAGE_INVALID_ARGUMENT');
+    },
+  },
+  {
+    group: 'checkpoints',
+    name: 'append = stage + commit; floor, lookUp and range over committed checkpoints',
+    async run({ app }) {
+      const cps = (await app()).checkpoints('state', { numRetained: 10 });
+      const w = await cps.writer(1);
+      for (const t of [10, 20, 30]) await w.append(t, bytes(`s${t}`));
+      assert.equal((await cps.floor(25))?.t, 20);
+      const l = await cps.lookUp(21);
+      assert.equal(l.status === 'found' && l.entry.t, 30);
+      assert.equal((await cps.lookUp(31)).status, 'overflow');
+      assert.equal((await cps.lookUp(1)).status, 'underflow');
+      assert.deepEqual((await cps.range(15, 100)).map((c) => c.t), [20, 30]);
+      assert.equal(text(await cps.readPart(20, 'state')), 's20');
+    },
+  },
+  {
+    group: 'checkpoints',
+    name: 'numRetained keeps the newest N and deletes the rest',
+    async run({ app }) {
+      const cps = (await app()).checkpoints('state', { numRetained: 2 });
+      assert.equal(cps.numRetained, 2);
+      const w = await cps.writer(1);
+      for (const t of [1, 2, 3, 4, 5]) await w.append(t, bytes(`s${t}`));
+      assert.deepEqual((await cps.range(0, Number.POSITIVE_INFINITY)).map((c) => c.t), [4, 5]);
+      await rejectsWith(cps.readPart(3, 'state'), 'STORAGE_NOT_FOUND');
+      assert.equal(text(await cps.readPart(4, 'state')), 's4');
+    },
+  },
+  {
+    group: 'checkpoints',
+    name: 'truncateAfter discards checkpoints from the future; fencing applies to stage and commit',
+    async run({ app }) {
+      const cps = (await app()).checkpoints('state', { numRetained: 10 });
+      const w1 = await cps.writer(1);
+      for (const t of [10, 20, 30]) await w1.append(t, bytes(`s${t}`));
+      const staged = await w1.stage(40, 'p', bytes('zombie'));
+      const w2 = await cps.writer(2);
+      await rejectsWith(w1.commit(40, [staged]), 'STORAGE_FENCED');
+      await rejectsWith(w1.stage(40, 'q', bytes('z')), 'STORAGE_FENCED');
+      await rejectsWith(w1.append(50, bytes('z')), 'STORAGE_FENCED');
+      assert.equal(await w2.truncateAfter(10), 2);
+      assert.equal((await cps.last())?.t, 10);
+      await w2.append(20, bytes('new20'));
+      assert.equal(text(await cps.readPart(20, 'state')), 'new20');
+    },
+  },
+  {
+    group: 'checkpoints',
+    name: 'writers racing to commit the same t: exactly one wins, readers never see a mix',
+    needs: ['multiProcess', 'multiWriter'],
+    timeoutMs: 60_000,
+    async run({ app, reopen }) {
+      const a = await app();
+      const others = await Promise.all([reopen(), reopen(), reopen()]);
+      const apps = [a, ...(await Promise.all(others.map(async (o) => (await o.getAppStorage(a.appId))!)))];
+      for (let round = 1; round <= 5; round++) {
+        const t = round * 100;
+        const writers = await Promise.all(apps.map((x) => x.checkpoints('race', { numRetained: 10 }).writer(1)));
+        const staged = await Promise.all(
+          writers.map(async (w, i) => [await w.stage(t, 'x', bytes(`w${i}-x`)), await w.stage(t, 'y', bytes(`w${i}-y`))]),
+        );
+        const results = await Promise.allSettled(writers.map((w, i) => w.commit(t, staged[i]!)));
+        const wins = results.filter((r) => r.status === 'fulfilled');
+        assert.equal(wins.length, 1, `round ${round}: exactly one winner`);
+        for (const r of results) {
+          if (r.status === 'rejected') {
+            const code = (r.reason as { code?: string }).code;
+            assert.ok(code === 'STORAGE_ALREADY_EXISTS' || code === 'STORAGE_FENCED', `loser got ${code}`);
+          }
+        }
+        const x = text(await apps[2]!.checkpoints('race').readPart(t, 'x'))!;
+        const y = text(await apps[3]!.checkpoints('race').readPart(t, 'y'))!;
+        assert.equal(x.split('-')[0], y.split('-')[0], 'parts of one checkpoint come from one writer');
+      }
+    },
+  },
+  {
+    group: 'checkpoints',
+    name: 'a corrupt part is STORAGE_CORRUPT on read',
+    async run({ app, instance }) {
+      assert.ok(instance.corrupt, 'the conformance instance must provide corrupt()');
+      const a = await app();
+      const cps = a.checkpoints('state');
+      await (await cps.writer(1)).append(7, bytes('precious state'));
+      await instance.corrupt({ appId: a.appId, store: 'state', t: 7, part: 'state' });
+      await rejectsWith(cps.readPart(7, 'state'), 'STORAGE_CORRUPT');
+    },
+  },
+  {
+    group: 'checkpoints',
+    name: 'oversize parts are STORAGE_TOO_LARGE before any I/O',
+    async run({ app }) {
+      const w = await (await app()).checkpoints('state').writer(1);
+      await rejectsWith(w.stage(1, 'p', new Uint8Array(256 * 1024 * 1024 + 1)), 'STORAGE_TOO_LARGE');
+      await rejectsWith(w.stage(1, '../p', bytes('x')), 'STORAGE_INVALID_ARGUMENT');
+    },
+  },
+];

@@ -1,0 +1,58 @@
+import { assert, rejectsWith, type ConformanceCase } from '../harness.js';
+
+export const configCases: ConformanceCase[] = [
+  {
+    group: 'config',
+    name: 'versioned values with compare-and-set',
+    async run({ app }) {
+      const a = await app();
+      assert.equal(await a.config.get('split'), undefined);
+      const v1 = await a.config.set('split', { sep: ' ', lower: true }, { ifVersion: 0 });
+      assert.equal(v1.version, 1);
+      await rejectsWith(a.config.set('split', { sep: ',' }, { ifVersion: 0 }), 'STORAGE_PRECONDITION_FAILED');
+      const v2 = await a.config.set('split', { sep: ',' }, { ifVersion: 1 });
+      assert.equal(v2.version, 2);
+      await rejectsWith(a.config.set('split', { sep: ';' }, { ifVersion: 1 }), 'STORAGE_PRECONDITION_FAILED');
+      const v3 = await a.config.set('split', [1, 'two', null]);
+      assert.equal(v3.version, 3);
+      assert.deepEqual((await a.config.get('split'))?.value, [1, 'two', null]);
+      await a.config.set('count', 5);
+      assert.deepEqual((await a.config.list()).map((e) => [e.processorId, e.version]), [['count', 1], ['split', 3]]);
+      await rejectsWith(a.config.delete('split', { ifVersion: 2 }), 'STORAGE_PRECONDITION_FAILED');
+      await a.config.delete('split', { ifVersion: 3 });
+      assert.equal(await a.config.get('split'), undefined);
+      await rejectsWith(a.config.delete('split'), 'STORAGE_NOT_FOUND');
+    },
+  },
+  {
+    group: 'config',
+    name: 'values must be JSON and bounded',
+    async run({ app }) {
+      const a = await app();
+      await rejectsWith(a.config.set('p', { big: 1n } as never), 'STORAGE_INVALID_ARGUMENT');
+      await rejectsWith(a.config.set('p', undefined), 'STORAGE_INVALID_ARGUMENT');
+      await rejectsWith(a.config.set('p', 'x'.repeat(1024 * 1024 + 1)), 'STORAGE_TOO_LARGE');
+      await rejectsWith(a.config.set('p', 1, { ifVersion: -1 }), 'STORAGE_INVALID_ARGUMENT');
+      assert.equal(await a.config.get('p'), undefined);
+      const d = await a.config.set('p', { when: new Date(0) });
+      assert.deepEqual(d.value, { when: '1970-01-01T00:00:00.000Z' });
+    },
+  },
+  {
+    group: 'config',
+    name: 'concurrent compare-and-set from several instances: one winner per version',
+    needs: ['multiProcess', 'multiWriter'],
+    async run({ app, reopen }) {
+      const a = await app();
+      const others = await Promise.all([reopen(), reopen()]);
+      const apps = [a, ...(await Promise.all(others.map(async (o) => (await o.getAppStorage(a.appId))!)))];
+      await a.config.set('p', 0);
+      for (let v = 1; v <= 5; v++) {
+        const res = await Promise.allSettled(apps.map((x, i) => x.config.set('p', `v${v}-by-${i}`, { ifVersion: v })));
+        assert.equal(res.filter((r) => r.status === 'fulfilled').length, 1, `version ${v}: one winner`);
+        for (const r of res) if (r.status === 'rejected') assert.equal((r.reason as { code?: string }).code, 'STORAGE_PRECONDITION_FAILED');
+      }
+      assert.equal((await apps[1]!.config.get('p'))?.version, 6);
+    },
+  },
+];

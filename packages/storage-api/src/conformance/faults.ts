@@ -1,0 +1,120 @@
+import { StorageError } from '../errors.js';
+import type { Storage } from '../types.js';
+
+/**
+ * Fault injection: wraps a Storage so chosen operations fail or hang before or after
+ * the real call. `after` failures model a lost acknowledgement (the write happened,
+ * the caller does not know), which is what retry logic must survive.
+ *
+ * Operations are named `<kind>.<method>`, kinds: storage, app, jars, logs, metrics,
+ * config, offsets, checkpoints, offsetWriter, checkpointWriter. `*` matches any method.
+ */
+export interface FaultRule {
+  op: string;
+  when?: 'before' | 'after';
+  mode?: 'fail' | 'hang';
+  /** Failures are transient (retryable) unless false. */
+  transient?: boolean;
+  /** How many times the rule fires (default: always). */
+  times?: number;
+  /** Fires with this probability (default 1), from the plan's seeded PRNG. */
+  probability?: number;
+}
+
+export interface FaultPlan {
+  rules: FaultRule[];
+  seed?: number;
+  /** Counts of fired faults by op, for assertions. */
+  fired: Map<string, number>;
+}
+
+export function faultPlan(rules: FaultRule[], seed = 1): FaultPlan {
+  return { rules: rules.map((r) => ({ ...r })), seed, fired: new Map() };
+}
+
+// mulberry32: tiny seeded PRNG so fault runs are reproducible.
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const CHILD_KIND: Record<string, string> = {
+  createAppStorage: 'app',
+  getAppStorage: 'app',
+  offsets: 'offsets',
+  checkpoints: 'checkpoints',
+  jars: 'jars',
+  logs: 'logs',
+  metrics: 'metrics',
+  config: 'config',
+};
+
+function signalOf(args: unknown[]): AbortSignal | undefined {
+  for (const a of args) {
+    if (a && typeof a === 'object' && 'signal' in a && (a as { signal?: unknown }).signal instanceof AbortSignal) {
+      return (a as { signal: AbortSignal }).signal;
+    }
+  }
+  return undefined;
+}
+
+function hang(signal?: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    signal?.addEventListener('abort', () => reject(new StorageError('operation aborted', { code: 'STORAGE_ABORTED', cause: signal.reason })), { once: true });
+  });
+}
+
+export function withFaults(storage: Storage, plan: FaultPlan): Storage {
+  const random = prng(plan.seed ?? 1);
+  const pick = (op: string, when: 'before' | 'after'): FaultRule | undefined => {
+    for (const r of plan.rules) {
+      const [k, m] = r.op.split('.');
+      const [ok, om] = op.split('.');
+      if (k !== ok || (m !== '*' && m !== om) || (r.when ?? 'before') !== when) continue;
+      if (r.times !== undefined && r.times <= 0) continue;
+      if (r.probability !== undefined && random() >= r.probability) continue;
+      if (r.times !== undefined) r.times--;
+      plan.fired.set(op, (plan.fired.get(op) ?? 0) + 1);
+      return r;
+    }
+    return undefined;
+  };
+  const fire = (r: FaultRule, op: string, args: unknown[]): Promise<never> => {
+    if (r.mode === 'hang') return hang(signalOf(args));
+    return Promise.reject(
+      new StorageError(`injected fault in ${op} (${r.when ?? 'before'})`, { code: r.transient === false ? 'STORAGE_IO_ERROR' : 'STORAGE_UNAVAILABLE', transient: r.transient !== false }),
+    );
+  };
+  const wrap = <T extends object>(target: T, kind: string): T =>
+    new Proxy(target, {
+      get(t, prop, recv) {
+        const v = Reflect.get(t, prop, recv) as unknown;
+        if (typeof prop !== 'string') return v;
+        if (typeof v !== 'function') {
+          return v && typeof v === 'object' && CHILD_KIND[prop] ? wrap(v as object, CHILD_KIND[prop]!) : v;
+        }
+        const op = `${kind}.${prop}`;
+        const childKind = prop === 'writer' ? (kind === 'offsets' ? 'offsetWriter' : 'checkpointWriter') : CHILD_KIND[prop];
+        return (...args: unknown[]) => {
+          const wrapResult = (x: unknown): unknown => (childKind && x && typeof x === 'object' ? wrap(x as object, childKind) : x);
+          const before = pick(op, 'before');
+          if (before) return fire(before, op, args);
+          const out = (v as (...a: unknown[]) => unknown).apply(t, args);
+          if (out instanceof Promise) {
+            return out.then((x) => {
+              const after = pick(op, 'after');
+              return after ? fire(after, op, args) : wrapResult(x);
+            });
+          }
+          return wrapResult(out); // sync: offsets(name), checkpoints(name), follow()
+        };
+      },
+    });
+  return wrap(storage, 'storage');
+}

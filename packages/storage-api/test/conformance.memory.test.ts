@@ -1,0 +1,33 @@
+import { describe, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { openStorage } from '@sluice/storage-api';
+import memoryModule, { dropVolume, namedVolume } from '@sluice/storage-api/memory';
+import { registerConformance } from '@sluice/storage-api/conformance';
+
+// The reference backend runs the whole suite: it is the executable spec.
+registerConformance({ describe, it }, {
+  name: 'memory',
+  factory: async () => {
+    const volume = `conf-${randomUUID()}`;
+    const storage = await openStorage(memoryModule, { volume });
+    return {
+      storage,
+      reopen: () => openStorage(memoryModule, { volume }),
+      destroy: async () => {
+        await storage.close();
+        dropVolume(volume);
+      },
+      corrupt: async (target) => {
+        const app = namedVolume(volume).apps.get(target.appId)!;
+        if ('jar' in target) {
+          const blob = app.blobs.get(app.jars.get(target.jar)!.sha256)!;
+          blob[0]! ^= 0xff;
+        } else {
+          const cp = app.checkpoints.get(target.store)!.committed.find((c) => c.t === target.t)!;
+          const ref = cp.parts.find((p) => p.name === target.part)!.ref;
+          app.checkpoints.get(target.store)!.staged.get(ref)![0]! ^= 0xff;
+        }
+      },
+    };
+  },
+});

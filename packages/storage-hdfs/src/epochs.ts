@@ -1,0 +1,49 @@
+// Epoch fencing: one marker file `e.<epoch padded 20>` per opened epoch, in the store's
+// directory, created with a create-only rename. Writers list the directory before every
+// write (the same LISTSTATUS that locates segments) and stop if a higher marker exists.
+//
+// Race window (documented in the README): HDFS has no compare-and-set across two paths,
+// so a write whose check passed can still land after a higher epoch's marker appears;
+// at most the one write in flight per zombie writer gets through, never a later one.
+import { StorageError } from '@sluice/storage-api';
+import type { FileStatus } from './client.js';
+import { commitFile, pad, type FileOps } from './files.js';
+
+const EPOCH_RE = /^e\.(\d{20})$/;
+
+export function maxEpoch(list: FileStatus[] | undefined): number {
+  let max = 0;
+  for (const s of list ?? []) {
+    const m = EPOCH_RE.exec(s.pathSuffix);
+    if (m) max = Math.max(max, Number(m[1]));
+  }
+  return max;
+}
+
+export function fenced(store: string, mine: number, current: number): StorageError {
+  return new StorageError(`store ${store}: epoch ${mine} is fenced by epoch ${current}`, {
+    code: 'STORAGE_FENCED',
+    details: { epoch: mine, currentEpoch: current },
+  });
+}
+
+export function checkEpoch(store: string, list: FileStatus[] | undefined, epoch: number): void {
+  const cur = maxEpoch(list);
+  if (cur > epoch) throw fenced(store, epoch, cur);
+}
+
+/** Registers `epoch` as a writer of the store in `dir`; STORAGE_FENCED if a higher one exists. */
+export async function openEpoch(ops: FileOps, store: string, dir: string, epoch: number, signal?: AbortSignal): Promise<void> {
+  const list = await ops.client.list(dir, signal);
+  checkEpoch(store, list, epoch);
+  const marker = `e.${pad(epoch)}`;
+  if (!(list ?? []).some((s) => s.pathSuffix === marker)) {
+    try {
+      await commitFile(ops, `${dir}/${marker}`, new Uint8Array(0), 'create-only', signal);
+    } catch (err) {
+      if ((err as StorageError).code !== 'STORAGE_ALREADY_EXISTS') throw err;
+    }
+    // A higher epoch may have opened between the list and the marker.
+    checkEpoch(store, await ops.client.list(dir, signal), epoch);
+  }
+}

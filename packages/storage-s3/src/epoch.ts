@@ -1,0 +1,46 @@
+import { StorageError } from '@sluice/storage-api';
+import type { S3Io } from './io.js';
+
+interface EpochDoc {
+  epoch: number;
+}
+
+/**
+ * The epoch record of one offsets/checkpoints store: raised with CAS (If-Match, or
+ * If-None-Match for the first), read again before every write so a lower epoch is fenced.
+ */
+export class EpochRecord {
+  constructor(private readonly io: S3Io, private readonly key: string, private readonly store: string) {}
+
+  async current(signal?: AbortSignal): Promise<{ epoch: number; etag?: string }> {
+    const r = await this.io.getJson<EpochDoc>(this.key, signal);
+    return r ? { epoch: r.value.epoch, etag: r.etag } : { epoch: 0 };
+  }
+
+  /** Opens a writer at `epoch`: fails if a higher one has opened, raises the record otherwise. */
+  async open(epoch: number, signal?: AbortSignal): Promise<void> {
+    for (let i = 0; i < 50; i++) {
+      const cur = await this.current(signal);
+      if (epoch < cur.epoch) throw this.fenced(epoch, cur.epoch);
+      // Written even at an equal epoch when absent, so the store shows up in listTimeStores.
+      if (epoch === cur.epoch && cur.etag !== undefined) return;
+      const ok = await this.io.putIfMatch(this.key, JSON.stringify({ epoch } satisfies EpochDoc), cur.etag, signal);
+      if (ok !== false) return;
+      // Lost the race (or our own earlier attempt landed): read again and decide.
+    }
+    throw new StorageError(`store ${this.store}: could not raise the epoch (too much contention)`, { code: 'STORAGE_UNAVAILABLE' });
+  }
+
+  /** Throws STORAGE_FENCED if a higher epoch has opened. One GET. */
+  async check(epoch: number, signal?: AbortSignal): Promise<void> {
+    const cur = await this.current(signal);
+    if (cur.epoch > epoch) throw this.fenced(epoch, cur.epoch);
+  }
+
+  fenced(mine: number, current: number): StorageError {
+    return new StorageError(`store ${this.store}: epoch ${mine} is fenced by epoch ${current}`, {
+      code: 'STORAGE_FENCED',
+      details: { epoch: mine, currentEpoch: current },
+    });
+  }
+}

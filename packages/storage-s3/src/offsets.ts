@@ -1,0 +1,246 @@
+import { randomUUID } from 'node:crypto';
+import {
+  StorageError, bytesEqual, lowerBound, resolveLookUp, type LookUpResult, type OffsetStore, type OffsetWriter, type OpOptions,
+  type TimeEntry,
+} from '@sluice/storage-api';
+import { EpochRecord } from './epoch.js';
+import { pad } from './keys.js';
+import type { Shared } from './shared.js';
+
+/** An immutable segment: `seg/<first t>-<last t>-<uuid>`; overlapping segments carry identical entries. */
+interface Seg {
+  key: string;
+  first: number;
+  last: number;
+}
+
+const SEG_RE = /^(\d{20})-(\d{20})-[0-9a-f-]+$/;
+
+export function encodeEntries(entries: readonly TimeEntry[]): Buffer {
+  let size = 4;
+  for (const e of entries) size += 12 + e.value.byteLength;
+  const b = Buffer.alloc(size);
+  let o = b.writeUInt32BE(entries.length, 0);
+  for (const e of entries) {
+    o = b.writeDoubleBE(e.t, o);
+    o = b.writeUInt32BE(e.value.byteLength, o);
+    b.set(e.value, o);
+    o += e.value.byteLength;
+  }
+  return b;
+}
+
+export function decodeEntries(b: Buffer, what: string): TimeEntry[] {
+  try {
+    const n = b.readUInt32BE(0);
+    const out: TimeEntry[] = [];
+    let o = 4;
+    for (let i = 0; i < n; i++) {
+      const t = b.readDoubleBE(o);
+      const len = b.readUInt32BE(o + 8);
+      o += 12;
+      if (o + len > b.length) throw new RangeError('short');
+      out.push({ t, value: new Uint8Array(b.subarray(o, o + len)) });
+      o += len;
+    }
+    return out;
+  } catch (err) {
+    throw new StorageError(`${what} is corrupt`, { code: 'STORAGE_CORRUPT', cause: err });
+  }
+}
+
+function copy(e: TimeEntry): TimeEntry {
+  return { t: e.t, value: new Uint8Array(e.value) };
+}
+
+/**
+ * Offsets as batched segment objects. The listing of `seg/` is the index (keys carry the
+ * first and last time), so get/floor/lookUp cost one LIST page plus one to three GETs.
+ */
+export class S3OffsetStore implements OffsetStore {
+  readonly #dir: string;
+  readonly #epoch: EpochRecord;
+
+  constructor(private readonly sh: Shared, base: string, readonly name: string) {
+    this.#dir = `${base}seg/`;
+    this.#epoch = new EpochRecord(sh.io, `${base}epoch.json`, name);
+  }
+
+  async segments(signal?: AbortSignal): Promise<Seg[]> {
+    const keys = await this.sh.io.listKeys(this.#dir, signal);
+    const out: Seg[] = [];
+    for (const key of keys) {
+      const m = SEG_RE.exec(key.slice(this.#dir.length));
+      if (m) out.push({ key, first: Number(m[1]), last: Number(m[2]) });
+    }
+    return out.sort((a, b) => a.first - b.first || a.last - b.last);
+  }
+
+  async load(seg: Seg, signal?: AbortSignal): Promise<TimeEntry[]> {
+    const hit = this.sh.cache.get(seg.key) as TimeEntry[] | undefined;
+    if (hit) return hit;
+    const r = await this.sh.io.getBytes(seg.key, signal);
+    // Vanished under a concurrent truncate/compaction: treat as empty, the survivors hold the data.
+    if (!r) return [];
+    const entries = decodeEntries(r.body, `offset segment ${seg.key}`);
+    this.sh.cache.set(seg.key, entries);
+    return entries;
+  }
+
+  async get(t: number, o: OpOptions = {}): Promise<TimeEntry | undefined> {
+    for (const s of (await this.segments(o.signal)).filter((x) => x.first <= t && t <= x.last)) {
+      const e = (await this.load(s, o.signal)).find((x) => x.t === t);
+      if (e) return copy(e);
+    }
+    return undefined;
+  }
+
+  async floor(t: number, o: OpOptions = {}): Promise<TimeEntry | undefined> {
+    return this.#floorIn(await this.segments(o.signal), t, o.signal);
+  }
+
+  async #floorIn(segs: Seg[], t: number, signal?: AbortSignal): Promise<TimeEntry | undefined> {
+    const cands = segs.filter((s) => s.first <= t).sort((a, b) => Math.min(b.last, t) - Math.min(a.last, t));
+    let best: TimeEntry | undefined;
+    for (const s of cands) {
+      if (best && Math.min(s.last, t) <= best.t) break;
+      const a = await this.load(s, signal);
+      const i = lowerBound(a, t + 1);
+      if (i > 0 && (!best || a[i - 1]!.t > best.t)) best = a[i - 1];
+    }
+    return best && copy(best);
+  }
+
+  async #ceilingIn(segs: Seg[], t: number, signal?: AbortSignal): Promise<TimeEntry | undefined> {
+    const cands = segs.filter((s) => s.last >= t).sort((a, b) => Math.max(a.first, t) - Math.max(b.first, t));
+    let best: TimeEntry | undefined;
+    for (const s of cands) {
+      if (best && Math.max(s.first, t) >= best.t) break;
+      const a = await this.load(s, signal);
+      const e = a[lowerBound(a, t)];
+      if (e && (!best || e.t < best.t)) best = e;
+    }
+    return best && copy(best);
+  }
+
+  async lookUp(t: number, o: OpOptions = {}): Promise<LookUpResult<TimeEntry>> {
+    const segs = await this.segments(o.signal);
+    return resolveLookUp(t, () => this.#ceilingIn(segs, 0, o.signal), () => this.#floorIn(segs, Number.MAX_SAFE_INTEGER, o.signal), (x) => this.#ceilingIn(segs, x, o.signal));
+  }
+
+  async first(o: OpOptions = {}): Promise<TimeEntry | undefined> {
+    return this.#ceilingIn(await this.segments(o.signal), 0, o.signal);
+  }
+
+  async last(o: OpOptions = {}): Promise<TimeEntry | undefined> {
+    return this.#floorIn(await this.segments(o.signal), Number.MAX_SAFE_INTEGER, o.signal);
+  }
+
+  async range(from: number, to: number, o: OpOptions & { limit?: number } = {}): Promise<TimeEntry[]> {
+    const limit = o.limit ?? 10_000;
+    const segs = (await this.segments(o.signal)).filter((s) => s.last >= from && s.first < to);
+    const byT = new Map<number, TimeEntry>();
+    for (let i = 0; i < segs.length; i++) {
+      for (const e of await this.load(segs[i]!, o.signal)) if (e.t >= from && e.t < to && !byT.has(e.t)) byT.set(e.t, e);
+      // Segments are sorted by first time: once `limit` entries precede the next one, stop reading.
+      const next = segs[i + 1]?.first ?? Number.POSITIVE_INFINITY;
+      let settled = 0;
+      for (const t of byT.keys()) if (t < next) settled++;
+      if (settled >= limit) break;
+    }
+    return [...byT.values()].sort((a, b) => a.t - b.t).slice(0, limit).map(copy);
+  }
+
+  async currentEpoch(o: OpOptions = {}): Promise<number> {
+    return (await this.#epoch.current(o.signal)).epoch;
+  }
+
+  async writer(epoch: number, o: OpOptions = {}): Promise<OffsetWriter> {
+    this.sh.requireSafeWrites(`offsets ${this.name}: opening a writer`);
+    await this.#epoch.open(epoch, o.signal);
+    return new S3OffsetWriter(this, this.#epoch, epoch, this.sh, this.#dir);
+  }
+}
+
+class S3OffsetWriter implements OffsetWriter {
+  /** Last stored entry as this writer knows it; undefined = read it from the store. */
+  #last: TimeEntry | null | undefined;
+
+  constructor(private readonly store: S3OffsetStore, private readonly ep: EpochRecord, readonly epoch: number, private readonly sh: Shared, private readonly dir: string) {}
+
+  async #lastEntry(signal?: AbortSignal): Promise<TimeEntry | null> {
+    if (this.#last === undefined) this.#last = (await this.store.last({ signal })) ?? null;
+    return this.#last;
+  }
+
+  append(t: number, value: Uint8Array, o: OpOptions = {}): Promise<void> {
+    return this.appendBatch([{ t, value }], o);
+  }
+
+  async appendBatch(entries: TimeEntry[], o: OpOptions = {}): Promise<void> {
+    await this.ep.check(this.epoch, o.signal);
+    const last = await this.#lastEntry(o.signal);
+    let batch = entries;
+    if (last && batch[0]!.t <= last.t) {
+      // Re-appending exactly the last entry is a no-op (retry after a lost acknowledgement).
+      if (batch[0]!.t === last.t && bytesEqual(batch[0]!.value, last.value)) batch = batch.slice(1);
+      const bad = batch.find((e) => e.t <= last.t);
+      if (bad) {
+        throw new StorageError(`store ${this.store.name}: time ${bad.t} is not after the last time ${last.t}`, {
+          code: 'STORAGE_OUT_OF_ORDER',
+          details: { t: bad.t, last: last.t },
+        });
+      }
+    }
+    if (batch.length === 0) return;
+    const stored = batch.map(copy);
+    const key = `${this.dir}${pad(stored[0]!.t)}-${pad(stored[stored.length - 1]!.t)}-${randomUUID()}`;
+    try {
+      await this.sh.io.put(key, encodeEntries(stored), o.signal);
+    } catch (err) {
+      this.#last = undefined; // outcome unknown: learn it from the store next time
+      throw err;
+    }
+    this.sh.cache.set(key, stored);
+    this.#last = stored[stored.length - 1]!;
+  }
+
+  async truncateAfter(t: number, o: OpOptions = {}): Promise<number> {
+    return this.#truncate(t, 'after', o.signal);
+  }
+
+  async truncateBefore(t: number, o: OpOptions = {}): Promise<number> {
+    return this.#truncate(t, 'before', o.signal);
+  }
+
+  /**
+   * Writes the kept part of a straddling segment first, then deletes from the far end
+   * inwards: an interrupted truncate leaves a state equal to a milder truncate.
+   */
+  async #truncate(t: number, side: 'after' | 'before', signal?: AbortSignal): Promise<number> {
+    await this.ep.check(this.epoch, signal);
+    const gone = (x: number): boolean => (side === 'after' ? x > t : x < t);
+    const segs = await this.store.segments(signal);
+    const removed = new Set<number>();
+    const doomed: Seg[] = [];
+    for (const s of segs) {
+      if (!gone(s.last) && !gone(s.first)) continue;
+      const entries = await this.store.load(s, signal);
+      const kept = entries.filter((e) => !gone(e.t));
+      for (const e of entries) if (gone(e.t)) removed.add(e.t);
+      if (kept.length > 0) {
+        const key = `${this.dir}${pad(kept[0]!.t)}-${pad(kept[kept.length - 1]!.t)}-${randomUUID()}`;
+        await this.sh.io.put(key, encodeEntries(kept), signal);
+        this.sh.cache.set(key, kept);
+      }
+      doomed.push(s);
+    }
+    doomed.sort((a, b) => (side === 'after' ? b.first - a.first : a.last - b.last));
+    for (const s of doomed) {
+      await this.sh.io.delete(s.key, signal);
+      this.sh.cache.delete(s.key);
+    }
+    this.#last = undefined;
+    return removed.size;
+  }
+}
