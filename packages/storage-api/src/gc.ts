@@ -24,11 +24,12 @@ export interface GcReport {
  * not), the newest committed checkpoint of any store, nor offsets at or after the
  * floor of the oldest checkpoint kept (recovery replays from there).
  */
-export async function runGc(storage: Storage, policy: RetentionPolicy, options: { dryRun?: boolean; now?: number } = {}): Promise<GcReport> {
+export async function runGc(storage: Storage, policy: RetentionPolicy, options: { dryRun?: boolean; now?: number; appIds?: string[] } = {}): Promise<GcReport> {
   const dryRun = options.dryRun ?? false;
   const now = options.now ?? Date.now();
   const report: GcReport = { dryRun, actions: [], errors: [] };
   for (const meta of await storage.listApps()) {
+    if (options.appIds && !options.appIds.includes(meta.appId)) continue;
     const app = await storage.getAppStorage(meta.appId);
     if (!app) continue;
     try {

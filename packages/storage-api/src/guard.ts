@@ -16,6 +16,12 @@ import { isLogLevel } from './util/logs.js';
 import { validateAclEntries } from './acl.js';
 
 const GUARDED = Symbol.for('@sluice/storage-api.guarded');
+const RAW = Symbol.for('@sluice/storage-api.raw');
+
+/** The backend behind a guarded Storage (for test hooks that need backend internals). */
+export function unwrapStorage(s: Storage | BackendStorage): BackendStorage {
+  return ((s as unknown as Record<symbol, unknown>)[RAW] as BackendStorage | undefined) ?? (s as BackendStorage);
+}
 
 /** Shared open/closed state: closing a Storage closes every AppStorage it handed out. */
 class Life {
@@ -142,6 +148,7 @@ export function guardStorage(raw: BackendStorage): Storage {
         return a && wrapApp(a);
       }),
     listApps: () => run(life, 'list apps', undefined, () => raw.listApps()),
+    describe: () => raw.describe?.() ?? {},
     deleteAppStorage: (appId) =>
       run(life, `delete app ${appId}`, undefined, async () => {
         validateName('appId', appId);
@@ -154,6 +161,7 @@ export function guardStorage(raw: BackendStorage): Storage {
     },
   };
   Object.defineProperty(s, GUARDED, { value: true });
+  Object.defineProperty(s, RAW, { value: raw });
   return s;
 }
 

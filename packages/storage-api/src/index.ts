@@ -9,7 +9,7 @@ export {
 } from './config-schema.js';
 export { loadStorageModule, openStorage, defaultContext } from './loader.js';
 export { openConfiguredStorage, storagePlan, RoutingStorage, type PlanRow } from './routing.js';
-export { guardStorage } from './guard.js';
+export { guardStorage, unwrapStorage } from './guard.js';
 export { runGc, type GcReport, type GcAction } from './gc.js';
 export { withRetry, sleep, type RetryPolicy } from './util/retry.js';
 export { HashingCounter, iterateBytes, verifyingStream, sha256Hex, bytesEqual, collectBytes } from './util/bytes.js';

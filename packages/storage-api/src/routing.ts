@@ -113,6 +113,10 @@ export class RoutingStorage implements Storage {
     return this.primary.listApps();
   }
 
+  describe(): Record<string, unknown> {
+    return Object.fromEntries(this.all.map((s, i) => [`${i}:${s.backend}`, s.describe?.() ?? {}]));
+  }
+
   async deleteAppStorage(appId: string): Promise<void> {
     const main = await this.primary.getAppStorage(appId);
     if (!main) throw new StorageError(`app ${appId} not found`, { code: 'STORAGE_NOT_FOUND' });

@@ -63,6 +63,11 @@ export interface StorageModule<O = Record<string, unknown>> {
   readonly optionsSchema?: OptionsSchema<O>;
   /** Returns the raw backend; callers get it through openStorage(), which guards it. */
   create(options: O, context: StorageContext): Promise<BackendStorage>;
+  /** Optional hooks for the conformance suite run against a live instance (CLI). */
+  readonly testHooks?: {
+    /** Flips bytes of a stored jar or checkpoint part behind the backend's back. */
+    corrupt(storage: BackendStorage, target: { appId: string; jar: string } | { appId: string; store: string; t: number; part: string }): Promise<void>;
+  };
 }
 
 // ---------------------------------------------------------------- storage and apps
@@ -105,6 +110,8 @@ export interface Storage {
   listApps(): Promise<AppMeta[]>;
   /** STORAGE_IN_USE while the app is running; STORAGE_NOT_FOUND if absent. Deletes every sub-store. */
   deleteAppStorage(appId: string): Promise<void>;
+  /** Backend facts for plans and reports, e.g. the S3 capability probe's findings. Optional. */
+  describe?(): Record<string, unknown>;
   close(): Promise<void>;
 }
 

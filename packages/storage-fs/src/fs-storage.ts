@@ -16,6 +16,7 @@ export const FS_CAPABILITIES: StorageCapabilities = Object.freeze({
   multiWriter: true, // fencing and create-only commits run inside BEGIN IMMEDIATE transactions
   follow: true, // follow() polls by seq, so it sees other processes' appends
   metricsRollups: true, // 1m and 1h tables maintained on write
+  boundedJarMemory: true, // jars stream through a temp file; at most two 1 MiB chunks in memory
 });
 
 /**

@@ -36,7 +36,8 @@ export class FsMetricsStore implements MetricsStore {
       rollup: { '1m': upsert('rollup_1m'), '1h': upsert('rollup_1h') } as Record<Rollup, ReturnType<typeof p>>,
       seriesByName: p('SELECT id, name, labels, kind FROM series WHERE name = ? ORDER BY id'),
       allSeries: p('SELECT id, name, labels, kind FROM series ORDER BY id'),
-      rawBuckets: p(`SELECT (ts - @from) / @step AS b, count(*) AS count, sum(value) AS sum, min(value) AS min, max(value) AS max, max(ts) AS lastTs
+      // JS numbers bind as REAL: cast so the bucket is an integer division.
+      rawBuckets: p(`SELECT (ts - CAST(@from AS INTEGER)) / CAST(@step AS INTEGER) AS b, count(*) AS count, sum(value) AS sum, min(value) AS min, max(value) AS max, max(ts) AS lastTs
                      FROM points WHERE series_id = @id AND ts >= @from AND ts < @to GROUP BY b`),
       lastIn: p('SELECT value FROM points WHERE series_id = ? AND ts >= ? AND ts < ? ORDER BY ts DESC, n DESC LIMIT 1').pluck(),
       rawRows: p('SELECT ts, value FROM points WHERE series_id = ? AND ts >= ? AND ts < ? ORDER BY ts, n').raw(),

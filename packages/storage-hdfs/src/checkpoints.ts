@@ -1,6 +1,7 @@
 // Checkpoints: parts staged under unique names (`parts/<t 20>/<part>.<uuid>`), then
 // committed by ONE create-only rename of a manifest `_commits/<t padded 20>`. Readers
 // only see what a committed manifest lists. Retention deletes manifests first, then parts.
+// Epoch markers live in `_commits/` too, so one LISTSTATUS both fences and indexes a commit.
 import { randomUUID } from 'node:crypto';
 import type { Checkpoint, CheckpointPart, CheckpointStore, CheckpointWriter, LookUpResult, OpOptions } from '@sluice/storage-api';
 import { LIMITS, StorageError, sha256Hex } from '@sluice/storage-api';
@@ -29,9 +30,15 @@ export class HdfsCheckpointStore implements CheckpointStore {
   }
 
   async #index(signal?: AbortSignal): Promise<Commit[]> {
-    return committed(await this.ctx.client.list(this.#commits, signal))
+    return (await this.#listing(signal)).commits;
+  }
+
+  async #listing(signal?: AbortSignal): Promise<{ list: FileStatus[] | undefined; commits: Commit[] }> {
+    const list = await this.ctx.client.list(this.#commits, signal);
+    const commits = committed(list)
       .filter((s) => COMMIT_RE.test(s.pathSuffix))
       .map((s) => ({ t: Number(s.pathSuffix), status: s }));
+    return { list, commits };
   }
 
   async #load(c: Commit, signal?: AbortSignal): Promise<Checkpoint | undefined> {
@@ -102,7 +109,7 @@ export class HdfsCheckpointStore implements CheckpointStore {
   }
 
   async currentEpoch(o: OpOptions = {}): Promise<number> {
-    return maxEpoch(await this.ctx.client.list(this.#dir, o.signal));
+    return maxEpoch(await this.ctx.client.list(this.#commits, o.signal));
   }
 
   async readPart(t: number, part: string, o: OpOptions = {}): Promise<Uint8Array> {
@@ -124,11 +131,11 @@ export class HdfsCheckpointStore implements CheckpointStore {
   }
 
   /** Deletes manifests first (readers stop seeing them), then their parts. */
-  async #drop(commits: Commit[], signal?: AbortSignal): Promise<number> {
+  async #drop(commits: Commit[], signal?: AbortSignal, known?: Map<number, Checkpoint>): Promise<number> {
     let n = 0;
     for (const c of commits) {
-      const cp = await this.#load(c, signal);
-      if (await this.ctx.client.delete(`${this.#commits}/${c.status.pathSuffix}`, false, signal)) n++;
+      const cp = known?.get(c.t) ?? (await this.#load(c, signal));
+      if (await this.ctx.client.delete(`${this.#commits}/${pad(c.t)}`, false, signal)) n++;
       const dirs = new Set([pad(c.t)]);
       for (const p of cp?.parts ?? []) {
         const d = p.ref.slice(0, 20);
@@ -140,25 +147,34 @@ export class HdfsCheckpointStore implements CheckpointStore {
   }
 
   async writer(epoch: number, o: OpOptions = {}): Promise<CheckpointWriter> {
-    await openEpoch(this.ctx, this.name, this.#dir, epoch, o.signal);
+    await openEpoch(this.ctx, this.name, this.#commits, epoch, o.signal);
     const store = this;
-    const fence = async (signal?: AbortSignal): Promise<void> => checkEpoch(store.name, await store.ctx.client.list(store.#dir, signal), epoch);
+    /** One LISTSTATUS of _commits: the epoch fence and the commit index at once. */
+    const fenced = async (signal?: AbortSignal): Promise<Commit[]> => {
+      const { list, commits } = await store.#listing(signal);
+      checkEpoch(store.name, list, epoch);
+      return commits;
+    };
+    const fence = async (signal?: AbortSignal): Promise<void> => void (await fenced(signal));
+    // What this writer staged and committed itself: no need to list or read it back.
+    const staged = new Set<string>();
+    const mine = new Map<number, Checkpoint>();
     const writer: CheckpointWriter = {
       epoch,
       stage: async (t, part, bytes, o2 = {}) => {
         await fence(o2.signal);
         const ref = `${pad(t)}/${part}.${randomUUID()}`;
         await commitFile(store.ctx, `${store.#dir}/parts/${ref}`, bytes, 'create-only', o2.signal);
+        staged.add(ref);
         return { name: part, size: bytes.byteLength, sha256: sha256Hex(bytes), ref } satisfies CheckpointPart;
       },
       commit: async (t, parts, o2 = {}) => {
-        await fence(o2.signal);
-        const idx = await store.#index(o2.signal);
+        const idx = await fenced(o2.signal);
         const existing = idx.find((c) => c.t === t);
         if (existing) return sameOrExists(await store.#load(existing, o2.signal));
         const last = idx[idx.length - 1];
         if (last && t < last.t) throw outOfOrder(store.name, t, last.t);
-        await store.#checkStaged(parts, o2.signal);
+        await store.#checkStaged(parts.filter((p) => !staged.has(p.ref)), o2.signal);
         const cp: Checkpoint = {
           t, epoch, parts: parts.map((p) => ({ name: p.name, size: p.size, sha256: p.sha256, ref: p.ref })), meta: o2.meta ?? {}, committedAt: store.ctx.now(),
         };
@@ -170,9 +186,14 @@ export class HdfsCheckpointStore implements CheckpointStore {
           const now = (await store.#index(o2.signal)).find((c) => c.t === t);
           return sameOrExists(now && (await store.#load(now, o2.signal)));
         }
-        const all = await store.#index(o2.signal);
+        mine.set(t, cp);
+        // Retention from the listing taken before the commit (plus ours): a commit racing
+        // in meanwhile is trimmed by the next commit.
+        const all = [...idx, { t, status: undefined as unknown as FileStatus }];
         const excess = all.length - store.numRetained;
-        if (excess > 0) await store.#drop(all.slice(0, excess), o2.signal);
+        if (excess > 0) await store.#drop(all.slice(0, excess), o2.signal, mine);
+        for (const c of all.slice(0, Math.max(0, excess))) mine.delete(c.t);
+        if (mine.size > store.numRetained * 4) mine.clear();
         return cp;
         function sameOrExists(cur: Checkpoint | undefined): Checkpoint {
           if (cur && cur.epoch === epoch && cur.parts.length === parts.length && cur.parts.every((p, i) => p.ref === parts[i]!.ref && p.sha256 === parts[i]!.sha256)) {
@@ -183,12 +204,10 @@ export class HdfsCheckpointStore implements CheckpointStore {
       },
       append: async (t, bytes, o2 = {}) => writer.commit(t, [await writer.stage(t, 'state', bytes, o2)], o2),
       truncateAfter: async (t, o2 = {}) => {
-        await fence(o2.signal);
-        return store.#drop((await store.#index(o2.signal)).filter((c) => c.t > t).reverse(), o2.signal);
+        return store.#drop((await fenced(o2.signal)).filter((c) => c.t > t).reverse(), o2.signal, mine);
       },
       truncateBefore: async (t, o2 = {}) => {
-        await fence(o2.signal);
-        return store.#drop((await store.#index(o2.signal)).filter((c) => c.t < t), o2.signal);
+        return store.#drop((await fenced(o2.signal)).filter((c) => c.t < t), o2.signal, mine);
       },
     };
     return writer;

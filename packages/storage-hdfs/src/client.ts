@@ -2,6 +2,7 @@
 // several NameNodes), two-step data ops whose body goes only to the DataNode.
 import { Agent, request, type Dispatcher } from 'undici';
 import { StorageError, sleep, type StorageLogger } from '@sluice/storage-api';
+import { BodyError, putBody, type UploadResult } from './upload.js';
 import { isAmbiguous, isStandby, mapHdfsError, type RemoteException } from './errors.js';
 
 export interface FileStatus {
@@ -111,14 +112,14 @@ export class WebHdfsClient {
     this.requests++;
     const sig = meta ? (signal ? AbortSignal.any([signal, AbortSignal.timeout(this.options.timeoutMs)]) : AbortSignal.timeout(this.options.timeoutMs)) : signal;
     try {
-      return await request(url, {
+      return (await request(url, {
         method,
         body: body as Dispatcher.RequestOptions['body'],
         signal: sig,
         dispatcher: this.#agent,
         headers: body !== undefined ? { 'content-type': 'application/octet-stream' } : {},
         expectContinue: body !== undefined && this.options.expectContinue ? true : undefined,
-      } as Dispatcher.RequestOptions);
+      } as unknown as Parameters<typeof request>[1])) as Dispatcher.ResponseData;
     } catch (cause) {
       if (signal?.aborted) throw new StorageError(`${op} ${path}: aborted`, { code: 'STORAGE_ABORTED', cause: signal.reason });
       throw mapHdfsError({ kind: 'network', cause, op, path });
@@ -126,14 +127,7 @@ export class WebHdfsClient {
   }
 
   async #failure(res: Dispatcher.ResponseData, op: string, path: string): Promise<StorageError> {
-    const text = await res.body.text().catch(() => '');
-    let remote: RemoteException | undefined;
-    try {
-      remote = (JSON.parse(text) as { RemoteException?: RemoteException }).RemoteException;
-    } catch {
-      // Not JSON (a proxy or servlet filter page): classified by status and text.
-    }
-    return mapHdfsError({ kind: 'http', status: res.statusCode, remote, body: text.slice(0, 500), op, path });
+    return failureFromText(res.statusCode, await res.body.text().catch(() => ''), op, path);
   }
 
   async #json<T>(method: Method, op: string, path: string, params: Params, call: Call): Promise<T | undefined> {
@@ -271,11 +265,18 @@ export class WebHdfsClient {
       await direct.body.dump();
       throw new StorageError(`CREATE ${path}: the NameNode did not redirect`, { code: 'STORAGE_IO_ERROR' });
     }
-    const res = await this.#send('PUT', location!, body, options.signal, 'CREATE', path, false);
-    if (res.statusCode >= 400) throw await this.#failure(res, 'CREATE', path);
-    await res.body.dump();
-    if (res.statusCode !== 201 && res.statusCode !== 200) {
-      throw new StorageError(`CREATE ${path}: unexpected status ${res.statusCode}`, { code: 'STORAGE_IO_ERROR' });
+    this.requests++;
+    let res: UploadResult;
+    try {
+      res = await putBody(location!, body, { signal: options.signal, timeoutMs: this.options.timeoutMs, expectContinue: this.options.expectContinue });
+    } catch (cause) {
+      if (cause instanceof BodyError) throw cause.inner;
+      if (options.signal?.aborted) throw new StorageError(`CREATE ${path}: aborted`, { code: 'STORAGE_ABORTED', cause: options.signal.reason });
+      throw mapHdfsError({ kind: 'network', cause, op: 'CREATE', path });
+    }
+    if (res.status >= 400) throw failureFromText(res.status, res.text, 'CREATE', path);
+    if (res.status !== 201 && res.status !== 200) {
+      throw new StorageError(`CREATE ${path}: unexpected status ${res.status}`, { code: 'STORAGE_IO_ERROR' });
     }
   }
 
@@ -320,4 +321,14 @@ async function* mapStream(body: AsyncIterable<Uint8Array>, path: string, signal?
     if (signal?.aborted) throw new StorageError(`OPEN ${path}: aborted`, { code: 'STORAGE_ABORTED', cause: signal.reason });
     throw mapHdfsError({ kind: 'network', cause, op: 'OPEN', path });
   }
+}
+
+function failureFromText(status: number, text: string, op: string, path: string): StorageError {
+  let remote: RemoteException | undefined;
+  try {
+    remote = (JSON.parse(text) as { RemoteException?: RemoteException }).RemoteException;
+  } catch {
+    // Not JSON (a proxy or servlet filter page): classified by status and text.
+  }
+  return mapHdfsError({ kind: 'http', status, remote, body: text.slice(0, 500), op, path });
 }

@@ -20,7 +20,8 @@ export interface IoSettings {
   logger: StorageLogger;
 }
 
-type Cmd = Parameters<S3Client['send']>[0];
+/** Any SDK command: typed loosely here, the caller knows its output type. */
+type Cmd = object;
 
 const unquote = (etag: string): string => etag.replace(/^W\//, '').replace(/^"|"$/g, '');
 export const sameEtag = (a: string | undefined, b: string | undefined): boolean => a !== undefined && b !== undefined && unquote(a) === unquote(b);

@@ -123,7 +123,7 @@ export async function runProbe(io: S3Io, root: string): Promise<ProbeReport> {
       }
       if (seen.length !== ORDER_KEYS.length) {
         pagination = 'broken';
-        paginationError = `saw ${seen.length} of ${ORDER_KEYS.length} keys`;
+        paginationError = `saw ${seen.length} of ${ORDER_KEYS.length} keys: pages skip keys when listing order is not UTF-8`;
       }
     } catch (err) {
       pagination = 'broken';

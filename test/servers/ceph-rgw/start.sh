@@ -62,9 +62,11 @@ DEADLINE=$(( T0 + TIMEOUT_MS * 1000 ))
 elapsed_ms() { echo $(( (${EPOCHREALTIME/./} - T0) / 1000 )); }
 log() { local t; t=$(elapsed_ms); printf '[ceph-rgw start %d.%03ds] %s\n' $((t / 1000)) $((t % 1000)) "$*" >&9; }
 past_deadline() { [ "${EPOCHREALTIME/./}" -ge "$DEADLINE" ]; }
-# is PID alive, not a zombie, and one of ours (its command line names our ceph.conf)?
-ours() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ] \
-  && grep -qa -- "$D/ceph.conf" "/proc/$1/cmdline" 2>/dev/null; }
+# is PID alive (zombies count as dead)?
+alive() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+# is PID alive and one of ours? Its command line names $D: <workdir>/ceph.conf after exec, or (between
+# fork and exec) this script's own command line, which has <workdir> as argument.
+ours() { alive "$1" && grep -qa -- "$D" "/proc/$1/cmdline" 2>/dev/null; }
 # KILL a process and its descendants (found through /proc/PID/task/*/children)
 kill_tree() {
   local c
@@ -204,12 +206,14 @@ ceph-mon "${C[@]}" -i a -f </dev/null >"$D/log/mon.out" 2>&1 9>&- &
 MON_PID=$!; echo "$MON_PID" >>"$D/pids"
 ok=
 while ! past_deadline; do
-  ours "$MON_PID" || die "ceph-mon exited"
-  fgwait cephq mon stat >/dev/null 2>&1 && { ok=1; break; }
-  fgwait sleep 0.1
+  alive "$MON_PID" || die "ceph-mon exited"
+  # (a port check, not `ceph mon stat`: each ceph CLI call costs ~0.3 s of Python start-up, more
+  # on a loaded machine; the `ceph osd new` below waits for the mon to answer anyway)
+  listening "$MON_PORT" && { ok=1; break; }
+  fgwait sleep 0.05
 done
-[ -n "$ok" ] || die "timeout: ceph-mon did not answer within ${TIMEOUT}s"
-log "ceph-mon up (pid $MON_PID, v2 port $MON_PORT)"
+[ -n "$ok" ] || die "timeout: ceph-mon did not listen on $IP:$MON_PORT within ${TIMEOUT}s"
+log "ceph-mon listening (pid $MON_PID, v2 port $MON_PORT)"
 
 # ---- OSD (memstore) ------------------------------------------------------------------------
 OSD_UUID=$(cat /proc/sys/kernel/random/uuid)
@@ -219,21 +223,18 @@ ID=$(cat "$D/osd-id")
 fgwait timeout 30 ceph-osd "${C[@]}" -i 0 --mkfs --osd-uuid "$OSD_UUID" >"$D/log/osd-mkfs.out" 2>&1 || die "ceph-osd --mkfs"
 ceph-osd "${C[@]}" -i 0 -f </dev/null >"$D/log/osd.out" 2>&1 9>&- &
 OSD_PID=$!; echo "$OSD_PID" >>"$D/pids"
-ok=
-while ! past_deadline; do
-  ours "$OSD_PID" || die "ceph-osd exited"
-  fgwait cephq osd dump -o "$D/osd-dump" >/dev/null 2>&1 && grep -q '^osd.0 up' "$D/osd-dump" && { ok=1; break; }
-  fgwait sleep 0.1
-done
-[ -n "$ok" ] || die "timeout: osd.0 did not come up within ${TIMEOUT}s"
-log "ceph-osd up (pid $OSD_PID)"
+log "ceph-osd started (pid $OSD_PID)"
 
 # ---- radosgw -------------------------------------------------------------------------------
+# Started without waiting for osd.0 to be up: radosgw waits for its pools' PGs itself, and beast
+# listens only once they exist, so "listening" implies the OSD is up.
 radosgw "${C[@]}" -n client.rgw.a -f </dev/null >"$D/log/rgw.out" 2>&1 9>&- &
 RGW_PID=$!; echo "$RGW_PID" >>"$D/pids"
 ok=
 while ! past_deadline; do  # beast listens only once rgw has created its pools and is ready
-  ours "$RGW_PID" || die "radosgw exited"
+  alive "$RGW_PID" || die "radosgw exited"
+  alive "$OSD_PID" || die "ceph-osd exited"
+  alive "$MON_PID" || die "ceph-mon exited"
   listening "$PORT" && { ok=1; break; }
   fgwait sleep 0.05
 done

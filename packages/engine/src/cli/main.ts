@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { registerStorageCommands } from './storage-commands.js';
+import { registerObservabilityCommands } from './logs-commands.js';
+import { registerClusterCommands } from './cluster-commands.js';
+import { registerAppCommands } from './app-commands.js';
+import { registerDemoCommand } from './demo.js';
 
 /**
  * The `sluice` CLI. Each command group lives in its own file and registers itself here.
@@ -10,9 +14,20 @@ export function buildProgram(): Command {
   const program = new Command('sluice')
     .description('Sluice: a streaming engine on a pluggable storage framework')
     .version('0.1.0')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Usage errors exit 2 (commander's default is 1); --help and --version exit 0.
+    .exitOverride();
   registerStorageCommands(program);
+  registerObservabilityCommands(program);
+  registerClusterCommands(program);
+  registerAppCommands(program);
+  registerDemoCommand(program);
   return program;
 }
 
-await buildProgram().parseAsync(process.argv);
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (err) {
+  if (!(err instanceof CommanderError)) throw err;
+  process.exitCode = err.exitCode === 0 ? 0 : 2;
+}

@@ -1,5 +1,164 @@
 import type { Command } from 'commander';
 
-export function registerStorageCommands(program: Command): void {
-  program.command('storage').description('inspect and test the configured storage');
+import {
+  DEFAULT_BACKEND, loadStorageModule, openConfiguredStorage, openStorage, runGc, storagePlan, StorageError, unwrapStorage,
+  type Storage, type StorageModule,
+} from '@sluice/storage-api';
+import { runConformance, type ConformanceInstance, type ConformanceResult } from '@sluice/storage-api/conformance';
+import { loadClusterConfig, type LoadedClusterConfig } from '../config/cluster-config.js';
+import { EXIT, fail, out, printJson, table } from './output.js';
+
+interface CommonOpts {
+  config?: string;
+  json?: boolean;
 }
+
+export function registerStorageCommands(program: Command): void {
+  const storage = program.command('storage').description('inspect, test and clean the configured storage');
+
+  storage
+    .command('plan')
+    .description('print the effective routing of each sub-store to its backend')
+    .option('-c, --config <file>', 'cluster config (YAML)')
+    .option('--json', 'machine-readable output')
+    .action(async (o: CommonOpts) => {
+      try {
+        const { config } = await loadClusterConfig(o.config);
+        const plan = storagePlan(config.storage);
+        if (o.json) return printJson({ routes: plan, retention: config.storage.retention });
+        out(table([['SUB-STORE', 'MODULE', 'FROM', 'OPTIONS'], ...plan.map((r) => [r.subStore, r.module, r.source, JSON.stringify(r.options)])]));
+      } catch (err) {
+        fail(err, o.json);
+      }
+    });
+
+  storage
+    .command('conformance')
+    .description('run the storage conformance suite against the configured backend or a module file')
+    .option('-c, --config <file>', 'cluster config (YAML): test its configured (live) storage')
+    .option('-m, --module <spec>', 'test this module (package name or ./file.js) instead')
+    .option('--options <json>', 'options for --module, as JSON', '{}')
+    .option('--grep <text>', 'only cases whose name contains this text')
+    .option('--json', 'print the report as JSON')
+    .action(async (o: CommonOpts & { module?: string; options: string; grep?: string }) => {
+      try {
+        const loaded = await loadClusterConfig(o.config);
+        const target = o.module ? await moduleTarget(o.module, o.options, loaded.baseDir) : await configTarget(loaded);
+        const probe = await target.open();
+        const facts = { backend: probe.backend, capabilities: probe.capabilities, ...(probe.describe?.() ?? {}) };
+        await probe.close();
+        if (!o.json) {
+          out(`conformance: ${target.name}`);
+          out(`backend facts: ${JSON.stringify(facts)}`);
+        }
+        const report = await runConformance({
+          name: target.name,
+          grep: o.grep,
+          factory: () => instanceFor(target),
+          onResult: o.json ? undefined : printResult,
+        });
+        if (o.json) printJson({ ...report, facts });
+        else out(`\n${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped`);
+        process.exitCode = report.failed > 0 || report.passed === 0 ? EXIT.FAILURE : EXIT.OK;
+      } catch (err) {
+        fail(err, o.json);
+      }
+    });
+
+  storage
+    .command('gc')
+    .description('apply the retention policy (storage.retention) to every app')
+    .option('-c, --config <file>', 'cluster config (YAML)')
+    .option('--dry-run', 'report what would be deleted, delete nothing')
+    .option('--json', 'machine-readable output')
+    .action(async (o: CommonOpts & { dryRun?: boolean }) => {
+      try {
+        const { config, baseDir } = await loadClusterConfig(o.config);
+        const s = await openConfiguredStorage(config.storage, { baseDir });
+        try {
+          const report = await runGc(s, config.storage.retention, { dryRun: o.dryRun ?? false });
+          if (o.json) printJson(report);
+          else {
+            out(report.actions.length === 0 ? 'nothing to collect' : table([['APP', 'SUB-STORE', 'TARGET', o.dryRun ? 'WOULD DELETE' : 'DELETED', 'COUNT'], ...report.actions.map((a) => [a.appId, a.subStore, a.target, a.what, String(a.count ?? '?')])]));
+            for (const e of report.errors) process.stderr.write(`error: ${e.appId} ${e.subStore}: ${e.message} [${e.code}]\n`);
+          }
+          process.exitCode = report.errors.length ? EXIT.FAILURE : EXIT.OK;
+        } finally {
+          await s.close();
+        }
+      } catch (err) {
+        fail(err, o.json);
+      }
+    });
+}
+
+interface Target {
+  name: string;
+  open(): Promise<Storage>;
+  corrupt?: StorageModule['testHooks'];
+}
+
+async function configTarget(loaded: LoadedClusterConfig): Promise<Target> {
+  const s = loaded.config.storage;
+  const def = s.default ?? DEFAULT_BACKEND;
+  // Test hooks need one backend; with routes to several there is none to corrupt through.
+  const single = Object.values(s.routes ?? {}).every((r) => !r || JSON.stringify(r) === JSON.stringify(def));
+  return {
+    name: loaded.path ?? 'default storage (fs under ./.sluice)',
+    open: () => openConfiguredStorage(s, { baseDir: loaded.baseDir }),
+    corrupt: single ? (await loadStorageModule(def.module, { baseDir: loaded.baseDir })).testHooks : undefined,
+  };
+}
+
+async function moduleTarget(spec: string, optionsJson: string, baseDir: string): Promise<Target> {
+  let options: Record<string, unknown>;
+  try {
+    options = JSON.parse(optionsJson) as Record<string, unknown>;
+  } catch (err) {
+    throw new StorageError(`--options is not valid JSON: ${(err as Error).message}`, { code: 'STORAGE_CONFIG_INVALID', cause: err });
+  }
+  const mod = await loadStorageModule(spec, { baseDir });
+  return { name: `${mod.name} (${spec})`, open: () => openStorage(mod, options, { baseDir }, ['--options']), corrupt: mod.testHooks };
+}
+
+/**
+ * A live backend is shared with real apps: each case works on apps with fresh ids, and
+ * destroy() deletes exactly the apps the case created.
+ */
+async function instanceFor(target: Target): Promise<ConformanceInstance> {
+  const storage = await target.open();
+  const before = new Set((await storage.listApps()).map((a) => a.appId));
+  const opened: Storage[] = [];
+  const instance: ConformanceInstance = {
+    storage,
+    reopen: async () => {
+      const s = await target.open();
+      opened.push(s);
+      return s;
+    },
+    destroy: async () => {
+      const cleaner = await target.open();
+      try {
+        for (const a of await cleaner.listApps()) {
+          if (before.has(a.appId)) continue;
+          const app = await cleaner.getAppStorage(a.appId);
+          await app?.updateMeta({ status: 'stopped' });
+          await app?.close();
+          await cleaner.deleteAppStorage(a.appId);
+        }
+      } finally {
+        await Promise.allSettled([cleaner.close(), storage.close(), ...opened.map((s) => s.close())]);
+      }
+    },
+  };
+  const hooks = target.corrupt;
+  if (hooks) instance.corrupt = (t) => hooks.corrupt(unwrapStorage(storage), t);
+  return instance;
+}
+
+function printResult(r: ConformanceResult): void {
+  const mark = r.status === 'passed' ? '✓' : r.status === 'skipped' ? '-' : '✗';
+  const tail = r.status === 'failed' ? `\n    ${r.error?.message.split('\n').join('\n    ')}` : r.status === 'skipped' ? ` (${r.reason})` : '';
+  out(`  ${mark} ${r.group} › ${r.name} ${r.ms}ms${tail}`);
+}
+

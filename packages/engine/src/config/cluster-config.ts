@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { formatIssues, storageConfigSchema, StorageError } from '@sluice/storage-api';
+import { absolutizeStorageConfig } from './storage-paths.js';
 
 /**
  * The one YAML cluster config. Every section is validated here; errors name the key
@@ -25,13 +26,14 @@ export const clusterConfigSchema = z
       .object({
         /** Executor slots per worker. */
         slots: z.number().int().positive().default(4),
-        heartbeatMs: z.number().int().positive().default(1000),
-        /** Local artifact cache (LRU, bounded). */
+        /** Heartbeats also carry the master's commands (launch, kill), so keep it short. */
+        heartbeatMs: z.number().int().positive().default(300),
+        /** Work folder (artifact cache, executor logs); default ./.sluice/workers/<name>. */
         cacheDir: z.string().optional(),
         cacheMaxBytes: z.number().int().positive().default(1024 * 1024 * 1024),
       })
       .strict()
-      .default({ slots: 4, heartbeatMs: 1000, cacheMaxBytes: 1024 * 1024 * 1024 }),
+      .default({ slots: 4, heartbeatMs: 300, cacheMaxBytes: 1024 * 1024 * 1024 }),
     /** Users allowed everything (ACL superusers). */
     superusers: z.array(z.string()).default([]),
   })
@@ -57,7 +59,10 @@ export function parseClusterConfig(input: unknown, source = 'cluster config'): C
 
 /** Reads and validates a YAML cluster config; no path means all defaults (fs store under ./.sluice). */
 export async function loadClusterConfig(path?: string): Promise<LoadedClusterConfig> {
-  if (!path) return { config: parseClusterConfig({}), baseDir: process.cwd() };
+  if (!path) {
+    const config = parseClusterConfig({});
+    return { config: { ...config, storage: absolutizeStorageConfig(config.storage, process.cwd()) }, baseDir: process.cwd() };
+  }
   const abs = resolve(path);
   let text: string;
   try {
@@ -71,5 +76,6 @@ export async function loadClusterConfig(path?: string): Promise<LoadedClusterCon
   } catch (err) {
     throw new StorageError(`${abs} is not valid YAML: ${(err as Error).message}`, { code: 'STORAGE_CONFIG_INVALID', cause: err });
   }
-  return { config: parseClusterConfig(doc, abs), baseDir: dirname(abs), path: abs };
+  const config = parseClusterConfig(doc, abs);
+  return { config: { ...config, storage: absolutizeStorageConfig(config.storage, dirname(abs)) }, baseDir: dirname(abs), path: abs };
 }

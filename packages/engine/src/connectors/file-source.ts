@@ -7,8 +7,8 @@ import type { SourceFactory, SourceTask } from '../dsl/task.js';
  * unread line, so replay after recovery starts exactly where checkpoint t left off.
  * With parallelism p, task i reads the lines whose number ≡ i (mod p).
  */
-export function fileSource(options: { path: string; chunkBytes?: number }): SourceFactory {
-  return () => new FileSource(options.path, options.chunkBytes ?? 256 * 1024);
+export function fileSource(options: { path: string; chunkBytes?: number; maxLinesPerSec?: number }): SourceFactory {
+  return () => new FileSource(options.path, options.chunkBytes ?? 256 * 1024, options.maxLinesPerSec);
 }
 
 class FileSource implements SourceTask {
@@ -20,7 +20,9 @@ class FileSource implements SourceTask {
   #bufStart = 0; // file offset of #buf[0]
   #index = 0;
   #parallelism = 1;
-  constructor(private readonly path: string, private readonly chunkBytes: number) {}
+  #started = 0;
+  #read = 0;
+  constructor(private readonly path: string, private readonly chunkBytes: number, private readonly maxLinesPerSec?: number) {}
 
   open(ctx: { index: number; parallelism: number }, position: unknown): void {
     this.#fd = openSync(resolve(this.path), 'r');
@@ -34,6 +36,14 @@ class FileSource implements SourceTask {
   }
 
   read(max: number): string[] | null {
+    if (this.maxLinesPerSec) {
+      // Optional throttle (demos and chaos tests): a token bucket over wall time.
+      const now = Date.now();
+      if (this.#started === 0) this.#started = now;
+      const allowed = Math.floor(((now - this.#started) * this.maxLinesPerSec) / 1000) - this.#read + 1;
+      if (allowed <= 0) return [];
+      max = Math.min(max, allowed);
+    }
     const out: string[] = [];
     while (out.length < max) {
       const rel = this.#offset - this.#bufStart;
@@ -56,6 +66,7 @@ class FileSource implements SourceTask {
   #take(out: string[], line: string, relEnd: number): void {
     if (this.#line % this.#parallelism === this.#index) out.push(line);
     this.#line++;
+    this.#read++;
     this.#offset = this.#bufStart + relEnd;
   }
 

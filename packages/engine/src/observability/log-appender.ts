@@ -87,6 +87,8 @@ export class LogAppender {
   private seq = 0;
   /** Records with seq ≤ this (or from an earlier writer) may already be in the store. */
   private suspectUntil = 0;
+  /** False until a send fails or a leftover spool is found: skips the suspect check on the happy path. */
+  private mayHoldSome = false;
   private up = true;
   private nextTryAt = 0;
   private retryDelay: number;
@@ -125,6 +127,7 @@ export class LogAppender {
       }).then((sp) => {
         this.spool = sp;
         // Leftovers of an earlier process: their sids name another writer, so they are suspect.
+        if (!sp.isEmpty) this.mayHoldSome = true;
       });
     }
     const interval = options.flushIntervalMs ?? 200;
@@ -262,7 +265,8 @@ export class LogAppender {
   private async send(records: LogRecord[]): Promise<boolean> {
     try {
       let toSend = records;
-      if (this.dedupe && records.some((r) => this.isSuspect(r))) toSend = await this.withoutStored(records);
+      // Only after a failure (or with an earlier process's spool) can the store already hold some.
+      if (this.dedupe && this.mayHoldSome && records.some((r) => this.isSuspect(r))) toSend = await this.withoutStored(records);
       const report = this.dropReport();
       if (toSend.length > 0) await this.store.append(toSend);
       if (report) {
@@ -281,6 +285,7 @@ export class LogAppender {
       return true;
     } catch (err) {
       this.noteError(err);
+      this.mayHoldSome = true;
       const maxSeq = records.reduce((m, r) => Math.max(m, this.seqOf(r) ?? 0), 0);
       this.suspectUntil = Math.max(this.suspectUntil, maxSeq);
       this.nextTryAt = Date.now() + this.retryDelay;
@@ -321,16 +326,18 @@ export class LogAppender {
       let r: LogRecord | undefined;
       if (typeof e === 'string') {
         bytes += e.length;
-        r = pinoLineToRecord(e, this.labelKeys);
+        r = pinoLineToRecord(e, this.labelKeys); // fresh objects: safe to stamp in place
       } else {
         bytes += e.msg.length + 64;
-        r = fitRecord({ ...e, labels: { ...this.labels, ...e.labels } });
+        r = fitRecord({ ...e, labels: { ...this.labels, ...e.labels }, fields: { ...e.fields } });
       }
       if (!r) {
         this.s.dropped.invalid++;
         continue;
       }
-      r.fields = { ...r.fields, [SID_FIELD]: `${this.writerId}.${++this.seq}` };
+      // A record put back after a failed send keeps its sid, so a re-send can be de-duplicated.
+      const f = (r.fields ??= {});
+      if (typeof f[SID_FIELD] !== 'string') f[SID_FIELD] = `${this.writerId}.${++this.seq}`;
       out.push(r);
     }
     this.queueBytes = Math.max(0, this.queueBytes - bytes);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { StorageContext, StorageModule } from '../types.js';
+import { unwrapStorage } from '../guard.js';
 import { MEMORY_CAPABILITIES, MemoryStorage } from './storage.js';
 import { MemoryVolume, dropVolume, namedVolume } from './volume.js';
 
@@ -23,6 +24,20 @@ const memoryModule: StorageModule<MemoryStorageOptions> = {
   async create(options: MemoryStorageOptions, context: StorageContext) {
     const volume = options.volume ? namedVolume(options.volume) : new MemoryVolume();
     return new MemoryStorage(volume, context, options.volume !== undefined);
+  },
+  testHooks: {
+    async corrupt(storage, target) {
+      const volume = (unwrapStorage(storage) as unknown as MemoryStorage).volume;
+      const app = volume.apps.get(target.appId);
+      if (!app) throw new Error(`no app ${target.appId}`);
+      if ('jar' in target) {
+        app.blobs.get(app.jars.get(target.jar)!.sha256)![0]! ^= 0xff;
+      } else {
+        const s = app.checkpoints.get(target.store)!;
+        const ref = s.committed.find((c) => c.t === target.t)!.parts.find((p) => p.name === target.part)!.ref;
+        s.staged.get(ref)![0]! ^= 0xff;
+      }
+    },
   },
 };
 

@@ -21,8 +21,9 @@ export class MemoryStorage implements BackendStorage {
   readonly backend = 'memory';
   readonly capabilities: StorageCapabilities;
 
-  constructor(readonly volume: MemoryVolume, private readonly context: StorageContext, persistent: boolean) {
-    this.capabilities = Object.freeze({ ...MEMORY_CAPABILITIES, persistent });
+  /** shared: opened on a named volume, so other instances see the same data. */
+  constructor(readonly volume: MemoryVolume, private readonly context: StorageContext, shared: boolean) {
+    this.capabilities = Object.freeze({ ...MEMORY_CAPABILITIES, persistent: shared, multiProcess: shared });
   }
 
   async createAppStorage(appName: string, appId: string, options: CreateAppOptions): Promise<BackendAppStorage> {

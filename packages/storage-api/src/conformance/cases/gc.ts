@@ -17,11 +17,11 @@ export const gcCases: ConformanceCase[] = [
       await a.updateMeta({ status: 'running', jar: 'app.js' });
       await a.logs.append([{ ts: now - 10 * 86_400_000, level: 'info', msg: 'ancient', labels: {} }, { ts: now, level: 'info', msg: 'fresh', labels: {} }]);
       const policy = { checkpoints: { numRetained: 2 }, offsets: { numRetained: 1 }, logs: { maxAgeMs: 86_400_000 }, jars: { numRetained: 0 } } as never;
-      const dry = await runGc(storage, policy, { dryRun: true, now });
+      const dry = await runGc(storage, policy, { dryRun: true, now, appIds: [a.appId] });
       assert.ok(dry.actions.length > 0);
       assert.equal((await a.checkpoints('cp').range(0, Number.POSITIVE_INFINITY)).length, 4, 'dry run keeps everything');
       assert.ok(await a.jars.stat('old.js'));
-      const real = await runGc(storage, policy, { now });
+      const real = await runGc(storage, policy, { now, appIds: [a.appId] });
       assert.deepEqual(real.errors, []);
       assert.deepEqual((await a.checkpoints('cp').range(0, Number.POSITIVE_INFINITY)).map((c) => c.t), [300, 400]);
       // Offsets: recovery from checkpoint 300 needs the floor(300) = 250 entry, numRetained 1 notwithstanding.

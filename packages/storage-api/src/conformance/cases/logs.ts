@@ -88,8 +88,12 @@ export const logCases: ConformanceCase[] = [
       ]);
       await a.logs.append([{ ts: Date.now(), level: 'error', msg: 'live 2', labels: {} }]);
       const deadline = setTimeout(() => ac.abort(), 5000);
-      await reader.catch(() => undefined);
-      clearTimeout(deadline);
+      try {
+        await reader;
+      } finally {
+        clearTimeout(deadline);
+        ac.abort();
+      }
       assert.deepEqual(got.map((r) => r.msg), ['live 1', 'live 2']);
     },
   },
@@ -108,11 +112,15 @@ export const logCases: ConformanceCase[] = [
           ac.abort();
         }
       })();
-      await new Promise((r) => setTimeout(r, 150));
-      await other.logs.append([{ ts: Date.now(), level: 'info', msg: 'from elsewhere', labels: {} }]);
       const deadline = setTimeout(() => ac.abort(), 5000);
-      await reader.catch(() => undefined);
-      clearTimeout(deadline);
+      try {
+        await new Promise((r) => setTimeout(r, 150));
+        await other.logs.append([{ ts: Date.now(), level: 'info', msg: 'from elsewhere', labels: {} }]);
+        await reader;
+      } finally {
+        clearTimeout(deadline);
+        ac.abort();
+      }
       assert.deepEqual(got, ['from elsewhere']);
     },
   },

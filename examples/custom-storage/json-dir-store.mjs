@@ -1,0 +1,830 @@
+/**
+ * json-dir-store: a complete Sluice storage module in one plain-JavaScript file.
+ *
+ * This is the file to copy when you write your own backend. It keeps everything in a
+ * directory: one JSON document per app per sub-store, rewritten atomically (temp file,
+ * fsync, rename), plus content-addressed blob files for jars and one file per staged
+ * checkpoint part. It passes the conformance suite for the capabilities it declares.
+ *
+ *   <dir>/apps/<appId>/app.json                 AppMeta
+ *                      jars.json, blobs/<sha256> jar index + content
+ *                      logs.json, metrics.json, config.json
+ *                      offsets/<store>.json, checkpoints/<store>.json
+ *                      parts/<store>/<ref>      staged checkpoint parts
+ *   <dir>/tmp/    jar uploads in flight (same filesystem, so the final rename is atomic)
+ *   <dir>/trash/  apps being deleted
+ *
+ * What you do NOT have to do: callers reach this through openStorage(), whose guard
+ * validates names, times, sizes and queries, enforces the closed state and abort
+ * signals, and adds jars.copyFromLocal/copyToLocal. Everything below may assume valid
+ * input. The semantics mirror the in-memory reference backend (@sluice/storage-api/memory).
+ *
+ * Limits, declared honestly in CAPABILITIES: writes are serialised by an in-process
+ * lock only, so two processes (or two hosts on a shared disk) must not write one
+ * directory at once. Documents are rewritten whole, so it suits small and medium apps.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import {
+  Aggregator, HashingCounter, LIMITS, RESOLUTION_MS, ROLLUP_RESOLUTIONS, StorageError, addValue, afterCursor, chooseResolution,
+  decodeCursor, effectiveLimit, emptyPartial, encodeCursor, isStorageError, iterateBytes, labelsMatch, lowerBound,
+  matchesLogQuery, resolveLookUp, seriesKey, sha256Hex, sleep, verifyingStream,
+} from '@sluice/storage-api';
+
+/** @typedef {import('@sluice/storage-api').StorageCapabilities} StorageCapabilities */
+
+/** @type {StorageCapabilities} */
+const CAPABILITIES = Object.freeze({
+  persistent: true, // a new instance on the same dir sees everything
+  multiProcess: false, // the lock below is per process: no cross-process safety
+  multiWriter: false, // fencing and create-only commits are atomic only within this process
+  follow: true, // follow() polls the logs document, so it sees other instances' appends
+  metricsRollups: true, // 1m and 1h rollups are kept next to the raw points
+  boundedJarMemory: true, // jars stream to and from files chunk by chunk
+});
+
+// ---------------------------------------------------------------- options
+
+/**
+ * A zod-compatible schema without zod: openStorage() only calls safeParse().
+ * @type {import('@sluice/storage-api').OptionsSchema<{ dir: string }>}
+ */
+const optionsSchema = {
+  /** @param {any} input */
+  safeParse(input) {
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      return { success: false, error: { issues: [{ path: [], message: 'options must be an object like { dir: "./data" }' }] } };
+    }
+    const issues = [];
+    if (typeof input.dir !== 'string' || input.dir.length === 0) {
+      issues.push({ path: ['dir'], message: 'dir is required: a directory path (relative to the config file)' });
+    }
+    for (const key of Object.keys(input)) if (key !== 'dir') issues.push({ path: [key], message: `unknown option "${key}"` });
+    return issues.length > 0 ? { success: false, error: { issues } } : { success: true, data: { dir: input.dir } };
+  },
+};
+
+// ---------------------------------------------------------------- errors
+
+const fail = (code, message, details) => new StorageError(message, { code, details });
+
+const fenced = (store, mine, current) =>
+  fail('STORAGE_FENCED', `store ${store}: epoch ${mine} is fenced by epoch ${current}`, { epoch: mine, currentEpoch: current });
+
+const outOfOrder = (store, t, last) => fail('STORAGE_OUT_OF_ORDER', `store ${store}: time ${t} is not after the last time ${last}`, { t, last });
+
+/**
+ * Maps Node's fs errors to contract codes. `transient` follows from the code:
+ * STORAGE_UNAVAILABLE is retried by callers (withRetry), the others are not.
+ */
+function fsError(err, what) {
+  if (isStorageError(err)) return err;
+  const code = {
+    EACCES: 'STORAGE_PERMISSION_DENIED', EPERM: 'STORAGE_PERMISSION_DENIED', EROFS: 'STORAGE_PERMISSION_DENIED',
+    EMFILE: 'STORAGE_UNAVAILABLE', ENFILE: 'STORAGE_UNAVAILABLE', EBUSY: 'STORAGE_UNAVAILABLE', EAGAIN: 'STORAGE_UNAVAILABLE',
+  }[err?.code] ?? 'STORAGE_IO_ERROR';
+  return new StorageError(`${what}: ${err?.message ?? String(err)}`, { code, cause: err });
+}
+
+// ---------------------------------------------------------------- files
+
+/** Reads a JSON document; undefined if it does not exist. */
+async function readJson(file) {
+  const text = await readFile(file, 'utf8').catch((err) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw fsError(err, `read ${file}`);
+  });
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new StorageError(`${file} is not valid JSON`, { code: 'STORAGE_CORRUPT', cause: err });
+  }
+}
+
+/** Opens, runs fn with the handle, always closes. */
+async function withFile(path, flags, fn) {
+  const fh = await open(path, flags);
+  try {
+    return await fn(fh);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Crash-safe replace: readers see the old or the new content, never a torn file. */
+async function writeFileAtomic(file, data) {
+  const dir = dirname(file);
+  const tmp = join(dir, `.${basename(file)}.${randomUUID()}.tmp`);
+  try {
+    await mkdir(dir, { recursive: true });
+    await withFile(tmp, 'w', async (fh) => {
+      await fh.writeFile(data);
+      await fh.sync(); // the bytes are on disk before the name points at them
+    });
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw fsError(err, `write ${file}`);
+  }
+  await syncDir(dir);
+}
+
+const writeJson = (file, value) => writeFileAtomic(file, JSON.stringify(value));
+
+/** A rename is durable only once its directory is synced. */
+async function syncDir(dir) {
+  // Best effort: Windows cannot fsync a directory (the rename is still atomic there).
+  await withFile(dir, 'r', (fh) => fh.sync()).catch(() => undefined);
+}
+
+const exists = (file) => stat(file).then(() => true, () => false);
+
+/**
+ * A promise-chain mutex per key (an app's directory), shared by every instance in this
+ * process so a reopened instance on the same dir stays consistent. Every read-check-write
+ * (fencing, compare-and-set, create-only commit) runs inside it.
+ */
+const queues = new Map();
+function withLock(key, fn) {
+  const run = (queues.get(key) ?? Promise.resolve()).then(() => fn());
+  const tail = run.then(() => undefined, () => undefined);
+  queues.set(key, tail);
+  void tail.then(() => queues.get(key) === tail && queues.delete(key));
+  return run;
+}
+
+// ---------------------------------------------------------------- storage and apps
+
+// The guard hands `capabilities` through by reference, so this object identifies an
+// instance even behind openStorage(); testHooks.corrupt uses it to find the directory.
+const instances = new WeakMap();
+
+class JsonDirStorage {
+  backend = 'json-dir-store';
+  closed = false;
+
+  constructor(root, context) {
+    this.root = root;
+    this.context = context;
+    this.capabilities = Object.freeze({ ...CAPABILITIES });
+    instances.set(this.capabilities, this);
+  }
+
+  appDir(appId) {
+    return join(this.root, 'apps', appId);
+  }
+
+  createAppStorage(appName, appId, options) {
+    const dir = this.appDir(appId);
+    return withLock(dir, async () => {
+      if (await exists(join(dir, 'app.json'))) throw fail('STORAGE_ALREADY_EXISTS', `app ${appId} already exists`);
+      const now = this.context.now();
+      const meta = {
+        appId, appName, owner: options.owner, acl: [...(options.acl ?? [])], status: 'created', labels: { ...(options.labels ?? {}) },
+        createdAt: now, updatedAt: now, version: 1,
+      };
+      await writeJson(join(dir, 'app.json'), meta); // app.json is what makes the app exist
+      return new JsonDirApp(this, dir, meta);
+    });
+  }
+
+  async getAppStorage(appId) {
+    const meta = await readJson(join(this.appDir(appId), 'app.json'));
+    return meta && new JsonDirApp(this, this.appDir(appId), meta);
+  }
+
+  async listApps() {
+    const ids = await readdir(join(this.root, 'apps')).catch(() => []);
+    const metas = await Promise.all(ids.map((id) => readJson(join(this.appDir(id), 'app.json'))));
+    return metas.filter(Boolean).sort((a, b) => (a.appId < b.appId ? -1 : 1));
+  }
+
+  deleteAppStorage(appId) {
+    const dir = this.appDir(appId);
+    return withLock(dir, async () => {
+      const meta = await readJson(join(dir, 'app.json'));
+      if (!meta) throw fail('STORAGE_NOT_FOUND', `app ${appId} not found`);
+      // A running app owns its data: refuse with IN_USE rather than pull it away.
+      if (meta.status === 'running') throw fail('STORAGE_IN_USE', `app ${appId} is running`);
+      // One rename makes every sub-store vanish at once; the files go afterwards.
+      const doomed = join(this.root, 'trash', `${appId}.${randomUUID()}`);
+      try {
+        await mkdir(dirname(doomed), { recursive: true });
+        await rename(dir, doomed);
+      } catch (err) {
+        throw fsError(err, `delete app ${appId}`);
+      }
+      await rm(doomed, { recursive: true, force: true });
+    });
+  }
+
+  async close() {
+    this.closed = true; // ends follow() loops; the guard refuses every other call from now on
+  }
+}
+
+class JsonDirApp {
+  constructor(storage, dir, meta) {
+    this.storage = storage;
+    this.dir = dir;
+    this.appId = meta.appId;
+    this.appName = meta.appName;
+    this.jars = new JarStore(this);
+    this.logs = new LogStore(this);
+    this.metrics = new MetricsStore(this);
+    this.config = new ConfigStore(this);
+  }
+
+  file(...parts) {
+    return join(this.dir, ...parts);
+  }
+
+  now() {
+    return this.storage.context.now();
+  }
+
+  /**
+   * Runs a write under the app's lock, and only while the app exists, so a handle kept
+   * across deleteAppStorage cannot resurrect it. fn gets the current AppMeta.
+   */
+  mutate(fn) {
+    return withLock(this.dir, async () => fn(await this.meta()));
+  }
+
+  async meta() {
+    const meta = await readJson(this.file('app.json'));
+    if (!meta) throw fail('STORAGE_NOT_FOUND', `app ${this.appId} was deleted`);
+    return meta;
+  }
+
+  updateMeta(patch, options = {}) {
+    return this.mutate(async (meta) => {
+      // Compare-and-set: ifVersion must be the version the caller read.
+      if (options.ifVersion !== undefined && options.ifVersion !== meta.version) {
+        throw fail('STORAGE_PRECONDITION_FAILED', `app ${this.appId}: meta version is ${meta.version}, expected ${options.ifVersion}`);
+      }
+      Object.assign(meta, structuredClone(patch), { version: meta.version + 1, updatedAt: this.now() });
+      await writeJson(this.file('app.json'), meta);
+      return meta;
+    });
+  }
+
+  offsets(name) {
+    return new OffsetStore(this, name);
+  }
+
+  checkpoints(name, options = {}) {
+    return new CheckpointStore(this, name, options.numRetained ?? LIMITS.defaultNumRetained);
+  }
+
+  async listTimeStores(kind) {
+    const files = await readdir(this.file(kind)).catch(() => []);
+    return files.filter((f) => f.endsWith('.json') && !f.startsWith('.')).map((f) => f.slice(0, -5)).sort();
+  }
+
+  async close() {} // no handles are held between calls
+}
+
+/**
+ * One JSON document of an app. change() is the only way to write it: lock, load, let
+ * fn(doc, meta) modify it, rewrite the whole document atomically.
+ */
+class Doc {
+  constructor(app, file, empty) {
+    this.app = app;
+    this.file = file;
+    this.empty = empty;
+  }
+
+  async load() {
+    return (await readJson(this.file)) ?? this.empty();
+  }
+
+  change(fn) {
+    return this.app.mutate(async (meta) => {
+      const doc = await this.load();
+      const result = await fn(doc, meta);
+      await writeJson(this.file, doc);
+      return result;
+    });
+  }
+}
+
+// ---------------------------------------------------------------- jars
+
+/** STORAGE_IN_USE: the running app's jar can be neither replaced nor deleted. */
+function assertJarNotInUse(meta, name) {
+  if (meta.status === 'running' && meta.jar === name) throw fail('STORAGE_IN_USE', `jar ${name} is in use by running app ${meta.appId}`);
+}
+
+/** jars.json is { jars: [JarInfo] } (an array: "__proto__" is a valid jar name); content lives in blobs/<sha256>. */
+class JarStore extends Doc {
+  constructor(app) {
+    super(app, app.file('jars.json'), () => ({ jars: [] }));
+  }
+
+  #blob(sha256) {
+    return this.app.file('blobs', sha256);
+  }
+
+  async put(name, source, options = {}) {
+    // Stream into a temp file while hashing: never the whole jar in memory.
+    const tmp = join(this.app.storage.root, 'tmp', `${randomUUID()}.upload`);
+    const counter = new HashingCounter(options.onProgress, options.size);
+    try {
+      await mkdir(dirname(tmp), { recursive: true });
+      await withFile(tmp, 'w', async (fh) => {
+        for await (const chunk of counter.wrap(iterateBytes(source, options.signal))) {
+          for (let off = 0; off < chunk.byteLength; ) off += (await fh.write(chunk, off)).bytesWritten;
+        }
+        await fh.sync();
+      });
+      const { sha256, size } = counter.result();
+      if (options.expectedSha256 && options.expectedSha256 !== sha256) {
+        throw fail('STORAGE_CORRUPT', `jar ${name}: content hashes to ${sha256}, expected ${options.expectedSha256}`);
+      }
+      // Only now, with the content complete and durable, does the name move to it.
+      return await this.app.mutate(async (meta) => {
+        assertJarNotInUse(meta, name);
+        const blob = this.#blob(sha256);
+        if (!(await exists(blob))) {
+          await mkdir(dirname(blob), { recursive: true });
+          await rename(tmp, blob); // identical content is stored once
+          await syncDir(dirname(blob));
+        }
+        const index = await this.load();
+        const old = index.jars.find((j) => j.name === name);
+        const info = { name, sha256, size, createdAt: this.app.now() };
+        index.jars = [...index.jars.filter((j) => j !== old), info];
+        await writeJson(this.file, index);
+        if (old) await this.#dropUnreferenced(index, old.sha256);
+        return { ...info };
+      });
+    } catch (err) {
+      throw fsError(err, `jar put ${name}`);
+    } finally {
+      await rm(tmp, { force: true }); // already gone if it became the blob
+    }
+  }
+
+  async get(name, options = {}) {
+    const info = await this.stat(name);
+    if (!info) throw fail('STORAGE_NOT_FOUND', `jar ${name} not found`);
+    // Opened here, not lazily, so a missing blob rejects this promise.
+    const fh = await open(this.#blob(info.sha256), 'r').catch((err) => {
+      throw err.code === 'ENOENT' ? fail('STORAGE_NOT_FOUND', `jar ${name} not found`) : fsError(err, `jar get ${name}`);
+    });
+    // Verify-on-read: the iteration throws STORAGE_CORRUPT at the end if the bytes rotted.
+    return verifyingStream(fh.createReadStream(), { sha256: info.sha256, size: info.size, what: `jar ${name}` }, options);
+  }
+
+  async stat(name) {
+    return (await this.load()).jars.find((j) => j.name === name);
+  }
+
+  async list() {
+    return (await this.load()).jars.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  delete(name) {
+    return this.app.mutate(async (meta) => {
+      const index = await this.load();
+      const info = index.jars.find((j) => j.name === name);
+      if (!info) throw fail('STORAGE_NOT_FOUND', `jar ${name} not found`);
+      assertJarNotInUse(meta, name);
+      index.jars = index.jars.filter((j) => j !== info);
+      await writeJson(this.file, index);
+      await this.#dropUnreferenced(index, info.sha256);
+    });
+  }
+
+  // Index first, blob second (still under the lock): a crash in between leaves an
+  // orphan blob, never a name without content.
+  async #dropUnreferenced(index, sha256) {
+    if (!index.jars.some((j) => j.sha256 === sha256)) await rm(this.#blob(sha256), { force: true });
+  }
+}
+
+// ---------------------------------------------------------------- offsets and checkpoints
+
+/**
+ * Shared by offsets and checkpoints: the document is { epoch, entries } with entries
+ * sorted by t; decode() turns a stored entry into what callers get.
+ */
+class TimeStore extends Doc {
+  constructor(app, kind, name) {
+    super(app, app.file(kind, `${name}.json`), () => ({ epoch: 0, entries: [] }));
+    this.name = name;
+  }
+
+  decode(entry) {
+    return entry;
+  }
+
+  async #at(pick) {
+    const { entries } = await this.load();
+    const i = pick(entries);
+    return i >= 0 && i < entries.length ? this.decode(entries[i]) : undefined;
+  }
+
+  get(t) {
+    return this.#at((a) => {
+      const i = lowerBound(a, t);
+      return a[i]?.t === t ? i : -1;
+    });
+  }
+  /** Last entry with time ≤ t. */
+  floor(t) {
+    return this.#at((a) => lowerBound(a, t + 1) - 1);
+  }
+  first() {
+    return this.#at(() => 0);
+  }
+  last() {
+    return this.#at((a) => a.length - 1);
+  }
+  lookUp(t) {
+    return resolveLookUp(t, () => this.first(), () => this.last(), (x) => this.#at((a) => lowerBound(a, x)));
+  }
+
+  async range(from, to, options = {}) {
+    const { entries } = await this.load();
+    const out = [];
+    const limit = options.limit ?? LIMITS.maxLimit;
+    for (let i = lowerBound(entries, from); i < entries.length && entries[i].t < to && out.length < limit; i++) out.push(this.decode(entries[i]));
+    return out;
+  }
+
+  async currentEpoch() {
+    return (await this.load()).epoch;
+  }
+
+  /**
+   * Fencing, part 1: opening a writer records its epoch. A lower epoch than one already
+   * seen is refused, so a zombie from before a restart cannot even open.
+   */
+  async openWriter(epoch) {
+    await this.change((doc) => {
+      if (epoch < doc.epoch) throw fenced(this.name, epoch, doc.epoch);
+      doc.epoch = epoch; // the write also makes the store show up in listTimeStores
+    });
+  }
+
+  /** Fencing, part 2: every write re-checks, under the lock, that no higher epoch has opened since. */
+  update(epoch, fn) {
+    return this.change((doc) => {
+      if (doc.epoch > epoch) throw fenced(this.name, epoch, doc.epoch);
+      return fn(doc);
+    });
+  }
+}
+
+/** Removes entries matching `pred`; returns them. */
+function removeWhere(doc, pred) {
+  const gone = doc.entries.filter(pred);
+  doc.entries = doc.entries.filter((e) => !pred(e));
+  return gone;
+}
+
+class OffsetStore extends TimeStore {
+  constructor(app, name) {
+    super(app, 'offsets', name);
+  }
+
+  decode(e) {
+    return { t: e.t, value: new Uint8Array(Buffer.from(e.value, 'base64')) };
+  }
+
+  async writer(epoch) {
+    await this.openWriter(epoch);
+    const appendAll = (entries) =>
+      this.update(epoch, (doc) => {
+        // Check the whole batch before changing anything: all or nothing.
+        let last = doc.entries[doc.entries.length - 1];
+        const toAdd = [];
+        for (const e of entries) {
+          const value = Buffer.from(e.value).toString('base64');
+          if (last && e.t <= last.t) {
+            // A retry after a lost acknowledgement re-sends exactly the last entry: a no-op.
+            if (e.t === last.t && toAdd.length === 0 && value === last.value) continue;
+            throw outOfOrder(this.name, e.t, last.t);
+          }
+          toAdd.push((last = { t: e.t, value }));
+        }
+        doc.entries.push(...toAdd);
+      });
+    return {
+      epoch,
+      append: (t, value) => appendAll([{ t, value }]),
+      appendBatch: (entries) => appendAll(entries),
+      truncateAfter: (t) => this.update(epoch, (doc) => removeWhere(doc, (e) => e.t > t).length),
+      truncateBefore: (t) => this.update(epoch, (doc) => removeWhere(doc, (e) => e.t < t).length),
+    };
+  }
+}
+
+// Refs name files in this store's parts folder: same safe alphabet as names, so a
+// forged ref cannot point elsewhere.
+const isSafeRef = (ref) => /^[A-Za-z0-9_][A-Za-z0-9._@=-]*$/.test(ref) && !ref.includes('..');
+
+const sameParts = (a, b) => a.length === b.length && a.every((p, i) => p.ref === b[i].ref && p.sha256 === b[i].sha256);
+
+class CheckpointStore extends TimeStore {
+  constructor(app, name, numRetained) {
+    super(app, 'checkpoints', name);
+    this.numRetained = numRetained;
+    this.partsDir = app.file('parts', name);
+  }
+
+  async readPart(t, part) {
+    const p = (await this.get(t))?.parts.find((x) => x.name === part);
+    if (!p) throw fail('STORAGE_NOT_FOUND', `checkpoint ${this.name}@${t} has no part ${part}`);
+    const bytes = await readFile(join(this.partsDir, p.ref)).catch((err) => {
+      // The manifest lists it, so a missing file is lost data, not an absent part.
+      throw err.code === 'ENOENT' ? fail('STORAGE_CORRUPT', `checkpoint ${this.name}@${t} part ${part} is missing`) : fsError(err, `read part ${part}`);
+    });
+    if (sha256Hex(bytes) !== p.sha256) throw fail('STORAGE_CORRUPT', `checkpoint ${this.name}@${t} part ${part} is corrupt`);
+    return bytes;
+  }
+
+  async writer(epoch) {
+    await this.openWriter(epoch);
+    const writer = {
+      epoch,
+      // Each part gets a fresh, never reused file, invisible until a commit lists it.
+      // Any writer of the current epoch may stage.
+      stage: (t, part, bytes) =>
+        this.update(epoch, async () => {
+          const ref = `${t}-${randomUUID()}-${part}`;
+          await writeFileAtomic(join(this.partsDir, ref), bytes);
+          return { name: part, size: bytes.byteLength, sha256: sha256Hex(bytes), ref };
+        }),
+      commit: async (t, parts, options = {}) => {
+        const dropped = [];
+        const cp = await this.update(epoch, async (doc) => {
+          for (const p of parts) {
+            if (!isSafeRef(p.ref) || !(await exists(join(this.partsDir, p.ref)))) {
+              throw fail('STORAGE_INVALID_ARGUMENT', `part ${p.name} (${p.ref}) was not staged`);
+            }
+          }
+          // Create-only: a committed t is never overwritten. Re-sending the identical
+          // commit (same epoch, same parts) after a lost acknowledgement returns it.
+          const existing = doc.entries.find((c) => c.t === t);
+          if (existing) {
+            if (existing.epoch === epoch && sameParts(existing.parts, parts)) return existing;
+            throw fail('STORAGE_ALREADY_EXISTS', `checkpoint ${this.name}@${t} is already committed`);
+          }
+          const last = doc.entries[doc.entries.length - 1];
+          if (last && t < last.t) throw outOfOrder(this.name, t, last.t);
+          const committed = { t, epoch, parts: parts.map((p) => ({ ...p })), meta: options.meta ?? {}, committedAt: this.app.now() };
+          doc.entries.push(committed);
+          // numRetained: keep the newest N manifests; the dropped ones' files go below.
+          dropped.push(...doc.entries.splice(0, Math.max(0, doc.entries.length - this.numRetained)));
+          return committed;
+        });
+        await this.#removeParts(dropped); // only after the saved manifest stopped listing them
+        return cp;
+      },
+      append: async (t, bytes) => writer.commit(t, [await writer.stage(t, 'state', bytes)]),
+      truncateAfter: (t) => this.#truncate(epoch, (c) => c.t > t),
+      truncateBefore: (t) => this.#truncate(epoch, (c) => c.t < t),
+    };
+    return writer;
+  }
+
+  async #truncate(epoch, pred) {
+    const gone = await this.update(epoch, (doc) => removeWhere(doc, pred));
+    await this.#removeParts(gone);
+    return gone.length;
+  }
+
+  async #removeParts(checkpoints) {
+    await Promise.all(checkpoints.flatMap((cp) => cp.parts.map((p) => rm(join(this.partsDir, p.ref), { force: true }))));
+  }
+}
+
+// ---------------------------------------------------------------- logs
+
+// Fixed width so string order is numeric order (the cursor's tie-breaker).
+const seqStr = (seq) => seq.toString().padStart(16, '0');
+
+/** logs.json is { lastSeq, records: [{ seq, bytes, record }] } in arrival (seq) order. */
+class LogStore extends Doc {
+  constructor(app) {
+    super(app, app.file('logs.json'), () => ({ lastSeq: 0, records: [] }));
+  }
+
+  append(records) {
+    return this.change((doc) => {
+      for (const record of records) doc.records.push({ seq: ++doc.lastSeq, bytes: JSON.stringify(record).length, record });
+    });
+  }
+
+  async query(q) {
+    const order = q.order ?? 'asc';
+    const cursor = q.cursor ? decodeCursor(q.cursor) : undefined;
+    const limit = effectiveLimit(q.limit);
+    const rows = (await this.load()).records
+      .filter((e) => matchesLogQuery(e.record, q) && (!cursor || afterCursor(e.record.ts, seqStr(e.seq), { ...cursor, order })))
+      .sort((a, b) => (a.record.ts - b.record.ts || a.seq - b.seq) * (order === 'asc' ? 1 : -1));
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      records: page.map((e) => e.record),
+      // A cursor only while more records match: the last page has none.
+      cursor: rows.length > limit && last ? encodeCursor({ ts: last.record.ts, seq: seqStr(last.seq), order }) : undefined,
+    };
+  }
+
+  /** Polls the document, so it also sees what other instances append. */
+  async *follow(q, options = {}) {
+    // Arrival order is seq order; start after what exists now unless `from` asks for history.
+    let seen = q.from === undefined ? (await this.load()).lastSeq : 0;
+    while (!options.signal?.aborted && !this.app.storage.closed) {
+      for (const e of (await this.load()).records) {
+        if (e.seq <= seen) continue;
+        seen = e.seq;
+        if (matchesLogQuery(e.record, q)) yield e.record;
+      }
+      try {
+        await sleep(options.pollIntervalMs ?? 500, options.signal);
+      } catch {
+        return; // aborted: the tail just ends
+      }
+    }
+  }
+
+  async stats() {
+    const { records } = await this.load();
+    const ts = records.map((e) => e.record.ts);
+    return {
+      count: records.length,
+      bytes: records.reduce((n, e) => n + e.bytes, 0),
+      oldestTs: ts.length > 0 ? Math.min(...ts) : undefined,
+      newestTs: ts.length > 0 ? Math.max(...ts) : undefined,
+    };
+  }
+
+  deleteBefore(t) {
+    return this.change((doc) => {
+      const before = doc.records.length;
+      doc.records = doc.records.filter((e) => e.record.ts >= t);
+      return before - doc.records.length;
+    });
+  }
+}
+
+// ---------------------------------------------------------------- metrics
+
+/**
+ * metrics.json is { series: { [seriesKey]: { name, labels, kind, points: [[ts, value]] } },
+ * rollups: { '1m': { [seriesKey]: { [bucketTs]: partial } }, '1h': ... } }. Rollups are
+ * updated on write, so they outlive deleted raw points (each resolution has its own retention).
+ */
+class MetricsStore extends Doc {
+  constructor(app) {
+    super(app, app.file('metrics.json'), () => ({ series: {}, rollups: { '1m': {}, '1h': {} } }));
+  }
+
+  write(points) {
+    return this.change((doc) => {
+      for (const p of points) {
+        const key = seriesKey(p.name, p.labels); // a JSON array string: safe as an object key
+        const s = (doc.series[key] ??= { name: p.name, labels: { ...p.labels }, kind: p.kind, points: [] });
+        s.points.push([p.ts, p.value]);
+        for (const r of ROLLUP_RESOLUTIONS) {
+          const ms = RESOLUTION_MS[r];
+          const buckets = (doc.rollups[r][key] ??= {});
+          addValue((buckets[Math.floor(p.ts / ms) * ms] ??= emptyPartial()), p.ts, p.value, false);
+        }
+      }
+    });
+  }
+
+  async query(q) {
+    const doc = await this.load();
+    const res = chooseResolution(q); // raw for percentiles, else the coarsest rollup that fits
+    const agg = new Aggregator(q);
+    for (const [key, s] of Object.entries(doc.series)) {
+      if (s.name !== q.name || !labelsMatch(s.labels, q.labels)) continue;
+      const rows = res === 'raw' ? s.points : Object.entries(doc.rollups[res][key] ?? {}).map(([b, part]) => [Number(b), part]);
+      for (const [ts, v] of rows) {
+        if (ts < q.from || ts >= q.to) continue;
+        if (res === 'raw') agg.addRaw(s.labels, ts, v);
+        else agg.addRollup(s.labels, ts, v);
+      }
+    }
+    return agg.result();
+  }
+
+  async listSeries(filter = {}) {
+    return Object.values((await this.load()).series)
+      .filter((s) => (!filter.name || s.name === filter.name) && labelsMatch(s.labels, filter.labels))
+      .map(({ name, labels, kind }) => ({ name, labels, kind }));
+  }
+
+  deleteBefore(t, options = {}) {
+    const res = options.resolution ?? 'raw';
+    return this.change((doc) => {
+      let n = 0;
+      if (res === 'raw') {
+        for (const s of Object.values(doc.series)) {
+          const before = s.points.length;
+          s.points = s.points.filter(([ts]) => ts >= t);
+          n += before - s.points.length;
+        }
+      } else {
+        for (const buckets of Object.values(doc.rollups[res])) {
+          for (const b of Object.keys(buckets)) if (Number(b) < t && delete buckets[b]) n++;
+        }
+      }
+      return n;
+    });
+  }
+}
+
+// ---------------------------------------------------------------- config
+
+function checkVersion(id, current, expected) {
+  if (expected !== undefined && expected !== current) {
+    throw fail('STORAGE_PRECONDITION_FAILED', `config ${id}: version is ${current}, expected ${expected}`, { current, expected });
+  }
+}
+
+/** config.json is { entries: [ConfigEntry] }; versions start at 1 and grow by one per set. */
+class ConfigStore extends Doc {
+  constructor(app) {
+    super(app, app.file('config.json'), () => ({ entries: [] }));
+  }
+
+  async get(processorId) {
+    return (await this.load()).entries.find((e) => e.processorId === processorId);
+  }
+
+  async list() {
+    return (await this.load()).entries.sort((a, b) => (a.processorId < b.processorId ? -1 : 1));
+  }
+
+  set(processorId, value, options = {}) {
+    return this.change((doc) => {
+      const cur = doc.entries.find((e) => e.processorId === processorId);
+      checkVersion(processorId, cur?.version ?? 0, options.ifVersion); // ifVersion 0: must not exist yet
+      const entry = { processorId, value, version: (cur?.version ?? 0) + 1, updatedAt: this.app.now() };
+      doc.entries = [...doc.entries.filter((e) => e !== cur), entry];
+      return entry;
+    });
+  }
+
+  delete(processorId, options = {}) {
+    return this.change((doc) => {
+      const cur = doc.entries.find((e) => e.processorId === processorId);
+      if (!cur) throw fail('STORAGE_NOT_FOUND', `config ${processorId} not found`);
+      checkVersion(processorId, cur.version, options.ifVersion);
+      doc.entries = doc.entries.filter((e) => e !== cur);
+    });
+  }
+}
+
+// ---------------------------------------------------------------- the module
+
+/** @type {import('@sluice/storage-api').StorageModule<{ dir: string }>} */
+const jsonDirStore = {
+  name: 'json-dir-store',
+  capabilities: CAPABILITIES,
+  optionsSchema,
+  async create(options, context) {
+    const root = resolve(context.baseDir, options.dir);
+    try {
+      await mkdir(join(root, 'apps'), { recursive: true }); // a fresh dir is fine: created on first use
+    } catch (err) {
+      throw fsError(err, `create ${root}`);
+    }
+    return new JsonDirStorage(root, context);
+  },
+  testHooks: {
+    /** Flips a byte of a stored jar or checkpoint part behind the backend's back. */
+    async corrupt(storage, target) {
+      const instance = instances.get(storage.capabilities);
+      if (!instance) throw new TypeError('corrupt() needs a storage opened from json-dir-store');
+      const dir = instance.appDir(target.appId);
+      let file;
+      if ('jar' in target) {
+        const info = (await readJson(join(dir, 'jars.json')))?.jars.find((j) => j.name === target.jar);
+        file = info && join(dir, 'blobs', info.sha256);
+      } else {
+        const cp = (await readJson(join(dir, 'checkpoints', `${target.store}.json`)))?.entries.find((c) => c.t === target.t);
+        const part = cp?.parts.find((p) => p.name === target.part);
+        file = part && join(dir, 'parts', target.store, part.ref);
+      }
+      if (!file) throw fail('STORAGE_NOT_FOUND', `nothing stored for ${JSON.stringify(target)}`);
+      const bytes = await readFile(file);
+      if (bytes.length === 0) return writeFile(file, Buffer.from([0])); // empty content: any byte is corruption
+      bytes[0] ^= 0xff;
+      await writeFile(file, bytes);
+    },
+  },
+};
+
+export default jsonDirStore;

@@ -1,0 +1,72 @@
+import type { Command } from 'commander';
+import { loadClusterConfig } from '../config/cluster-config.js';
+import { createWorker, startLocalCluster, startMaster } from '../cluster/local-cluster.js';
+import { run, write } from './exit.js';
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => resolve();
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+}
+
+const int = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`not a non-negative integer: ${v}`);
+  return n;
+};
+
+/** `sluice master`, `sluice worker`, `sluice local`: the long-running daemons. */
+export function registerClusterCommands(program: Command): void {
+  program
+    .command('master')
+    .description('run the master: control API (JSON over HTTP), app registry (seeds) and worker registry')
+    .option('-c, --config <file>', 'cluster config (YAML)')
+    .option('--host <host>', 'bind address (default master.host, 127.0.0.1)')
+    .option('--port <port>', 'port (default master.port, 7070; 0 = any)', int)
+    .action(async (o: { config?: string; host?: string; port?: number }) =>
+      run(false, async () => {
+        const loaded = await loadClusterConfig(o.config);
+        const m = await startMaster(loaded, { ...(o.host ? { host: o.host } : {}), ...(o.port === undefined ? {} : { port: o.port }) });
+        write(`master listening on ${m.master.address}`);
+        await waitForSignal();
+        await m.stop();
+      }),
+    );
+
+  program
+    .command('worker')
+    .description('run a worker: registers with the master, runs executors as child processes')
+    .option('-c, --config <file>', 'cluster config (YAML)')
+    .option('--master <host:port>', 'master address (default master.host:master.port from the config)')
+    .option('--name <name>', 'worker name (default worker-<pid>)')
+    .option('--slots <n>', 'executor slots', int)
+    .action(async (o: { config?: string; master?: string; name?: string; slots?: number }) =>
+      run(false, async () => {
+        const loaded = await loadClusterConfig(o.config);
+        const master = o.master ?? `${loaded.config.master.host}:${loaded.config.master.port}`;
+        const w = createWorker(loaded, master, o.name ?? `worker-${process.pid}`, o.slots === undefined ? {} : { slots: o.slots });
+        await w.start();
+        write(`worker ${w.id} registered with ${master}`);
+        await waitForSignal();
+        await w.stop();
+      }),
+    );
+
+  program
+    .command('local')
+    .description('run a master and N workers in one process (executors are still child processes); fs store under ./.sluice by default')
+    .option('-c, --config <file>', 'cluster config (YAML)')
+    .option('--workers <n>', 'number of workers', int, 2)
+    .option('--port <port>', 'master port (default master.port)', int)
+    .action(async (o: { config?: string; workers: number; port?: number }) =>
+      run(false, async () => {
+        const loaded = await loadClusterConfig(o.config);
+        const c = await startLocalCluster(loaded, { workers: o.workers, ...(o.port === undefined ? {} : { port: o.port }) });
+        write(`local cluster: master on ${c.address}, ${c.workers.length} workers (Ctrl-C to stop)`);
+        await waitForSignal();
+        await c.stop();
+      }),
+    );
+}

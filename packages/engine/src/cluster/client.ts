@@ -1,0 +1,61 @@
+import { createReadStream, statSync, existsSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join, basename, extname } from 'node:path';
+import { EngineError } from '../errors.js';
+import { HttpError } from './http.js';
+
+/** Resolves `app.js` or a folder (package.json main, index.mjs, index.js, app.mjs, app.js). */
+export function resolveArtifact(path: string): string {
+  if (!existsSync(path)) throw new EngineError('BAD_REQUEST', `artifact ${path} does not exist`, { details: { exit: 2 } });
+  if (!statSync(path).isDirectory()) return path;
+  const pkg = join(path, 'package.json');
+  const candidates: string[] = [];
+  if (existsSync(pkg)) {
+    const main = (JSON.parse(readFileSync(pkg, 'utf8')) as { main?: string }).main;
+    if (main) candidates.push(join(path, main));
+  }
+  candidates.push(...['index.mjs', 'index.js', 'app.mjs', 'app.js'].map((f) => join(path, f)));
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) throw new EngineError('BAD_REQUEST', `no entry module in ${path} (package.json main, index.mjs/js or app.mjs/js); bundle multi-file apps into one module`, { details: { exit: 2 } });
+  return found;
+}
+
+export function defaultAppName(path: string): string {
+  return basename(path, extname(path)).replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9_]+/, '') || 'app';
+}
+
+/**
+ * Streams an artifact to the master (never buffered whole); onProgress sees bytes sent.
+ * Resolves with the master's answer ({ appId, sha256, size }).
+ */
+export function uploadArtifact(
+  master: string, file: string, name: string, config: Record<string, unknown>, onProgress?: (done: number, total: number) => void,
+): Promise<{ appId: string; sha256: string; size: number }> {
+  const size = statSync(file).size;
+  const url = new URL(`/apps?name=${encodeURIComponent(name)}&config=${encodeURIComponent(JSON.stringify(config))}`, master.startsWith('http') ? master : `http://${master}`);
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'content-length': size, 'x-sluice-user': process.env.USER ?? 'sluice' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        let body: any = {};
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        } catch {
+          // fall through with an empty body
+        }
+        if ((res.statusCode ?? 500) >= 400) reject(new HttpError(res.statusCode ?? 500, body?.error?.code ?? 'INTERNAL', body?.error?.message ?? `HTTP ${res.statusCode}`));
+        else resolve(body);
+      });
+    });
+    req.on('error', (err) => reject(new EngineError('MASTER_UNREACHABLE', `cannot reach ${url.origin}: ${err.message}`, { cause: err })));
+    let done = 0;
+    const stream = createReadStream(file);
+    stream.on('data', (c) => {
+      done += (c as Buffer).length;
+      onProgress?.(done, size);
+    });
+    stream.on('error', (err) => req.destroy(err));
+    stream.pipe(req);
+  });
+}

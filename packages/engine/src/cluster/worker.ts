@@ -1,0 +1,147 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { StorageConfig } from '@sluice/storage-api';
+import type { TaskLogger } from '../dsl/task.js';
+import { callJson, HttpError } from './http.js';
+import type { ExitedExecutor, LaunchCommand, RunningExecutor, WorkerCommand } from './protocol.js';
+
+export interface WorkerOptions {
+  master: string;
+  name?: string;
+  host: string;
+  slots: number;
+  heartbeatMs: number;
+  /** Work folder: artifact cache and executor logs. */
+  workDir: string;
+  cacheMaxBytes: number;
+  storage: StorageConfig;
+  baseDir: string;
+  logger: TaskLogger;
+}
+
+export const EXECUTOR_MAIN = fileURLToPath(new URL('../runtime/executor-main.js', import.meta.url));
+
+/**
+ * A worker: registers with the master, heartbeats (the reply carries commands) and
+ * runs executors as child processes, reporting their exits so the master can replace
+ * a lost AppMaster. Executors also watch their parent and exit if the worker dies.
+ */
+export class Worker {
+  id: string | undefined;
+  readonly #children = new Map<number, { info: RunningExecutor; proc: ChildProcess }>();
+  #exited: ExitedExecutor[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #beating = false;
+  #stopped = false;
+
+  constructor(readonly opts: WorkerOptions) {}
+
+  get running(): RunningExecutor[] {
+    return [...this.#children.values()].map((c) => c.info);
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(join(this.opts.workDir, 'logs'), { recursive: true });
+    await this.#register();
+    this.#timer = setInterval(() => void this.#beat(), this.opts.heartbeatMs);
+  }
+
+  async #register(): Promise<void> {
+    const r = await callJson(this.opts.master, 'POST', '/workers/register', {
+      name: this.opts.name, host: this.opts.host, slots: this.opts.slots, executors: this.running,
+    });
+    this.id = r.workerId as string;
+    this.opts.logger.info({ worker: this.id, master: this.opts.master }, 'registered');
+  }
+
+  async #beat(): Promise<void> {
+    if (this.#beating || this.#stopped) return;
+    this.#beating = true;
+    const exited = this.#exited;
+    this.#exited = [];
+    try {
+      const r = await callJson(this.opts.master, 'POST', `/workers/${this.id}/heartbeat`, { executors: this.running, exited }, 5000);
+      for (const c of r.commands as WorkerCommand[]) this.#apply(c);
+    } catch (err) {
+      this.#exited = exited.concat(this.#exited);
+      if (err instanceof HttpError && err.status === 404) await this.#register().catch(() => {});
+      else this.opts.logger.debug({ err: String(err) }, 'heartbeat failed');
+    } finally {
+      this.#beating = false;
+    }
+  }
+
+  #apply(c: WorkerCommand): void {
+    if (c.type === 'kill') {
+      for (const [pid, ch] of this.#children) {
+        if (ch.info.appId !== c.appId) continue;
+        if (c.belowEpoch !== undefined && (ch.info.role !== 'executor' || ch.info.epoch >= c.belowEpoch)) continue;
+        this.opts.logger.info({ appId: c.appId, pid, role: ch.info.role }, 'killing executor');
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      return;
+    }
+    this.launch(c);
+  }
+
+  launch(c: LaunchCommand): void {
+    const dir = join(this.opts.workDir, 'logs', c.appId);
+    mkdirSync(dir, { recursive: true });
+    const logFile = join(dir, `${c.role === 'appmaster' ? 'appmaster' : `executor-${c.executor}`}-e${c.epoch}.log`);
+    const fd = openSync(logFile, 'a');
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      SLUICE_ROLE: c.role,
+      SLUICE_APP_ID: c.appId,
+      SLUICE_EPOCH: String(c.epoch),
+      SLUICE_EXECUTOR: String(c.executor),
+      SLUICE_MASTER: this.opts.master,
+      SLUICE_AM: c.am ?? '',
+      SLUICE_JAR: c.jar,
+      SLUICE_JAR_SHA256: c.sha256,
+      SLUICE_STORAGE: JSON.stringify(this.opts.storage),
+      SLUICE_BASE_DIR: this.opts.baseDir,
+      SLUICE_CACHE_DIR: join(this.opts.workDir, 'cache'),
+      SLUICE_CACHE_MAX_BYTES: String(this.opts.cacheMaxBytes),
+      SLUICE_HOST: this.opts.host,
+      SLUICE_WORKER: this.id ?? '',
+    };
+    delete env.SLUICE_LOG_FILE; // executors log to their own file (stdio below)
+    const proc = spawn(process.execPath, [EXECUTOR_MAIN], { env, stdio: ['ignore', fd, fd], cwd: this.opts.baseDir });
+    closeSync(fd);
+    const pid = proc.pid;
+    if (pid === undefined) {
+      this.opts.logger.error({ appId: c.appId, role: c.role }, 'spawn failed');
+      return;
+    }
+    const info: RunningExecutor = { appId: c.appId, role: c.role, executor: c.executor, epoch: c.epoch, pid, logFile, startedAt: Date.now() };
+    this.#children.set(pid, { info, proc });
+    this.opts.logger.info({ appId: c.appId, role: c.role, executor: c.executor, epoch: c.epoch, pid }, 'executor started');
+    proc.on('exit', (code, signal) => {
+      this.#children.delete(pid);
+      this.#exited.push({ ...info, code, signal });
+      this.opts.logger.info({ appId: c.appId, role: c.role, executor: c.executor, pid, code, signal }, 'executor exited');
+      if (!this.#stopped) void this.#beat();
+    });
+  }
+
+  /** Stops heartbeats and kills every executor this worker started (by pid). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    const waits = [...this.#children.values()].map(
+      (c) => new Promise<void>((r) => {
+        if (c.proc.exitCode !== null || c.proc.signalCode !== null) return r();
+        c.proc.once('exit', () => r());
+        c.proc.kill('SIGKILL');
+      }),
+    );
+    await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 5000))]);
+  }
+}

@@ -1,0 +1,39 @@
+import { isStorageError } from '@sluice/storage-api';
+import { loadClusterConfig } from '../config/cluster-config.js';
+import { isObservabilityError } from './errors.js';
+import { openSource, type ObservabilitySource } from './sources.js';
+
+/** Exit codes of `sluice logs` / `sluice metrics`. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 3 } as const;
+
+export interface SourceCliOptions {
+  config?: string;
+  master?: string;
+}
+
+export async function openCliSource(appId: string, o: SourceCliOptions): Promise<ObservabilitySource> {
+  if (o.master) return openSource(appId, { master: o.master });
+  const { config, baseDir } = await loadClusterConfig(o.config);
+  return openSource(appId, { config, baseDir });
+}
+
+/** Prints the error on stderr and maps it to an exit code. */
+export function reportCliError(command: string, err: unknown): number {
+  const msg = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`sluice ${command}: ${msg}\n`);
+  if (isObservabilityError(err, 'APP_NOT_FOUND') || isStorageError(err, 'STORAGE_NOT_FOUND')) return EXIT.notFound;
+  if (
+    isObservabilityError(err, 'INVALID_ARGUMENT') ||
+    isStorageError(err, 'STORAGE_CONFIG_INVALID') ||
+    isStorageError(err, 'STORAGE_MODULE_INVALID') ||
+    isStorageError(err, 'STORAGE_INVALID_ARGUMENT')
+  ) {
+    return EXIT.usage;
+  }
+  return EXIT.failure;
+}
+
+/** Writes to stdout, waiting when the pipe is full so a huge result does not pile up in memory. */
+export async function out(text: string): Promise<void> {
+  if (!process.stdout.write(text)) await new Promise<void>((r) => process.stdout.once('drain', () => r()));
+}

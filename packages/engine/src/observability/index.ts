@@ -1,0 +1,17 @@
+export { ObservabilityError, isObservabilityError, type ObservabilityErrorCode } from './errors.js';
+export { pinoLineToRecord, fitRecord, levelName, DEFAULT_LABEL_KEYS } from './log-record.js';
+export { Spool, type SpoolOptions, type SpoolBatch } from './spool.js';
+export { LogAppender, SID_FIELD, type LogAppenderOptions, type LogAppenderStats } from './log-appender.js';
+export { createAppLogger, registerAppenderMetrics, type AppLogger, type AppLoggerOptions, type AppLogLabels } from './app-logger.js';
+export { FixedHistogram, bucketIndex, bucketValue, HISTOGRAM_BUCKETS, type HistogramSummary } from './histogram.js';
+export { MetricsRegistry, Counter, Gauge, Meter, Histogram, type Labels, type MetricSample, type TaskMetrics } from './metrics-registry.js';
+export { MetricsReporter, type MetricsReporterOptions, type MetricsReporterStats } from './metrics-reporter.js';
+export { createPromRegistry, renderPrometheus, prometheusHandler, processMetricsRegistry, type ClusterSnapshot, type PromSources } from './prometheus.js';
+export { parseDuration, parseTimeArg, parsePositiveInt } from './time-args.js';
+export { resolveLogFilter, readLogs, followLogs, DEFAULT_LOG_LIMIT, MAX_LOG_LIMIT, type LogFilter, type ResolvedLogFilter } from './log-query.js';
+export { resolveMetricQuery, parseLabelMatchers, METRIC_AGGS, DEFAULT_METRICS_SINCE, type MetricFilter } from './metric-query.js';
+export { observabilityRoutes, logsApi, type ObservabilityRoutesOptions, type RouteHandler } from './http-routes.js';
+export { MasterSource, StoreSource, openSource, type ObservabilitySource } from './sources.js';
+export { formatLogLine, sparkline, formatLabels, formatNumber, table, formatSeriesList, formatSeriesTable, formatSeriesChart } from './format.js';
+export { EXIT, openCliSource, reportCliError, out, type SourceCliOptions } from './cli-support.js';
+export { createAppObservability, type AppObservability, type AppObservabilityOptions } from './app-observability.js';

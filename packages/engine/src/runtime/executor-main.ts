@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+/**
+ * Entry point of executor child processes (started by workers). The role decides
+ * whether it hosts the app's AppMaster or a share of its tasks.
+ */
+import { callJson } from '../cluster/http.js';
+import { AppMaster } from './app-master.js';
+import { loadApp, readExecutorEnv } from './env.js';
+import { ExecutorProcess } from './executor-process.js';
+import { createLogger } from './logger.js';
+
+const env = readExecutorEnv();
+const logger = createLogger(env.role, { appId: env.appId, executor: env.executor, epoch: env.epoch });
+
+// Orphaned by a dead worker: stop, the master reschedules.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) {
+    logger.warn('worker is gone; exiting');
+    process.exit(1);
+  }
+}, 1000).unref();
+
+try {
+  const loaded = await loadApp(env, logger);
+  if (env.role === 'appmaster') await new AppMaster(env, loaded, logger).run();
+  else await new ExecutorProcess(env, loaded, logger).run();
+} catch (err) {
+  const message = (err as Error)?.message ?? String(err);
+  logger.error({ err: message, code: (err as { code?: string }).code }, 'executor could not start');
+  if (env.role === 'appmaster') {
+    // Bad artifact or DAG: the app fails with a clear error; the cluster keeps running.
+    await callJson(env.master, 'POST', `/apps/${env.appId}/finish`, { epoch: env.epoch, status: 'failed', error: message }).catch(() => {});
+    process.exit(0);
+  }
+  process.exit(1);
+}

@@ -1,0 +1,127 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { isStorageError } from '@sluice/storage-api';
+import type { Logger } from 'pino';
+import { ControlChannel } from './channel.js';
+import type { ExecutorEnv, LoadedApp } from './env.js';
+import { ExecutorCore } from './executor-core.js';
+import { FrameDecoder, FrameKind } from './framing.js';
+import { PeerTransport } from './peer-transport.js';
+import { ExecutionPlan } from './plan.js';
+
+/**
+ * A task executor: connects to its AppMaster, opens a data port for peers, and once
+ * told the plan runs its share of the tasks. It exits when the AppMaster goes away,
+ * when told to, or when a storage write is fenced (it is a zombie of an older epoch).
+ */
+export class ExecutorProcess {
+  core: ExecutorCore | undefined;
+  transport: PeerTransport | undefined;
+  #data!: Server;
+  #control!: ControlChannel;
+  #queue: Promise<void> = Promise.resolve();
+  #statusTimer: NodeJS.Timeout | undefined;
+
+  constructor(readonly env: ExecutorEnv, readonly loaded: LoadedApp, readonly logger: Logger) {}
+
+  async run(): Promise<void> {
+    this.#data = createServer((s) => this.#acceptData(s));
+    await new Promise<void>((r) => this.#data.listen(0, this.env.host, () => r()));
+    const port = (this.#data.address() as { port: number }).port;
+    const [host, amPort] = splitHostPort(this.env.am);
+    const socket = connect({ host, port: amPort });
+    this.#control = new ControlChannel(
+      socket,
+      (m) => {
+        this.#queue = this.#queue.then(() => this.#onControl(m)).catch((err) => this.fatal(err));
+      },
+      () => {
+        this.logger.info('AppMaster connection closed; exiting');
+        process.exit(0);
+      },
+    );
+    this.#control.send({ type: 'hello', executor: this.env.executor, epoch: this.env.epoch, host: this.env.host, dataPort: port, pid: process.pid });
+  }
+
+  fatal(err: unknown): never {
+    const fenced = isStorageError(err, 'STORAGE_FENCED');
+    this.logger.error({ err: String(err), fenced }, fenced ? 'fenced by a newer epoch; exiting' : 'executor failed');
+    this.#control?.send({ type: 'fatal', error: String(err) });
+    process.exit(fenced ? 0 : 1);
+  }
+
+  async #onControl(m: any): Promise<void> {
+    switch (m.type) {
+      case 'start': {
+        const plan = new ExecutionPlan(this.loaded.dag, m.executors);
+        this.transport = new PeerTransport(m.peers, this.env.executor, this.env.epoch, (peer) => this.logger.warn({ peer }, 'peer connection closed'));
+        this.core = new ExecutorCore({
+          appId: this.env.appId, epoch: this.env.epoch, plan, self: this.env.executor, app: this.loaded.app, intervalMs: m.intervalMs,
+          transport: this.transport, logger: this.logger,
+          ...(m.restoreT === undefined ? {} : { restoreT: m.restoreT }),
+          onStaged: (t, task, part) => this.#control.send({ type: 'staged', t, task, part }),
+          onExhausted: (task, lastDataTs) => this.#control.send({ type: 'exhausted', task, lastDataTs }),
+          onFatal: (err) => this.fatal(err),
+        });
+        await this.core.open(this.loaded.dag);
+        this.#control.send({ type: 'ready' });
+        break;
+      }
+      case 'go':
+        this.core!.start();
+        this.#statusTimer = setInterval(() => this.#control.send({ type: 'status', tasks: this.core!.status() }), 500);
+        break;
+      case 'commit':
+        await this.core?.commit(m.t);
+        break;
+      case 'stop':
+        clearInterval(this.#statusTimer);
+        await this.core?.stop();
+        this.logger.info('stopped');
+        process.exit(0);
+        break;
+      case 'exit':
+        process.exit(0);
+        break;
+      default:
+        break;
+    }
+  }
+
+  #acceptData(socket: Socket): void {
+    const decoder = new FrameDecoder();
+    let ok = false;
+    socket.setNoDelay(true);
+    socket.on('error', () => {});
+    socket.on('data', (chunk: Buffer) => {
+      let frames;
+      try {
+        frames = decoder.push(chunk);
+      } catch (err) {
+        this.logger.warn({ err: String(err) }, 'bad frame from peer; closing');
+        socket.destroy();
+        return;
+      }
+      for (const f of frames) {
+        if (f.kind === FrameKind.JSON) {
+          const h = f.message as { type?: string; epoch?: number };
+          ok = h.type === 'hello' && h.epoch === this.env.epoch;
+          if (!ok) socket.destroy();
+          continue;
+        }
+        if (!ok || !this.core) continue;
+        if (f.kind === FrameKind.DATA) this.core.deliver(f.to, f.ts, f.values);
+        else for (const to of f.to) this.core.clock(f.from, to, f.clock);
+      }
+      const t = this.transport;
+      if (t?.backpressured()) {
+        socket.pause();
+        void t.whenDrained().then(() => socket.resume());
+      }
+    });
+  }
+}
+
+export function splitHostPort(s: string): [string, number] {
+  const i = s.lastIndexOf(':');
+  return [s.slice(0, i) || '127.0.0.1', Number(s.slice(i + 1))];
+}

@@ -1,0 +1,28 @@
+import type { StorageContext, StorageModule } from '@sluice/storage-api';
+import { hdfsOptionsSchema, type HdfsOptions } from './options.js';
+import { HDFS_CAPABILITIES, HdfsStorage } from './storage.js';
+
+export { HdfsStorage, HDFS_CAPABILITIES } from './storage.js';
+export { WebHdfsClient, encodePath, type FileStatus, type ClientOptions } from './client.js';
+export { mapHdfsError, type HdfsFailure, type RemoteException } from './errors.js';
+export { hdfsOptionsSchema, type HdfsOptions, type HdfsOptionsInput } from './options.js';
+
+/** `module: '@sluice/storage-hdfs'` in cluster config. */
+const hdfsModule: StorageModule<HdfsOptions> = {
+  name: '@sluice/storage-hdfs',
+  capabilities: HDFS_CAPABILITIES,
+  optionsSchema: hdfsOptionsSchema,
+  async create(options: HdfsOptions, context: StorageContext) {
+    const s = new HdfsStorage(options, context);
+    try {
+      await s.init();
+    } catch (err) {
+      await s.close();
+      throw err;
+    }
+    return s;
+  },
+};
+
+export default hdfsModule;
+export { hdfsModule };

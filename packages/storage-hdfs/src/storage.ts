@@ -1,0 +1,173 @@
+// Layout under the root:
+//   apps/<appId>/meta/<seq 20>                app metadata, versioned (create-only renames = CAS)
+//   apps/<appId>/jars/{blobs,names}/          see jars.ts
+//   apps/<appId>/offsets/<store>/             see offsets.ts, epochs.ts
+//   apps/<appId>/checkpoints/<store>/         see checkpoints.ts
+//   apps/<appId>/{logs,metrics,config}/       see logs.ts, metrics.ts, config.ts
+import type {
+  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, OffsetStore, StorageCapabilities,
+  StorageContext,
+} from '@sluice/storage-api';
+import { LIMITS, StorageError } from '@sluice/storage-api';
+import { WebHdfsClient } from './client.js';
+import { HdfsCheckpointStore } from './checkpoints.js';
+import { HdfsConfigStore } from './config.js';
+import type { HdfsCtx } from './context.js';
+import type { FileOps } from './files.js';
+import { HdfsJarStore } from './jars.js';
+import { HdfsLogStore } from './logs.js';
+import { HdfsMetricsStore } from './metrics.js';
+import { HdfsOffsetStore } from './offsets.js';
+import type { HdfsOptions } from './options.js';
+import { readLatest, writeVersion } from './versioned.js';
+
+export const HDFS_CAPABILITIES: StorageCapabilities = Object.freeze({
+  persistent: true,
+  multiProcess: true,
+  // Create-only renames (rename/3 NONE) are atomic NameNode transactions.
+  multiWriter: true,
+  follow: true,
+  metricsRollups: true,
+  // Jars stream to and from the DataNode; nothing holds a whole artifact.
+  boundedJarMemory: true,
+});
+
+type MetaDoc = { meta: AppMeta };
+
+export class HdfsStorage implements BackendStorage {
+  readonly backend = '@sluice/storage-hdfs';
+  readonly capabilities = HDFS_CAPABILITIES;
+  readonly client: WebHdfsClient;
+  readonly #ops: FileOps;
+  readonly #apps: string;
+
+  constructor(readonly options: HdfsOptions, private readonly context: StorageContext) {
+    const urls = options.urls ?? [options.url!];
+    this.client = new WebHdfsClient({
+      urls, user: options.user, token: options.token, hostMap: options.dataNodeHostMap, timeoutMs: options.timeoutMs,
+      maxAttempts: options.maxAttempts, expectContinue: options.expectContinue, logger: context.logger,
+    });
+    this.#ops = { client: this.client, filePermission: options.permission.file, dirPermission: options.permission.dir };
+    this.#apps = `${options.root.replace(/\/+$/, '')}/apps`;
+  }
+
+  /** Creates the root (so a wrong URL or missing permission fails at open, not later). */
+  async init(): Promise<void> {
+    await this.client.mkdirs(this.#apps, this.options.permission.dir);
+  }
+
+  #app(appId: string, appName: string): HdfsAppStorage {
+    return new HdfsAppStorage(this.#ops, this.context, `${this.#apps}/${appId}`, appId, appName);
+  }
+
+  async createAppStorage(appName: string, appId: string, options: CreateAppOptions): Promise<BackendAppStorage> {
+    const dir = `${this.#apps}/${appId}`;
+    await this.client.mkdirs(dir, this.options.permission.dir);
+    await this.#setOwner(dir, options.owner);
+    const now = this.context.now();
+    const meta: AppMeta = {
+      appId, appName, owner: options.owner, acl: [...(options.acl ?? [])], status: 'created', labels: { ...(options.labels ?? {}) },
+      createdAt: now, updatedAt: now, version: 1,
+    };
+    // Sequence 1 of the meta is the create-only commit of the app itself.
+    if (!(await writeVersion<MetaDoc>(this.#ops, `${dir}/meta`, 1, { meta }))) {
+      throw new StorageError(`app ${appId} already exists`, { code: 'STORAGE_ALREADY_EXISTS' });
+    }
+    return this.#app(appId, appName);
+  }
+
+  /** App directories belong to the app's user when the service may hand them over. */
+  async #setOwner(dir: string, owner: string): Promise<void> {
+    const mode = this.options.permission.setOwner;
+    if (mode === 'never' || owner === this.options.user) return;
+    try {
+      await this.client.setOwner(dir, owner);
+    } catch (err) {
+      if (mode === 'always' || (err as StorageError).code !== 'STORAGE_PERMISSION_DENIED') throw err;
+      this.context.logger.warn({ dir, owner }, 'hdfs: not allowed to change the owner of the app directory; it stays with the service user');
+    }
+  }
+
+  async getAppStorage(appId: string): Promise<BackendAppStorage | undefined> {
+    const v = await readLatest<MetaDoc>(this.#ops, `${this.#apps}/${appId}/meta`);
+    return v && this.#app(appId, v.doc.meta.appName);
+  }
+
+  async listApps(): Promise<AppMeta[]> {
+    const out: AppMeta[] = [];
+    for await (const s of this.client.listPaged(this.#apps)) {
+      if (s.type !== 'DIRECTORY') continue;
+      const v = await readLatest<MetaDoc>(this.#ops, `${this.#apps}/${s.pathSuffix}/meta`);
+      if (v) out.push(v.doc.meta);
+    }
+    return out.sort((a, b) => (a.appId < b.appId ? -1 : 1));
+  }
+
+  async deleteAppStorage(appId: string): Promise<void> {
+    const v = await readLatest<MetaDoc>(this.#ops, `${this.#apps}/${appId}/meta`);
+    if (!v) throw new StorageError(`app ${appId} not found`, { code: 'STORAGE_NOT_FOUND' });
+    if (v.doc.meta.status === 'running') throw new StorageError(`app ${appId} is running`, { code: 'STORAGE_IN_USE' });
+    // One recursive DELETE: a single NameNode transaction removes every sub-store.
+    await this.client.delete(`${this.#apps}/${appId}`, true);
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}
+
+class HdfsAppStorage implements BackendAppStorage {
+  readonly jars: HdfsJarStore;
+  readonly logs: HdfsLogStore;
+  readonly metrics: HdfsMetricsStore;
+  readonly config: HdfsConfigStore;
+  readonly #ctx: HdfsCtx;
+  readonly #metaDir: string;
+
+  constructor(ops: FileOps, context: StorageContext, readonly dir: string, readonly appId: string, readonly appName: string) {
+    this.#metaDir = `${dir}/meta`;
+    this.#ctx = { ...ops, logger: context.logger, now: context.now, appDir: dir, appMeta: () => this.meta() };
+    this.jars = new HdfsJarStore(this.#ctx);
+    this.logs = new HdfsLogStore(this.#ctx);
+    this.metrics = new HdfsMetricsStore(this.#ctx);
+    this.config = new HdfsConfigStore(this.#ctx);
+  }
+
+  async #latest() {
+    const v = await readLatest<MetaDoc>(this.#ctx, this.#metaDir);
+    if (!v) throw new StorageError(`app ${this.appId} was deleted`, { code: 'STORAGE_NOT_FOUND' });
+    return v;
+  }
+
+  async meta(): Promise<AppMeta> {
+    return (await this.#latest()).doc.meta;
+  }
+
+  async updateMeta(patch: AppMetaPatch, options: { ifVersion?: number } = {}): Promise<AppMeta> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const { seq, doc } = await this.#latest();
+      const m = doc.meta;
+      if (options.ifVersion !== undefined && options.ifVersion !== m.version) {
+        throw new StorageError(`app ${m.appId}: meta version is ${m.version}, expected ${options.ifVersion}`, { code: 'STORAGE_PRECONDITION_FAILED' });
+      }
+      const next: AppMeta = { ...m, ...structuredClone(patch), version: m.version + 1, updatedAt: this.#ctx.now() };
+      if (await writeVersion<MetaDoc>(this.#ctx, this.#metaDir, seq + 1, { meta: next })) return next;
+    }
+    throw new StorageError(`app ${this.appId}: meta under too much contention`, { code: 'STORAGE_UNAVAILABLE', transient: true });
+  }
+
+  offsets(name: string): OffsetStore {
+    return new HdfsOffsetStore(this.#ctx, name);
+  }
+
+  checkpoints(name: string, options: { numRetained?: number } = {}): CheckpointStore {
+    return new HdfsCheckpointStore(this.#ctx, name, options.numRetained ?? LIMITS.defaultNumRetained);
+  }
+
+  async listTimeStores(kind: 'offsets' | 'checkpoints'): Promise<string[]> {
+    const list = await this.#ctx.client.list(`${this.dir}/${kind}`);
+    return (list ?? []).filter((s) => s.type === 'DIRECTORY').map((s) => s.pathSuffix).sort();
+  }
+
+  async close(): Promise<void> {}
+}

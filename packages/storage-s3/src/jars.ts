@@ -1,0 +1,213 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { AbortMultipartUploadCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import {
+  HashingCounter, StorageError, isStorageError, iterateBytes, verifyingStream, type AppMeta, type BackendJarStore, type ByteSource,
+  type JarInfo, type OpOptions, type TransferOptions,
+} from '@sluice/storage-api';
+import { mapS3Error } from './errors.js';
+import { mapLimit } from './keys.js';
+import type { Shared } from './shared.js';
+
+interface NameRecord extends JarInfo {
+  /** The data object this name points at (content addressed through the digest record). */
+  dataKey: string;
+}
+
+interface DigestRecord {
+  sha256: string;
+  size: number;
+  dataKey: string;
+}
+
+export interface JarSettings {
+  multipartThreshold: number;
+  partSize: number;
+  queueSize: number;
+  /** Client with SDK-level retries for multipart parts (buffered, so replayable). */
+  uploadClient: S3Client;
+  /** Data objects nothing points at are removed by collectGarbage once this old. */
+  graceMs: number;
+}
+
+/**
+ * Content goes to a fresh `data/<uuid>` key while it is hashed; then a digest record
+ * (create-only: dedupes identical content) and finally the name record, a small PUT that
+ * is the atomic switch. A reader never sees a name before its bytes are complete.
+ */
+export class S3JarStore implements BackendJarStore {
+  constructor(
+    private readonly sh: Shared,
+    private readonly dir: string,
+    private readonly settings: JarSettings,
+    private readonly meta: (signal?: AbortSignal) => Promise<AppMeta>,
+  ) {}
+
+  #nameKey(name: string): string {
+    return `${this.dir}names/${name}.json`;
+  }
+
+  async put(name: string, source: ByteSource, options: TransferOptions = {}): Promise<JarInfo> {
+    const { signal } = options;
+    const dataKey = `${this.dir}data/${randomUUID()}`;
+    const counter = new HashingCounter(options.onProgress, options.size);
+    const chunks = counter.wrap(iterateBytes(source, signal))[Symbol.asyncIterator]();
+    let uploaded = false;
+    try {
+      // Below the threshold: buffer and PUT once (retryable); above: stream through multipart.
+      const head: Uint8Array[] = [];
+      let headSize = 0;
+      let done = false;
+      while (headSize <= this.settings.multipartThreshold) {
+        const n = await chunks.next();
+        if (n.done) {
+          done = true;
+          break;
+        }
+        head.push(n.value);
+        headSize += n.value.byteLength;
+      }
+      uploaded = true;
+      if (done) await this.sh.io.put(dataKey, Buffer.concat(head), signal);
+      else await this.#multipart(dataKey, head, chunks, signal);
+      const { sha256, size } = counter.result();
+      if (options.expectedSha256 && options.expectedSha256 !== sha256) {
+        throw new StorageError(`jar ${name}: content hashes to ${sha256}, expected ${options.expectedSha256}`, { code: 'STORAGE_CORRUPT' });
+      }
+      await this.#assertNotInUse(name, signal);
+      const target = await this.#dedupe(sha256, size, dataKey, signal);
+      const info: NameRecord = { name, sha256, size, createdAt: this.sh.context.now(), dataKey: target };
+      await this.sh.io.put(this.#nameKey(name), JSON.stringify(info), signal);
+      if (target !== dataKey) await this.sh.io.delete(dataKey).catch(() => undefined);
+      return { name, sha256, size, createdAt: info.createdAt };
+    } catch (err) {
+      if (uploaded) await this.sh.io.delete(dataKey).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async #multipart(key: string, head: Uint8Array[], rest: AsyncIterator<Uint8Array>, signal?: AbortSignal): Promise<void> {
+    async function* body(): AsyncIterable<Uint8Array> {
+      yield* head;
+      head.length = 0; // let the buffered prefix go
+      for (;;) {
+        const n = await rest.next();
+        if (n.done) return;
+        yield n.value;
+      }
+    }
+    const upload = new Upload({
+      client: this.settings.uploadClient,
+      params: { Bucket: this.sh.io.bucket, Key: key, Body: Readable.from(body(), { objectMode: false, highWaterMark: 1 }) },
+      partSize: this.settings.partSize,
+      queueSize: this.settings.queueSize,
+      leavePartsOnError: true, // we abort ourselves, tolerating endpoints without the route
+    });
+    const onAbort = (): void => void upload.abort().catch(() => undefined);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await upload.done();
+    } catch (err) {
+      if (upload.uploadId) await this.#abortUpload(key, upload.uploadId);
+      if (signal?.aborted) throw new StorageError(`upload of ${key} aborted`, { code: 'STORAGE_ABORTED', cause: err });
+      throw mapS3Error(err, `multipart upload ${key}`);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async #abortUpload(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.sh.io.send(new AbortMultipartUploadCommand({ Bucket: this.sh.io.bucket, Key: key, UploadId: uploadId }), `abort upload ${key}`);
+    } catch (err) {
+      // s3rver has no AbortMultipartUpload route (405); a lifecycle rule is the net there.
+      this.sh.context.logger.warn({ key, uploadId, err: (err as Error).message }, 'could not abort multipart upload');
+    }
+  }
+
+  async #dedupe(sha256: string, size: number, dataKey: string, signal?: AbortSignal): Promise<string> {
+    const key = `${this.dir}digests/${sha256}.json`;
+    const cur = await this.sh.io.getJson<DigestRecord>(key, signal);
+    if (cur && (await this.sh.io.head(cur.value.dataKey, signal))) return cur.value.dataKey;
+    const rec: DigestRecord = { sha256, size, dataKey };
+    if (cur) {
+      await this.sh.io.put(key, JSON.stringify(rec), signal); // dangling record: repair it
+      return dataKey;
+    }
+    const r = await this.sh.io.putIfAbsent(key, JSON.stringify(rec), signal);
+    if (r.created) return dataKey;
+    const winner = await this.sh.io.getJson<DigestRecord>(key, signal);
+    return winner?.value.dataKey ?? dataKey;
+  }
+
+  async #assertNotInUse(name: string, signal?: AbortSignal): Promise<void> {
+    const m = await this.meta(signal);
+    if (m.status === 'running' && m.jar === name) {
+      throw new StorageError(`jar ${name} is in use by running app ${m.appId}`, { code: 'STORAGE_IN_USE' });
+    }
+  }
+
+  async #record(name: string, signal?: AbortSignal): Promise<NameRecord | undefined> {
+    return (await this.sh.io.getJson<NameRecord>(this.#nameKey(name), signal))?.value;
+  }
+
+  async get(name: string, options: TransferOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+    const rec = await this.#record(name, options.signal);
+    if (!rec) throw new StorageError(`jar ${name} not found`, { code: 'STORAGE_NOT_FOUND' });
+    let out: { Body?: AsyncIterable<Uint8Array> };
+    try {
+      out = await this.sh.io.send<{ Body?: AsyncIterable<Uint8Array> }>(
+        new GetObjectCommand({ Bucket: this.sh.io.bucket, Key: rec.dataKey }),
+        `GET jar ${name}`,
+        options.signal,
+      );
+    } catch (err) {
+      if (isStorageError(err, 'STORAGE_NOT_FOUND')) {
+        throw new StorageError(`jar ${name}: its data object ${rec.dataKey} is missing`, { code: 'STORAGE_CORRUPT', cause: err });
+      }
+      throw err;
+    }
+    const body = out.Body ?? (async function* () {})();
+    return verifyingStream(body, { sha256: rec.sha256, size: rec.size, what: `jar ${name}` }, options);
+  }
+
+  async stat(name: string, o: OpOptions = {}): Promise<JarInfo | undefined> {
+    const r = await this.#record(name, o.signal);
+    return r && { name: r.name, sha256: r.sha256, size: r.size, createdAt: r.createdAt };
+  }
+
+  async list(o: OpOptions = {}): Promise<JarInfo[]> {
+    const keys = await this.sh.io.listKeys(`${this.dir}names/`, o.signal);
+    const recs = await mapLimit(keys, 8, async (k) => (await this.sh.io.getJson<NameRecord>(k, o.signal))?.value);
+    return recs
+      .filter((r): r is NameRecord => r !== undefined)
+      .map((r) => ({ name: r.name, sha256: r.sha256, size: r.size, createdAt: r.createdAt }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Removes the name only: shared content goes in collectGarbage (a concurrent put may dedupe onto it). */
+  async delete(name: string, o: OpOptions = {}): Promise<void> {
+    const rec = await this.#record(name, o.signal);
+    if (!rec) throw new StorageError(`jar ${name} not found`, { code: 'STORAGE_NOT_FOUND' });
+    await this.#assertNotInUse(name, o.signal);
+    await this.sh.io.delete(this.#nameKey(name), o.signal);
+  }
+
+  /** Deletes digest records and data objects no name points at, older than the grace period. */
+  async collectGarbage(signal?: AbortSignal): Promise<number> {
+    const names = await this.sh.io.listKeys(`${this.dir}names/`, signal);
+    const used = new Set((await mapLimit(names, 8, async (k) => (await this.sh.io.getJson<NameRecord>(k, signal))?.value.dataKey)).filter(Boolean));
+    const cutoff = Date.now() - this.settings.graceMs;
+    const old = (k: { lastModified?: Date }): boolean => (k.lastModified?.getTime() ?? Date.now()) < cutoff;
+    const doomed: string[] = [];
+    for (const d of (await this.sh.io.list(`${this.dir}digests/`, { signal })).keys) {
+      const rec = (await this.sh.io.getJson<DigestRecord>(d.key, signal))?.value;
+      if (rec && !used.has(rec.dataKey) && old(d)) doomed.push(d.key);
+    }
+    await this.sh.io.deleteMany(doomed, signal);
+    const data = (await this.sh.io.list(`${this.dir}data/`, { signal })).keys.filter((k) => !used.has(k.key) && old(k)).map((k) => k.key);
+    await this.sh.io.deleteMany(data, signal);
+    return doomed.length + data.length;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * S3-specific behaviour beyond the contract: request counts (batching, commit cost),
+ * the error mapping table, and multipart clean-up on a failing source.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { collectBytes, sha256Hex, type BackendAppStorage, type CheckpointPart } from '@sluice/storage-api';
+import { createS3Storage, mapS3Error, type S3Storage } from '@sluice/storage-s3';
+import { startS3rver, type S3rverHandle } from '../../../test/servers/s3rver.js';
+import { rawClient, s3Options, type S3Target } from '../../../test/servers/s3/factories.js';
+
+let server: S3rverHandle;
+let storage: S3Storage;
+let app: BackendAppStorage;
+
+beforeAll(async () => {
+  server = await startS3rver({ shim: true });
+  const target: S3Target = { ...server, bucket: 'sluice-behaviour', singleWriter: false, options: { multipartThreshold: 5 * 1024 * 1024, partSize: 5 * 1024 * 1024 } };
+  storage = await createS3Storage(s3Options(target, 'b/') as Parameters<typeof createS3Storage>[0]);
+  app = await storage.createAppStorage('b', 'app-b', { owner: 'alice' });
+});
+afterAll(async () => {
+  await storage?.close();
+  await server?.stop();
+});
+
+async function requestsOf(fn: () => Promise<unknown>): Promise<number> {
+  const before = storage.io.requests;
+  await fn();
+  return storage.io.requests - before;
+}
+
+describe('S3 backend behaviour', () => {
+  it('appendBatch costs the same few requests for 1 or 1000 entries', async () => {
+    const w = await app.offsets('batch').writer(1);
+    await w.append(1, new Uint8Array([1])); // the first write also reads the last entry (one LIST)
+    const one = await requestsOf(() => w.appendBatch([{ t: 2, value: new Uint8Array([2]) }]));
+    const entries = Array.from({ length: 1000 }, (_, i) => ({ t: i + 3, value: new Uint8Array(Buffer.from(`v${i}`)) }));
+    const thousand = await requestsOf(() => w.appendBatch(entries));
+    expect(thousand).toBe(one);
+    expect(thousand).toBeLessThanOrEqual(2); // epoch check + one segment PUT
+    expect((await app.offsets('batch').floor(500))?.t).toBe(500);
+  });
+
+  it('a commit takes at most 3 requests whether it lists 1 or 50 parts', async () => {
+    const cs = app.checkpoints('cost', { numRetained: 2 });
+    const w = await cs.writer(1);
+    const costs: number[] = [];
+    for (const [t, n] of [[1, 1], [2, 50], [3, 50], [4, 1]] as const) {
+      const parts: CheckpointPart[] = [];
+      for (let i = 0; i < n; i++) parts.push(await w.stage(t, `p${i}`, new Uint8Array([i])));
+      costs.push(await requestsOf(() => w.commit(t, parts)));
+    }
+    for (const c of costs) expect(c).toBeLessThanOrEqual(3);
+    expect((await cs.range(0, 100)).map((c) => c.t)).toEqual([3, 4]); // numRetained 2
+  });
+
+  it('maps S3 and network errors to typed codes in one place', () => {
+    const svc = (name: string, status: number) => Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
+    const table: Array<[unknown, string, boolean]> = [
+      [svc('NoSuchKey', 404), 'STORAGE_NOT_FOUND', false],
+      [svc('PreconditionFailed', 412), 'STORAGE_PRECONDITION_FAILED', false],
+      [svc('ConditionalRequestConflict', 409), 'STORAGE_UNAVAILABLE', true],
+      [svc('SlowDown', 503), 'STORAGE_UNAVAILABLE', true],
+      [svc('InternalError', 500), 'STORAGE_UNAVAILABLE', true],
+      [svc('AccessDenied', 403), 'STORAGE_PERMISSION_DENIED', false],
+      [svc('MethodNotAllowed', 405), 'STORAGE_NOT_SUPPORTED', false],
+      [svc('NoSuchBucket', 404), 'STORAGE_CONFIG_INVALID', false],
+      [svc('EntityTooLarge', 400), 'STORAGE_TOO_LARGE', false],
+      [svc('InvalidArgument', 400), 'STORAGE_IO_ERROR', false],
+      [Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), 'STORAGE_UNAVAILABLE', true],
+    ];
+    for (const [err, code, transient] of table) {
+      const e = mapS3Error(err, 'op');
+      expect([e.code, e.transient], (err as Error).name).toEqual([code, transient]);
+    }
+    expect(mapS3Error(new Error('x'), 'op', { timedOut: true }).code).toBe('STORAGE_TIMEOUT');
+    expect(mapS3Error(new Error('x'), 'op', { callerAborted: true }).code).toBe('STORAGE_ABORTED');
+  });
+
+  it('a multipart put whose source fails leaves no name and no data object', async () => {
+    const chunk = Buffer.alloc(1024 * 1024, 7);
+    async function* failing(): AsyncIterable<Uint8Array> {
+      for (let i = 0; i < 12; i++) yield chunk;
+      throw new Error('source broke');
+    }
+    await expect(app.jars.put('big', failing())).rejects.toThrow();
+    expect(await app.jars.stat('big')).toBeUndefined();
+    const c = rawClient({ ...server, bucket: 'sluice-behaviour', singleWriter: false });
+    const listed = await c.send(new ListObjectsV2Command({ Bucket: 'sluice-behaviour', Prefix: 'b/apps/app-b/' }));
+    c.destroy();
+    expect((listed.Contents ?? []).filter((o) => o.Key!.includes('/jars/data/'))).toEqual([]);
+  });
+
+  it('a multipart put streams through and reads back verified', async () => {
+    const chunk = Buffer.alloc(1024 * 1024, 3);
+    async function* src(): AsyncIterable<Uint8Array> {
+      for (let i = 0; i < 12; i++) yield chunk;
+    }
+    const info = await app.jars.put('big-ok', src());
+    expect(info.size).toBe(12 * 1024 * 1024);
+    expect(info.sha256).toBe(sha256Hex(Buffer.concat(Array.from({ length: 12 }, () => chunk))));
+    expect((await collectBytes(await app.jars.get('big-ok'))).length).toBe(info.size);
+  });
+});

@@ -1,0 +1,101 @@
+// End to end on the fs store: a master process and two worker processes (executors are
+// their child processes), word count submitted through the CLI, exact output; then bad
+// input, with the cluster still serving afterwards.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readCommittedOutput } from '@sluice/engine';
+import { api, cli, Proc, referenceCount, waitFor, WORD_COUNT, writeClusterYaml, writeWords } from './helpers/engine-cluster.js';
+
+let dir: string;
+let master: Proc;
+const workers: Proc[] = [];
+let base: string;
+let addr: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'sluice-e2e-fs-'));
+  writeClusterYaml(join(dir, 'cluster.yaml'));
+  master = Proc.start(['master', '-c', 'cluster.yaml'], { cwd: dir });
+  addr = (await master.line(/master listening on (\S+)/))[1]!;
+  base = `http://${addr}`;
+  for (const name of ['w1', 'w2']) {
+    const w = Proc.start(['worker', '-c', 'cluster.yaml', '--master', addr, '--name', name], { cwd: dir });
+    workers.push(w);
+    await w.line(/registered/);
+  }
+  await waitFor('two workers', 10_000, async () => ((await api(base, 'GET', '/health')).workers === 2 ? true : undefined));
+});
+
+afterAll(async () => {
+  await Promise.allSettled(workers.map((w) => w.stop()));
+  await master?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function finalStatus(appId: string, timeoutMs = 60_000): Promise<any> {
+  return waitFor(`app ${appId} to end`, timeoutMs, async () => {
+    const a = await api(base, 'GET', `/apps/${appId}`);
+    return a.status === 'running' ? undefined : a;
+  });
+}
+
+describe('engine on the fs store (real master, workers, executors)', () => {
+  it('runs word count submitted by the CLI and commits exact counts', async () => {
+    const input = join(dir, 'words.txt');
+    writeWords(input, 5000);
+    const output = join(dir, 'out');
+    const sub = await cli(['submit', WORD_COUNT, '--master', addr, '--json', '--config', `input=${input}`, '--config', `output=${output}`, '--config', 'executors=2', '--config', 'checkpointIntervalMs=200'], dir);
+    expect(sub.code, sub.stderr).toBe(0);
+    const { appId, sha256 } = JSON.parse(sub.stdout) as { appId: string; sha256: string };
+    expect(sha256).toMatch(/^[0-9a-f]{64}$/);
+    const end = await finalStatus(appId);
+    expect(end.status).toBe('stopped');
+    expect(readCommittedOutput(output)).toEqual(await referenceCount(readFileSync(input, 'utf8')));
+
+    const apps = await cli(['apps', '--master', addr, '--json'], dir);
+    expect(apps.code).toBe(0);
+    expect((JSON.parse(apps.stdout) as Array<{ appId: string; status: string }>).find((a) => a.appId === appId)?.status).toBe('stopped');
+    const st = await cli(['status', appId, '--master', addr, '--json'], dir);
+    expect(st.code).toBe(0);
+    expect(JSON.parse(st.stdout).appId).toBe(appId);
+  });
+
+  it('fails bad apps with clear errors and keeps running', async () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ['throws.mjs', "throw new Error('boom at load');\n", /artifact failed to load: boom at load/],
+      ['cycle.mjs', `export default ({ Dag, generatorSource }) => {
+  const d = new Dag('loop');
+  d.processor({ name: 'src', kind: 'source', parallelism: 1, source: generatorSource({ lines: 1 }) });
+  d.processor({ name: 'a', kind: 'task', parallelism: 1, task: () => ({ onNext() {} }) });
+  d.processor({ name: 'b', kind: 'task', parallelism: 1, task: () => ({ onNext() {} }) });
+  return d.edge('src', 'a').edge('a', 'b').edge('b', 'a');
+};\n`, /cycle: a -> b -> a/],
+      ['unknown.mjs', `export default ({ Dag, generatorSource }) => {
+  const d = new Dag('x');
+  d.processor({ name: 'src', kind: 'source', parallelism: 1, source: generatorSource({ lines: 1 }) });
+  return d.edge('src', 'nowhere');
+};\n`, /unknown processor "nowhere"/],
+      ['nodag.mjs', 'export default () => 42;\n', /did not produce a Dag/],
+    ];
+    for (const [file, code, re] of cases) {
+      writeFileSync(join(dir, file), code);
+      const sub = await cli(['submit', join(dir, file), '--master', addr], dir);
+      expect(sub.code, sub.stderr).toBe(0);
+      const end = await finalStatus(sub.stdout.trim(), 30_000);
+      expect(end.status).toBe('failed');
+      expect(end.error).toMatch(re);
+    }
+    const missingStatus = await cli(['status', 'no-such-app', '--master', addr], dir);
+    expect(missingStatus.code).toBe(3);
+    expect(missingStatus.stderr).toMatch(/app no-such-app not found/);
+    expect((await cli(['kill', 'no-such-app', '--master', addr], dir)).code).toBe(3);
+    expect((await cli(['submit', join(dir, 'does-not-exist.mjs'), '--master', addr], dir)).code).toBe(2);
+    expect((await cli(['submit', WORD_COUNT, '--master', addr, '--config', 'novalue'], dir)).code).toBe(2);
+    expect((await cli(['submit', WORD_COUNT, '--master', addr, '--name', '../evil'], dir)).code).toBe(2);
+    expect((await cli(['status'], dir)).code).toBe(2);
+    const health = await api(base, 'GET', '/health');
+    expect(health.workers).toBe(2);
+  });
+});

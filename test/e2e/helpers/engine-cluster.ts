@@ -1,0 +1,133 @@
+// Real processes for engine end-to-end tests: the `sluice` CLI, its daemons, HTTP calls.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const REPO = resolve(here, '../../..');
+export const CLI = resolve(REPO, 'packages/engine/dist/cli/main.js');
+export const WORD_COUNT = resolve(REPO, 'packages/engine/examples/word-count/word-count.mjs');
+
+/** A child process whose stdout lines we can wait for; stopped by pid. */
+export class Proc {
+  readonly out: string[] = [];
+  readonly err: string[] = [];
+  #waiters: Array<() => void> = [];
+  exited: Promise<number | null>;
+  constructor(readonly child: ChildProcess) {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const parts = buf.split('\n');
+      buf = parts.pop()!;
+      this.out.push(...parts);
+      for (const w of this.#waiters.splice(0)) w();
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      if (this.err.length < 2000) this.err.push(d.toString());
+    });
+    this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
+  }
+
+  static start(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Proc {
+    return new Proc(spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: { ...process.env, SLUICE_LOG_LEVEL: 'warn', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+
+  async line(re: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs;
+    for (let i = 0; i < 10_000; i++) {
+      for (const l of this.out) {
+        const m = l.match(re);
+        if (m) return m;
+      }
+      if (Date.now() > deadline || this.child.exitCode !== null) break;
+      await new Promise<void>((r) => {
+        this.#waiters.push(r);
+        setTimeout(r, 200);
+      });
+    }
+    throw new Error(`no line matching ${re} (stdout: ${this.out.join(' | ')}; stderr: ${this.err.join('').slice(-2000)})`);
+  }
+
+  /** SIGTERM (daemons stop their executors), then SIGKILL after a grace period. */
+  async stop(graceMs = 8000): Promise<void> {
+    const pid = this.child.pid;
+    if (pid === undefined || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    process.kill(pid, 'SIGTERM');
+    const t = setTimeout(() => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }, graceMs);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
+
+/** Runs the CLI to completion; returns its exit code and output. */
+export async function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = Proc.start(args, { cwd });
+  const code = await p.exited;
+  await new Promise((r) => setImmediate(r));
+  return { code, stdout: p.out.join('\n'), stderr: p.err.join('') };
+}
+
+export async function api(base: string, method: string, path: string, body?: unknown): Promise<any> {
+  const res = await fetch(new URL(path, base), { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
+  const json = (await res.json()) as any;
+  if (!res.ok) throw Object.assign(new Error(json?.error?.message ?? `HTTP ${res.status}`), { status: res.status });
+  return json;
+}
+
+/** Polls fn until it returns a value (not undefined); bounded in time and count. */
+export async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (let i = 0; i < 100_000; i++) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+export function writeClusterYaml(path: string, storageYaml = "  default:\n    module: '@sluice/storage-fs'\n    options:\n      root: ./store\n"): void {
+  writeFileSync(path, `storage:\n${storageYaml}master:\n  host: 127.0.0.1\n  port: 0\n  seedFile: ./master/seed.json\nworker:\n  cacheDir: ./workers\n  heartbeatMs: 200\n`);
+}
+
+/** Writes `lines` lines of 8 words from a 400-word vocabulary (deterministic). */
+export function writeWords(path: string, lines: number, seed = 7): number {
+  let x = seed >>> 0;
+  const next = (): number => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+  const out: string[] = [];
+  for (let i = 0; i < lines; i++) {
+    const ws: string[] = [];
+    for (let j = 0; j < 8; j++) ws.push(`w${next() % 400}`);
+    out.push(ws.join(' '));
+  }
+  writeFileSync(path, out.join('\n') + '\n');
+  return lines * 8;
+}
+
+/** The reference count, with the example's own tokenizer. */
+export async function referenceCount(text: string): Promise<Map<string, string>> {
+  const { tokenize } = (await import(pathToFileURL(WORD_COUNT).href)) as { tokenize: (l: string) => string[] };
+  const m = new Map<string, number>();
+  for (const l of text.split('\n')) for (const w of tokenize(l)) m.set(w, (m.get(w) ?? 0) + 1);
+  return new Map([...m].map(([k, v]) => [k, String(v)]));
+}
