@@ -73,8 +73,9 @@ describe('sluice logs / sluice metrics as a child process', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sluice-obs-cli-'));
     yaml = join(dir, 'cluster.yaml');
-    await writeFile(yaml, `master:\n  host: 127.0.0.1\n  port: ${await closedPort()}\nstorage:\n  default:\n    module: '@sluice/storage-fs'\n    options:\n      root: ./data\n`);
-    storage = await openConfiguredStorage(parseStorageConfig({ default: { module: '@sluice/storage-fs', options: { root: './data' } } }), { baseDir: dir });
+    // An absolute root: the fs backend resolves relative roots against the cwd, not the config's folder.
+    await writeFile(yaml, `master:\n  host: 127.0.0.1\n  port: ${await closedPort()}\nstorage:\n  default:\n    module: '@sluice/storage-fs'\n    options:\n      root: ${JSON.stringify(join(dir, 'data'))}\n`);
+    storage = await openConfiguredStorage(parseStorageConfig({ default: { module: '@sluice/storage-fs', options: { root: join(dir, 'data') } } }), { baseDir: dir });
     const app = await storage.createAppStorage('wordcount', 'wc', { owner: 'alice' });
     await app.logs.append(records());
     await app.metrics.write(points());
@@ -194,7 +195,7 @@ describe('sluice logs / sluice metrics as a child process', () => {
       expect(r.code).toBe(0);
       expect(ndjson<LogRecord>(r.stdout).map((x) => x.msg)).toEqual(['served by the master']);
       const withMaster = join(dir, 'with-master.yaml');
-      await writeFile(withMaster, `master:\n  host: 127.0.0.1\n  port: ${port}\nstorage:\n  default:\n    module: '@sluice/storage-fs'\n    options:\n      root: ./data\n`);
+      await writeFile(withMaster, `master:\n  host: 127.0.0.1\n  port: ${port}\nstorage:\n  default:\n    module: '@sluice/storage-fs'\n    options:\n      root: ${JSON.stringify(join(dir, 'data'))}\n`);
       const r2 = await run(['logs', 'wc', '-c', withMaster, '--json']);
       expect(ndjson<LogRecord>(r2.stdout).map((x) => x.msg)).toEqual(['served by the master']);
       const missing = await run(['logs', 'nope', '--master', `127.0.0.1:${port}`]);

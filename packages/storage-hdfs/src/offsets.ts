@@ -115,7 +115,9 @@ export class HdfsOffsetStore implements OffsetStore {
       let toAdd = entries;
       if (lastSeg && entries[0]!.t <= lastSeg.last) {
         const prev = await store.#load(lastSeg, signal);
-        const last = prev[prev.length - 1]!;
+        const last = prev[prev.length - 1];
+        // The segment vanished between list and read: a concurrent truncation; look again.
+        if (!last) throw new StorageError(`offsets ${store.name}: the store changed while appending`, { code: 'STORAGE_UNAVAILABLE', transient: true });
         const e0 = entries[0]!;
         // Re-appending exactly the last entry is a no-op (retry after a lost answer).
         if (e0.t === last.t && bytesEqual(e0.value, last.value)) toAdd = entries.slice(1);

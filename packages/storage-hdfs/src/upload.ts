@@ -57,11 +57,20 @@ export function putBody(url: string, body: Body, options: { signal?: AbortSignal
         return;
       }
       const closed = once(req, 'close').catch(() => undefined);
+      const it = body[Symbol.asyncIterator]();
       try {
-        for await (const chunk of body) {
+        // Ask for the next chunk (which hashes it upstream) before waiting for the socket
+        // to drain, so hashing overlaps the transfer instead of alternating with it.
+        let next = it.next();
+        for (let r = await next; !r.done; r = await next) {
           // The DataNode answered early (an error): stop sending.
-          if (responded || req.destroyed) return;
-          if (!req.write(chunk)) await Promise.race([new Promise((r) => req.once('drain', r)), closed]);
+          if (responded || req.destroyed) {
+            await it.return?.();
+            return;
+          }
+          const ok = req.write(r.value);
+          next = it.next();
+          if (!ok) await Promise.race([new Promise((res) => req.once('drain', res)), closed]);
         }
         req.end();
       } catch (err) {

@@ -297,10 +297,17 @@ export class ExecutorCore {
 
   /** Snapshots are taken synchronously (consistent), stored asynchronously in order. */
   stage(t: number, task: string, state: unknown): void {
+    this.#stageAfter(undefined, t, task, state);
+  }
+
+  #stageAfter(before: Promise<unknown> | undefined, t: number, task: string, state: unknown): void {
     const bytes = encodeState(state);
+    // Start the prerequisite now (e.g. the offset append); stage after it, in order.
+    before?.catch(() => {});
     this.#stageQueue = this.#stageQueue.then(async () => {
       if (this.#stopped) return;
       try {
+        await before;
         const part = await this.#ckpt!.stage(t, task, bytes);
         this.opts.onStaged(t, task, part);
       } catch (err) {
@@ -318,11 +325,12 @@ export class ExecutorCore {
         const now = Math.max(Date.now(), s.clock);
         const b = boundary(now, interval);
         if (b > s.lastBoundary) {
-          // Everything before b has been emitted: record where b starts, then stage.
-          await s.writer!.append(b, Buffer.from(JSON.stringify(s.source.position() ?? null), 'utf8'));
+          // Everything before b has been emitted: record where b starts. The write is
+          // off the hot loop; the source's part is staged only once the offset is
+          // durable, so a commit of b implies offset(b) is in the store.
+          const position = s.source.position() ?? null;
           s.lastBoundary = b;
-          this.stage(b, s.meta.name, { position: s.source.position() ?? null });
-          if (this.#stopped) break;
+          this.#stageAfter(s.writer!.append(b, Buffer.from(JSON.stringify(position), 'utf8')), b, s.meta.name, { position });
         }
         let values: unknown[] | null = [];
         if (!s.exhausted) {

@@ -64,8 +64,7 @@ class MemoryAppStorage implements BackendAppStorage {
   readonly config: MemoryConfigStore;
 
   constructor(private readonly app: MemoryApp, private readonly context: StorageContext, private readonly volume: MemoryVolume) {
-    const corrupt = (): boolean => volume.corruptReads;
-    this.jars = new MemoryJarStore(app, context.now, corrupt);
+    this.jars = new MemoryJarStore(app, context.now);
     this.logs = new MemoryLogStore(app);
     this.metrics = new MemoryMetricsStore(app);
     this.config = new MemoryConfigStore(app, context.now);
@@ -98,7 +97,7 @@ class MemoryAppStorage implements BackendAppStorage {
   }
 
   checkpoints(name: string, options: { numRetained?: number } = {}): CheckpointStore {
-    return new MemoryCheckpointStore(this.app, name, options.numRetained ?? LIMITS.defaultNumRetained, this.context.now, () => this.volume.corruptReads);
+    return new MemoryCheckpointStore(this.app, name, options.numRetained ?? LIMITS.defaultNumRetained, this.context.now);
   }
 
   async listTimeStores(kind: 'offsets' | 'checkpoints'): Promise<string[]> {

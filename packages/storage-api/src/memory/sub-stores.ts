@@ -12,7 +12,7 @@ import { sleep } from '../util/retry.js';
 import type { MemoryApp } from './volume.js';
 
 export class MemoryJarStore {
-  constructor(private readonly app: MemoryApp, private readonly now: () => number, private readonly corrupt: () => boolean) {}
+  constructor(private readonly app: MemoryApp, private readonly now: () => number) {}
 
   async put(name: string, source: ByteSource, options: TransferOptions = {}): Promise<JarInfo> {
     const counter = new HashingCounter(options.onProgress, options.size);
@@ -34,7 +34,6 @@ export class MemoryJarStore {
     const blob = info && this.app.blobs.get(info.sha256);
     if (!info || !blob) throw new StorageError(`jar ${name} not found`, { code: 'STORAGE_NOT_FOUND' });
     const data = Buffer.from(blob);
-    if (this.corrupt() && data.length > 0) data[data.length - 1]! ^= 0xff;
     async function* chunks(): AsyncIterable<Uint8Array> {
       for (let i = 0; i < data.length; i += 64 * 1024) yield data.subarray(i, i + 64 * 1024);
     }

@@ -18,8 +18,6 @@ export interface MemoryApp {
 /** A process-wide named volume lets several Storage instances share data like processes share a disk. */
 export class MemoryVolume {
   readonly apps = new Map<string, MemoryApp>();
-  /** Fault hook for tests: when set, corrupts reads of blobs and parts. */
-  corruptReads = false;
 }
 
 const volumes = new Map<string, MemoryVolume>();
