@@ -13,7 +13,7 @@ export abstract class TimeReader<E extends { t: number }, Row> {
     this.#q = {
       get: p(`SELECT ${columns} FROM ${table} WHERE store = ? AND t = ?`),
       floor: p(`SELECT ${columns} FROM ${table} WHERE store = ? AND t <= ? ORDER BY t DESC LIMIT 1`),
-      ceiling: p(`SELECT ${columns} FROM ${table} WHERE store = ? AND t >= ? ORDER BY t ASC LIMIT 1`),
+      ceilingBelow: p(`SELECT ${columns}, EXISTS (SELECT 1 FROM ${table} WHERE store = ?1 AND t < ?2) AS below FROM ${table} WHERE store = ?1 AND t >= ?2 ORDER BY t ASC LIMIT 1`),
       first: p(`SELECT ${columns} FROM ${table} WHERE store = ? ORDER BY t ASC LIMIT 1`),
       last: p(`SELECT ${columns} FROM ${table} WHERE store = ? ORDER BY t DESC LIMIT 1`),
       range: p(`SELECT ${columns} FROM ${table} WHERE store = ? AND t >= ? AND t < ? ORDER BY t ASC LIMIT ?`),
@@ -44,20 +44,21 @@ export abstract class TimeReader<E extends { t: number }, Row> {
     return mapped(this.what('last'), () => this.#one(this.#q.last.get(this.name)));
   }
   lookUp(t: number): Promise<LookUpResult<E>> {
-    // resolveLookUp's three probes, in one read transaction so they see one snapshot.
-    return mapped(this.what('lookUp'), () => {
-      let out: LookUpResult<E> | undefined;
-      this.db.transaction(() => {
-        const first = this.#one(this.#q.first.get(this.name));
-        if (first === undefined) out = { status: 'empty' };
-        else if (t < first.t) out = { status: 'underflow', min: first };
-        else {
-          const last = this.#one(this.#q.last.get(this.name))!;
-          if (t > last.t) out = { status: 'overflow', max: last };
-          else out = { status: 'found', entry: this.#one(this.#q.ceiling.get(this.name, t))! };
+    // resolveLookUp's probes folded into one statement for the common case: the ceiling
+    // row plus whether anything lies below t (if not, t is before the first entry).
+    return mapped(this.what('lookUp'), (): LookUpResult<E> => {
+      // Two statements only when nothing is ≥ t; an append racing in between shows as a
+      // last entry ≥ t, and the probe is simply repeated (bounded).
+      for (let attempt = 0; ; attempt++) {
+        const row = this.#q.ceilingBelow.get(this.name, t) as (Row & { below: number }) | undefined;
+        if (row) {
+          const e = this.decode(row);
+          return row.below || e.t === t ? { status: 'found', entry: e } : { status: 'underflow', min: e };
         }
-      }).deferred();
-      return out!;
+        const last = this.#one(this.#q.last.get(this.name));
+        if (last === undefined) return { status: 'empty' };
+        if (last.t < t || attempt >= 3) return { status: 'overflow', max: last };
+      }
     });
   }
   range(from: number, to: number, options: { limit?: number } = {}): Promise<E[]> {

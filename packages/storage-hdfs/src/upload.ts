@@ -61,15 +61,20 @@ export function putBody(url: string, body: Body, options: { signal?: AbortSignal
       try {
         // Ask for the next chunk (which hashes it upstream) before waiting for the socket
         // to drain, so hashing overlaps the transfer instead of alternating with it.
-        let next = it.next();
+        const pull = (): Promise<IteratorResult<Uint8Array>> => {
+          const p = it.next();
+          p.catch(() => undefined); // observed by the loop's await; never an unhandled rejection
+          return p;
+        };
+        let next = pull();
         for (let r = await next; !r.done; r = await next) {
           // The DataNode answered early (an error): stop sending.
           if (responded || req.destroyed) {
-            await it.return?.();
+            void it.return?.(undefined as never)?.catch(() => undefined);
             return;
           }
           const ok = req.write(r.value);
-          next = it.next();
+          next = pull();
           if (!ok) await Promise.race([new Promise((res) => req.once('drain', res)), closed]);
         }
         req.end();

@@ -169,7 +169,8 @@ export class S3JarStore implements BackendJarStore {
       throw err;
     }
     const body = out.Body ?? (async function* () {})();
-    return verifyingStream(body, { sha256: rec.sha256, size: rec.size, what: `jar ${name}` }, options);
+    const watched = idleTimeout(body, this.sh.io.settings.requestTimeoutMs, `GET jar ${name}`);
+    return verifyingStream(watched, { sha256: rec.sha256, size: rec.size, what: `jar ${name}` }, options);
   }
 
   async stat(name: string, o: OpOptions = {}): Promise<JarInfo | undefined> {
@@ -209,5 +210,28 @@ export class S3JarStore implements BackendJarStore {
     const data = (await this.sh.io.list(`${this.dir}data/`, { signal })).keys.filter((k) => !used.has(k.key) && old(k)).map((k) => k.key);
     await this.sh.io.deleteMany(data, signal);
     return doomed.length + data.length;
+  }
+}
+
+/** A body that stalls longer than `ms` between chunks ends with STORAGE_TIMEOUT (and is destroyed). */
+async function* idleTimeout(src: AsyncIterable<Uint8Array>, ms: number, what: string): AsyncIterable<Uint8Array> {
+  const it = src[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new StorageError(`${what}: no data for ${ms} ms`, { code: 'STORAGE_TIMEOUT' })), ms);
+      });
+      let n: IteratorResult<Uint8Array>;
+      try {
+        n = await Promise.race([it.next(), stalled]);
+      } finally {
+        clearTimeout(timer);
+      }
+      if (n.done) return;
+      yield n.value;
+    }
+  } finally {
+    (src as { destroy?: () => void }).destroy?.();
   }
 }

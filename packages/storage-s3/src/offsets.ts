@@ -162,9 +162,15 @@ export class S3OffsetStore implements OffsetStore {
   }
 }
 
+/** Small segments a writer merges into one, so listings stay short under unbatched appends. */
+export const COMPACT_EVERY = 32;
+const COMPACT_MAX_BYTES = 4 * 1024 * 1024;
+
 class S3OffsetWriter implements OffsetWriter {
   /** Last stored entry as this writer knows it; undefined = read it from the store. */
   #last: TimeEntry | null | undefined;
+  /** Recent small segments this writer wrote, merged every COMPACT_EVERY. */
+  #run: Array<{ key: string; entries: TimeEntry[]; bytes: number }> = [];
 
   constructor(private readonly store: S3OffsetStore, private readonly ep: EpochRecord, readonly epoch: number, private readonly sh: Shared, private readonly dir: string) {}
 
@@ -203,6 +209,31 @@ class S3OffsetWriter implements OffsetWriter {
     }
     this.sh.cache.set(key, stored);
     this.#last = stored[stored.length - 1]!;
+    const bytes = stored.reduce((n, e) => n + e.value.byteLength + 12, 0);
+    if (bytes < COMPACT_MAX_BYTES / COMPACT_EVERY) {
+      this.#run.push({ key, entries: stored, bytes });
+      if (this.#run.length >= COMPACT_EVERY) await this.#compact(o.signal);
+    }
+  }
+
+  /**
+   * Writes the merged segment first, then deletes the small ones: readers dedupe by time,
+   * so the overlap in between (or after a crash) shows identical entries once.
+   */
+  async #compact(signal?: AbortSignal): Promise<void> {
+    const run = this.#run;
+    const all = run.flatMap((r) => r.entries).sort((a, b) => a.t - b.t);
+    try {
+      const key = `${this.dir}${pad(all[0]!.t)}-${pad(all[all.length - 1]!.t)}-${randomUUID()}`;
+      await this.sh.io.put(key, encodeEntries(all), signal);
+      this.sh.cache.set(key, all);
+      this.#run = [];
+      await this.sh.io.deleteMany(run.map((r) => r.key), signal);
+      for (const r of run) this.sh.cache.delete(r.key);
+    } catch (err) {
+      // The appends are durable already; compaction is retried at the next threshold.
+      this.sh.context.logger.warn({ store: this.store.name, err: (err as Error).message }, 'offset segment compaction failed');
+    }
   }
 
   async truncateAfter(t: number, o: OpOptions = {}): Promise<number> {
@@ -219,6 +250,7 @@ class S3OffsetWriter implements OffsetWriter {
    */
   async #truncate(t: number, side: 'after' | 'before', signal?: AbortSignal): Promise<number> {
     await this.ep.check(this.epoch, signal);
+    this.#run = [];
     const gone = (x: number): boolean => (side === 'after' ? x > t : x < t);
     const segs = await this.store.segments(signal);
     const removed = new Set<number>();
