@@ -106,21 +106,27 @@ try {
     });
     const status = () => callJson(master, 'GET', `/apps/${appId}`);
     const times = [];
-    for (let k = 0; k < 3; k++) {
+    for (let k = 0, tries = 0; k < 3 && tries < 10; k++, tries++) {
       let a;
       for (let i = 0; i < 600; i++) {
         a = await status();
         if (a.appMaster?.phase === 'running' && a.appMaster.committed > 0) break;
         await sleep(50);
       }
-      const victim = a.executors.find((e) => e.role === 'executor');
+      const victim = a.executors.find((e) => e.role === 'executor' && e.epoch === a.epoch);
       const before = a.appMaster.committed;
+      const epochAtKill = a.epoch;
       const t0 = performance.now();
-      process.kill(victim.pid, 'SIGKILL');
+      try {
+        process.kill(victim.pid, 'SIGKILL');
+      } catch {
+        k--; // raced with an exit: measure again
+        continue;
+      }
       // Resumed = a checkpoint after the kill committed by the new epoch.
       for (let i = 0; i < 2000; i++) {
         a = await status();
-        if (a.epoch > k + 1 && a.appMaster?.committed > before && a.appMaster.phase === 'running') break;
+        if (a.epoch > epochAtKill && a.appMaster?.committed > before && a.appMaster.phase === 'running') break;
         await sleep(20);
       }
       times.push(performance.now() - t0);

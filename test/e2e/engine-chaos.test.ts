@@ -21,7 +21,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await local?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  // SLUICE_KEEP_TEST_DIR=1 keeps the store, logs and output for a post-mortem.
+  if (dir && !process.env.SLUICE_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('chaos: executors killed with SIGKILL during a run', () => {
@@ -39,15 +40,15 @@ describe('chaos: executors killed with SIGKILL during a run', () => {
     const kills: string[] = [];
     let lastCommitted = -1;
     let lastKill = 0;
-    const deadline = Date.now() + 60_000;
-    for (let i = 0; i < 600 && kills.length < 5 && Date.now() < deadline; i++) {
+    const deadline = Date.now() + 35_000;
+    for (let i = 0; i < 400 && kills.length < 4 && Date.now() < deadline; i++) {
       await new Promise((r) => setTimeout(r, 250));
       const a = await api(base, 'GET', `/apps/${appId}`);
       if (a.status !== 'running') break;
       const committed = a.appMaster?.committed ?? -1;
       // Kill only after progress since the last kill, so the run always moves forward.
       if (Date.now() - lastKill < 2000 || committed <= lastCommitted || a.appMaster?.phase !== 'running') continue;
-      const role = kills.length === 2 ? 'appmaster' : 'executor';
+      const role = kills.length === 1 ? 'appmaster' : 'executor';
       const candidates = (a.executors as Array<{ role: string; pid: number; epoch: number }>).filter((e) => e.role === role);
       if (candidates.length === 0) continue;
       const victim = candidates[Math.floor(Math.random() * candidates.length)]!;
@@ -63,7 +64,7 @@ describe('chaos: executors killed with SIGKILL during a run', () => {
     expect(kills.length, `kills: ${kills.join(', ')}`).toBeGreaterThanOrEqual(3);
     expect(kills.some((k) => k.startsWith('appmaster'))).toBe(true);
 
-    const end = await waitFor('the app to finish', 90_000, async () => {
+    const end = await waitFor('the app to finish', 60_000, async () => {
       const a = await api(base, 'GET', `/apps/${appId}`);
       return a.status === 'running' ? undefined : a;
     }, 300);
@@ -71,5 +72,5 @@ describe('chaos: executors killed with SIGKILL during a run', () => {
     // Every kill forced a new epoch.
     expect(end.epoch).toBeGreaterThan(kills.length);
     expect(readCommittedOutput(output)).toEqual(await referenceCount(readFileSync(input, 'utf8')));
-  });
+  }, 130_000);
 });

@@ -31,7 +31,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.allSettled(workers.map((w) => w.stop()));
   await master?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  // SLUICE_KEEP_TEST_DIR=1 keeps the store, logs and output for a post-mortem.
+  if (dir && !process.env.SLUICE_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
 });
 
 async function finalStatus(appId: string, timeoutMs = 60_000): Promise<any> {
@@ -60,7 +61,7 @@ describe('engine on the fs store (real master, workers, executors)', () => {
     const st = await cli(['status', appId, '--master', addr, '--json'], dir);
     expect(st.code).toBe(0);
     expect(JSON.parse(st.stdout).appId).toBe(appId);
-  });
+  }, 90_000);
 
   it('fails bad apps with clear errors and keeps running', async () => {
     const cases: Array<[string, string, RegExp]> = [
@@ -97,5 +98,5 @@ describe('engine on the fs store (real master, workers, executors)', () => {
     expect((await cli(['status'], dir)).code).toBe(2);
     const health = await api(base, 'GET', '/health');
     expect(health.workers).toBe(2);
-  });
+  }, 120_000);
 });

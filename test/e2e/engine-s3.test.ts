@@ -39,7 +39,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await local?.stop();
   await s3?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  // SLUICE_KEEP_TEST_DIR=1 keeps the store, logs and output for a post-mortem.
+  if (dir && !process.env.SLUICE_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('engine on S3 (s3rver)', () => {
@@ -66,5 +67,5 @@ describe('engine on S3 (s3rver)', () => {
     expect(end.status, end.error).toBe('stopped');
     expect(end.epoch).toBeGreaterThanOrEqual(2);
     expect(readCommittedOutput(output)).toEqual(await referenceCount(readFileSync(input, 'utf8')));
-  });
+  }, 120_000);
 });

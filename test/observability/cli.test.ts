@@ -110,6 +110,7 @@ describe('sluice logs / sluice metrics as a child process', () => {
     expect(missing.code).toBe(3);
     expect(missing.stderr).toContain('nope');
     expect((await run(['logs', 'wc', '-c', yaml, '--level', 'loud'])).code).toBe(2);
+    expect((await run(['logs', 'wc', '-c', yaml, '-f', '--until', '1m'])).code).toBe(2);
     expect((await run(['metrics', 'wc', '-c', yaml, '--name', 'x', '--agg', 'median'])).code).toBe(2);
     const bad = join(dir, 'bad.yaml');
     await writeFile(bad, 'storage:\n  default:\n    module: 42\n');

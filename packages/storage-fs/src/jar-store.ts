@@ -1,5 +1,5 @@
-import { createReadStream, existsSync, linkSync, unlinkSync } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { constants as fsConstants, createReadStream, existsSync, linkSync, unlinkSync } from 'node:fs';
+import { copyFile, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { HashingCounter, StorageError, iterateBytes, verifyingStream } from '@sluice/storage-api';
@@ -49,7 +49,7 @@ export class FsJarStore implements BackendJarStore {
   }
 
   async put(name: string, source: ByteSource, options: TransferOptions = {}): Promise<JarInfo> {
-    const tmp = join(this.#tmp, `${randomUUID()}.jar`);
+    const tmp = this.#tmpPath();
     try {
       const counter = new HashingCounter(options.onProgress, options.size);
       const fh = await open(tmp, 'wx', FILE_MODE);
@@ -66,28 +66,37 @@ export class FsJarStore implements BackendJarStore {
         await inFlight.catch(() => undefined);
         await fh.close();
       }
-      const { sha256, size } = counter.result();
-      if (options.expectedSha256 && options.expectedSha256 !== sha256) {
-        throw new StorageError(`jar ${name}: content hashes to ${sha256}, expected ${options.expectedSha256}`, { code: 'STORAGE_CORRUPT' });
-      }
-      const info: JarInfo = { name, sha256, size, createdAt: this.now() };
-      writeTx(this.db, () => {
-        this.#assertNotInUse(name);
-        const blob = this.blobPath(sha256);
-        if (!existsSync(blob)) {
-          linkSync(tmp, blob);
-          fsyncDirSync(this.#blobs); // the blob's entry is durable before the row that names it
-        }
-        const old = this.#row(name);
-        this.db.prepare('INSERT INTO jars (name, sha256, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, created_at = excluded.created_at').run(name, sha256, size, info.createdAt);
-        if (old && old.sha256 !== sha256) this.#dropBlobIfUnused(old.sha256);
-      });
-      return info;
+      return this.#commit(name, tmp, counter.result(), options);
     } catch (err) {
       throw mapNativeError(err, `jar put ${name}`);
     } finally {
       await rm(tmp, { force: true });
     }
+  }
+
+  #tmpPath(): string {
+    return join(this.#tmp, `${randomUUID()}.jar`);
+  }
+
+  /** The temp file is complete and fsynced: link it as a blob and point the name at it, under the write lock. */
+  #commit(name: string, tmp: string, content: { sha256: string; size: number }, options: TransferOptions): JarInfo {
+    const { sha256, size } = content;
+    if (options.expectedSha256 && options.expectedSha256 !== sha256) {
+      throw new StorageError(`jar ${name}: content hashes to ${sha256}, expected ${options.expectedSha256}`, { code: 'STORAGE_CORRUPT' });
+    }
+    const info: JarInfo = { name, sha256, size, createdAt: this.now() };
+    writeTx(this.db, () => {
+      this.#assertNotInUse(name);
+      const blob = this.blobPath(sha256);
+      if (!existsSync(blob)) {
+        linkSync(tmp, blob);
+        fsyncDirSync(this.#blobs); // the blob's entry is durable before the row that names it
+      }
+      const old = this.#row(name);
+      this.db.prepare('INSERT INTO jars (name, sha256, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, created_at = excluded.created_at').run(name, sha256, size, info.createdAt);
+      if (old && old.sha256 !== sha256) this.#dropBlobIfUnused(old.sha256);
+    });
+    return info;
   }
 
   /** Inside a write transaction: removes a blob no row names any more. */
@@ -141,12 +150,43 @@ export class FsJarStore implements BackendJarStore {
     );
   }
 
+  /**
+   * The kernel copies the file (copyFile: copy_file_range / reflink) into the temp file
+   * while this thread hashes the source, so hashing and copying run in parallel. If the
+   * source changed meanwhile (size or mtime), the copy may not match the digest: fall back
+   * to the streaming put, which hashes exactly the bytes it writes.
+   */
   async copyFromLocal(path: string, name: string, options: TransferOptions = {}): Promise<JarInfo> {
+    const what = `jar copyFromLocal ${name}`;
     const st = await stat(path).catch((err: unknown) => {
-      throw mapNativeError(err, `jar copyFromLocal ${name}: cannot read ${path}`);
+      throw mapNativeError(err, `${what}: cannot read ${path}`);
     });
-    if (!st.isFile()) throw new StorageError(`jar copyFromLocal ${name}: ${path} is not a file`, { code: 'STORAGE_INVALID_ARGUMENT' });
-    return this.put(name, createReadStream(path, { highWaterMark: READ_CHUNK }), { ...options, size: options.size ?? st.size });
+    if (!st.isFile()) throw new StorageError(`${what}: ${path} is not a file`, { code: 'STORAGE_INVALID_ARGUMENT' });
+    const tmp = this.#tmpPath();
+    try {
+      const counter = new HashingCounter(options.onProgress, st.size);
+      const hashing = (async () => {
+        for await (const _ of counter.wrap(iterateBytes(createReadStream(path, { highWaterMark: READ_CHUNK }), options.signal))) void _;
+      })();
+      await Promise.all([copyFile(path, tmp, fsConstants.COPYFILE_EXCL), hashing]);
+      const after = await stat(path);
+      const content = counter.result();
+      if (after.size !== st.size || after.mtimeMs !== st.mtimeMs || content.size !== st.size) {
+        return await this.put(name, createReadStream(path, { highWaterMark: READ_CHUNK }), { ...options, size: after.size });
+      }
+      const fh = await open(tmp, 'r+');
+      try {
+        await fh.chmod(FILE_MODE);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      return this.#commit(name, tmp, content, options);
+    } catch (err) {
+      throw mapNativeError(err, what);
+    } finally {
+      await rm(tmp, { force: true });
+    }
   }
 
   /** Verifies while copying into a temp file beside the target; fsync + rename only after the digest matched. */

@@ -23,6 +23,15 @@ function decode(r: Row): LogRecord {
   return rec;
 }
 
+/**
+ * Length of JSON.stringify(record) (the reference backend's size measure), assembled from
+ * the label and field JSON already built for the row instead of serialising twice:
+ * {"ts":_,"level":"_","msg":_,"labels":_,"fields":_}
+ */
+function serialisedLength(r: LogRecord, labels: string, fields: string | null): number {
+  return 6 + String(r.ts).length + 9 + r.level.length + 2 + 7 + JSON.stringify(r.msg).length + 10 + labels.length + (fields === null ? 0 : 10 + fields.length) + 1;
+}
+
 // Same fixed width as the reference backend, so compareSeq orders numerically.
 const seqStr = (seq: number): string => seq.toString().padStart(16, '0');
 
@@ -64,8 +73,7 @@ export class FsLogStore implements LogStore {
         for (const r of records) {
           const labels = JSON.stringify(r.labels ?? {});
           const fields = r.fields === undefined ? null : JSON.stringify(r.fields);
-          // Same size measure as the reference backend: the serialised record.
-          const bytes = JSON.stringify(r).length;
+          const bytes = serialisedLength(r, labels, fields);
           this.#insert.run(r.ts, LOG_LEVEL_VALUES[r.level], r.msg, labels, fields, bytes);
         }
       }).immediate();

@@ -48,12 +48,19 @@ export class FsMetricsStore implements MetricsStore {
     };
   }
 
-  #seriesId(p: MetricPoint, key: string): number {
-    let id = this.#ids.get(key);
+  /**
+   * Cached by name + labels as given (no key sort: cheap per point); a miss computes the
+   * canonical seriesKey, so label order only costs an extra cache entry.
+   */
+  #seriesId(p: MetricPoint): number {
+    const labels = p.labels ?? {};
+    const fast = `${p.name}\u0000${JSON.stringify(labels)}`;
+    let id = this.#ids.get(fast);
     if (id === undefined) {
-      this.#s.seriesInsert.run(key, p.name, JSON.stringify(p.labels ?? {}), p.kind);
+      const key = seriesKey(p.name, labels);
+      this.#s.seriesInsert.run(key, p.name, JSON.stringify(labels), p.kind);
       id = this.#s.seriesId.get(key) as number;
-      this.#ids.set(key, id);
+      this.#ids.set(fast, id);
     }
     return id;
   }
@@ -73,7 +80,7 @@ export class FsMetricsStore implements MetricsStore {
       this.db.transaction(() => {
         const folded = { '1m': new Map<string, { id: number; ts: number; part: MetricPartial }>(), '1h': new Map<string, { id: number; ts: number; part: MetricPartial }>() };
         for (const p of points) {
-          const id = this.#seriesId(p, seriesKey(p.name, p.labels ?? {}));
+          const id = this.#seriesId(p);
           if (this.#s.point.run(id, p.ts, p.value).changes === 0) this.#s.pointDup.run(id, p.ts, id, p.ts, p.value);
           for (const r of ROLLUP_RESOLUTIONS) {
             const b = Math.floor(p.ts / RESOLUTION_MS[r]) * RESOLUTION_MS[r];

@@ -13,7 +13,7 @@ export abstract class TimeReader<E extends { t: number }, Row> {
     this.#q = {
       get: p(`SELECT ${columns} FROM ${table} WHERE store = ? AND t = ?`),
       floor: p(`SELECT ${columns} FROM ${table} WHERE store = ? AND t <= ? ORDER BY t DESC LIMIT 1`),
-      ceilingBelow: p(`SELECT ${columns}, EXISTS (SELECT 1 FROM ${table} WHERE store = ?1 AND t < ?2) AS below FROM ${table} WHERE store = ?1 AND t >= ?2 ORDER BY t ASC LIMIT 1`),
+      ceilingBelow: p(`SELECT ${columns}, EXISTS (SELECT 1 FROM ${table} WHERE store = ? AND t < ?) AS below FROM ${table} WHERE store = ? AND t >= ? ORDER BY t ASC LIMIT 1`),
       first: p(`SELECT ${columns} FROM ${table} WHERE store = ? ORDER BY t ASC LIMIT 1`),
       last: p(`SELECT ${columns} FROM ${table} WHERE store = ? ORDER BY t DESC LIMIT 1`),
       range: p(`SELECT ${columns} FROM ${table} WHERE store = ? AND t >= ? AND t < ? ORDER BY t ASC LIMIT ?`),
@@ -50,7 +50,7 @@ export abstract class TimeReader<E extends { t: number }, Row> {
       // Two statements only when nothing is ≥ t; an append racing in between shows as a
       // last entry ≥ t, and the probe is simply repeated (bounded).
       for (let attempt = 0; ; attempt++) {
-        const row = this.#q.ceilingBelow.get(this.name, t) as (Row & { below: number }) | undefined;
+        const row = this.#q.ceilingBelow.get(this.name, t, this.name, t) as (Row & { below: number }) | undefined;
         if (row) {
           const e = this.decode(row);
           return row.below || e.t === t ? { status: 'found', entry: e } : { status: 'underflow', min: e };

@@ -18,12 +18,17 @@ interface Round {
   signal: NodeJS.Signals | null;
 }
 
-/** Runs one writer and SIGKILLs it at a random moment: mostly after READY, sometimes while it opens. */
-function runAndKill(): Promise<Round> {
+/**
+ * Runs one writer and SIGKILLs it at a random moment: 10% while it opens; otherwise a
+ * random delay after READY, or (every other round) after its first acknowledged append, so
+ * that even a starved machine makes progress in those rounds.
+ */
+function runAndKill(armOnFirstAck: boolean): Promise<Round> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(FIXTURES, 'crash-writer.mjs'), root, 'crash'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const r: Round = { lines: [], stderr: '', exit: null, signal: null };
     let buf = '';
+    let armed = false;
     const kill = (): boolean => child.kill('SIGKILL');
     const early = Math.random() < 0.1;
     if (early) setTimeout(kill, Math.random() * 200);
@@ -34,7 +39,10 @@ function runAndKill(): Promise<Round> {
       buf = parts.pop()!;
       for (const l of parts) {
         r.lines.push(l);
-        if (!early && l.startsWith('READY')) setTimeout(kill, 10 + Math.random() * 300);
+        if (!early && l.startsWith(armOnFirstAck ? 'OFF ' : 'READY') && !armed) {
+          armed = true;
+          setTimeout(kill, 10 + Math.random() * 300);
+        }
       }
     });
     child.stderr.on('data', (d: Buffer) => (r.stderr += d.toString()));
@@ -140,7 +148,7 @@ describe('fs crash safety (kill -9)', () => {
     const exp: Expect = { lastOffset: 0, lastCheckpoint: 0, jars: new Map() };
     let progressed = 0;
     for (let k = 0; k < KILLS; k++) {
-      const round = await runAndKill();
+      const round = await runAndKill(k % 2 === 1);
       if (round.signal !== 'SIGKILL') throw new Error(`writer exited on its own (code ${round.exit}): ${round.stderr}`);
       const before = exp.lastOffset;
       const s = await openFs(root); // a fresh instance, like a restarted process
@@ -155,7 +163,7 @@ describe('fs crash safety (kill -9)', () => {
       if (ready !== undefined) expect(Number(ready)).toBe(before);
       if (exp.lastOffset > before) progressed++;
     }
-    // The loop did real work: most rounds got past opening and appended.
-    expect(progressed).toBeGreaterThan(KILLS / 2);
+    // The loop did real work: at least the rounds armed on the first ack appended.
+    expect(progressed).toBeGreaterThanOrEqual(Math.floor(KILLS * 0.3));
   });
 });

@@ -36,6 +36,8 @@ interface Call {
   signal?: AbortSignal;
   /** Safe to send again after a transient failure (GETs, MKDIRS, DELETE, step 1 of data ops). */
   idempotent: boolean;
+  /** The answer may be file data (HttpFS OPEN): idle timeout only, no total timeout. */
+  stream?: boolean;
 }
 
 /** Percent-encodes each path segment; names are already restricted to a safe alphabet. */
@@ -88,7 +90,7 @@ export class WebHdfsClient {
     for (let attempt = 1; attempt <= limit; attempt++) {
       const base = urls[this.#active % urls.length]!;
       try {
-        const res = await this.#send(method, this.#url(base, path, op, params), undefined, call.signal, op, path, true);
+        const res = await this.#send(method, this.#url(base, path, op, params), call.signal, op, path, !call.stream);
         if (res.statusCode >= 400) throw await this.#failure(res, op, path);
         return res;
       } catch (err) {
@@ -108,18 +110,15 @@ export class WebHdfsClient {
     throw lastErr;
   }
 
-  async #send(method: Method, url: string, body: Body | undefined, signal: AbortSignal | undefined, op: string, path: string, meta: boolean): Promise<Dispatcher.ResponseData> {
+  /**
+   * One bodiless request (bodies go through upload.ts). Metadata requests get a total
+   * timeout; data downloads only the agent's idle timeouts.
+   */
+  async #send(method: Method, url: string, signal: AbortSignal | undefined, op: string, path: string, meta: boolean): Promise<Dispatcher.ResponseData> {
     this.requests++;
     const sig = meta ? (signal ? AbortSignal.any([signal, AbortSignal.timeout(this.options.timeoutMs)]) : AbortSignal.timeout(this.options.timeoutMs)) : signal;
     try {
-      return (await request(url, {
-        method,
-        body: body as Dispatcher.RequestOptions['body'],
-        signal: sig,
-        dispatcher: this.#agent,
-        headers: body !== undefined ? { 'content-type': 'application/octet-stream' } : {},
-        expectContinue: body !== undefined && this.options.expectContinue ? true : undefined,
-      } as unknown as Parameters<typeof request>[1])) as Dispatcher.ResponseData;
+      return (await request(url, { method, signal: sig, dispatcher: this.#agent } as unknown as Parameters<typeof request>[1])) as Dispatcher.ResponseData;
     } catch (cause) {
       if (signal?.aborted) throw new StorageError(`${op} ${path}: aborted`, { code: 'STORAGE_ABORTED', cause: signal.reason });
       throw mapHdfsError({ kind: 'network', cause, op, path });
@@ -236,7 +235,7 @@ export class WebHdfsClient {
 
   /** Step 1: ask the NameNode where the data goes (noredirect JSON, or a 307 Location). */
   async #locate(method: Method, op: string, path: string, params: Params, signal?: AbortSignal): Promise<{ location?: string; res?: Dispatcher.ResponseData }> {
-    const res = await this.#nn(method, op, path, { ...params, noredirect: true }, { signal, idempotent: true });
+    const res = await this.#nn(method, op, path, { ...params, noredirect: true }, { signal, idempotent: true, stream: op === 'OPEN' });
     if (res.statusCode === 307 || res.statusCode === 302) {
       await res.body.dump();
       const loc = res.headers.location;
@@ -285,7 +284,7 @@ export class WebHdfsClient {
     for (let attempt = 1; ; attempt++) {
       try {
         const { location, res: direct } = await this.#locate('GET', 'OPEN', path, {}, signal);
-        const res = direct ?? (await this.#send('GET', location!, undefined, signal, 'OPEN', path, false));
+        const res = direct ?? (await this.#send('GET', location!, signal, 'OPEN', path, false));
         if (res.statusCode >= 400) throw await this.#failure(res, 'OPEN', path);
         return mapStream(res.body as AsyncIterable<Uint8Array>, path, signal);
       } catch (err) {

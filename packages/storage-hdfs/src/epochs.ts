@@ -7,7 +7,10 @@
 // at most the one write in flight per zombie writer gets through, never a later one.
 import { StorageError } from '@sluice/storage-api';
 import type { FileStatus } from './client.js';
-import { commitFile, pad, type FileOps } from './files.js';
+import { commitFile, isTmp, pad, removeQuietly, type FileOps } from './files.js';
+
+/** Temp files older than this belong to writers that died (no upload of a small file lasts an hour). */
+export const TMP_MAX_AGE_MS = 3_600_000;
 
 const EPOCH_RE = /^e\.(\d{20})$/;
 
@@ -36,6 +39,11 @@ export function checkEpoch(store: string, list: FileStatus[] | undefined, epoch:
 export async function openEpoch(ops: FileOps, store: string, dir: string, epoch: number, signal?: AbortSignal): Promise<void> {
   const list = await ops.client.list(dir, signal);
   checkEpoch(store, list, epoch);
+  // Opening a writer is rare and already lists the directory: sweep dead writers' temp files.
+  const cutoff = Date.now() - TMP_MAX_AGE_MS;
+  for (const s of list ?? []) {
+    if (isTmp(s.pathSuffix) && s.modificationTime < cutoff) await removeQuietly(ops, `${dir}/${s.pathSuffix}`);
+  }
   const marker = `e.${pad(epoch)}`;
   if (!(list ?? []).some((s) => s.pathSuffix === marker)) {
     try {

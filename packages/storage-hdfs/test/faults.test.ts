@@ -199,3 +199,30 @@ describe('random failures (10%)', () => {
     }
   });
 });
+
+describe('temp files of dead writers', () => {
+  it('are never read as data, and opening a writer sweeps those older than an hour', async () => {
+    const root = freshRoot();
+    const s = await open(root);
+    const app = await s.createAppStorage('a', 'app1', { owner: 'alice' });
+    await (await app.offsets('src').writer(1)).append(1, Buffer.from('one'));
+    const dir = `${root}/apps/app1/offsets/src`;
+    const client = rawClient(server);
+    try {
+      // What a writer killed mid-upload leaves behind.
+      await client.create(`${dir}/_tmp.s.00000000000000000002.00000000000000000002.1.old`, Buffer.from('{"v":1,"e":[[2,'), { permission: '600' });
+      await client.create(`${dir}/_tmp.s.00000000000000000003.00000000000000000003.1.new`, Buffer.from('{"v":1,"e":[[3,'), { permission: '600' });
+      const old = Date.now() - 2 * 3_600_000;
+      const r = await fetch(`${server.nnUrl}/webhdfs/v1${dir}/_tmp.s.00000000000000000002.00000000000000000002.1.old?op=SETTIMES&modificationtime=${old}&accesstime=-1&user.name=sluice`, { method: 'PUT' });
+      expect(r.status).toBe(200);
+      expect((await app.offsets('src').range(0, 100)).map((e) => e.t)).toEqual([1]);
+      expect((await app.offsets('src').last())!.t).toBe(1);
+      await app.offsets('src').writer(2);
+      const names = ((await client.list(dir)) ?? []).map((f) => f.pathSuffix);
+      expect(names.some((n) => n.endsWith('.old'))).toBe(false);
+      expect(names.some((n) => n.endsWith('.new'))).toBe(true);
+    } finally {
+      await client.close();
+    }
+  });
+});

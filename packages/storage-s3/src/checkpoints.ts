@@ -46,12 +46,8 @@ export class S3CheckpointStore implements CheckpointStore {
   async get(t: number, o: OpOptions = {}): Promise<Checkpoint | undefined> {
     const key = this.manifestKey(t);
     const r = await this.sh.io.getJson<Checkpoint>(key, o.signal);
-    if (!r) {
-      this.sh.cache.delete(key);
-      return undefined;
-    }
-    this.sh.cache.set(key, r.value);
-    return structuredClone(r.value);
+    // Always a GET: a cached manifest may have been retired by another instance.
+    return r ? r.value : undefined;
   }
 
   async #at(times: number[], i: number, signal?: AbortSignal): Promise<Checkpoint | undefined> {
@@ -180,7 +176,6 @@ class S3CheckpointWriter implements CheckpointWriter {
       return this.#sameOrExists(other, t, parts);
     }
     this.committed.set(t, cp);
-    this.sh.cache.set(key, cp);
     for (const p of parts) this.#staged.delete(p.ref);
     await this.#retire(o.signal);
     return structuredClone(cp);
@@ -202,7 +197,6 @@ class S3CheckpointWriter implements CheckpointWriter {
       keys.push(this.store.manifestKey(t));
       for (const p of this.committed.get(t)!.parts) nextParts.push(`${this.store.base}${p.ref}`);
       this.committed.delete(t);
-      this.sh.cache.delete(this.store.manifestKey(t));
     }
     await this.sh.io.deleteMany(keys, signal);
     this.#retiredParts = nextParts;
@@ -226,10 +220,7 @@ class S3CheckpointWriter implements CheckpointWriter {
     const cps = (await mapLimit(ts, 8, (t) => this.store.get(t, { signal }))).filter((c): c is Checkpoint => c !== undefined);
     // Manifests first (the checkpoint disappears whole), then the parts they named.
     await this.sh.io.deleteMany(ts.map((t) => this.store.manifestKey(t)), signal);
-    for (const t of ts) {
-      this.committed.delete(t);
-      this.sh.cache.delete(this.store.manifestKey(t));
-    }
+    for (const t of ts) this.committed.delete(t);
     await this.sh.io.deleteMany(cps.flatMap((c) => c.parts.map((p) => `${this.store.base}${p.ref}`)), signal);
     return ts.length;
   }

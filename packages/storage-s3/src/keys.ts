@@ -42,24 +42,32 @@ export function parseSegmentKey(dir: string, key: string): SegmentRef | undefine
   return { key, min: Number(m[1]), max: Number(m[2]), id: m[3]! };
 }
 
-/** A small LRU for immutable objects (segments, manifests): content never changes under a key. */
+/**
+ * LRU for immutable objects (segments, manifests): content never changes under a key.
+ * Bounded by total weight (bytes as stored), so big segments cannot pin memory.
+ */
 export class LruCache<V> {
-  readonly #map = new Map<string, V>();
-  constructor(private readonly max = 512) {}
+  readonly #map = new Map<string, { v: V; w: number }>();
+  #weight = 0;
+  constructor(private readonly maxWeight = 64 * 1024 * 1024) {}
   get(key: string): V | undefined {
-    const v = this.#map.get(key);
-    if (v !== undefined) {
-      this.#map.delete(key);
-      this.#map.set(key, v);
-    }
-    return v;
-  }
-  set(key: string, v: V): void {
+    const e = this.#map.get(key);
+    if (e === undefined) return undefined;
     this.#map.delete(key);
-    this.#map.set(key, v);
-    if (this.#map.size > this.max) this.#map.delete(this.#map.keys().next().value!);
+    this.#map.set(key, e);
+    return e.v;
+  }
+  set(key: string, v: V, weight = 1024): void {
+    this.delete(key);
+    if (weight > this.maxWeight / 8) return; // too big to be worth keeping
+    this.#map.set(key, { v, w: weight });
+    this.#weight += weight;
+    while (this.#weight > this.maxWeight) this.delete(this.#map.keys().next().value!);
   }
   delete(key: string): void {
+    const e = this.#map.get(key);
+    if (e === undefined) return;
+    this.#weight -= e.w;
     this.#map.delete(key);
   }
 }

@@ -83,7 +83,7 @@ export class S3OffsetStore implements OffsetStore {
     // Vanished under a concurrent truncate/compaction: treat as empty, the survivors hold the data.
     if (!r) return [];
     const entries = decodeEntries(r.body, `offset segment ${seg.key}`);
-    this.sh.cache.set(seg.key, entries);
+    this.sh.cache.set(seg.key, entries, r.body.length);
     return entries;
   }
 
@@ -201,13 +201,14 @@ class S3OffsetWriter implements OffsetWriter {
     if (batch.length === 0) return;
     const stored = batch.map(copy);
     const key = `${this.dir}${pad(stored[0]!.t)}-${pad(stored[stored.length - 1]!.t)}-${randomUUID()}`;
+    const body = encodeEntries(stored);
     try {
-      await this.sh.io.put(key, encodeEntries(stored), o.signal);
+      await this.sh.io.put(key, body, o.signal);
     } catch (err) {
       this.#last = undefined; // outcome unknown: learn it from the store next time
       throw err;
     }
-    this.sh.cache.set(key, stored);
+    this.sh.cache.set(key, stored, body.length);
     this.#last = stored[stored.length - 1]!;
     const bytes = stored.reduce((n, e) => n + e.value.byteLength + 12, 0);
     if (bytes < COMPACT_MAX_BYTES / COMPACT_EVERY) {
@@ -225,8 +226,9 @@ class S3OffsetWriter implements OffsetWriter {
     const all = run.flatMap((r) => r.entries).sort((a, b) => a.t - b.t);
     try {
       const key = `${this.dir}${pad(all[0]!.t)}-${pad(all[all.length - 1]!.t)}-${randomUUID()}`;
-      await this.sh.io.put(key, encodeEntries(all), signal);
-      this.sh.cache.set(key, all);
+      const body = encodeEntries(all);
+      await this.sh.io.put(key, body, signal);
+      this.sh.cache.set(key, all, body.length);
       this.#run = [];
       await this.sh.io.deleteMany(run.map((r) => r.key), signal);
       for (const r of run) this.sh.cache.delete(r.key);
@@ -262,8 +264,9 @@ class S3OffsetWriter implements OffsetWriter {
       for (const e of entries) if (gone(e.t)) removed.add(e.t);
       if (kept.length > 0) {
         const key = `${this.dir}${pad(kept[0]!.t)}-${pad(kept[kept.length - 1]!.t)}-${randomUUID()}`;
-        await this.sh.io.put(key, encodeEntries(kept), signal);
-        this.sh.cache.set(key, kept);
+        const body = encodeEntries(kept);
+        await this.sh.io.put(key, body, signal);
+        this.sh.cache.set(key, kept, body.length);
       }
       doomed.push(s);
     }

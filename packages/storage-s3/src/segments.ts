@@ -32,11 +32,17 @@ export class SegmentDir<R> {
   async read(s: SegmentRef, signal?: AbortSignal): Promise<R[]> {
     const hit = this.sh.cache.get(s.key) as R[] | undefined;
     if (hit) return hit;
-    const r = await this.sh.io.getJson<R[]>(s.key, signal);
+    const r = await this.sh.io.getBytes(s.key, signal);
     if (!r) return []; // retired meanwhile
-    if (!Array.isArray(r.value)) throw new StorageError(`segment ${s.key} is corrupt`, { code: 'STORAGE_CORRUPT' });
-    this.sh.cache.set(s.key, r.value);
-    return r.value;
+    let rows: unknown;
+    try {
+      rows = JSON.parse(r.body.toString('utf8'));
+    } catch (err) {
+      throw new StorageError(`segment ${s.key} is corrupt`, { code: 'STORAGE_CORRUPT', cause: err });
+    }
+    if (!Array.isArray(rows)) throw new StorageError(`segment ${s.key} is corrupt`, { code: 'STORAGE_CORRUPT' });
+    this.sh.cache.set(s.key, rows, r.body.length);
+    return rows as R[];
   }
 
   async readAll(segs: SegmentRef[], signal?: AbortSignal): Promise<Array<{ seg: SegmentRef; rows: R[] }>> {
@@ -53,8 +59,9 @@ export class SegmentDir<R> {
       if (t > max) max = t;
     }
     const key = segmentKey(this.dir, min, max, id);
-    await this.sh.io.put(key, JSON.stringify(rows), signal);
-    this.sh.cache.set(key, rows);
+    const body = JSON.stringify(rows);
+    await this.sh.io.put(key, body, signal);
+    this.sh.cache.set(key, rows, body.length);
     return { key, min, max, id };
   }
 

@@ -47,7 +47,7 @@ export class S3Storage implements BackendStorage {
       io,
       context,
       ids: new SegmentIds(),
-      cache: new LruCache<unknown>(1024),
+      cache: new LruCache<unknown>(),
       requireSafeWrites: (what) => this.#requireSafeWrites(what),
     };
   }

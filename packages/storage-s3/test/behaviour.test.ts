@@ -42,6 +42,19 @@ describe('S3 backend behaviour', () => {
     expect((await app.offsets('batch').floor(500))?.t).toBe(500);
   });
 
+  it('unbatched appends are compacted so the segment listing stays short', async () => {
+    const w = await app.offsets('many').writer(1);
+    for (let t = 1; t <= 100; t++) await w.append(t, new Uint8Array(Buffer.from(`v${t}`)));
+    const c = rawClient({ ...server, bucket: 'sluice-behaviour', singleWriter: false });
+    const listed = await c.send(new ListObjectsV2Command({ Bucket: 'sluice-behaviour', Prefix: 'b/apps/app-b/' }));
+    c.destroy();
+    const segs = (listed.Contents ?? []).filter((o) => o.Key!.includes('/offsets/many/seg/'));
+    expect(segs.length).toBeLessThanOrEqual(3 + (100 - 3 * 32)); // 3 merged runs of 32 + the tail
+    const all = await app.offsets('many').range(0, 1000);
+    expect(all.map((e) => e.t)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(Buffer.from((await app.offsets('many').floor(64))!.value).toString()).toBe('v64');
+  });
+
   it('a commit takes at most 3 requests whether it lists 1 or 50 parts', async () => {
     const cs = app.checkpoints('cost', { numRetained: 2 });
     const w = await cs.writer(1);

@@ -6,6 +6,7 @@
  *   reset    connection destroyed before forwarding
  *   cut      forwarded (so it TOOK EFFECT), then the response is cut mid-body
  *   stall    forwarded (took effect), then no answer until the client gives up
+ * The Host header is forwarded unchanged: SigV4 signs it, and RGW verifies signatures.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -69,7 +70,7 @@ export async function startFaultProxy(options: { upstream: string; seed?: number
       if (fault === 'reset') return void req.socket.destroy();
       const body = Buffer.concat(chunks);
       const fwd = http.request(
-        { host: up.hostname, port: up.port, method: req.method, path: req.url, headers: { ...req.headers, host: up.host }, agent },
+        { host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers, agent },
         (ur) => {
           const parts: Buffer[] = [];
           ur.on('data', (c: Buffer) => parts.push(c));

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { registerMetricsCommands } from './metrics-commands.js';
-import { EXIT, formatLogLine, openCliSource, out, reportCliError, resolveLogFilter, type LogFilter, type ObservabilitySource } from '../observability/index.js';
+import { EXIT, ObservabilityError, formatLogLine, openCliSource, out, reportCliError, resolveLogFilter, type LogFilter, type ObservabilitySource } from '../observability/index.js';
 
 interface LogsOptions extends LogFilter {
   follow?: boolean;
@@ -55,6 +55,7 @@ export async function runLogs(appId: string, o: LogsOptions): Promise<number> {
   process.stdout.on('error', onSignal);
   try {
     resolveLogFilter(filter); // bad filters are usage errors, before any connection
+    if (o.follow && o.until !== undefined) throw new ObservabilityError('INVALID_ARGUMENT', '-f follows new lines: it cannot be combined with --until');
     source = await openCliSource(appId, o);
     const color = !o.json && process.stdout.isTTY === true;
     const line = (r: Parameters<typeof formatLogLine>[0]): string => (o.json ? JSON.stringify(r) : formatLogLine(r, { color })) + '\n';

@@ -43,8 +43,14 @@ export class JsonRouter {
     res.end(text);
   }
 
-  listen(host: string, port: number): Promise<Server> {
-    const server = createServer((req, res) => void this.handle(req, res));
+  /** `before` may answer a request first (returns true if it did), e.g. observability routes. */
+  listen(host: string, port: number, before?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>): Promise<Server> {
+    const server = createServer((req, res) => {
+      void (async () => {
+        if (before && (await before(req, res).catch(() => false))) return;
+        await this.handle(req, res);
+      })();
+    });
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => resolve(server));

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { validateName, type Storage } from '@sluice/storage-api';
+import { validateName, type AppStorage, type Storage } from '@sluice/storage-api';
+import { observabilityRoutes } from '../observability/index.js';
 import { EngineError } from '../errors.js';
 import type { TaskLogger } from '../dsl/task.js';
 import { JsonRouter, readJson } from './http.js';
@@ -65,13 +66,47 @@ export class Master {
       // Give running AppMasters time to check in before replacing them.
       if (s.status === 'running') this.#am.set(s.appId, { epoch: s.epoch, lastSeen: Date.now() });
     }
-    this.#server = await this.#router().listen(this.opts.host, this.opts.port);
+    // Logs and metrics query API (GET /apps/:id/logs|metrics) and Prometheus GET /metrics.
+    const obs = observabilityRoutes({
+      getAppStorage: (id) => this.#appStorage(id),
+      prometheus: () => ({ cluster: this.#snapshot() }),
+      processMetrics: true,
+    });
+    this.#server = await this.#router().listen(this.opts.host, this.opts.port, obs);
     this.#timer = setInterval(() => void this.#monitor().catch((err) => this.opts.logger.error({ err: String(err) }, 'monitor failed')), 500);
     this.opts.logger.info({ address: this.address, apps: this.#seeds.size }, 'master started');
   }
 
+  /** App stores opened for log/metric queries, kept open (one handle per app). */
+  readonly #apps = new Map<string, Promise<AppStorage | undefined>>();
+  #appStorage(appId: string): Promise<AppStorage | undefined> {
+    let p = this.#apps.get(appId);
+    if (!p) {
+      p = this.opts.storage.getAppStorage(appId);
+      this.#apps.set(appId, p);
+      p.then((a) => a === undefined && this.#apps.delete(appId), () => this.#apps.delete(appId));
+    }
+    return p;
+  }
+
+  #snapshot() {
+    const now = Date.now();
+    return {
+      uptimeSeconds: (now - this.startedAt) / 1000,
+      workers: [...this.#workers.values()].map((w) => ({ id: w.id, host: w.host, alive: true, slots: w.slots, usedSlots: w.executors.length })),
+      apps: [...this.#seeds.values()].map((s) => {
+        const am = this.#am.get(s.appId)?.status;
+        return {
+          appId: s.appId, appName: s.name, status: s.status, epoch: s.epoch,
+          ...(am ? { executors: am.executors, restarts: am.restarts, ...(am.committed === undefined ? {} : { lastCheckpointTs: am.committed }) } : {}),
+        };
+      }),
+    };
+  }
+
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
+    for (const p of this.#apps.values()) void p.then((a) => a?.close()).catch(() => {});
     await new Promise<void>((r) => (this.#server ? this.#server.close(() => r()) : r()));
     this.#server?.closeAllConnections?.();
     await this.opts.seeds.close();

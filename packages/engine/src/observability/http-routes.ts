@@ -66,6 +66,7 @@ export function observabilityRoutes(options: ObservabilityRoutesOptions): RouteH
         }
         const resolved = resolveLogFilter(filter);
         if (p.get('follow') === '1' || p.get('follow') === 'true') {
+          if (filter.until !== undefined) throw new ObservabilityError('INVALID_ARGUMENT', 'follow cannot be combined with until');
           await streamFollow(req, res, app, resolved, options);
         } else {
           sendJson(res, 200, { records: await readLogs(app.logs, resolved) });

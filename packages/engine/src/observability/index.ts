@@ -15,3 +15,4 @@ export { MasterSource, StoreSource, openSource, type ObservabilitySource } from 
 export { formatLogLine, sparkline, formatLabels, formatNumber, table, formatSeriesList, formatSeriesTable, formatSeriesChart } from './format.js';
 export { EXIT, openCliSource, reportCliError, out, type SourceCliOptions } from './cli-support.js';
 export { createAppObservability, type AppObservability, type AppObservabilityOptions } from './app-observability.js';
+export { storedSamples } from './stored-samples.js';

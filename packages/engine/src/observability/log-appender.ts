@@ -210,20 +210,30 @@ export class LogAppender {
   async close(options: { timeoutMs?: number } = {}): Promise<LogAppenderStats> {
     if (this.closed) return this.stats();
     const timeoutMs = options.timeoutMs ?? 5000;
-    await this.flush({ toStore: true, timeoutMs });
+    // Closed first: no new records, no timer rounds racing the final spooling below.
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    // Whatever the store did not take stays in the spool for the next process to ship.
-    if (this.queue.length > 0 && this.spool) await this.spoolQueue();
+    await this.flush({ toStore: true, timeoutMs });
+    if (this.pumping) await this.pumping;
+    // Whatever the store did not take stays in the spool for the next process to ship;
+    // without a spool it is lost, and counted.
+    if (this.queue.length > 0 && this.spool) await this.spoolQueue().catch((err: unknown) => this.noteError(err));
+    if (this.queue.length > 0) {
+      this.s.dropped.closed += this.queue.length;
+      this.queue = [];
+      this.queueBytes = 0;
+    }
     return this.stats();
   }
 
   /** One shipping round; single-flight. `force` ignores the retry backoff once. */
   private pump(force = false): Promise<void> {
     if (this.pumping) return this.pumping;
-    this.pumping = this.pumpLoop(force).finally(() => {
-      this.pumping = undefined;
-    });
+    this.pumping = this.pumpLoop(force)
+      .catch((err: unknown) => this.noteError(err)) // spool I/O failed: try again next tick
+      .finally(() => {
+        this.pumping = undefined;
+      });
     return this.pumping;
   }
 
@@ -240,7 +250,14 @@ export class LogAppender {
         const batch = await spool.read(this.batchSize);
         if (!batch) continue;
         if (!(await this.send(batch.records))) return;
-        await batch.commit();
+        try {
+          await batch.commit();
+        } catch (err) {
+          // The batch is stored but will be read again: make the re-send check the store.
+          this.mayHoldSome = true;
+          this.suspectUntil = Math.max(this.suspectUntil, ...batch.records.map((r) => this.seqOf(r) ?? 0));
+          throw err;
+        }
         continue;
       }
       if (this.queue.length === 0) return;
@@ -319,7 +336,12 @@ export class LogAppender {
 
   /** Takes up to n queued entries as records, stamping each with this writer's sequence id. */
   private take(n: number): LogRecord[] {
-    const entries = this.queue.splice(0, n);
+    // Usually the whole queue: swap it out instead of shifting the array.
+    let entries: Entry[];
+    if (n >= this.queue.length) {
+      entries = this.queue;
+      this.queue = [];
+    } else entries = this.queue.splice(0, n);
     const out: LogRecord[] = [];
     let bytes = 0;
     for (const e of entries) {

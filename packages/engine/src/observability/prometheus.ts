@@ -23,6 +23,8 @@ export interface PromSources {
   cluster?: ClusterSnapshot;
   /** Live registries per app id; their series get an `app` label if they lack one. */
   apps?: Iterable<[string, MetricsRegistry]>;
+  /** Samples per app id read elsewhere (e.g. storedSamples() from the app's metrics store). */
+  samples?: Iterable<[string, MetricSample[]]>;
 }
 
 /**
@@ -64,8 +66,10 @@ export function createPromRegistry(sources: PromSources): Registry {
     }
   }
   const families = new Map<string, MetricSample[]>();
-  for (const [appId, r] of sources.apps ?? []) {
-    for (const s of r.snapshot()) {
+  const perApp: Array<[string, MetricSample[]]> = [...(sources.samples ?? [])];
+  for (const [appId, r] of sources.apps ?? []) perApp.push([appId, r.snapshot()]);
+  for (const [appId, list] of perApp) {
+    for (const s of list) {
       const sample = s.labels.app ? s : { ...s, labels: { app: appId, ...s.labels } };
       const list = families.get(s.name);
       if (list) list.push(sample);
@@ -75,6 +79,7 @@ export function createPromRegistry(sources: PromSources): Registry {
   for (const [name, samples] of families) {
     if (reg.getSingleMetric(name)) continue; // a cluster metric of the same name wins
     const first = samples[0]!;
+    if (samples.some((s) => s.kind !== first.kind)) continue; // one family, one type
     const labelNames = [...new Set(samples.flatMap((s) => Object.keys(s.labels)))];
     if (first.kind === 'histogram') {
       reg.registerMetric(summaryFamily(name, first.help, samples) as unknown as Metric);

@@ -8,6 +8,8 @@ import { ClockService } from './clock-service.js';
 import { Committer } from './committer.js';
 import type { ExecutorEnv, LoadedApp } from './env.js';
 import { ExecutionPlan } from './plan.js';
+import type { MetricsRegistry } from '../observability/index.js';
+import { exitAfterFlush } from './observe.js';
 
 interface Conn {
   channel: ControlChannel;
@@ -41,8 +43,13 @@ export class AppMaster {
   #startTimer: NodeJS.Timeout | undefined;
   #hbTimer: NodeJS.Timeout | undefined;
 
-  constructor(readonly env: ExecutorEnv, readonly loaded: LoadedApp, readonly logger: Logger) {
+  constructor(readonly env: ExecutorEnv, readonly loaded: LoadedApp, readonly logger: Logger, registry?: MetricsRegistry) {
     this.epoch = env.epoch;
+    registry?.gaugeFn('sluice_app_epoch', 'Current epoch of the app', {}, () => this.epoch);
+    registry?.counterFn('sluice_app_restarts_total', 'Executor restarts by this AppMaster', {}, () => this.restarts);
+    registry?.counterFn('sluice_app_checkpoints_committed_total', 'Checkpoints committed in this epoch', {}, () => this.#committer?.commits ?? 0);
+    registry?.gaugeFn('sluice_app_committed_checkpoint_ts', 'Event time of the last committed checkpoint (ms)', {}, () => this.#committer?.lastCommitted ?? 0);
+    registry?.gaugeFn('sluice_app_min_clock', 'App min-clock (ms)', {}, () => (this.#clock ? this.#clock.appMinClock() : 0));
     const executors = Math.max(1, Math.min(64, Number(loaded.config.executors ?? 2) || 2));
     this.plan = new ExecutionPlan(loaded.dag, executors);
     this.intervalMs = Number(loaded.dag.options.checkpointIntervalMs ?? loaded.config.checkpointIntervalMs ?? 1000) || 1000;
@@ -202,7 +209,8 @@ export class AppMaster {
       }));
       await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 15_000))]);
       await this.#master('POST', `/apps/${this.env.appId}/finish`, { epoch: this.epoch, status: 'stopped' }).catch(() => {});
-      this.#exit(0);
+      clearInterval(this.#hbTimer);
+      await exitAfterFlush(0);
     })();
   }
 

@@ -8,6 +8,7 @@ import { AppMaster } from './app-master.js';
 import { loadApp, readExecutorEnv } from './env.js';
 import { ExecutorProcess } from './executor-process.js';
 import { createLogger } from './logger.js';
+import { startObservability } from './observe.js';
 
 const env = readExecutorEnv();
 const logger = createLogger(env.role, { appId: env.appId, executor: env.executor, epoch: env.epoch });
@@ -23,8 +24,9 @@ setInterval(() => {
 
 try {
   const loaded = await loadApp(env, logger);
-  if (env.role === 'appmaster') await new AppMaster(env, loaded, logger).run();
-  else await new ExecutorProcess(env, loaded, logger).run();
+  const obs = startObservability(env, loaded.app, logger);
+  if (env.role === 'appmaster') await new AppMaster(env, loaded, obs.logger, obs.registry).run();
+  else await new ExecutorProcess(env, loaded, obs.logger, obs.registry).run();
 } catch (err) {
   const message = (err as Error)?.message ?? String(err);
   logger.error({ err: message, code: (err as { code?: string }).code }, 'executor could not start');

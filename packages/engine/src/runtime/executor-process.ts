@@ -7,6 +7,8 @@ import { ExecutorCore } from './executor-core.js';
 import { FrameDecoder, FrameKind } from './framing.js';
 import { PeerTransport } from './peer-transport.js';
 import { ExecutionPlan } from './plan.js';
+import type { MetricsRegistry } from '../observability/index.js';
+import { exitAfterFlush } from './observe.js';
 
 /**
  * A task executor: connects to its AppMaster, opens a data port for peers, and once
@@ -21,7 +23,7 @@ export class ExecutorProcess {
   #queue: Promise<void> = Promise.resolve();
   #statusTimer: NodeJS.Timeout | undefined;
 
-  constructor(readonly env: ExecutorEnv, readonly loaded: LoadedApp, readonly logger: Logger) {}
+  constructor(readonly env: ExecutorEnv, readonly loaded: LoadedApp, readonly logger: Logger, readonly registry?: MetricsRegistry) {}
 
   async run(): Promise<void> {
     this.#data = createServer((s) => this.#acceptData(s));
@@ -63,6 +65,12 @@ export class ExecutorProcess {
           onFatal: (err) => this.fatal(err),
         });
         await this.core.open(this.loaded.dag);
+        const core = this.core;
+        for (const t of plan.tasksOf(this.env.executor)) {
+          const labels = { processor: t.processor, task: t.name };
+          this.registry?.counterFn('sluice_task_messages_total', 'Messages read (sources) or received (tasks)', labels, () => core.status().find((s) => s.task === t.name)?.messages ?? 0);
+          this.registry?.gaugeFn('sluice_task_clock', 'Input clock of the task (ms)', labels, () => core.status().find((s) => s.task === t.name)?.clock ?? 0);
+        }
         this.#control.send({ type: 'ready' });
         break;
       }
@@ -77,7 +85,7 @@ export class ExecutorProcess {
         clearInterval(this.#statusTimer);
         await this.core?.stop();
         this.logger.info('stopped');
-        process.exit(0);
+        await exitAfterFlush(0);
         break;
       case 'exit':
         process.exit(0);

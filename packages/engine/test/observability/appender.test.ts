@@ -215,6 +215,20 @@ describe('log appender', () => {
     expect(log.stats().duplicatesSkipped).toBe(100);
   });
 
+  it('close() accounts for everything: shipped, or counted as dropped when it cannot be kept', async () => {
+    const { store, log } = await setup({ spool: false, batchSize: 100 });
+    logN(log, 0, 100);
+    expect(await log.flush()).toBe(true);
+    store.mode = 'down';
+    logN(log, 100, 350);
+    const s = await log.close({ timeoutMs: 100 });
+    expect(s.shipped).toBe(100);
+    expect(s.dropped.closed).toBe(250);
+    log.logger.info('after close');
+    expect(log.stats().dropped.closed).toBe(251);
+    expect(log.stats().accepted).toBe(350);
+  });
+
   it('without a spool keeps records in memory during an outage, up to the cap', async () => {
     const { store, inner, log } = await setup({ spool: false, batchSize: 100, maxBufferRecords: 1000 });
     store.mode = 'down';

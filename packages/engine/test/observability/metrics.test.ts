@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { StorageError, withRetry, type MetricPoint, type MetricsStore } from '@sluice/storage-api';
 import {
-  FixedHistogram, MetricsRegistry, MetricsReporter, isObservabilityError, prometheusHandler, renderPrometheus,
+  FixedHistogram, MetricsRegistry, MetricsReporter, isObservabilityError, prometheusHandler, renderPrometheus, storedSamples,
 } from '../../dist/observability/index.js';
 import { memoryApp } from './helpers.js';
 import { parsePrometheus } from './prom-parse.js';
@@ -184,6 +184,30 @@ describe('Prometheus exposition', () => {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     }
+  });
+
+  it('exposes the latest stored values of apps whose registries live in other processes', async () => {
+    const { storage, app } = await memoryApp('wc');
+    let now = 5_000_000;
+    const reg = new MetricsRegistry({ app: 'wc', executor: 'e2' });
+    const t = reg.task('count', '0.1');
+    const rep = new MetricsReporter({ registry: reg, store: app.metrics, now: () => now });
+    t.messagesIn.mark(30);
+    t.restarts.inc(2);
+    t.latency.observe(12);
+    now += 10_000;
+    rep.reportNow();
+    expect(await rep.flush()).toBe(true);
+    const samples = await storedSamples(app.metrics, { now, windowMs: 30_000 });
+    const fams = parsePrometheus((await renderPrometheus({ samples: [['wc', samples]] })).body);
+    expect(fams.get('sluice_task_messages_in_per_second')?.samples[0]).toMatchObject({ value: 3, labels: { app: 'wc', executor: 'e2', processor: 'count', task: '0.1' } });
+    expect(fams.get('sluice_task_restarts_total')).toMatchObject({ type: 'counter', samples: [{ value: 2 }] });
+    const p50 = fams.get('sluice_task_latency_ms')?.samples.find((x) => x.labels.stat === 'p50');
+    expect(p50 && Math.abs(p50.value - 12) / 12).toBeLessThan(0.05);
+    // Outside the window nothing is stale-reported.
+    expect(await storedSamples(app.metrics, { now: now + 60_000, windowMs: 30_000 })).toEqual([]);
+    await rep.stop();
+    await storage.close();
   });
 
   it('the strict parser rejects malformed text (so the checks above can fail)', () => {
