@@ -87,10 +87,14 @@ try {
     for (let i = 300; i < N / 1000; i++) tx2.immediate();
     const store = app.offsets('append');
     const rnd = () => 1 + Math.floor(Math.random() * N);
-    const floorOurs = await opsPerSec(() => store.floor(rnd()), { ms: 1500 });
-    const lookOurs = await opsPerSec(() => store.lookUp(rnd()), { ms: 1500 });
     const fl = db.prepare('SELECT t, value FROM offsets WHERE store = ? AND t <= ? ORDER BY t DESC LIMIT 1');
-    const floorRaw = await opsPerSec(() => fl.get('append', rnd()), { ms: 1500 });
+    // Interleaved rounds, best of each: load drift on a shared machine hits both sides alike.
+    let floorOurs = 0, lookOurs = 0, floorRaw = 0;
+    for (let round = 0; round < 4; round++) {
+      floorOurs = Math.max(floorOurs, await opsPerSec(() => store.floor(rnd()), { ms: 400 }));
+      lookOurs = Math.max(lookOurs, await opsPerSec(() => store.lookUp(rnd()), { ms: 400 }));
+      floorRaw = Math.max(floorRaw, await opsPerSec(() => fl.get('append', rnd()), { ms: 400 }));
+    }
     report({ name: 'offsets floor (1M rows)', value: floorOurs, unit: 'ops/s', baseline: 'better-sqlite3 floor query', baselineValue: floorRaw, goal: '>= 0.8x' });
     report({ name: 'offsets lookUp (1M rows)', value: lookOurs, unit: 'ops/s', baseline: 'better-sqlite3 floor query', baselineValue: floorRaw, goal: '>= 0.8x' });
     db.close();

@@ -11,6 +11,9 @@ interface SeriesRow {
 }
 
 type Rollup = (typeof ROLLUP_RESOLUTIONS)[number];
+/** Fold key = id * this + bucket index: 1m buckets stay below 1e9 until the year 3871; ids below 9e6 keep it a safe integer. */
+const BUCKETS_PER_SERIES = 1e9;
+const MAX_NUMERIC_ID = 9e6;
 
 /**
  * Series table + points clustered by (series_id, ts) + one rollup table per resolution,
@@ -78,13 +81,15 @@ export class FsMetricsStore implements MetricsStore {
 
   #writeTx(points: MetricPoint[]): void {
       this.db.transaction(() => {
-        const folded = { '1m': new Map<string, { id: number; ts: number; part: MetricPartial }>(), '1h': new Map<string, { id: number; ts: number; part: MetricPartial }>() };
+        // Numeric keys (series id, bucket index) keep the per-point fold cheap.
+        const folded = { '1m': new Map<number | string, { id: number; ts: number; part: MetricPartial }>(), '1h': new Map<number | string, { id: number; ts: number; part: MetricPartial }>() };
         for (const p of points) {
           const id = this.#seriesId(p);
           if (this.#s.point.run(id, p.ts, p.value).changes === 0) this.#s.pointDup.run(id, p.ts, id, p.ts, p.value);
           for (const r of ROLLUP_RESOLUTIONS) {
-            const b = Math.floor(p.ts / RESOLUTION_MS[r]) * RESOLUTION_MS[r];
-            const k = `${id}:${b}`;
+            const idx = Math.floor(p.ts / RESOLUTION_MS[r]);
+            const b = idx * RESOLUTION_MS[r];
+            const k = id < MAX_NUMERIC_ID ? id * BUCKETS_PER_SERIES + idx : `${id}:${idx}`;
             let f = folded[r].get(k);
             if (!f) folded[r].set(k, (f = { id, ts: b, part: emptyPartial() }));
             addValue(f.part, p.ts, p.value, false);

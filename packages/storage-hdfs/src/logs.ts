@@ -6,7 +6,7 @@ import type { FollowOptions, LogPage, LogQuery, LogRecord, LogStats, LogStore, O
 import { StorageError, afterCursor, decodeCursor, effectiveLimit, encodeCursor, matchesLogQuery, sleep } from '@sluice/storage-api';
 import type { HdfsCtx } from './context.js';
 import { ImmutableCache, jsonBytes } from './files.js';
-import { HOUR_MS, Partitions, hourOf, liveSegs, newSegmentId, type PSeg } from './partitions.js';
+import { HOUR_MS, Partitions, liveSegs, newSegmentId, type PSeg } from './partitions.js';
 
 interface Row {
   record: LogRecord;
@@ -156,4 +156,3 @@ export class HdfsLogStore implements LogStore {
   }
 }
 
-export { hourOf };

@@ -79,10 +79,10 @@ export class HdfsMetricsStore implements MetricsStore {
     // Each resolution is a separate tree: a crash between them loses nothing acknowledged,
     // at worst a rollup is missing for an unacknowledged write (documented).
     await Promise.all([
-      this.#trees.raw.write(raw, (r) => r[1]!, (rs) => encode(subset(heads, rs)), id, o),
+      this.#trees.raw.write(raw, (r) => r[1]!, (rs) => encode(segmentData(heads, rs)), id, o),
       ...ROLLUP_RESOLUTIONS.map((res) => {
         const rows: Row[] = [...rollups[res].values()].map(({ si, b, p }) => [si, b, p.count, p.sum, p.min, p.max, p.last, p.lastTs]);
-        return this.#trees[res].write(rows, (r) => r[1]!, (rs) => encode(subset(heads, rs)), id, o);
+        return this.#trees[res].write(rows, (r) => r[1]!, (rs) => encode(segmentData(heads, rs)), id, o);
       }),
     ]);
   }
@@ -150,13 +150,13 @@ export class HdfsMetricsStore implements MetricsStore {
         return d.r;
       },
       (r) => r[1]!,
-      (rs) => encode(subset(heads, rs)),
+      (rs) => encode(segmentData(heads, rs)),
       o,
     );
   }
 }
 
-/** The series table a segment needs for its rows (indexes kept as is). */
-function subset(heads: SeriesHead[], _rows: Row[]): SegmentData {
-  return { s: heads, r: _rows };
+/** A segment carries the whole series table of its write batch, so row indexes stay valid. */
+function segmentData(heads: SeriesHead[], rows: Row[]): SegmentData {
+  return { s: heads, r: rows };
 }

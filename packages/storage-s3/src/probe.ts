@@ -45,7 +45,7 @@ export async function runProbe(io: S3Io, root: string): Promise<ProbeReport> {
   const key = `${base}p`;
   const written = new Set<string>([key]);
   try {
-    const etag1 = await io.put(key, 'one');
+    await io.put(key, 'one');
 
     // Create-only: the second If-None-Match:* must fail.
     let createOnly: ProbeReport['createOnly'] = 'ignored';
@@ -55,7 +55,6 @@ export async function runProbe(io: S3Io, root: string): Promise<ProbeReport> {
       if (!isStorageError(err, 'STORAGE_PRECONDITION_FAILED')) throw err;
       createOnly = 'enforced';
     }
-    const cur = (await io.head(key))!;
 
     // If-Match: stale first (is it enforced at all?), then quoted, then bare.
     let ifMatchStaleRejected = false;
@@ -82,8 +81,6 @@ export async function runProbe(io: S3Io, root: string): Promise<ProbeReport> {
         }
       }
     }
-    void etag1;
-    void cur;
 
     let ifMatchMissingStatus: ProbeReport['ifMatchMissingStatus'] = 'accepted';
     const missingKey = `${base}missing`;

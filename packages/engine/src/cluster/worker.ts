@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StorageConfig } from '@sluice/storage-api';
@@ -19,6 +19,8 @@ export interface WorkerOptions {
   storage: StorageConfig;
   baseDir: string;
   logger: TaskLogger;
+  /** Keep one warm executor process ready (faster launches and recovery). Default true. */
+  standby?: boolean;
 }
 
 export const EXECUTOR_MAIN = fileURLToPath(new URL('../runtime/executor-main.js', import.meta.url));
@@ -35,6 +37,8 @@ export class Worker {
   #timer: NodeJS.Timeout | undefined;
   #beating = false;
   #stopped = false;
+  #standby: { proc: ChildProcess; logFile: string; ready: boolean } | undefined;
+  #standbyTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly opts: WorkerOptions) {}
 
@@ -46,6 +50,35 @@ export class Worker {
     mkdirSync(join(this.opts.workDir, 'logs'), { recursive: true });
     await this.#register();
     this.#timer = setInterval(() => void this.#beat(), this.opts.heartbeatMs);
+    if (this.opts.standby !== false) this.#spawnStandby();
+  }
+
+  #scheduleStandby(ms: number): void {
+    if (this.#stopped || this.opts.standby === false || this.#standbyTimer) return;
+    this.#standbyTimer = setTimeout(() => {
+      this.#standbyTimer = undefined;
+      this.#spawnStandby();
+    }, ms);
+  }
+
+  #spawnStandby(): void {
+    if (this.#stopped || this.#standby) return;
+    const logFile = join(this.opts.workDir, 'logs', `standby-${process.pid}-${Date.now()}.log`);
+    const fd = openSync(logFile, 'a');
+    const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_STANDBY: '1', SLUICE_STORAGE: JSON.stringify(this.opts.storage), SLUICE_BASE_DIR: this.opts.baseDir };
+    delete env.SLUICE_LOG_FILE;
+    const proc = spawn(process.execPath, [EXECUTOR_MAIN], { env, stdio: ['ignore', fd, fd, 'ipc'], cwd: this.opts.baseDir });
+    closeSync(fd);
+    const s = { proc, logFile, ready: false };
+    this.#standby = s;
+    proc.on('message', (m: { type?: string }) => {
+      if (m?.type === 'ready') s.ready = true;
+    });
+    proc.on('exit', () => {
+      if (this.#standby !== s) return;
+      this.#standby = undefined;
+      this.#scheduleStandby(2000);
+    });
   }
 
   async #register(): Promise<void> {
@@ -113,8 +146,25 @@ export class Worker {
       SLUICE_WORKER: this.id ?? '',
     };
     delete env.SLUICE_LOG_FILE; // executors log to their own file (stdio below)
-    const proc = spawn(process.execPath, [EXECUTOR_MAIN], { env, stdio: ['ignore', fd, fd], cwd: this.opts.baseDir });
-    closeSync(fd);
+    let proc: ChildProcess;
+    const standby = this.#standby;
+    if (standby?.ready && standby.proc.connected) {
+      // Hand the warm process its executor; its log file takes the executor's name.
+      this.#standby = undefined;
+      closeSync(fd);
+      try {
+        renameSync(standby.logFile, logFile);
+      } catch {
+        // keep the standby's file name
+      }
+      const vars = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('SLUICE_')));
+      standby.proc.send({ type: 'launch', env: vars });
+      proc = standby.proc;
+      this.#scheduleStandby(1000); // later: do not compete with the executor starting now
+    } else {
+      proc = spawn(process.execPath, [EXECUTOR_MAIN], { env, stdio: ['ignore', fd, fd], cwd: this.opts.baseDir });
+      closeSync(fd);
+    }
     const pid = proc.pid;
     if (pid === undefined) {
       this.opts.logger.error({ appId: c.appId, role: c.role }, 'spawn failed');
@@ -135,6 +185,10 @@ export class Worker {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#standbyTimer) clearTimeout(this.#standbyTimer);
+    const sb = this.#standby;
+    this.#standby = undefined;
+    if (sb && sb.proc.exitCode === null) sb.proc.kill('SIGKILL');
     const waits = [...this.#children.values()].map(
       (c) => new Promise<void>((r) => {
         if (c.proc.exitCode !== null || c.proc.signalCode !== null) return r();

@@ -8,6 +8,7 @@ import { ClockService } from './clock-service.js';
 import { Committer } from './committer.js';
 import type { ExecutorEnv, LoadedApp } from './env.js';
 import { ExecutionPlan } from './plan.js';
+import { executorPart } from './executor-core.js';
 import type { MetricsRegistry } from '../observability/index.js';
 import { exitAfterFlush } from './observe.js';
 
@@ -17,6 +18,8 @@ interface Conn {
   host: string;
   dataPort: number;
   ready: boolean;
+  /** Acknowledged 'stop': its sinks published everything committed. */
+  stopped: boolean;
   lastSeen: number;
 }
 
@@ -90,7 +93,8 @@ export class AppMaster {
 
   async #attempt(): Promise<void> {
     this.phase = 'starting';
-    const names = this.plan.tasks.map((t) => t.name);
+    // One combined part per executor that runs tasks (an idle executor stages nothing).
+    const names = [...Array(this.plan.executors).keys()].filter((i) => this.plan.tasksOf(i).length > 0).map(executorPart);
     const sources = this.plan.tasks.filter((t) => t.source).map((t) => t.name);
     const epoch = this.epoch;
     this.#committer = new Committer(this.loaded.app, epoch, names, sources, (t) => this.#onCommitted(t), (err) => this.#onCommitError(err));
@@ -131,7 +135,7 @@ export class AppMaster {
             socket.destroy();
             return;
           }
-          conn = { channel, executor: m.executor, host: m.host, dataPort: m.dataPort, ready: false, lastSeen: Date.now() };
+          conn = { channel, executor: m.executor, host: m.host, dataPort: m.dataPort, ready: false, stopped: false, lastSeen: Date.now() };
           this.#conns.set(m.executor, conn);
           if (this.#conns.size === this.plan.executors) {
             const peers = [...this.#conns.values()].map((c) => ({ executor: c.executor, host: c.host, port: c.dataPort }));
@@ -175,6 +179,9 @@ export class AppMaster {
           this.#messages[s.task] = s.messages;
         }
         break;
+      case 'stopped':
+        conn.stopped = true;
+        break;
       case 'fatal':
         this.logger.error({ executor: conn.executor, error: m.error }, 'executor failed');
         break;
@@ -202,12 +209,20 @@ export class AppMaster {
     void (async () => {
       this.logger.info({ committed: this.#committer.lastCommitted }, 'all output committed; stopping executors');
       await this.#committer.drain();
-      const closed = [...this.#conns.values()].map((c) => new Promise<void>((r) => {
+      const conns = [...this.#conns.values()];
+      const closed = conns.map((c) => new Promise<void>((r) => {
         if (c.channel.socket.destroyed) return r();
         c.channel.socket.once('close', () => r());
         c.channel.send({ type: 'stop' });
       }));
       await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 15_000))]);
+      if (!conns.every((c) => c.stopped)) {
+        // An executor died before its sinks published the last commit: recover (the
+        // restored sinks publish it) and finish again.
+        this.phase = 'running';
+        await this.#recover('an executor was lost while stopping');
+        return;
+      }
       await this.#master('POST', `/apps/${this.env.appId}/finish`, { epoch: this.epoch, status: 'stopped' }).catch(() => {});
       clearInterval(this.#hbTimer);
       await exitAfterFlush(0);

@@ -29,4 +29,12 @@ export class ControlChannel {
   send(m: unknown): void {
     if (!this.socket.destroyed) this.socket.write(encodeJson(m));
   }
+
+  /** Resolves once the message is handed to the OS (before a process exits). */
+  flushSend(m: unknown): Promise<void> {
+    return new Promise((r) => {
+      if (this.socket.destroyed) return r();
+      this.socket.write(encodeJson(m), () => r());
+    });
+  }
 }

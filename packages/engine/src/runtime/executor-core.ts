@@ -52,6 +52,44 @@ function decodeState(bytes: Uint8Array): unknown {
   return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + 1, bytes.length - 1).toString('utf8'));
 }
 
+/** One checkpoint part per executor: the states of all its tasks (fewer store writes). */
+export function encodeParts(parts: Map<string, Uint8Array>): Uint8Array {
+  let n = 4;
+  const names = [...parts.keys()].map((k) => Buffer.from(k, 'utf8'));
+  for (const [i, v] of [...parts.values()].entries()) n += 2 + names[i]!.length + 4 + v.length;
+  const out = Buffer.allocUnsafe(n);
+  out.writeUInt32BE(parts.size, 0);
+  let off = 4;
+  for (const [i, v] of [...parts.values()].entries()) {
+    const name = names[i]!;
+    out.writeUInt16BE(name.length, off);
+    name.copy(out, off + 2);
+    off += 2 + name.length;
+    out.writeUInt32BE(v.length, off);
+    out.set(v, off + 4);
+    off += 4 + v.length;
+  }
+  return out;
+}
+
+export function decodeParts(bytes: Uint8Array): Map<string, Uint8Array> {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  const out = new Map<string, Uint8Array>();
+  let off = 4;
+  for (let i = 0, n = b.readUInt32BE(0); i < n; i++) {
+    const len = b.readUInt16BE(off);
+    const name = b.toString('utf8', off + 2, off + 2 + len);
+    off += 2 + len;
+    const size = b.readUInt32BE(off);
+    out.set(name, b.subarray(off + 4, off + 4 + size));
+    off += 4 + size;
+  }
+  return out;
+}
+
+/** The checkpoint part name of an executor's combined state. */
+export const executorPart = (executor: number): string => `exec-${executor}`;
+
 interface Held {
   ts: number;
   values: unknown[];
@@ -153,6 +191,8 @@ export class ExecutorCore {
   #configTimer: NodeJS.Timeout | undefined;
   #configVersions = new Map<string, number>();
   #stageQueue: Promise<unknown> = Promise.resolve();
+  #collect = new Map<number, { parts: Map<string, Uint8Array>; waits: Promise<unknown>[] }>();
+  #localTasks = 0;
 
   constructor(readonly opts: CoreOptions) {
     this.intervalMs = opts.intervalMs;
@@ -179,6 +219,8 @@ export class ExecutorCore {
     const { plan, self, app, restoreT, epoch } = this.opts;
     const store = app.checkpoints('tasks');
     this.#ckpt = await store.writer(epoch);
+    const restored = restoreT === undefined ? undefined : decodeParts(await store.readPart(restoreT, executorPart(self)));
+    this.#localTasks = plan.tasksOf(self).length;
     for (const meta of plan.tasksOf(self)) {
       const spec = dag.processors.get(meta.processor)!;
       const ctx = this.#ctx(meta);
@@ -207,8 +249,9 @@ export class ExecutorCore {
       } else {
         const task = spec.task!();
         const start = restoreT ?? 0;
-        if (restoreT !== undefined && task.restore) {
-          const bytes = await store.readPart(restoreT, meta.name);
+        if (restored && task.restore) {
+          const bytes = restored.get(meta.name);
+          if (!bytes) throw new Error(`checkpoint ${restoreT} has no state for task ${meta.name}`);
           await task.restore(decodeState(bytes), ctx);
         }
         await task.onRecover?.(restoreT, ctx);
@@ -301,15 +344,23 @@ export class ExecutorCore {
   }
 
   #stageAfter(before: Promise<unknown> | undefined, t: number, task: string, state: unknown): void {
-    const bytes = encodeState(state);
-    // Start the prerequisite now (e.g. the offset append); stage after it, in order.
+    // Start the prerequisite now (e.g. the offset append); the part is staged after it.
     before?.catch(() => {});
+    let c = this.#collect.get(t);
+    if (!c) this.#collect.set(t, (c = { parts: new Map(), waits: [] }));
+    c.parts.set(task, encodeState(state));
+    if (before) c.waits.push(before);
+    if (c.parts.size < this.#localTasks) return;
+    // Every local task reached t: older incomplete times can no longer complete.
+    for (const k of this.#collect.keys()) if (k <= t) this.#collect.delete(k);
+    const { parts, waits } = c;
+    const name = executorPart(this.opts.self);
     this.#stageQueue = this.#stageQueue.then(async () => {
       if (this.#stopped) return;
       try {
-        await before;
-        const part = await this.#ckpt!.stage(t, task, bytes);
-        this.opts.onStaged(t, task, part);
+        await Promise.all(waits);
+        const part = await this.#ckpt!.stage(t, name, encodeParts(parts));
+        this.opts.onStaged(t, name, part);
       } catch (err) {
         this.opts.onFatal(err);
       }

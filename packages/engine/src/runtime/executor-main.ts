@@ -3,12 +3,36 @@
  * Entry point of executor child processes (started by workers). The role decides
  * whether it hosts the app's AppMaster or a share of its tasks.
  */
+import { DEFAULT_BACKEND, loadStorageModule, parseStorageConfig } from '@sluice/storage-api';
 import { callJson } from '../cluster/http.js';
 import { AppMaster } from './app-master.js';
 import { loadApp, readExecutorEnv } from './env.js';
 import { ExecutorProcess } from './executor-process.js';
 import { createLogger } from './logger.js';
 import { startObservability } from './observe.js';
+
+if (process.env.SLUICE_STANDBY === '1') {
+  // A warm standby: modules (and the storage backend) are loaded ahead; the worker hands
+  // over an executor's environment when it needs one, so recovery skips the Node boot.
+  try {
+    const cfg = parseStorageConfig(JSON.parse(process.env.SLUICE_STORAGE ?? '{}'));
+    for (const ref of [cfg.default ?? DEFAULT_BACKEND, ...Object.values(cfg.routes ?? {})]) {
+      if (ref) await loadStorageModule(ref.module, { baseDir: process.env.SLUICE_BASE_DIR ?? process.cwd() });
+    }
+  } catch {
+    // loaded (and reported) again on use
+  }
+  const orphaned = (): never => process.exit(0);
+  process.once('disconnect', orphaned);
+  const assigned = await new Promise<Record<string, string>>((resolve) => {
+    process.once('message', (m: { env?: Record<string, string> }) => resolve(m.env ?? {}));
+    process.send?.({ type: 'ready' });
+  });
+  process.off('disconnect', orphaned);
+  Object.assign(process.env, assigned);
+  delete process.env.SLUICE_STANDBY;
+  process.disconnect?.();
+}
 
 const env = readExecutorEnv();
 const logger = createLogger(env.role, { appId: env.appId, executor: env.executor, epoch: env.epoch });

@@ -84,6 +84,7 @@ export class ExecutorProcess {
       case 'stop':
         clearInterval(this.#statusTimer);
         await this.core?.stop();
+        await this.#control.flushSend({ type: 'stopped' });
         this.logger.info('stopped');
         await exitAfterFlush(0);
         break;

@@ -2,7 +2,7 @@ import type { AppStorage } from '@sluice/storage-api';
 import { validateDag, type Dag } from '../dsl/dag.js';
 import type { TaskLogger } from '../dsl/task.js';
 import { Committer } from './committer.js';
-import { ExecutorCore } from './executor-core.js';
+import { ExecutorCore, executorPart } from './executor-core.js';
 import { ExecutionPlan } from './plan.js';
 
 export interface InProcessOptions {
@@ -33,7 +33,7 @@ export class InProcessApp {
   }
 
   async start(): Promise<void> {
-    const names = this.plan.tasks.map((t) => t.name);
+    const names = [executorPart(0)];
     const sources = this.plan.tasks.filter((t) => t.source).map((t) => t.name);
     this.committer = new Committer(this.opts.app, this.opts.epoch, names, sources, (t) => void this.core.commit(t).catch((e) => (this.#error = e)), (e) => (this.#error = e));
     this.restoredFrom = await this.committer.open();
