@@ -62,6 +62,11 @@ export class S3Storage implements BackendStorage {
     return describeProbe(this.probe);
   }
 
+  /** Backend facts for `sluice storage plan/conformance`: the capability probe's findings. */
+  describe(): Record<string, unknown> {
+    return { endpoint: this.settings.endpointLabel, probe: this.probe };
+  }
+
   #requireSafeWrites(what: string): void {
     if (this.probe.multiWriterSafe || this.settings.singleWriter) return;
     throw new StorageError(
