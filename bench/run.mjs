@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const wanted = process.argv.slice(2);
-const files = (await readdir(here)).filter((f) => f.endsWith('.bench.mjs') && (wanted.length === 0 || wanted.some((w) => f.includes(w)))).sort();
+// A name selects `<name>.bench.mjs` exactly ('fs' must not also run 'hdfs').
+const files = (await readdir(here)).filter((f) => f.endsWith('.bench.mjs') && (wanted.length === 0 || wanted.includes(f.slice(0, -'.bench.mjs'.length)))).sort();
 const results = [];
 const failures = [];
 for (const f of files) {

@@ -63,6 +63,27 @@ describe('engine on the fs store (real master, workers, executors)', () => {
     expect(JSON.parse(st.stdout).appId).toBe(appId);
   }, 90_000);
 
+  it('keeps running an app while the master is killed and restarted', async () => {
+    const input = join(dir, 'words-restart.txt');
+    writeWords(input, 6000, 5);
+    const output = join(dir, 'out-restart');
+    const sub = await cli(['submit', WORD_COUNT, '--master', addr, '--config', `input=${input}`, '--config', `output=${output}`,
+      '--config', 'checkpointIntervalMs=200', '--config', 'linesPerSec=1500'], dir);
+    expect(sub.code, sub.stderr).toBe(0);
+    const appId = sub.stdout.trim();
+    await waitFor('a committed checkpoint', 30_000, async () => ((await api(base, 'GET', `/apps/${appId}`)).appMaster?.committed > 0 ? true : undefined));
+    process.kill(master.child.pid!, 'SIGKILL');
+    await master.exited;
+    const port = addr.split(':')[1]!;
+    master = Proc.start(['master', '-c', 'cluster.yaml', '--port', port], { cwd: dir });
+    await master.line(/master listening on/);
+    const end = await finalStatus(appId, 60_000);
+    expect(end.status, end.error).toBe('stopped');
+    expect(end.epoch).toBe(1); // no executor was restarted: the app never noticed
+    expect(readCommittedOutput(output)).toEqual(await referenceCount(readFileSync(input, 'utf8')));
+    await waitFor('workers to re-register', 10_000, async () => ((await api(base, 'GET', '/health')).workers === 2 ? true : undefined));
+  }, 120_000);
+
   it('fails bad apps with clear errors and keeps running', async () => {
     const cases: Array<[string, string, RegExp]> = [
       ['throws.mjs', "throw new Error('boom at load');\n", /artifact failed to load: boom at load/],

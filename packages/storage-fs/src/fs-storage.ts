@@ -30,7 +30,8 @@ export class FsStorage implements BackendStorage {
   readonly #apps = new Set<FsAppStorage>();
 
   constructor(private readonly options: ResolvedFsOptions, private readonly context: StorageContext) {
-    this.root = resolve(process.cwd(), options.root);
+    // Relative roots follow the config file (context.baseDir), like every path in cluster config.
+    this.root = resolve(context.baseDir, options.root);
   }
 
   /** Creates root, apps/ and tmp/ (all 0700). */

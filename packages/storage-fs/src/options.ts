@@ -3,7 +3,7 @@ import { z } from 'zod';
 /** Options of `@sluice/storage-fs`; unknown keys are rejected so typos fail loudly. */
 export const fsOptionsSchema = z
   .object({
-    /** Data directory; relative paths resolve against process.cwd(). */
+    /** Data directory; relative paths resolve against the config file's folder (context.baseDir; the cwd without a config). */
     root: z.string().min(1).default('./.sluice'),
     /** How long a writer waits for another process's SQLite write lock before STORAGE_UNAVAILABLE. */
     busyTimeoutMs: z.number().int().min(0).max(600_000).default(10_000),

@@ -98,6 +98,14 @@ describe('fs layout', () => {
     expect(existsSync(join(r, '..', 'rel-root', 'apps', 'app-e', 'store.db'))).toBe(true);
   });
 
+  it('resolves a relative root against the config folder (context.baseDir) when one is given', async () => {
+    const r = root();
+    const s = await openStorage(fsModule, { root: './by-config' }, { baseDir: r });
+    await s.createAppStorage('demo', 'app-f', { owner: 'alice' });
+    await s.close();
+    expect(existsSync(join(r, 'by-config', 'apps', 'app-f', 'store.db'))).toBe(true);
+  });
+
   it('deleteAppStorage removes the directory, and refuses while the app runs', async () => {
     const r = root();
     const s = await openFs(r);

@@ -12,6 +12,8 @@ export interface InProcessOptions {
   intervalMs?: number;
   logger?: TaskLogger;
   batchSize?: number;
+  /** How often per-processor config is re-read from the config store (default 2000 ms). */
+  configPollMs?: number;
 }
 
 const silent: TaskLogger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -39,7 +41,7 @@ export class InProcessApp {
     this.restoredFrom = await this.committer.open();
     this.core = new ExecutorCore({
       appId: this.opts.app.appId, epoch: this.opts.epoch, plan: this.plan, self: 0, app: this.opts.app,
-      intervalMs: this.opts.intervalMs ?? 1000, logger: this.opts.logger ?? silent, batchSize: this.opts.batchSize,
+      intervalMs: this.opts.intervalMs ?? 1000, logger: this.opts.logger ?? silent, batchSize: this.opts.batchSize, configPollMs: this.opts.configPollMs,
       ...(this.restoredFrom === undefined ? {} : { restoreT: this.restoredFrom }),
       onStaged: (t, task, part) => this.committer.staged(t, task, part),
       onExhausted: (task, ts) => this.committer.exhausted(task, ts),
