@@ -84,6 +84,43 @@ describe('engine on the fs store (real master, workers, executors)', () => {
     await waitFor('workers to re-register', 10_000, async () => ((await api(base, 'GET', '/health')).workers === 2 ? true : undefined));
   }, 120_000);
 
+  it('replaces a hung executor (SIGSTOP: no heartbeat) and still commits exact counts', async () => {
+    const input = join(dir, 'words-hang.txt');
+    writeWords(input, 4000, 9);
+    const output = join(dir, 'out-hang');
+    const sub = await cli(['submit', WORD_COUNT, '--master', addr, '--config', `input=${input}`, '--config', `output=${output}`,
+      '--config', 'checkpointIntervalMs=200', '--config', 'linesPerSec=1000'], dir);
+    expect(sub.code, sub.stderr).toBe(0);
+    const appId = sub.stdout.trim();
+    const victim = await waitFor('a committed checkpoint', 30_000, async () => {
+      const a = await api(base, 'GET', `/apps/${appId}`);
+      if (!(a.appMaster?.committed > 0 && a.appMaster.phase === 'running')) return undefined;
+      return (a.executors as Array<{ role: string; pid: number }>).find((e) => e.role === 'executor');
+    });
+    process.kill(victim.pid, 'SIGSTOP');
+    try {
+      const end = await finalStatus(appId, 80_000);
+      expect(end.status, end.error).toBe('stopped');
+      expect(end.epoch).toBeGreaterThanOrEqual(2);
+      expect(readCommittedOutput(output)).toEqual(await referenceCount(readFileSync(input, 'utf8')));
+      // The hung zombie of the old epoch was killed by its worker.
+      await waitFor('the hung executor to be killed', 10_000, async () => {
+        try {
+          process.kill(victim.pid, 0);
+          return undefined;
+        } catch {
+          return true;
+        }
+      });
+    } finally {
+      try {
+        process.kill(victim.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }, 120_000);
+
   it('fails bad apps with clear errors and keeps running', async () => {
     const cases: Array<[string, string, RegExp]> = [
       ['throws.mjs', "throw new Error('boom at load');\n", /artifact failed to load: boom at load/],

@@ -46,6 +46,7 @@ describe('Task API and runtime config', () => {
     }
     expect(seen.started).toBe(2);
     expect(seen.batches).toBeGreaterThan(0);
+    expect(seen.configs.slice(0, 2)).toEqual([{ threshold: 1 }, { threshold: 1 }]);
     expect(seen.configs).toContainEqual({ threshold: 2 });
     // Boundaries are multiples of the interval and increase per task.
     expect(seen.clocks.every((t) => t % 20 === 0)).toBe(true);

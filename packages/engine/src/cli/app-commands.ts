@@ -77,7 +77,7 @@ export function registerAppCommands(program: Command): void {
       const file = resolveArtifact(artifact);
       const cfg = parseConfigPairs(o.config);
       const bar = progressBar(process.stderr, 'uploading');
-      const r = await uploadArtifact(await masterOf(c), file, o.name ?? defaultAppName(file), cfg, (d, t) => bar.update(d, t));
+      const r = await uploadArtifact(await masterOf(c), file, o.name ?? defaultAppName(artifact.replace(/[\\/]+$/, '')), cfg, (d, t) => bar.update(d, t));
       bar.end();
       write(o.json ? JSON.stringify(r) : r.appId);
     }),

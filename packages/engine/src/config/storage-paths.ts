@@ -2,9 +2,9 @@ import { isAbsolute, resolve } from 'node:path';
 import { DEFAULT_BACKEND, type BackendRef, type StorageConfig } from '@sluice/storage-api';
 
 /**
- * Makes relative `root` options absolute against the config file's folder, so every
- * process (master, CLI, executors with another cwd) opens the same store even when
- * a backend resolves `root` against its own cwd.
+ * Makes relative `root` options absolute against the config file's folder. Executors
+ * receive the storage config without the file it came from (and run with their own
+ * cwd), so the paths must be absolute before the config leaves the process.
  */
 export function absolutizeStorageConfig(config: StorageConfig, baseDir: string): StorageConfig {
   const fix = (ref: BackendRef): BackendRef => {

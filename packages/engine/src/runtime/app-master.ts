@@ -24,6 +24,8 @@ interface Conn {
 }
 
 const MAX_RESTARTS = 200;
+/** Generous: a loaded machine delays status messages (sent every 500 ms). */
+const EXECUTOR_TIMEOUT_MS = 10_000;
 
 /**
  * The AppMaster of one app, running in an executor child process. It asks the master
@@ -66,7 +68,10 @@ export class AppMaster {
   async run(): Promise<void> {
     this.#server = createServer((s) => this.#accept(s));
     await new Promise<void>((r) => this.#server.listen(0, this.env.host, () => r()));
-    this.#hbTimer = setInterval(() => void this.#heartbeat(), 1000);
+    this.#hbTimer = setInterval(() => {
+      void this.#heartbeat();
+      this.#checkExecutorHeartbeats();
+    }, 1000);
     await this.#attempt();
   }
 
@@ -89,6 +94,14 @@ export class AppMaster {
       }
       // Master down: keep running; apps survive master restarts.
     }
+  }
+
+  /** A hung executor (no status for EXECUTOR_TIMEOUT_MS) counts as failed. */
+  #checkExecutorHeartbeats(): void {
+    if (this.phase !== 'running') return;
+    const now = Date.now();
+    const silent = [...this.#conns.values()].find((c) => now - c.lastSeen > EXECUTOR_TIMEOUT_MS);
+    if (silent) void this.#recover(`executor ${silent.executor} sent no heartbeat for ${EXECUTOR_TIMEOUT_MS} ms`);
   }
 
   async #attempt(): Promise<void> {
@@ -162,6 +175,7 @@ export class AppMaster {
         if ([...this.#conns.values()].every((c) => c.ready) && this.#conns.size === this.plan.executors) {
           clearTimeout(this.#startTimer);
           this.phase = 'running';
+          for (const c of this.#conns.values()) c.lastSeen = Date.now();
           for (const c of this.#conns.values()) c.channel.send({ type: 'go' });
           this.logger.info({ epoch: this.epoch, restoreT: this.#restoreT }, 'all executors running');
         }

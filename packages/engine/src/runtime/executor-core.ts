@@ -190,6 +190,7 @@ export class ExecutorCore {
   #loops: Promise<void>[] = [];
   #configTimer: NodeJS.Timeout | undefined;
   #configVersions = new Map<string, number>();
+  #initialConfig = new Map<string, unknown>();
   #stageQueue: Promise<unknown> = Promise.resolve();
   #collect = new Map<number, { parts: Map<string, Uint8Array>; waits: Promise<unknown>[] }>();
   #localTasks = 0;
@@ -207,7 +208,7 @@ export class ExecutorCore {
     const logger = this.opts.logger.child ? this.opts.logger.child({ task: meta.name }) : this.opts.logger;
     return {
       appId: this.opts.appId, taskId: meta.name, processor: meta.processor, index: meta.index, parallelism: meta.parallelism,
-      epoch: this.opts.epoch, config: undefined, logger,
+      epoch: this.opts.epoch, config: this.#initialConfig.get(meta.processor), logger,
       emit(values: unknown[], ts: number) {
         core.route(meta, ts, values);
       },
@@ -221,6 +222,13 @@ export class ExecutorCore {
     this.#ckpt = await store.writer(epoch);
     const restored = restoreT === undefined ? undefined : decodeParts(await store.readPart(restoreT, executorPart(self)));
     this.#localTasks = plan.tasksOf(self).length;
+    // Tasks see their processor's config from onStart on; later versions via onConfig.
+    for (const p of new Set(plan.tasksOf(self).map((t) => t.processor))) {
+      const e = await app.config.get(p);
+      if (!e) continue;
+      this.#configVersions.set(p, e.version);
+      this.#initialConfig.set(p, e.value);
+    }
     for (const meta of plan.tasksOf(self)) {
       const spec = dag.processors.get(meta.processor)!;
       const ctx = this.#ctx(meta);

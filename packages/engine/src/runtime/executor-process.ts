@@ -123,8 +123,11 @@ export class ExecutorProcess {
       }
       const t = this.transport;
       if (t?.backpressured()) {
+        // Push back on the sender while our own outbound queues are full. Bounded in
+        // time: two executors sending to each other could otherwise each wait for the
+        // other to read (a cycle of full buffers); sources stop producing meanwhile.
         socket.pause();
-        void t.whenDrained().then(() => socket.resume());
+        void Promise.race([t.whenDrained(), new Promise((r) => setTimeout(r, 100))]).then(() => socket.resume());
       }
     });
   }

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { AppStorage } from '@sluice/storage-api';
 import { createAppLogger, MetricsRegistry, MetricsReporter, type AppLogger } from '../observability/index.js';
@@ -28,6 +29,10 @@ export function startObservability(env: ExecutorEnv, app: AppStorage, fallback: 
       level: (process.env.SLUICE_LOG_LEVEL as 'info' | undefined) ?? 'info',
       also: pino.destination(2),
       metrics: registry,
+      // Beside the artifact cache, keyed by app and executor slot: while the store is
+      // unreachable records spool here, and a restarted executor ships what its
+      // predecessor could not.
+      spoolDir: join(env.cacheDir, 'spool', env.appId, env.role === 'appmaster' ? 'appmaster' : String(env.executor)),
     });
     logger = appLogger.logger.child({ epoch: env.epoch, role: env.role });
   } catch (err) {
@@ -35,8 +40,8 @@ export function startObservability(env: ExecutorEnv, app: AppStorage, fallback: 
   }
   const reporter = new MetricsReporter({ registry, store: app.metrics, intervalMs: 2000 }).start();
   const close = async (): Promise<void> => {
-    reporter.reportNow();
-    await Promise.race([appLogger?.close({ timeoutMs: 1500 }), new Promise((r) => setTimeout(r, 2000))]).catch(() => {});
+    // Bounded: a dead store must not keep an exiting executor alive.
+    await Promise.all([reporter.stop(1500), appLogger?.close({ timeoutMs: 1500 })]).catch(() => {});
   };
   flushOnExit = close;
   return { logger, registry, close };
