@@ -21,3 +21,4 @@ export {
   Aggregator, chooseResolution, seriesKey, labelsMatch, RESOLUTION_MS, ROLLUP_RESOLUTIONS, emptyPartial, addValue, mergePartial,
   finishPartial, needsValues, bucketOf, groupLabels, type PartialAgg as MetricPartial,
 } from './util/metrics.js';
+export { seededRandom } from './util/random.js';

@@ -23,9 +23,12 @@ const READ_CHUNK = 1 << 20;
  * Jars are content-addressed files `blobs/<sha256>`; the name → digest record is a row.
  * put: stream into tmp/ while hashing, fsync, then under the DB write lock link the blob
  * (create-only, so identical content is stored once), fsync blobs/, and upsert the row.
- * Blob creation and removal both happen under that lock, so a concurrent delete can never
- * remove a blob a new row points at. A kill at any point leaves at most an unreferenced
- * temp file or blob, never a name pointing at partial content.
+ * A blob is unlinked only AFTER the transaction that dropped its last row has committed,
+ * in a second write transaction that re-checks no row names it: unlinking inside the
+ * first one would, on a kill -9 before COMMIT, roll the row back onto a deleted file.
+ * Holding the write lock for the re-check means a concurrent put can never link a row to
+ * a blob being removed. A kill at any point leaves at most an unreferenced temp file or
+ * blob, never a name pointing at missing or partial content.
  */
 export class FsJarStore implements BackendJarStore {
   readonly #blobs: string;
@@ -85,7 +88,7 @@ export class FsJarStore implements BackendJarStore {
       throw new StorageError(`jar ${name}: content hashes to ${sha256}, expected ${options.expectedSha256}`, { code: 'STORAGE_CORRUPT' });
     }
     const info: JarInfo = { name, sha256, size, createdAt: this.now() };
-    writeTx(this.db, () => {
+    const replaced = writeTx(this.db, () => {
       this.#assertNotInUse(name);
       const blob = this.blobPath(sha256);
       if (!existsSync(blob)) {
@@ -94,21 +97,22 @@ export class FsJarStore implements BackendJarStore {
       }
       const old = this.#row(name);
       this.db.prepare('INSERT INTO jars (name, sha256, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, created_at = excluded.created_at').run(name, sha256, size, info.createdAt);
-      if (old && old.sha256 !== sha256) this.#dropBlobIfUnused(old.sha256);
+      return old && old.sha256 !== sha256 ? old.sha256 : undefined;
     });
+    if (replaced) this.#dropBlobIfUnused(replaced);
     return info;
   }
 
-  /** Inside a write transaction: removes a blob no row names any more. */
+  /** After the row change committed: removes a blob no row names any more (see the class comment). */
   #dropBlobIfUnused(sha256: string): void {
-    const used = this.db.prepare('SELECT 1 FROM jars WHERE sha256 = ? LIMIT 1').get(sha256);
-    if (!used) {
+    writeTx(this.db, () => {
+      if (this.db.prepare('SELECT 1 FROM jars WHERE sha256 = ? LIMIT 1').get(sha256)) return;
       try {
         unlinkSync(this.blobPath(sha256));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
-    }
+    });
   }
 
   async get(name: string, options: TransferOptions = {}): Promise<AsyncIterable<Uint8Array>> {
@@ -140,13 +144,15 @@ export class FsJarStore implements BackendJarStore {
 
   delete(name: string): Promise<void> {
     return mapped(`jar delete ${name}`, () =>
-      writeTx(this.db, () => {
-        const row = this.#row(name);
-        if (!row) throw notFound(`jar ${name} not found`);
-        this.#assertNotInUse(name);
-        this.db.prepare('DELETE FROM jars WHERE name = ?').run(name);
-        this.#dropBlobIfUnused(row.sha256);
-      }),
+      this.#dropBlobIfUnused(
+        writeTx(this.db, () => {
+          const row = this.#row(name);
+          if (!row) throw notFound(`jar ${name} not found`);
+          this.#assertNotInUse(name);
+          this.db.prepare('DELETE FROM jars WHERE name = ?').run(name);
+          return row.sha256;
+        }),
+      ),
     );
   }
 

@@ -10,6 +10,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { seededRandom } from '@sluice/storage-api';
 
 export type FaultKind = '500' | '503' | 'reset' | 'cut' | 'stall';
 
@@ -22,16 +23,6 @@ export interface FaultProxy {
 
 const WEIGHTS: Array<[FaultKind, number]> = [['500', 3], ['503', 3], ['reset', 2], ['cut', 2], ['stall', 1]];
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function xmlError(res: http.ServerResponse, status: number, code: string, message: string): void {
   const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`;
@@ -41,7 +32,7 @@ function xmlError(res: http.ServerResponse, status: number, code: string, messag
 
 export async function startFaultProxy(options: { upstream: string; seed?: number; rate?: number }): Promise<FaultProxy> {
   const up = new URL(options.upstream);
-  const rand = mulberry32(options.seed ?? 1);
+  const rand = seededRandom(options.seed ?? 1);
   const total = WEIGHTS.reduce((n, [, w]) => n + w, 0);
   const stalled = new Set<http.ServerResponse>();
   const proxy: FaultProxy = {

@@ -9,8 +9,8 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { collectBytes, isStorageError, type AppStorage, type CheckpointPart, type Storage } from '@sluice/storage-api';
-import { mulberry32, startFaultProxy, type FaultKind } from './fault-proxy.js';
+import { collectBytes, isStorageError, seededRandom, type AppStorage, type CheckpointPart, type Storage } from '@sluice/storage-api';
+import { startFaultProxy, type FaultKind } from './fault-proxy.js';
 import { openS3, type S3Target } from './factories.js';
 
 export const WRITER_FIXTURE = fileURLToPath(new URL('../../../packages/storage-s3/test/fixtures/writer.mjs', import.meta.url));
@@ -184,7 +184,7 @@ export async function killLoop(target: S3Target, options: { prefix: string; kill
   try {
     await s.createAppStorage('k', 'app-kill', { owner: 'alice' });
     const app = (await s.getAppStorage('app-kill'))!;
-    const rand = mulberry32(options.seed ?? 9);
+    const rand = seededRandom(options.seed ?? 9);
     const acks: KillAcks = { offsets: 0, ckpts: [], jars: [] };
     for (let i = 1; i <= options.kills; i++) {
       const cfg = {

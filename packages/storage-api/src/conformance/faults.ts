@@ -1,4 +1,5 @@
 import { StorageError } from '../errors.js';
+import { seededRandom } from '../util/random.js';
 import type { Storage } from '../types.js';
 
 /**
@@ -32,17 +33,6 @@ export function faultPlan(rules: FaultRule[], seed = 1): FaultPlan {
   return { rules: rules.map((r) => ({ ...r })), seed, fired: new Map() };
 }
 
-// mulberry32: tiny seeded PRNG so fault runs are reproducible.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CHILD_KIND: Record<string, string> = {
   createAppStorage: 'app',
@@ -71,7 +61,7 @@ function hang(signal?: AbortSignal): Promise<never> {
 }
 
 export function withFaults(storage: Storage, plan: FaultPlan): Storage {
-  const random = prng(plan.seed ?? 1);
+  const random = seededRandom(plan.seed ?? 1);
   const pick = (op: string, when: 'before' | 'after'): FaultRule | undefined => {
     for (const r of plan.rules) {
       const [k, m] = r.op.split('.');
