@@ -22,3 +22,4 @@ export {
   finishPartial, needsValues, bucketOf, groupLabels, type PartialAgg as MetricPartial,
 } from './util/metrics.js';
 export { seededRandom } from './util/random.js';
+export { intercept, type Around, type InterceptedCall } from './intercept.js';

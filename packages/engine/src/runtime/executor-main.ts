@@ -49,8 +49,9 @@ setInterval(() => {
 try {
   const loaded = await loadApp(env, logger);
   const obs = startObservability(env, loaded.app, logger);
-  if (env.role === 'appmaster') await new AppMaster(env, loaded, obs.logger, obs.registry).run();
-  else await new ExecutorProcess(env, loaded, obs.logger, obs.registry).run();
+  const app = { ...loaded, app: obs.app };
+  if (env.role === 'appmaster') await new AppMaster(env, app, obs.logger, obs.registry).run();
+  else await new ExecutorProcess(env, app, obs.logger, obs.registry).run();
 } catch (err) {
   const message = (err as Error)?.message ?? String(err);
   logger.error({ err: message, code: (err as { code?: string }).code }, 'executor could not start');

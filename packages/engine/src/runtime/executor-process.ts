@@ -70,6 +70,11 @@ export class ExecutorProcess {
           const labels = { processor: t.processor, task: t.name };
           this.registry?.counterFn('sluice_task_messages_total', 'Messages read (sources) or received (tasks)', labels, () => core.status().find((s) => s.task === t.name)?.messages ?? 0);
           this.registry?.gaugeFn('sluice_task_clock', 'Input clock of the task (ms)', labels, () => core.status().find((s) => s.task === t.name)?.clock ?? 0);
+          // Event-time lag: how far the task's input clock trails the wall clock.
+          this.registry?.gaugeFn('sluice_task_lag_ms', 'Wall clock minus the task input clock (ms)', labels, () => {
+            const clock = core.status().find((s) => s.task === t.name)?.clock;
+            return clock ? Math.max(0, Date.now() - clock) : 0;
+          });
         }
         this.#control.send({ type: 'ready' });
         break;

@@ -1,5 +1,6 @@
 import { StorageError } from '../errors.js';
 import { seededRandom } from '../util/random.js';
+import { intercept } from '../intercept.js';
 import type { Storage } from '../types.js';
 
 /**
@@ -33,17 +34,6 @@ export function faultPlan(rules: FaultRule[], seed = 1): FaultPlan {
   return { rules: rules.map((r) => ({ ...r })), seed, fired: new Map() };
 }
 
-
-const CHILD_KIND: Record<string, string> = {
-  createAppStorage: 'app',
-  getAppStorage: 'app',
-  offsets: 'offsets',
-  checkpoints: 'checkpoints',
-  jars: 'jars',
-  logs: 'logs',
-  metrics: 'metrics',
-  config: 'config',
-};
 
 function signalOf(args: unknown[]): AbortSignal | undefined {
   for (const a of args) {
@@ -81,30 +71,12 @@ export function withFaults(storage: Storage, plan: FaultPlan): Storage {
       new StorageError(`injected fault in ${op} (${r.when ?? 'before'})`, { code: r.transient === false ? 'STORAGE_IO_ERROR' : 'STORAGE_UNAVAILABLE', transient: r.transient !== false }),
     );
   };
-  const wrap = <T extends object>(target: T, kind: string): T =>
-    new Proxy(target, {
-      get(t, prop, recv) {
-        const v = Reflect.get(t, prop, recv) as unknown;
-        if (typeof prop !== 'string') return v;
-        if (typeof v !== 'function') {
-          return v && typeof v === 'object' && CHILD_KIND[prop] ? wrap(v as object, CHILD_KIND[prop]!) : v;
-        }
-        const op = `${kind}.${prop}`;
-        const childKind = prop === 'writer' ? (kind === 'offsets' ? 'offsetWriter' : 'checkpointWriter') : CHILD_KIND[prop];
-        return (...args: unknown[]) => {
-          const wrapResult = (x: unknown): unknown => (childKind && x && typeof x === 'object' ? wrap(x as object, childKind) : x);
-          const before = pick(op, 'before');
-          if (before) return fire(before, op, args);
-          const out = (v as (...a: unknown[]) => unknown).apply(t, args);
-          if (out instanceof Promise) {
-            return out.then((x) => {
-              const after = pick(op, 'after');
-              return after ? fire(after, op, args) : wrapResult(x);
-            });
-          }
-          return wrapResult(out); // sync: offsets(name), checkpoints(name), follow()
-        };
-      },
-    });
-  return wrap(storage, 'storage');
+  return intercept(storage, async (call, proceed) => {
+    const op = `${call.kind}.${call.method}`;
+    const before = pick(op, 'before');
+    if (before) return fire(before, op, call.args);
+    const result = await proceed();
+    const after = pick(op, 'after');
+    return after ? fire(after, op, call.args) : result;
+  });
 }
