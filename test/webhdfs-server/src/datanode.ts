@@ -182,9 +182,15 @@ export async function runRead(
         const die = dieAt !== null && sent + buf.length >= dieAt;
         if (die) buf = buf.subarray(0, Math.max(0, dieAt - sent));
         if (buf.length > 0 && !res.write(buf)) {
+          // Remove both listeners whichever fires, so long reads do not pile up 'close' listeners.
           await new Promise<void>((r) => {
-            res.once('drain', r);
-            res.once('close', r);
+            const done = (): void => {
+              res.off('drain', done);
+              res.off('close', done);
+              r();
+            };
+            res.on('drain', done);
+            res.on('close', done);
           });
         }
         sent += buf.length;
