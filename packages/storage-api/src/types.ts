@@ -66,9 +66,12 @@ export interface StorageModule<O = Record<string, unknown>> {
   /** Optional hooks for the conformance suite run against a live instance (CLI). */
   readonly testHooks?: {
     /** Flips bytes of a stored jar or checkpoint part behind the backend's back. */
-    corrupt(storage: BackendStorage, target: { appId: string; jar: string } | { appId: string; store: string; t: number; part: string }): Promise<void>;
+    corrupt(storage: BackendStorage, target: CorruptTarget): Promise<void>;
   };
 }
+
+/** What to corrupt in the verify-on-read cases: a jar's bytes or a checkpoint part's bytes. */
+export type CorruptTarget = { appId: string; jar: string } | { appId: string; store: string; t: number; part: string };
 
 // ---------------------------------------------------------------- storage and apps
 

@@ -1,11 +1,13 @@
 import type { StorageContext, StorageModule } from '@sluice/storage-api';
 import { hdfsOptionsSchema, type HdfsOptions } from './options.js';
 import { HDFS_CAPABILITIES, HdfsStorage } from './storage.js';
+import { corruptStorage } from './test-hooks.js';
 
 export { HdfsStorage, HDFS_CAPABILITIES } from './storage.js';
 export { WebHdfsClient, encodePath, type FileStatus, type ClientOptions } from './client.js';
 export { mapHdfsError, type HdfsFailure, type RemoteException } from './errors.js';
 export { hdfsOptionsSchema, type HdfsOptions, type HdfsOptionsInput } from './options.js';
+export { corruptAt } from './test-hooks.js';
 
 /** `module: '@sluice/storage-hdfs'` in cluster config. */
 const hdfsModule: StorageModule<HdfsOptions> = {
@@ -22,6 +24,7 @@ const hdfsModule: StorageModule<HdfsOptions> = {
     }
     return s;
   },
+  testHooks: { corrupt: corruptStorage },
 };
 
 export default hdfsModule;

@@ -2,8 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import { openStorage } from '@sluice/storage-api';
 import type { Storage, StorageLogger } from '@sluice/storage-api';
-import type { ConformanceInstance, CorruptTarget } from '@sluice/storage-api/conformance';
-import hdfsModule, { WebHdfsClient } from '@sluice/storage-hdfs';
+import type { ConformanceInstance } from '@sluice/storage-api/conformance';
+import hdfsModule, { WebHdfsClient, corruptAt } from '@sluice/storage-hdfs';
 import type { HdfsOptionsInput } from '@sluice/storage-hdfs';
 import type { WebHdfsServer } from '@sluice/webhdfs-test-server';
 
@@ -20,29 +20,6 @@ export function rawClient(server: WebHdfsServer, user = 'sluice'): WebHdfsClient
 
 export async function openHdfs(server: WebHdfsServer, root: string, extra: Partial<HdfsOptionsInput> = {}): Promise<Storage> {
   return openStorage(hdfsModule, { url: server.nnUrl, root, timeoutMs: 10_000, ...extra }, { logger: quietLogger });
-}
-
-function flip(buf: Buffer): Buffer {
-  const out = Buffer.from(buf);
-  if (out.length > 0) out[out.length >> 1]! ^= 0xff;
-  return out;
-}
-
-/** Rewrites stored bytes behind the backend's back (verify-on-read cases). */
-export async function corrupt(client: WebHdfsClient, root: string, target: CorruptTarget): Promise<void> {
-  const app = `${root}/apps/${target.appId}`;
-  let path: string;
-  if ('jar' in target) {
-    const rec = JSON.parse((await client.readAll(`${app}/jars/names/${target.jar}`)).toString()) as { sha256: string };
-    path = `${app}/jars/blobs/${rec.sha256}`;
-  } else {
-    const m = JSON.parse((await client.readAll(`${app}/checkpoints/${target.store}/_commits/${String(target.t).padStart(20, '0')}`)).toString()) as {
-      parts: Array<{ name: string; ref: string }>;
-    };
-    path = `${app}/checkpoints/${target.store}/parts/${m.parts.find((p) => p.name === target.part)!.ref}`;
-  }
-  const bytes = flip(await client.readAll(path));
-  await client.create(path, bytes, { overwrite: true, permission: '600' });
 }
 
 /** A conformance instance: its own root on a shared server. */
@@ -63,6 +40,6 @@ export async function instance(server: WebHdfsServer, extra: Partial<HdfsOptions
       await client.delete(root, true).catch(() => undefined);
       await client.close();
     },
-    corrupt: (target) => corrupt(client, root, target),
+    corrupt: (target) => corruptAt(client, root, target),
   };
 }

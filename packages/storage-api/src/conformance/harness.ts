@@ -2,12 +2,9 @@ import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { guardStorage } from '../guard.js';
 import { isStorageError, type StorageErrorCode } from '../errors.js';
-import type { AppStorage, BackendStorage, Storage, StorageCapabilities } from '../types.js';
+import type { AppStorage, BackendStorage, CorruptTarget, Storage, StorageCapabilities } from '../types.js';
 
-/** What to corrupt, for the corrupt-data cases: a jar's bytes or a checkpoint part's bytes. */
-export type CorruptTarget =
-  | { appId: string; jar: string }
-  | { appId: string; store: string; t: number; part: string };
+export type { CorruptTarget } from '../types.js';
 
 export interface ConformanceInstance {
   storage: Storage | BackendStorage;
