@@ -23,3 +23,4 @@ export {
 } from './util/metrics.js';
 export { seededRandom } from './util/random.js';
 export { intercept, type Around, type InterceptedCall } from './intercept.js';
+export { pollForNew, type PollOptions } from './util/follow.js';

@@ -3,7 +3,7 @@
 // child count or modification time changed (and those that changed on the previous poll,
 // since HDFS times have millisecond granularity).
 import type { FollowOptions, LogPage, LogQuery, LogRecord, LogStats, LogStore, OpOptions } from '@sluice/storage-api';
-import { StorageError, afterCursor, decodeCursor, effectiveLimit, encodeCursor, matchesLogQuery, sleep } from '@sluice/storage-api';
+import { StorageError, afterCursor, decodeCursor, effectiveLimit, encodeCursor, matchesLogQuery, pollForNew } from '@sluice/storage-api';
 import type { HdfsCtx } from './context.js';
 import { ImmutableCache, jsonBytes } from './files.js';
 import { HOUR_MS, Partitions, liveSegs, newSegmentId, type PSeg } from './partitions.js';
@@ -82,57 +82,44 @@ export class HdfsLogStore implements LogStore {
   }
 
   async *follow(q: LogQuery, options: FollowOptions = {}): AsyncIterable<LogRecord> {
-    const poll = options.pollIntervalMs ?? 500;
     const seen = new Set<string>();
     const sig = new Map<string, string>();
     let recent = new Set<string>();
-    let first = true;
+    let primed = false;
     const history = q.from !== undefined;
-    while (!options.signal?.aborted) {
+    yield* pollForNew(async () => {
+      // The round's bookkeeping is applied only once the round succeeded, so a failed
+      // round is redone whole: nothing lost, nothing doubled.
       const fresh: PSeg[] = [];
-      try {
-        const nowRecent = new Set<string>();
-        for (const h of await this.#parts.hours(options.signal)) {
-          const s = `${h.childrenNum ?? ''}:${h.modificationTime}`;
-          const changed = sig.get(h.pathSuffix) !== s;
-          if (!changed && !recent.has(h.pathSuffix)) continue;
-          if (changed) nowRecent.add(h.pathSuffix);
-          sig.set(h.pathSuffix, s);
-          const hour = Number(h.pathSuffix);
-          if (history && hour + HOUR_MS <= q.from! && first) continue;
-          const { live } = liveSegs(hour, await this.ctx.client.list(`${this.#parts.base}/${h.pathSuffix}`, options.signal));
-          for (const seg of live) {
-            const key = `${hour}/${seg.id}`;
-            if (seen.has(key)) continue;
-            seen.add(key);
-            if (first && !history) continue; // start after what exists now
-            fresh.push(seg);
-          }
+      const keys: string[] = [];
+      const sigs = new Map<string, string>();
+      const nowRecent = new Set<string>();
+      for (const h of await this.#parts.hours(options.signal)) {
+        const s = `${h.childrenNum ?? ''}:${h.modificationTime}`;
+        const changed = sig.get(h.pathSuffix) !== s;
+        // An hour directory is listed again the round after it changed: mtimes are coarse.
+        if (!changed && !recent.has(h.pathSuffix)) continue;
+        if (changed) nowRecent.add(h.pathSuffix);
+        sigs.set(h.pathSuffix, s);
+        const hour = Number(h.pathSuffix);
+        if (history && !primed && hour + HOUR_MS <= q.from!) continue;
+        const { live } = liveSegs(hour, await this.ctx.client.list(`${this.#parts.base}/${h.pathSuffix}`, options.signal));
+        for (const seg of live) {
+          const key = `${hour}/${seg.id}`;
+          if (seen.has(key)) continue;
+          keys.push(key);
+          if (primed || history) fresh.push(seg); // without `from`, start after what exists now
         }
-        recent = nowRecent;
-      } catch (err) {
-        if (options.signal?.aborted) return;
-        if (!(err as StorageError).transient) throw err;
-        this.ctx.logger.warn({ err: (err as Error).message }, 'logs follow: poll failed, retrying');
       }
-      first = false;
       fresh.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.hour - b.hour));
-      for (const seg of fresh) {
-        let records: LogRecord[];
-        try {
-          records = await this.#load(seg, options.signal);
-        } catch (err) {
-          if (options.signal?.aborted) return;
-          throw err;
-        }
-        for (const r of records) if (matchesLogQuery(r, q)) yield structuredClone(r);
-      }
-      try {
-        await sleep(poll, options.signal);
-      } catch {
-        return;
-      }
-    }
+      const out: LogRecord[] = [];
+      for (const seg of fresh) for (const r of await this.#load(seg, options.signal)) if (matchesLogQuery(r, q)) out.push(structuredClone(r));
+      for (const k of keys) seen.add(k);
+      for (const [k, v] of sigs) sig.set(k, v);
+      recent = nowRecent;
+      primed = true;
+      return out;
+    }, { ...options, logger: this.ctx.logger });
   }
 
   async stats(o: OpOptions = {}): Promise<LogStats> {

@@ -1,6 +1,6 @@
 import {
-  afterCursor, decodeCursor, effectiveLimit, encodeCursor, matchesLogQuery, sleep, type FollowOptions, type LogPage, type LogQuery,
-  type LogRecord, type LogStats, type LogStore, type OpOptions,
+  afterCursor, decodeCursor, effectiveLimit, encodeCursor, matchesLogQuery, pollForNew, type FollowOptions, type LogPage, type LogQuery,
+  type LogRecord, type LogStats, type LogStore, type OpOptions, type StorageLogger,
 } from '@sluice/storage-api';
 import { SegmentDir } from './segments.js';
 import type { Shared } from './shared.js';
@@ -8,9 +8,11 @@ import type { Shared } from './shared.js';
 /** Each append is one segment object; a record's seq is its segment id + index (arrival order). */
 export class S3LogStore implements LogStore {
   readonly #segs: SegmentDir<LogRecord>;
+  readonly #logger: StorageLogger;
 
   constructor(sh: Shared, dir: string) {
     this.#segs = new SegmentDir<LogRecord>(sh, dir, (r) => r.ts);
+    this.#logger = sh.context.logger;
   }
 
   async append(records: LogRecord[], o: OpOptions = {}): Promise<void> {
@@ -41,35 +43,21 @@ export class S3LogStore implements LogStore {
   }
 
   async *follow(q: LogQuery, options: FollowOptions = {}): AsyncIterable<LogRecord> {
-    const poll = options.pollIntervalMs ?? 500;
     const seen = new Set<string>();
     if (q.from === undefined) for (const s of await this.#segs.list(options.signal)) seen.add(s.id);
-    // Bounded by the caller's signal; each round is one LIST plus GETs of new segments.
-    while (!options.signal?.aborted) {
-      let fresh;
-      try {
-        fresh = (await this.#segs.overlapping(0, Number.MAX_SAFE_INTEGER, options.signal)).filter((s) => !seen.has(s.id));
-      } catch (err) {
-        if (options.signal?.aborted) return;
-        throw err;
+    // Each round is one LIST plus GETs of the segments not seen yet.
+    yield* pollForNew(async () => {
+      const out: LogRecord[] = [];
+      const read: string[] = [];
+      for (const s of await this.#segs.overlapping(0, Number.MAX_SAFE_INTEGER, options.signal)) {
+        if (seen.has(s.id)) continue;
+        for (const r of await this.#segs.read(s, options.signal)) if (matchesLogQuery(r, q)) out.push(structuredClone(r));
+        read.push(s.id);
       }
-      for (const s of fresh) {
-        seen.add(s.id);
-        let rows: LogRecord[];
-        try {
-          rows = await this.#segs.read(s, options.signal);
-        } catch (err) {
-          if (options.signal?.aborted) return;
-          throw err;
-        }
-        for (const r of rows) if (matchesLogQuery(r, q)) yield structuredClone(r);
-      }
-      try {
-        await sleep(poll, options.signal);
-      } catch {
-        return;
-      }
-    }
+      // Marked seen only once the whole round succeeded: a failed round is redone, nothing lost or doubled.
+      for (const id of read) seen.add(id);
+      return out;
+    }, { ...options, logger: this.#logger });
   }
 
   async stats(o: OpOptions = {}): Promise<LogStats> {
