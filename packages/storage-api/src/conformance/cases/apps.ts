@@ -1,5 +1,5 @@
 import { assert, bytes, rejectsWith, text, type ConformanceCase } from '../harness.js';
-import { hasAccess } from '../../acl.js';
+import { assertAccess, hasAccess } from '../../acl.js';
 
 const BAD_NAMES = ['', '..', '../x', 'a/b', '/abs', 'a\\b', 'x\u0000y', 'new\nline', 'x'.repeat(200), '.hidden', 'sp ace'];
 
@@ -100,6 +100,8 @@ export const appCases: ConformanceCase[] = [
       assert.ok(hasAccess(m, 'eve', 'r'));
       assert.ok(!hasAccess(m, 'eve', 'w'));
       assert.ok(hasAccess(m, 'root', 'a', { superusers: ['root'] }));
+      assert.throws(() => assertAccess(m, 'eve', 'w'), (e: { code?: string }) => e.code === 'STORAGE_PERMISSION_DENIED');
+      assert.doesNotThrow(() => assertAccess(m, 'bob', 'r'));
     },
   },
   {
