@@ -1,47 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStorage, type LogRecord, type LogStore, type Storage } from '@sluice/storage-api';
 import s3Module from '@sluice/storage-s3';
 import { createAppLogger, SID_FIELD } from '../../packages/engine/dist/observability/index.js';
-
-const LAUNCHER = fileURLToPath(new URL('./s3rver-on-port.mjs', import.meta.url));
-
-interface Server {
-  port: number;
-  child: ChildProcess;
-}
-
-async function startS3rver(dir: string, port = 0): Promise<Server> {
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', LAUNCHER, '--dir', dir, '--port', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const info = await new Promise<{ port: number }>((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error('s3rver did not start within 20 s')), 20_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        resolve(JSON.parse(buf.slice(0, nl)) as { port: number });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`s3rver exited with ${code}`));
-    });
-  });
-  return { port: info.port, child };
-}
-
-async function stopS3rver(s: Server): Promise<void> {
-  if (s.child.exitCode !== null || s.child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => s.child.once('exit', () => r()));
-  s.child.kill('SIGKILL'); // an outage, not a graceful shutdown
-  await exited;
-}
+import { startS3rver, type S3rverHandle } from '../servers/s3rver.js';
 
 function options(port: number): Record<string, unknown> {
   return {
@@ -65,7 +29,7 @@ async function all(store: LogStore): Promise<LogRecord[]> {
 
 describe('log appender across a real S3 (s3rver) outage', () => {
   let dir: string;
-  let server: Server | undefined;
+  let server: S3rverHandle | undefined;
   let storage: Storage | undefined;
 
   beforeAll(async () => {
@@ -73,13 +37,13 @@ describe('log appender across a real S3 (s3rver) outage', () => {
   });
   afterAll(async () => {
     await storage?.close().catch(() => {});
-    if (server) await stopS3rver(server);
+    await server?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
   it('keeps logging while s3rver is down, then ships everything acknowledged, in order, once', async () => {
     const data = join(dir, 's3');
-    server = await startS3rver(data);
+    server = await startS3rver({ dir: data });
     const port = server.port;
     storage = await openStorage(s3Module, options(port));
     const app = await storage.createAppStorage('wordcount', 'wc', { owner: 'alice' });
@@ -91,13 +55,13 @@ describe('log appender across a real S3 (s3rver) outage', () => {
       for (let i = 0; i < 300; i++) log.logger.info({ i }, `before ${i}`);
       expect(await log.flush({ toStore: true, timeoutMs: 20_000 })).toBe(true);
 
-      await stopS3rver(server);
+      await server.kill(); // an outage, not a graceful shutdown
       for (let i = 300; i < 1300; i++) log.logger.info({ i }, `during ${i}`);
       expect(await log.flush({ timeoutMs: 30_000 })).toBe(true); // in the spool
       expect(log.stats().storeUp).toBe(false);
       expect(log.stats().spoolBytes).toBeGreaterThan(0);
 
-      server = await startS3rver(data, port);
+      server = await startS3rver({ dir: data, port });
       for (let i = 1300; i < 1400; i++) log.logger.info({ i }, `after ${i}`);
       expect(await log.flush({ toStore: true, timeoutMs: 30_000 })).toBe(true);
       const s = log.stats();

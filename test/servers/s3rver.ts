@@ -28,12 +28,16 @@ export interface S3rverHandle extends S3Endpoint {
   resetStats(): Promise<void>;
   /** Shim only: inject 409 ConditionalRequestConflict on this fraction of conditional writes. */
   configure(c: { conflictRate?: number; seed?: number; rgwIfMatch?: boolean }): Promise<void>;
+  /** SIGKILL: an outage, not a shutdown; the data directory stays for a restart. */
+  kill(): Promise<void>;
+  /** Stops the process and removes the directory unless the caller passed it in. */
   stop(): Promise<void>;
 }
 
-export async function startS3rver(options: { shim?: boolean } = {}): Promise<S3rverHandle> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-s3rver-'));
-  const args = ['--openssl-legacy-provider', S3RVER_LAUNCHER, '--dir', dir, ...(options.shim ? ['--shim'] : [])];
+/** `dir` and `port` let a test restart a server on the same address with the same data. */
+export async function startS3rver(options: { shim?: boolean; dir?: string; port?: number } = {}): Promise<S3rverHandle> {
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'sluice-s3rver-')));
+  const args = ['--openssl-legacy-provider', S3RVER_LAUNCHER, '--dir', dir, '--port', String(options.port ?? 0), ...(options.shim ? ['--shim'] : [])];
   const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const info = await new Promise<{ port: number; pid: number }>((resolve, reject) => {
     let buf = '';
@@ -64,15 +68,21 @@ export async function startS3rver(options: { shim?: boolean } = {}): Promise<S3r
       if (c.rgwIfMatch !== undefined) q.set('rgwIfMatch', String(c.rgwIfMatch));
       await admin(`config?${q}`);
     },
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      process.kill(info.pid, 'SIGKILL');
+      await exited;
+    },
     stop: async () => {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise<void>((r) => child.once('exit', () => r()));
         process.kill(info.pid, 'SIGTERM');
         const t = setTimeout(() => child.exitCode === null && process.kill(info.pid, 'SIGKILL'), 5000);
         await exited;
         clearTimeout(t);
       }
-      await rm(dir, { recursive: true, force: true });
+      if (!options.dir) await rm(dir, { recursive: true, force: true });
     },
   };
 }

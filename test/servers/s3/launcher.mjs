@@ -1,6 +1,7 @@
 // Child-process host for s3rver 3.7.1. Run with `node --openssl-legacy-provider` (s3rver's
 // continuation tokens use DES). Prints one JSON line {port, pid} once listening.
 //   --dir <path>   data directory (required)
+//   --port <n>     port to listen on (default 0: any free port; a restart reuses the old one)
 //   --shim         enforce conditional writes in front of s3rver (it ignores them), serialise
 //                  requests per key and make PUTs atomic (bodies buffered before s3rver sees them)
 //                  (config rgwIfMatch=true: accept only bare ETags in If-Match, like Ceph RGW)
@@ -11,8 +12,9 @@ import S3rver from 's3rver';
 const args = process.argv.slice(2);
 const dir = args[args.indexOf('--dir') + 1];
 const shim = args.includes('--shim');
-if (!dir || args.indexOf('--dir') < 0) {
-  process.stderr.write('usage: launcher.mjs --dir <path> [--shim]\n');
+const port = Number(args.includes('--port') ? args[args.indexOf('--port') + 1] : 0);
+if (!dir || args.indexOf('--dir') < 0 || !Number.isInteger(port)) {
+  process.stderr.write('usage: launcher.mjs --dir <path> [--port <n>] [--shim]\n');
   process.exit(2);
 }
 
@@ -171,7 +173,7 @@ const server = http.createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 30_000;
-server.listen(0, '127.0.0.1', () => {
+server.listen(port, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ port: server.address().port, pid: process.pid, shim })}\n`);
 });
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
