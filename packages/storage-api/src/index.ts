@@ -15,7 +15,7 @@ export { withRetry, sleep, type RetryPolicy } from './util/retry.js';
 export { HashingCounter, iterateBytes, verifyingStream, sha256Hex, bytesEqual, collectBytes } from './util/bytes.js';
 export { resolveLookUp, lowerBound } from './util/lookup.js';
 export {
-  matchesLogQuery, levelValue, isLogLevel, effectiveLimit, encodeCursor, decodeCursor, afterCursor, compareSeq, type LogCursor,
+  matchesLogQuery, logPage, levelValue, isLogLevel, effectiveLimit, encodeCursor, decodeCursor, afterCursor, compareSeq, type LogCursor,
 } from './util/logs.js';
 export {
   Aggregator, chooseResolution, seriesKey, labelsMatch, RESOLUTION_MS, ROLLUP_RESOLUTIONS, emptyPartial, addValue, mergePartial,

@@ -3,7 +3,7 @@
 // child count or modification time changed (and those that changed on the previous poll,
 // since HDFS times have millisecond granularity).
 import type { FollowOptions, LogPage, LogQuery, LogRecord, LogStats, LogStore, OpOptions } from '@sluice/storage-api';
-import { StorageError, afterCursor, decodeCursor, effectiveLimit, encodeCursor, matchesLogQuery, pollForNew } from '@sluice/storage-api';
+import { StorageError, afterCursor, decodeCursor, effectiveLimit, logPage, matchesLogQuery, pollForNew } from '@sluice/storage-api';
 import type { HdfsCtx } from './context.js';
 import { ImmutableCache, jsonBytes } from './files.js';
 import { HOUR_MS, Partitions, liveSegs, newSegmentId, type PSeg } from './partitions.js';
@@ -72,13 +72,7 @@ export class HdfsLogStore implements LogStore {
         }
       }
     }
-    rows.sort((a, b) => (a.record.ts - b.record.ts || (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0)) * dir);
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    return {
-      records: page.map((r) => structuredClone(r.record)),
-      cursor: rows.length > limit && last ? encodeCursor({ ts: last.record.ts, seq: last.seq, order }) : undefined,
-    };
+    return logPage(rows, order, limit);
   }
 
   async *follow(q: LogQuery, options: FollowOptions = {}): AsyncIterable<LogRecord> {

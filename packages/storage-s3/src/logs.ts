@@ -1,5 +1,5 @@
 import {
-  afterCursor, decodeCursor, effectiveLimit, encodeCursor, matchesLogQuery, pollForNew, type FollowOptions, type LogPage, type LogQuery,
+  afterCursor, decodeCursor, effectiveLimit, logPage, matchesLogQuery, pollForNew, type FollowOptions, type LogPage, type LogQuery,
   type LogRecord, type LogStats, type LogStore, type OpOptions, type StorageLogger,
 } from '@sluice/storage-api';
 import { SegmentDir } from './segments.js';
@@ -32,14 +32,8 @@ export class S3LogStore implements LogStore {
     const cursor = q.cursor ? decodeCursor(q.cursor) : undefined;
     const limit = effectiveLimit(q.limit);
     const rows = (await this.#rows(q.from ?? 0, q.to ?? Number.MAX_SAFE_INTEGER, o.signal))
-      .filter((e) => matchesLogQuery(e.record, q) && (!cursor || afterCursor(e.record.ts, e.seq, { ...cursor, order })))
-      .sort((a, b) => (a.record.ts - b.record.ts || (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0)) * (order === 'asc' ? 1 : -1));
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    return {
-      records: page.map((e) => structuredClone(e.record)),
-      cursor: rows.length > limit && last ? encodeCursor({ ts: last.record.ts, seq: last.seq, order }) : undefined,
-    };
+      .filter((e) => matchesLogQuery(e.record, q) && (!cursor || afterCursor(e.record.ts, e.seq, { ...cursor, order })));
+    return logPage(rows, order, limit);
   }
 
   async *follow(q: LogQuery, options: FollowOptions = {}): AsyncIterable<LogRecord> {

@@ -4,7 +4,7 @@ import type {
 } from '../types.js';
 import { StorageError } from '../errors.js';
 import { HashingCounter, iterateBytes, verifyingStream } from '../util/bytes.js';
-import { afterCursor, decodeCursor, effectiveLimit, encodeCursor, matchesLogQuery } from '../util/logs.js';
+import { afterCursor, decodeCursor, effectiveLimit, logPage, matchesLogQuery } from '../util/logs.js';
 import {
   Aggregator, RESOLUTION_MS, ROLLUP_RESOLUTIONS, addValue, chooseResolution, emptyPartial, labelsMatch, seriesKey,
 } from '../util/metrics.js';
@@ -80,14 +80,9 @@ export class MemoryLogStore implements Pick<LogStore, 'append' | 'query' | 'foll
     const cursor = q.cursor ? decodeCursor(q.cursor) : undefined;
     const limit = effectiveLimit(q.limit);
     const rows = this.app.logs
-      .filter((e) => matchesLogQuery(e.record, q) && (!cursor || afterCursor(e.record.ts, seqStr(e.seq), { ...cursor, order })))
-      .sort((a, b) => (a.record.ts - b.record.ts || a.seq - b.seq) * (order === 'asc' ? 1 : -1));
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    return {
-      records: page.map((e) => structuredClone(e.record)),
-      cursor: rows.length > limit && last ? encodeCursor({ ts: last.record.ts, seq: seqStr(last.seq), order }) : undefined,
-    };
+      .map((e) => ({ seq: seqStr(e.seq), record: e.record }))
+      .filter((e) => matchesLogQuery(e.record, q) && (!cursor || afterCursor(e.record.ts, e.seq, { ...cursor, order })));
+    return logPage(rows, order, limit);
   }
 
   async *follow(q: LogQuery, options: FollowOptions = {}): AsyncIterable<LogRecord> {

@@ -1,4 +1,4 @@
-import type { LogLevel, LogQuery, LogRecord } from '../types.js';
+import type { LogLevel, LogPage, LogQuery, LogRecord } from '../types.js';
 import { LIMITS, LOG_LEVEL_VALUES } from '../limits.js';
 import { StorageError } from '../errors.js';
 
@@ -59,4 +59,20 @@ export function compareSeq(a: string, b: string): number {
 export function afterCursor(ts: number, seq: string, c: LogCursor): boolean {
   const cmp = ts - c.ts || compareSeq(seq, c.seq);
   return c.order === 'asc' ? cmp > 0 : cmp < 0;
+}
+
+/**
+ * Builds a page from matching rows (already filtered, cursor applied): sorts them in
+ * (ts, seq) order, keeps `limit`, and sets the cursor when more remain. Rows are
+ * sorted in place.
+ */
+export function logPage(rows: Array<{ seq: string; record: LogRecord }>, order: 'asc' | 'desc', limit: number): LogPage {
+  const dir = order === 'asc' ? 1 : -1;
+  rows.sort((a, b) => (a.record.ts - b.record.ts || compareSeq(a.seq, b.seq)) * dir);
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return {
+    records: page.map((r) => structuredClone(r.record)),
+    cursor: rows.length > limit && last ? encodeCursor({ ts: last.record.ts, seq: last.seq, order }) : undefined,
+  };
 }
