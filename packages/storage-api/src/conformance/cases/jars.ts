@@ -196,7 +196,10 @@ export const jarCases: ConformanceCase[] = [
         clearInterval(timer);
       }
       const growth = (peak - base) / MiB;
-      assert.ok(growth < total / 2, `RSS grew by ${growth.toFixed(0)} MiB for a ${total} MiB jar: not streamed`);
+      // Buffering the jar whole needs at least its size; streaming needs the backend's
+      // buffers plus garbage the GC has not yet returned (seen up to half the size on a
+      // loaded machine with S3 multipart queues). Three quarters separates the two.
+      assert.ok(growth < (total * 3) / 4, `RSS grew by ${growth.toFixed(0)} MiB for a ${total} MiB jar: not streamed`);
     },
   },
 ];
