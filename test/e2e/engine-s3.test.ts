@@ -53,11 +53,18 @@ describe('engine on S3 (s3rver)', () => {
       '--config', 'executors=2', '--config', 'checkpointIntervalMs=300', '--config', 'linesPerSec=1500'], dir);
     expect(sub.code, sub.stderr).toBe(0);
     const appId = sub.stdout.trim();
-    const victim = await waitFor('a committed checkpoint', 60_000, async () => {
+    // Generous: with the whole suite running on 2 cores, a failed executor start is only
+    // noticed by the AppMaster's 30 s start timeout (a known limit), then retried.
+    let seen: unknown;
+    const victim = await waitFor('a committed checkpoint', 100_000, async () => {
       const a = await api(base, 'GET', `/apps/${appId}`);
+      seen = a;
       if (a.status !== 'running') throw new Error(`app ${a.status}: ${a.error}`);
       if (!(a.appMaster?.committed > 0 && a.appMaster.phase === 'running')) return undefined;
       return (a.executors as Array<{ role: string; pid: number }>).find((e) => e.role === 'executor');
+    }).catch((err: Error) => {
+      // Post-mortem in the failure itself: what the master last said about the app.
+      throw new Error(`${err.message}; last app status: ${JSON.stringify(seen)}`);
     });
     process.kill(victim.pid, 'SIGKILL');
     const end = await waitFor('the app to finish', 90_000, async () => {
@@ -67,5 +74,5 @@ describe('engine on S3 (s3rver)', () => {
     expect(end.status, end.error).toBe('stopped');
     expect(end.epoch).toBeGreaterThanOrEqual(2);
     expect(readCommittedOutput(output)).toEqual(await referenceCount(readFileSync(input, 'utf8')));
-  }, 120_000);
+  }, 240_000);
 });
