@@ -30,6 +30,12 @@ interface WorkerState {
 }
 
 interface AmState {
+  /**
+   * Epoch the current AppMaster was launched with (unknown after a master restart).
+   * Only its exit means the app lost its AppMaster: exits of older, replaced AppMasters
+   * are expected and must not trigger another launch (that loop relaunched forever).
+   */
+  launchEpoch?: number;
   epoch: number;
   lastSeen: number;
   status?: AppMasterStatus;
@@ -143,7 +149,7 @@ export class Master {
     const w = this.#pickWorker();
     seed.epoch += 1;
     await this.#save(seed);
-    this.#am.set(seed.appId, { epoch: seed.epoch, lastSeen: Date.now() });
+    this.#am.set(seed.appId, { epoch: seed.epoch, launchEpoch: seed.epoch, lastSeen: Date.now() });
     if (!w) {
       this.opts.logger.warn({ appId: seed.appId }, 'no worker for the AppMaster yet; will retry');
       return;
@@ -181,7 +187,7 @@ export class Master {
     if (!seed || e.role !== 'appmaster' || seed.status !== 'running' || e.epoch > seed.epoch) return;
     const am = this.#am.get(e.appId);
     // An AppMaster of a still-running app exited: start a new one (new epoch fences the old one's executors).
-    if (am && am.epoch <= seed.epoch) {
+    if (am && am.epoch <= seed.epoch && (am.launchEpoch === undefined || e.epoch === am.launchEpoch)) {
       this.opts.logger.warn({ appId: e.appId, epoch: e.epoch, code: e.code, signal: e.signal }, 'AppMaster exited; relaunching');
       for (const w of this.#workers.values()) w.commands.push({ type: 'kill', appId: e.appId, belowEpoch: seed.epoch + 1 });
       await this.#launchAppMaster(seed);
@@ -277,7 +283,8 @@ export class Master {
       const b = await readJson(req);
       const seed = this.#seed(p.id!);
       this.#checkEpoch(seed, b.epoch);
-      this.#am.set(seed.appId, { epoch: seed.epoch, lastSeen: Date.now(), status: b as AppMasterStatus });
+      const prev = this.#am.get(seed.appId);
+      this.#am.set(seed.appId, { epoch: seed.epoch, launchEpoch: prev?.launchEpoch, lastSeen: Date.now(), status: b as AppMasterStatus });
       return { ok: true };
     });
     r.add('POST', '/apps/:id/epoch', async (req, p) => {
