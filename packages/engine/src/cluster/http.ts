@@ -1,5 +1,5 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { EngineError, httpStatusOf } from '../errors.js';
+import { EngineError, errorResponseOf } from '../errors.js';
 
 export type Handler = (req: IncomingMessage, params: Record<string, string>, url: URL) => Promise<unknown>;
 
@@ -26,16 +26,15 @@ export class JsonRouter {
     let body: unknown;
     try {
       const route = this.#routes.find((r) => r.method === req.method && r.re.test(url.pathname));
-      if (!route) throw new EngineError('BAD_REQUEST', `no route ${req.method} ${url.pathname}`, { details: { status: 404 } });
+      if (!route) throw new EngineError('NO_ROUTE', `no route ${req.method} ${url.pathname}`);
       const m = route.re.exec(url.pathname)!;
       const params = Object.fromEntries(route.keys.map((k, i) => [k, decodeURIComponent(m[i + 1]!)]));
       body = await route.handler(req, params, url);
       if (body === undefined) body = { ok: true };
     } catch (err) {
-      const e = err as { code?: string; message?: string; details?: { status?: number } };
-      const code = typeof e.code === 'string' ? e.code : 'INTERNAL';
-      status = e.details?.status ?? httpStatusOf(code);
-      body = { error: { code, message: e.message ?? String(err) } };
+      const e = errorResponseOf(err);
+      status = e.status;
+      body = { error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } };
     }
     if (res.headersSent) return;
     const text = JSON.stringify(body);
@@ -76,7 +75,7 @@ export async function readJson(req: IncomingMessage, max = 4 * 1024 * 1024): Pro
 }
 
 export class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(readonly status: number, readonly code: string, message: string, readonly details?: Record<string, unknown>) {
     super(message);
   }
 }
@@ -104,7 +103,8 @@ export async function callJson(base: string, method: string, path: string, body?
           return reject(new HttpError(res.statusCode ?? 500, 'INTERNAL', `bad JSON from ${url.href}`));
         }
         if ((res.statusCode ?? 500) >= 400) {
-          return reject(new HttpError(res.statusCode ?? 500, parsed?.error?.code ?? 'INTERNAL', parsed?.error?.message ?? `HTTP ${res.statusCode}`));
+          const d: unknown = parsed?.error?.details;
+          return reject(new HttpError(res.statusCode ?? 500, parsed?.error?.code ?? 'INTERNAL', parsed?.error?.message ?? `HTTP ${res.statusCode}`, d && typeof d === 'object' ? (d as Record<string, unknown>) : undefined));
         }
         resolve(parsed);
       });
