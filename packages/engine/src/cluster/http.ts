@@ -104,14 +104,16 @@ export class JsonRouter {
     const headers: Record<string, string> = {};
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
-      const onPath = this.#routes.filter((r) => r.re.test(url.pathname));
+      // Match the path as sent: URL parsing would resolve `%2e%2e` and `..` before params are checked.
+      const path = (req.url ?? '/').split('?')[0]!;
+      const onPath = this.#routes.filter((r) => r.re.test(path));
       if (onPath.length === 0) throw new EngineError('NO_ROUTE', `no route ${url.pathname}`);
       const route = onPath.find((r) => r.method === req.method);
       if (!route) {
         headers.allow = [...new Set(onPath.map((r) => r.method))].join(', ');
         throw new EngineError('METHOD_NOT_ALLOWED', `${req.method} not allowed on ${url.pathname}; allowed: ${headers.allow}`);
       }
-      const params = decodeParams(route, url.pathname);
+      const params = decodeParams(route, path);
       const principal = this.#auth ? await this.#auth(req) : ANONYMOUS;
       if (this.#auth && route.kind) checkRouteKind(route.kind, principal, params, route.roles);
       if (route.raw) return await route.raw(req, res, params, url, principal);
@@ -127,6 +129,8 @@ export class JsonRouter {
       if (!res.writableEnded) res.end();
       return;
     }
+    // A body we stopped reading (too large, refused early) leaves the connection unusable.
+    if (!req.complete) headers.connection = 'close';
     const text = JSON.stringify(body);
     res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);
