@@ -60,7 +60,7 @@ export function stripControlChars(text: string): string {
   return text.replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, '').replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '');
 }
 
-/** Key names pino redacts at the top level and one/two levels down (pino paths do not recurse). */
+/** Key names pino redacts at depths 0-3 (pino's paths do not recurse; deeper objects go through redactSecrets). */
 const REDACT_KEYS = [
   'password', 'passwd', 'secret', 'token', 'authorization', 'cookie', 'credentials',
   'secretAccessKey', 'accessKeyId', 'sessionToken', 'apiKey', 'privateKey', 'clusterSecret',
@@ -69,13 +69,15 @@ const REDACT_KEYS = [
 /**
  * The `redact` option every pino logger in Sluice uses (createLogger, createAppLogger).
  * pino's redaction is path-based (fast-redact), so known credential keys are listed at
- * depths 0-2 and under the usual containers (headers, options, config).
+ * depths 0-3 plus the Authorization header.
  */
 export const PINO_REDACT = {
   paths: [
     ...REDACT_KEYS,
     ...REDACT_KEYS.map((k) => `*.${k}`),
     ...REDACT_KEYS.map((k) => `*.*.${k}`),
+    // storage.<route>.options.<key>: a logged cluster config.
+    ...REDACT_KEYS.map((k) => `*.*.*.${k}`),
     'req.headers.authorization',
     'headers.authorization',
     'headers["x-sluice-token"]',
