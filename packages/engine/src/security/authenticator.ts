@@ -27,7 +27,8 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticate {
     if (!token) return ANONYMOUS;
     const daemon = verifyDaemonToken(opts.clusterSecret, token);
     if (daemon) return daemon;
-    const user = await opts.users.verify(token, tokenDigest(token));
+    const digest = tokenDigest(token);
+    const user = opts.users.cached(digest) ?? (await opts.users.verify(token, digest));
     return user ? { kind: 'user', name: user.name, admin: user.admin } : ANONYMOUS;
   };
 }

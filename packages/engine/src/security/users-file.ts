@@ -132,6 +132,15 @@ export class UsersRegistry {
     return Object.keys(this.#doc.users).length;
   }
 
+  /**
+   * The hot path: a token verified before, with no await (a stale file check is started
+   * in the background; a reload clears this cache, so a revoked token stops within ~1 s).
+   */
+  cached(digest: string): AuthenticatedUser | undefined {
+    if (Date.now() - this.#checkedAt >= RELOAD_CHECK_MS) void this.refresh().catch(() => undefined);
+    return this.#verified.get(digest);
+  }
+
   /** The user a token belongs to, or undefined (unknown id, wrong secret, malformed). */
   async verify(token: string, digest: string): Promise<AuthenticatedUser | undefined> {
     await this.refresh();
