@@ -25,6 +25,8 @@ export const clusterConfigSchema = z
         workerTimeoutMs: z.number().int().positive().default(5000),
         /** A running AppMaster silent this long is replaced. */
         appMasterTimeoutMs: z.number().int().positive().default(10_000),
+        /** HTTPS for the control API: PEM paths (relative to this file's folder); clients verify with `ca`. */
+        tls: z.object({ cert: z.string(), key: z.string(), ca: z.string().optional() }).strict().optional(),
       })
       .strict()
       .default({ host: '127.0.0.1', port: 7070, maxArtifactBytes: 512 * 1024 * 1024, workerTimeoutMs: 5000, appMasterTimeoutMs: 10_000 }),
@@ -58,6 +60,22 @@ export const clusterConfigSchema = z
       .default({ slots: 4, heartbeatMs: 300, cacheMaxBytes: 1024 * 1024 * 1024, executorMemoryMb: 2048 }),
     /** Users allowed everything (ACL superusers). */
     superusers: z.array(z.string()).default([]),
+    /**
+     * Authentication of the control API. On by default; turning it off must be explicit
+     * (`enabled: false`) and is refused unless the master binds to loopback.
+     */
+    auth: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Users and their scrypt-hashed tokens (0600); default <config folder>/.sluice/users.json. */
+        usersFile: z.string().optional(),
+        /** Users allowed everything, in addition to top-level `superusers`. */
+        superusers: z.array(z.string()).optional(),
+        /** Secret workers authenticate with and daemon tokens are derived from (0600); default <config folder>/.sluice/cluster.secret. */
+        clusterSecretFile: z.string().optional(),
+      })
+      .strict()
+      .default({ enabled: true }),
   })
   .passthrough();
 
