@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { openConfiguredStorage } from '@sluice/storage-api';
 import { loadClusterConfig } from '../config/cluster-config.js';
 import { EngineError } from '../errors.js';
-import { callJson } from '../cluster/http.js';
+import { callJson, type Endpoint } from '../cluster/http.js';
+import { cliEndpoint } from '../security/credentials.js';
+import { parseAclFlag } from '../security/authorize.js';
 import { defaultAppName, resolveArtifact, uploadArtifact } from '../cluster/client.js';
 import { progressBar } from './progress.js';
 import { run, write } from './exit.js';
@@ -11,12 +13,15 @@ interface Common {
   config?: string;
   master?: string;
   json?: boolean;
+  tokenFile?: string;
 }
 
-async function masterOf(o: Common): Promise<string> {
-  if (o.master) return o.master.startsWith('http') ? o.master : `http://${o.master}`;
-  const { config } = await loadClusterConfig(o.config);
-  return `http://${config.master.host}:${config.master.port}`;
+/** The master to call, with the caller's token (and CA for HTTPS): see security/credentials. */
+async function masterOf(o: Common): Promise<Endpoint> {
+  // The config is read only when given (or for the default address): never created.
+  const loaded = o.config || !o.master ? await loadClusterConfig(o.config) : undefined;
+  const master = o.master ?? `${loaded!.config.master.host}:${loaded!.config.master.port}`;
+  return cliEndpoint(master, loaded, o.tokenFile);
 }
 
 /** `--config k=v` values: JSON when they parse (numbers, booleans, objects), else strings. */
@@ -39,11 +44,12 @@ function common(cmd: Command): Command {
   return cmd
     .option('-c, --cluster-config <file>', 'cluster config (YAML): master address and store')
     .option('--master <host:port>', 'master address (default from the config, 127.0.0.1:7070)')
+    .option('--token-file <file>', 'file holding your API token (else SLUICE_TOKEN, ~/.config/sluice/credentials, <config folder>/admin.token)')
     .option('--json', 'machine-readable output');
 }
 
-function opts(o: { clusterConfig?: string; master?: string; json?: boolean }): Common {
-  return { ...(o.clusterConfig ? { config: o.clusterConfig } : {}), ...(o.master ? { master: o.master } : {}), ...(o.json ? { json: true } : {}) };
+function opts(o: { clusterConfig?: string; master?: string; json?: boolean; tokenFile?: string }): Common {
+  return { ...(o.clusterConfig ? { config: o.clusterConfig } : {}), ...(o.master ? { master: o.master } : {}), ...(o.json ? { json: true } : {}), ...(o.tokenFile ? { tokenFile: o.tokenFile } : {}) };
 }
 
 function line(a: Record<string, any>): string {
@@ -70,21 +76,23 @@ export function registerAppCommands(program: Command): void {
       .command('submit <artifact>')
       .description('upload an app (an ES module, or a folder with one entry module) and start it; prints the app id')
       .option('--name <name>', 'app name (default: the file name)')
-      .option('--config <key=value>', 'app config, repeatable (e.g. --config input=/data/in.txt --config executors=3)', (v: string, acc: string[]) => [...acc, v], [] as string[]),
-  ).action(async (artifact: string, o: { name?: string; config: string[]; clusterConfig?: string; master?: string; json?: boolean }) =>
+      .option('--config <key=value>', 'app config, repeatable (e.g. --config input=/data/in.txt --config executors=3)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+      .option('--acl <entries>', "who else may use the app, Storm's grammar: u:bob:r,u:carol:rw,o:: (you own it)"),
+  ).action(async (artifact: string, o: { name?: string; config: string[]; acl?: string; clusterConfig?: string; master?: string; json?: boolean; tokenFile?: string }) =>
     run(o.json, async () => {
       const c = opts(o);
       const file = resolveArtifact(artifact);
       const cfg = parseConfigPairs(o.config);
       const bar = progressBar(process.stderr, 'uploading');
-      const r = await uploadArtifact(await masterOf(c), file, o.name ?? defaultAppName(artifact.replace(/[\\/]+$/, '')), cfg, (d, t) => bar.update(d, t));
+      const acl = o.acl === undefined ? undefined : parseAclFlag(o.acl).join(',');
+      const r = await uploadArtifact(await masterOf(c), file, o.name ?? defaultAppName(artifact.replace(/[\\/]+$/, '')), cfg, (d, t) => bar.update(d, t), acl);
       bar.end();
       write(o.json ? JSON.stringify(r) : r.appId);
     }),
   );
 
   common(program.command('apps').description('list apps (from the master, or from the store when no master runs)')).action(
-    async (o: { clusterConfig?: string; master?: string; json?: boolean }) =>
+    async (o: { clusterConfig?: string; master?: string; json?: boolean; tokenFile?: string }) =>
       run(o.json, async () => {
         const c = opts(o);
         let apps: Array<Record<string, unknown>>;
@@ -102,7 +110,7 @@ export function registerAppCommands(program: Command): void {
   );
 
   common(program.command('status <appId>').description('show an app: status, epoch, AppMaster progress, executors')).action(
-    async (id: string, o: { clusterConfig?: string; master?: string; json?: boolean }) =>
+    async (id: string, o: { clusterConfig?: string; master?: string; json?: boolean; tokenFile?: string }) =>
       run(o.json, async () => {
         const c = opts(o);
         let a: Record<string, any>;
@@ -120,8 +128,24 @@ export function registerAppCommands(program: Command): void {
       }),
   );
 
+  const acl = program.command('acl').description("show or change an app's ACL (u:<user>:rwa, o::rwa; r = status/logs/metrics, w = kill/config, a = ACL/delete)");
+  common(acl.command('get <appId>').description("print the app's owner and ACL")).action(
+    async (id: string, o: { clusterConfig?: string; master?: string; json?: boolean; tokenFile?: string }) =>
+      run(o.json, async () => {
+        const a = await callJson(await masterOf(opts(o)), 'GET', `/apps/${encodeURIComponent(id)}/acl`);
+        write(o.json ? JSON.stringify(a) : `owner=${a.owner}\tacl=${(a.acl as string[]).join(',') || '(none)'}`);
+      }),
+  );
+  common(acl.command('set <appId> <entries>').description('replace the ACL, e.g. u:bob:r,o:: (needs a on the app)')).action(
+    async (id: string, entries: string, o: { clusterConfig?: string; master?: string; json?: boolean; tokenFile?: string }) =>
+      run(o.json, async () => {
+        const a = await callJson(await masterOf(opts(o)), 'PUT', `/apps/${encodeURIComponent(id)}/acl`, { acl: parseAclFlag(entries) });
+        write(o.json ? JSON.stringify(a) : `owner=${a.owner}\tacl=${(a.acl as string[]).join(',') || '(none)'}`);
+      }),
+  );
+
   common(program.command('kill <appId>').description('stop an app and its executors')).action(
-    async (id: string, o: { clusterConfig?: string; master?: string; json?: boolean }) =>
+    async (id: string, o: { clusterConfig?: string; master?: string; json?: boolean; tokenFile?: string }) =>
       run(o.json, async () => {
         const a = await callJson(await masterOf(opts(o)), 'POST', `/apps/${encodeURIComponent(id)}/kill`);
         write(o.json ? JSON.stringify(a) : `killed ${id}`);

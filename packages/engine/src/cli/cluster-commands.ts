@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadClusterConfig } from '../config/cluster-config.js';
 import { createWorker, startLocalCluster, startMaster } from '../cluster/local-cluster.js';
 import { run, write } from './exit.js';
+import { ensureLocalAdmin, workerTokenOf } from '../security/auth-setup.js';
 
 function waitForSignal(): Promise<void> {
   return new Promise((resolve) => {
@@ -46,7 +47,8 @@ export function registerClusterCommands(program: Command): void {
       run(false, async () => {
         const loaded = await loadClusterConfig(o.config);
         const master = o.master ?? `${loaded.config.master.host}:${loaded.config.master.port}`;
-        const w = createWorker(loaded, master, o.name ?? `worker-${process.pid}`, o.slots === undefined ? {} : { slots: o.slots });
+        const token = await workerTokenOf(loaded);
+        const w = createWorker(loaded, master, o.name ?? `worker-${process.pid}`, { ...(o.slots === undefined ? {} : { slots: o.slots }), ...(token ? { token } : {}) });
         await w.start();
         write(`worker ${w.id} registered with ${master}`);
         await waitForSignal();
@@ -63,6 +65,8 @@ export function registerClusterCommands(program: Command): void {
     .action(async (o: { config?: string; workers: number; port?: number }) =>
       run(false, async () => {
         const loaded = await loadClusterConfig(o.config);
+        // The quick start needs nothing extra: an admin token the CLI finds by itself.
+        await ensureLocalAdmin(loaded);
         const c = await startLocalCluster(loaded, { workers: o.workers, ...(o.port === undefined ? {} : { port: o.port }) });
         write(`local cluster: master on ${c.address}, ${c.workers.length} workers (Ctrl-C to stop)`);
         await waitForSignal();

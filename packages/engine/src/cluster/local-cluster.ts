@@ -5,6 +5,8 @@ import { createLogger } from '../runtime/logger.js';
 import { Master } from './master.js';
 import { FileSeedStore } from './seed-store.js';
 import { Worker } from './worker.js';
+import { setupMasterAuth, workerTokenOf } from '../security/auth-setup.js';
+import { loadTlsServer } from '../security/tls.js';
 
 export interface StartedMaster {
   master: Master;
@@ -22,9 +24,18 @@ export function workDirOf(loaded: LoadedClusterConfig, name: string): string {
 
 export async function startMaster(loaded: LoadedClusterConfig, overrides: { host?: string; port?: number } = {}): Promise<StartedMaster> {
   const logger = createLogger('master');
+  const host = overrides.host ?? loaded.config.master.host;
+  // Before any I/O: auth off on a non-loopback address is refused here.
+  const auth = await setupMasterAuth(loaded, host, logger);
+  const tlsPaths = loaded.config.master.tls;
+  const tls = tlsPaths
+    ? await loadTlsServer({ cert: resolve(loaded.baseDir, tlsPaths.cert), key: resolve(loaded.baseDir, tlsPaths.key), ...(tlsPaths.ca ? { ca: resolve(loaded.baseDir, tlsPaths.ca) } : {}) })
+    : undefined;
   const storage = await openConfiguredStorage(loaded.config.storage, { baseDir: loaded.baseDir, context: { logger } });
   const master = new Master({
-    host: overrides.host ?? loaded.config.master.host,
+    auth,
+    ...(tls ? { tls } : {}),
+    host,
     port: overrides.port ?? loaded.config.master.port,
     storage,
     seeds: new FileSeedStore(seedFileOf(loaded)),
@@ -51,9 +62,12 @@ export async function startMaster(loaded: LoadedClusterConfig, overrides: { host
   };
 }
 
-export function createWorker(loaded: LoadedClusterConfig, master: string, name: string, overrides: { slots?: number; host?: string } = {}): Worker {
+export function createWorker(loaded: LoadedClusterConfig, master: string, name: string, overrides: { slots?: number; host?: string; token?: string } = {}): Worker {
+  const tls = loaded.config.master.tls;
   return new Worker({
-    master: master.startsWith('http') ? master : `http://${master}`,
+    master: master.startsWith('http') ? master : `${tls ? 'https' : 'http'}://${master}`,
+    ...(overrides.token ? { token: overrides.token } : {}),
+    ...(tls?.ca ? { caFile: resolve(loaded.baseDir, tls.ca) } : {}),
     name,
     host: overrides.host ?? '127.0.0.1',
     slots: overrides.slots ?? loaded.config.worker.slots,
@@ -80,8 +94,9 @@ export async function startLocalCluster(loaded: LoadedClusterConfig, options: { 
   const m = await startMaster(loaded, options.port === undefined ? {} : { port: options.port });
   const workers: Worker[] = [];
   try {
+    const token = await workerTokenOf(loaded);
     for (let i = 0; i < (options.workers ?? 2); i++) {
-      const w = createWorker(loaded, m.master.address, `local-${i}`);
+      const w = createWorker(loaded, m.master.address, `local-${i}`, token ? { token } : {});
       await w.start();
       workers.push(w);
     }

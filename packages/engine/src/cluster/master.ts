@@ -1,11 +1,17 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, IncomingMessage as Req, Server, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { ENGINE_VERSION } from '../version.js';
 import { validateName, type AppStorage, type Storage } from '@sluice/storage-api';
-import type { z } from 'zod';
 import { observabilityRoutes } from '../observability/index.js';
-import { EngineError } from '../errors.js';
+import { EngineError, errorResponseOf } from '../errors.js';
 import type { TaskLogger } from '../dsl/task.js';
 import { JsonRouter, readJson } from './http.js';
+import { aclSetSchema, parseBody, parseSubmitQuery } from './schemas.js';
+import { authOff, type Authenticate } from '../security/authenticator.js';
+import { assertAuthorized, authorize, filterReadable, type Permission } from '../security/authorize.js';
+import type { Principal } from '../security/principal.js';
+import { appDaemonToken, type DaemonRole } from '../security/tokens.js';
+import type { TlsServerMaterial } from '../security/tls.js';
 import { policyFor, recordRestart, type RestartPolicy } from './restart-policy.js';
 import type { AppSeed, SeedStore } from './seed-store.js';
 import {
@@ -29,6 +35,10 @@ export interface MasterOptions {
   maxExecutors?: number;
   /** Cluster default restart budget and back-off; apps may tune it in their config. */
   restartPolicy?: Partial<RestartPolicy>;
+  /** Authentication (users file, daemon tokens); absent means auth off (tests, embedded use). */
+  auth?: { authenticate: Authenticate; superusers: readonly string[]; clusterSecret: Buffer | undefined };
+  /** Serve the control API over HTTPS. */
+  tls?: TlsServerMaterial;
 }
 
 interface LaunchedExecutor {
@@ -90,15 +100,6 @@ const FINISH_GRACE_MS = 15_000;
 
 const DEFAULT_POLICY: RestartPolicy = { maxRestarts: 10, restartWindowMs: 600_000, restartBackoffMs: 500, restartBackoffMaxMs: 30_000 };
 
-function parseBody<T extends z.ZodType>(schema: T, body: unknown, what: string): z.infer<T> {
-  const r = schema.safeParse(body);
-  if (!r.success) {
-    const i = r.error.issues[0];
-    throw new EngineError('BAD_REQUEST', `invalid ${what}: ${i ? `${i.path.join('.') || '(body)'}: ${i.message}` : 'malformed'}`);
-  }
-  return r.data;
-}
-
 /**
  * The master: control API, app registry (seeds only) and worker registry. It never
  * runs app code: each app's AppMaster runs in an executor on a worker, so a master
@@ -139,7 +140,7 @@ export class Master {
       prometheus: () => ({ cluster: this.#snapshot() }),
       processMetrics: true,
     });
-    this.#server = await this.#router().listen(this.opts.host, this.opts.port, obs);
+    this.#server = await this.#router().listen(this.opts.host, this.opts.port, (req, res) => this.#observability(req, res, obs), this.opts.tls ? { tls: this.opts.tls } : {});
     this.#timer = setInterval(() => this.#monitor(), 500);
     this.opts.logger.info({ address: this.address, apps: this.#apps.size }, 'master started');
   }
@@ -165,6 +166,55 @@ export class Master {
       p.then((a) => a === undefined && this.#stores.delete(appId), () => this.#stores.delete(appId));
     }
     return p;
+  }
+
+  get #authenticate(): Authenticate {
+    return this.opts.auth?.authenticate ?? authOff;
+  }
+
+  #authz(): { superusers: readonly string[] } {
+    return { superusers: this.opts.auth?.superusers ?? [] };
+  }
+
+  #assert(p: Principal, entry: AppEntry, perm: Permission): void {
+    assertAuthorized(p, { appId: entry.seed.appId, owner: entry.seed.owner, acl: entry.seed.acl }, perm, this.#authz());
+  }
+
+  /**
+   * The logs/metrics query routes and Prometheus' /metrics answer before the router:
+   * they are authenticated here, and an app's store is opened only for a caller with
+   * `r` on it.
+   */
+  async #observability(req: Req, res: ServerResponse, obs: (req: Req, res: ServerResponse) => Promise<boolean>): Promise<boolean> {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const m = /^\/apps\/([^/]+)\/(logs|metrics)(\/|$)/.exec(path);
+    if (!m && path !== '/metrics') return false;
+    try {
+      const p = await this.#authenticate(req);
+      if (p.kind !== 'user') throw new EngineError(p.kind === 'anonymous' ? 'UNAUTHENTICATED' : 'FORBIDDEN', p.kind === 'anonymous' ? 'missing or invalid credentials: send Authorization: Bearer <token>' : 'a user credential is required');
+      if (m) {
+        let id: string;
+        try {
+          id = decodeURIComponent(m[1]!);
+        } catch {
+          throw new EngineError('BAD_REQUEST', 'malformed %-escape in the app id');
+        }
+        this.#assert(p, this.#entry(id), 'r');
+      }
+    } catch (err) {
+      const e = errorResponseOf(err);
+      const text = JSON.stringify({ error: { code: e.code, message: e.message } });
+      res.writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(e.status === 401 ? { 'www-authenticate': 'Bearer realm="sluice"' } : {}) });
+      res.end(text);
+      return true;
+    }
+    return obs(req, res);
+  }
+
+  /** A token for a daemon of this app at this epoch (absent with auth off). */
+  #daemonToken(role: DaemonRole, appId: string, epoch: number): { token?: string } {
+    const secret = this.opts.auth?.clusterSecret;
+    return secret ? { token: appDaemonToken(secret, role, appId, epoch) } : {};
   }
 
   #snapshot() {
@@ -250,7 +300,7 @@ export class Master {
     entry.exits = [];
     // Whatever ran under an older epoch is fenced from now on: stop it.
     this.#killEverywhere(seed.appId, { belowEpoch: epoch });
-    this.#push(w, { type: 'launch', appId: seed.appId, role: 'appmaster', executor: -1, epoch, jar: seed.jar, sha256: seed.sha256 });
+    this.#push(w, { type: 'launch', appId: seed.appId, role: 'appmaster', executor: -1, epoch, jar: seed.jar, sha256: seed.sha256, ...this.#daemonToken('appmaster', seed.appId, epoch) });
     this.opts.logger.info({ appId: seed.appId, epoch, worker: w.id }, 'launching AppMaster');
   }
 
@@ -394,7 +444,7 @@ export class Master {
     return out;
   }
 
-  async submit(name: string, body: AsyncIterable<Uint8Array>, size: number | undefined, rawConfig: unknown, owner: string): Promise<{ appId: string; sha256: string; size: number }> {
+  async submit(name: string, body: AsyncIterable<Uint8Array>, size: number | undefined, rawConfig: unknown, owner: string, acl: string[] = []): Promise<{ appId: string; sha256: string; size: number }> {
     try {
       validateName('appName', name);
     } catch (err) {
@@ -411,7 +461,7 @@ export class Master {
       await app.config.set(APP_CONFIG_ID, config);
       await app.updateMeta({ status: 'running', jar: JAR_NAME });
       const now = Date.now();
-      const seed: AppSeed = { appId, name, owner, status: 'running', epoch: 0, jar: JAR_NAME, sha256: info.sha256, createdAt: now, updatedAt: now, restarts: 0, recentRestarts: [] };
+      const seed: AppSeed = { appId, name, owner, acl, status: 'running', epoch: 0, jar: JAR_NAME, sha256: info.sha256, createdAt: now, updatedAt: now, restarts: 0, recentRestarts: [] };
       const rev = await this.opts.seeds.create(seed);
       created = true;
       const entry: AppEntry = { seed, rev, exits: [], config, queue: Promise.resolve(), busy: 0 };
@@ -473,21 +523,32 @@ export class Master {
   }
 
   #router(): JsonRouter {
-    const r = new JsonRouter();
-    r.add('GET', '/health', async () => ({
-      ok: true, role: 'single', leader: this.address, address: this.address, workers: this.#workers.size, apps: this.#apps.size, startedAt: this.startedAt,
+    const r = new JsonRouter({ auth: this.#authenticate });
+    const am = { kind: 'appDaemon', roles: ['appmaster'] } as const;
+    const daemonEpoch = (p: Principal, epoch: number): void => {
+      if (p.kind === 'appDaemon' && p.epoch !== epoch) throw new EngineError('FORBIDDEN', `token is for epoch ${p.epoch}, request says ${epoch}`);
+    };
+    r.add('GET', '/health', 'public', async () => ({
+      ok: true, role: 'single', leader: this.address, address: this.address, workers: this.#workers.size, apps: this.#apps.size, startedAt: this.startedAt, version: ENGINE_VERSION,
     }));
-    r.add('GET', '/workers', async () => ({
-      workers: [...this.#workers.values()].map((w) => ({ id: w.id, host: w.host, slots: w.slots, usedSlots: this.#load(w), lastSeen: w.lastSeen, version: w.version, executors: w.executors })),
+    r.add('GET', '/workers', 'user', async (_req, _p, _u, who) => ({
+      workers: [...this.#workers.values()].map((w) => ({
+        id: w.id, host: w.host, slots: w.slots, usedSlots: this.#load(w), lastSeen: w.lastSeen, version: w.version,
+        // Only the executors of apps the caller may read.
+        executors: w.executors.filter((e) => {
+          const entry = this.#apps.get(e.appId);
+          return entry !== undefined && authorize(who, { appId: e.appId, owner: entry.seed.owner, acl: entry.seed.acl }, 'r', this.#authz());
+        }),
+      })),
     }));
-    r.add('POST', '/workers/register', async (req) => {
+    r.add('POST', '/workers/register', 'worker', async (req) => {
       const b = parseBody(workerRegisterSchema, await readJson(req), 'worker registration');
       const id = b.name ?? `worker-${randomBytes(3).toString('hex')}`;
       this.#workers.set(id, { id, host: b.host, slots: b.slots, lastSeen: Date.now(), executors: b.executors, commands: [], launched: [], ...(b.version ? { version: b.version } : {}) });
       this.opts.logger.info({ worker: id, slots: b.slots }, 'worker registered');
       return { workerId: id };
     });
-    r.add('POST', '/workers/:id/heartbeat', async (req, p) => {
+    r.add('POST', '/workers/:id/heartbeat', 'worker', async (req, p) => {
       const b = parseBody(workerHeartbeatSchema, await readJson(req), 'worker heartbeat');
       const w = this.#workers.get(p.id!);
       if (!w) throw new EngineError('APP_NOT_FOUND', `worker ${p.id} is not registered`);
@@ -503,22 +564,47 @@ export class Master {
       for (const c of commands) if (c.type === 'launch') w.launched.push({ appId: c.appId, role: c.role, executor: c.executor, epoch: c.epoch, at: now });
       return { commands };
     });
-    r.add('POST', '/apps', async (req, _p, url) => {
-      const name = url.searchParams.get('name') ?? '';
-      let config: unknown;
-      try {
-        config = JSON.parse(url.searchParams.get('config') ?? '{}');
-      } catch {
-        throw new EngineError('BAD_REQUEST', 'config must be a JSON object');
-      }
-      return this.submit(name, req, contentLength(req), config, String(req.headers['x-sluice-user'] ?? 'sluice'));
+    r.add('POST', '/apps', 'user', async (req, _p, url, who) => {
+      const q = parseSubmitQuery(url);
+      // The owner is who authenticated, never a header the caller chose.
+      const owner = who.kind === 'user' ? who.name : 'sluice';
+      return this.submit(q.name, req, contentLength(req), q.config, owner, q.acl);
     });
-    r.add('GET', '/apps', async () => ({ apps: [...this.#apps.values()].map((e) => this.describe(e)) }));
-    r.add('GET', '/apps/:id', async (_req, p) => this.describe(this.#entry(p.id!)));
-    r.add('DELETE', '/apps/:id', async (_req, p) => this.delete(p.id!));
-    r.add('POST', '/apps/:id/kill', async (_req, p) => this.kill(p.id!));
-    r.add('POST', '/apps/:id/am/heartbeat', async (req, p): Promise<AmHeartbeatReply> => {
+    r.add('GET', '/apps', 'user', async (_req, _p, _u, who) => ({
+      apps: filterReadable(who, [...this.#apps.values()].map((e) => ({ appId: e.seed.appId, owner: e.seed.owner, acl: e.seed.acl, e })), this.#authz()).map((x) => this.describe(x.e)),
+    }));
+    r.add('GET', '/apps/:id', 'user', async (_req, p, _u, who) => {
+      const entry = this.#entry(p.id!);
+      this.#assert(who, entry, 'r');
+      return this.describe(entry);
+    });
+    r.add('DELETE', '/apps/:id', 'user', async (_req, p, _u, who) => {
+      this.#assert(who, this.#entry(p.id!), 'a');
+      return this.delete(p.id!);
+    });
+    r.add('POST', '/apps/:id/kill', 'user', async (_req, p, _u, who) => {
+      this.#assert(who, this.#entry(p.id!), 'w');
+      return this.kill(p.id!);
+    });
+    r.add('GET', '/apps/:id/acl', 'user', async (_req, p, _u, who) => {
+      const entry = this.#entry(p.id!);
+      this.#assert(who, entry, 'r');
+      return { appId: entry.seed.appId, owner: entry.seed.owner, acl: entry.seed.acl };
+    });
+    r.add('PUT', '/apps/:id/acl', 'user', async (req, p, _u, who) => {
+      const entry = this.#entry(p.id!);
+      this.#assert(who, entry, 'a');
+      const b = parseBody(aclSetSchema, await readJson(req), 'ACL');
+      return this.#run(entry, async () => {
+        await this.#write(entry, { ...entry.seed, acl: b.acl });
+        this.opts.logger.info({ appId: entry.seed.appId, acl: b.acl, by: who.kind === 'user' ? who.name : who.kind }, 'ACL changed');
+        return { appId: entry.seed.appId, owner: entry.seed.owner, acl: entry.seed.acl };
+      });
+    });
+    r.add('POST', '/apps/:id/am/heartbeat', am, async (req, p, _u, who): Promise<AmHeartbeatReply> => {
       const b = parseBody(appMasterStatusSchema, await readJson(req), 'AppMaster heartbeat');
+      // The token names the AppMaster's launch epoch: it cannot speak for another one.
+      daemonEpoch(who, b.amEpoch);
       const entry = this.#entry(p.id!);
       const { seed } = entry;
       if (seed.status !== 'running') throw new EngineError('APP_STATE', `app ${seed.appId} is ${seed.status}`);
@@ -534,8 +620,9 @@ export class Master {
       if (b.epoch === seed.epoch) entry.am.status = b;
       return { ok: true, executors: this.#executorReports(entry) };
     });
-    r.add('POST', '/apps/:id/restart', async (req, p): Promise<RestartReply> => {
+    r.add('POST', '/apps/:id/restart', am, async (req, p, _u, who): Promise<RestartReply> => {
       const b = parseBody(restartRequestSchema, await readJson(req), 'restart request');
+      daemonEpoch(who, b.amEpoch);
       const entry = this.#entry(p.id!);
       return this.#run(entry, async () => {
         this.#checkAm(entry, b);
@@ -545,8 +632,9 @@ export class Master {
         return { epoch: entry.seed.epoch, notBefore: r.notBefore };
       });
     });
-    r.add('POST', '/apps/:id/executors', async (req, p): Promise<ExecutorsReply> => {
+    r.add('POST', '/apps/:id/executors', am, async (req, p, _u, who): Promise<ExecutorsReply> => {
       const b = parseBody(executorsRequestSchema, await readJson(req), 'executors request');
+      daemonEpoch(who, b.amEpoch);
       const entry = this.#entry(p.id!);
       return this.#run(entry, async () => {
         this.#checkAm(entry, b);
@@ -562,14 +650,15 @@ export class Master {
         const placed: Array<{ executor: number; worker: string }> = [];
         for (const i of b.executors) {
           const w = this.#freeWorkers()[0]!;
-          this.#push(w, { type: 'launch', appId: seed.appId, role: 'executor', executor: i, epoch: seed.epoch, jar: seed.jar, sha256: seed.sha256, am: b.am });
+          this.#push(w, { type: 'launch', appId: seed.appId, role: 'executor', executor: i, epoch: seed.epoch, jar: seed.jar, sha256: seed.sha256, am: b.am, ...this.#daemonToken('executor', seed.appId, seed.epoch) });
           placed.push({ executor: i, worker: w.id });
         }
         return { placed };
       });
     });
-    r.add('POST', '/apps/:id/finish', async (req, p) => {
+    r.add('POST', '/apps/:id/finish', am, async (req, p, _u, who) => {
       const b = parseBody(finishRequestSchema, await readJson(req), 'finish request');
+      daemonEpoch(who, b.amEpoch);
       const entry = this.#entry(p.id!);
       return this.#run(entry, async () => {
         this.#checkAm(entry, b);

@@ -4,12 +4,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StorageConfig } from '@sluice/storage-api';
 import type { TaskLogger } from '../dsl/task.js';
-import { callJson, HttpError } from './http.js';
+import { readFileSync } from 'node:fs';
+import { callJson, HttpError, type Endpoint } from './http.js';
+import { heartbeatAnswerSchema } from './schemas.js';
 import { ENGINE_VERSION } from '../version.js';
 import type { ExitedExecutor, LaunchCommand, RunningExecutor, WorkerCommand } from './protocol.js';
 
 export interface WorkerOptions {
   master: string;
+  /** Bearer token derived from the cluster secret (absent with auth off). */
+  token?: string;
+  /** CA to verify an HTTPS master with (PEM path); passed on to executors. */
+  caFile?: string;
   name?: string;
   host: string;
   slots: number;
@@ -56,7 +62,11 @@ export class Worker {
   #standby: { proc: ChildProcess; logFile: string; ready: boolean } | undefined;
   #standbyTimer: NodeJS.Timeout | undefined;
 
-  constructor(readonly opts: WorkerOptions) {}
+  readonly #endpoint: Endpoint;
+
+  constructor(readonly opts: WorkerOptions) {
+    this.#endpoint = { url: opts.master, ...(opts.token ? { token: opts.token } : {}), ...(opts.caFile ? { ca: readFileSync(opts.caFile) } : {}) };
+  }
 
   get running(): RunningExecutor[] {
     return [...this.#children.values()].map((c) => c.info);
@@ -102,7 +112,7 @@ export class Worker {
   }
 
   async #register(): Promise<void> {
-    const r = await callJson(this.opts.master, 'POST', '/workers/register', {
+    const r = await callJson(this.#endpoint, 'POST', '/workers/register', {
       name: this.opts.name, host: this.opts.host, slots: this.opts.slots, executors: this.running, version: ENGINE_VERSION,
     });
     this.id = r.workerId as string;
@@ -115,8 +125,14 @@ export class Worker {
     const exited = this.#exited;
     this.#exited = [];
     try {
-      const r = await callJson(this.opts.master, 'POST', `/workers/${this.id}/heartbeat`, { executors: this.running, exited }, 5000);
-      for (const c of r.commands as WorkerCommand[]) this.#apply(c);
+      const raw: unknown = await callJson(this.#endpoint, 'POST', `/workers/${this.id}/heartbeat`, { executors: this.running, exited }, 5000);
+      // Checked before acting: a command names paths (app ids) and processes to start.
+      const r = heartbeatAnswerSchema.safeParse(raw);
+      if (!r.success) {
+        this.opts.logger.error({ issue: r.error.issues[0]?.message }, 'malformed heartbeat answer from the master; ignored');
+        return;
+      }
+      for (const c of r.data.commands as WorkerCommand[]) this.#apply(c);
     } catch (err) {
       this.#exited = exited.concat(this.#exited);
       if (err instanceof HttpError && err.status === 404) await this.#register().catch(() => {});
@@ -161,6 +177,9 @@ export class Worker {
       SLUICE_CACHE_MAX_BYTES: String(this.opts.cacheMaxBytes),
       SLUICE_HOST: this.opts.host,
       SLUICE_WORKER: this.id ?? '',
+      // Scoped to this app, epoch and role; the cluster secret never leaves the worker.
+      SLUICE_DAEMON_TOKEN: c.token ?? '',
+      SLUICE_MASTER_CA: this.opts.caFile ?? '',
     };
     delete env.SLUICE_LOG_FILE; // executors log to their own file (stdio below)
     let proc: ChildProcess;

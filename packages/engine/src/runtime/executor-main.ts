@@ -71,7 +71,7 @@ try {
   log.error({ err, code: (err as { code?: string }).code }, 'executor could not start');
   if (env.role === 'appmaster' && isDeterministic(err)) {
     // Bad artifact or DAG: retrying cannot help. The app fails once, with the reason.
-    await callJson(env.master, 'POST', `/apps/${env.appId}/finish`, { epoch: env.epoch, amEpoch: env.epoch, status: 'failed', error: message }).catch(() => {});
+    await callJson(env.masterEndpoint, 'POST', `/apps/${env.appId}/finish`, { epoch: env.epoch, amEpoch: env.epoch, status: 'failed', error: message }).catch(() => {});
     await exitAfterFlush(0);
   }
   await exitAfterFlush(1);

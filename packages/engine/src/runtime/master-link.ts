@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { callJson, HttpError } from '../cluster/http.js';
+import { callJson, HttpError, type Endpoint } from '../cluster/http.js';
 
 /** Attempts while the master is unreachable, and the back-off between them (bounded: ~2 min). */
 const MAX_ATTEMPTS = 40;
@@ -22,7 +22,7 @@ export class MasterLink {
   #queue: Promise<unknown> = Promise.resolve();
   #inFlight = 0;
 
-  constructor(readonly master: string, readonly logger: Logger) {}
+  constructor(readonly master: Endpoint, readonly logger: Logger) {}
 
   get busy(): boolean {
     return this.#inFlight > 0;
