@@ -11,3 +11,8 @@ export { ExecutionPlan, hashKey, type PlannedTask } from './runtime/plan.js';
 export { ExecutorCore, type Transport, type CoreOptions } from './runtime/executor-core.js';
 export { InProcessApp, type InProcessOptions } from './runtime/in-process.js';
 export { clusterConfigSchema, parseClusterConfig, loadClusterConfig, type ClusterConfig, type LoadedClusterConfig } from './config/cluster-config.js';
+// master HA on etcd (issue 11)
+export { EtcdSeedStore, type EtcdSeedStoreOptions, type LeaderFence, type SeedWriteFence } from './cluster/etcd-seed-store.js';
+export { LeaderElection, type LeaderElectionOptions, type LeadershipChange, type MasterRole } from './cluster/leader-election.js';
+export { createEtcdClient, type EtcdClientOptions } from './cluster/etcd-client.js';
+export { appSeedSchema, parseSeed, type AppSeed, type SeedStore, type VersionedSeed } from './cluster/seed-store.js';

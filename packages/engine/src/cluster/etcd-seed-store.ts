@@ -89,12 +89,12 @@ export class EtcdSeedStore implements SeedStore {
     return kvs[0] ? this.#decode(kvs[0]) : undefined;
   }
 
-  create(seed: AppSeed): Promise<string> {
+  async create(seed: AppSeed): Promise<string> {
     const key = this.keyOf(seed.appId);
     return this.#write(seed.appId, key, 'none', this.#client.put(key).value(JSON.stringify(seed)));
   }
 
-  update(seed: AppSeed, rev: string): Promise<string> {
+  async update(seed: AppSeed, rev: string): Promise<string> {
     const key = this.keyOf(seed.appId);
     return this.#write(seed.appId, key, rev, this.#client.put(key).value(JSON.stringify(seed)));
   }

@@ -122,10 +122,11 @@ export class LeaderElection extends EventEmitter implements SeedWriteFence {
     clearTimeout(this.#retryTimer);
     const lease = this.#lease;
     this.#lease = undefined;
-    await Promise.allSettled([this.#observer?.cancel(), this.#waiter?.cancel()]);
+    const bound = this.#opts.leaseTtlMs;
+    await Promise.all([bounded(this.#observer?.cancel(), bound, 'observer cancel', this.#log), bounded(this.#waiter?.cancel(), bound, 'waiter cancel', this.#log)]);
     if (this.#role === 'leader') this.#setRole('follower', undefined);
     this.#fence = undefined;
-    if (lease) await lease.revoke().catch(() => undefined);
+    if (lease) await bounded(lease.revoke(), bound, 'lease revoke', this.#log);
   }
 
   async #campaign(): Promise<void> {
@@ -185,7 +186,11 @@ export class LeaderElection extends EventEmitter implements SeedWriteFence {
           clearInterval(check);
           reject(err);
         });
-      }).finally(() => watcher.cancel());
+      }).finally(() => {
+        // never awaited: cancelling a watch whose stream is reconnecting can take long
+        if (this.#waiter === watcher) this.#waiter = undefined;
+        void watcher.cancel().catch(() => undefined);
+      });
       if (gen !== this.#generation) return;
     }
   }
@@ -216,6 +221,7 @@ export class LeaderElection extends EventEmitter implements SeedWriteFence {
       this.#log.info({ reason }, 'campaign restarting');
     }
     void this.#waiter?.cancel().catch(() => undefined);
+    this.#waiter = undefined;
     if (lease) void lease.revoke().catch(() => undefined);
     const delay = this.#retryDelay;
     this.#retryDelay = Math.min(RECAMPAIGN_MAX_MS, this.#retryDelay * 2);
@@ -259,4 +265,14 @@ export class LeaderElection extends EventEmitter implements SeedWriteFence {
     if (leader !== undefined) this.#leader = leader;
     this.emit('change', { role, leader: this.leader } satisfies LeadershipChange);
   }
+}
+
+/** Waits for a clean-up step at most `ms`: a stop must not hang on an unreachable etcd. */
+async function bounded(p: Promise<unknown> | undefined, ms: number, what: string, log: Logger): Promise<void> {
+  if (!p) return;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms)));
+  const r = await Promise.race([p.then(() => 'ok' as const, () => 'failed' as const), timedOut]);
+  clearTimeout(timer);
+  if (r !== 'ok') log.warn({ step: what, outcome: r, ms }, 'stop step did not complete');
 }
