@@ -16,3 +16,4 @@ export { EtcdSeedStore, type EtcdSeedStoreOptions, type LeaderFence, type SeedWr
 export { LeaderElection, type LeaderElectionOptions, type LeadershipChange, type MasterRole } from './cluster/leader-election.js';
 export { createEtcdClient, type EtcdClientOptions } from './cluster/etcd-client.js';
 export { appSeedSchema, parseSeed, type AppSeed, type SeedStore, type VersionedSeed } from './cluster/seed-store.js';
+export { MasterClient, DEFAULT_MASTER_RETRY, type MasterClientOptions, type MasterClientRetry, type CallFn } from './cluster/master-client.js';
