@@ -6,6 +6,7 @@ import { registerClusterCommands } from './cluster-commands.js';
 import { registerAppCommands } from './app-commands.js';
 import { registerDemoCommand } from './demo.js';
 import { registerAuthCommands } from './auth-commands.js';
+import { registerMastersCommand } from './masters-commands.js';
 
 /**
  * The `sluice` CLI. Each command group lives in its own file and registers itself here.
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerAppCommands(program);
   registerDemoCommand(program);
   registerAuthCommands(program);
+  registerMastersCommand(program);
   return program;
 }
 
