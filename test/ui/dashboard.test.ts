@@ -46,11 +46,21 @@ async function newPage(ctx: BrowserContext, who: string, errors: string[]): Prom
   return page;
 }
 
+/** Waits for a locator; on timeout the error carries what the page shows instead. */
+async function see(page: Page, selector: string, timeout = 10_000): Promise<void> {
+  try {
+    await page.locator(selector).first().waitFor({ timeout });
+  } catch (err) {
+    const shown = await page.locator('body').innerText().catch(() => '');
+    throw new Error(`${(err as Error).message.split("\n")[0]}; page shows: ${shown.slice(0, 1500)}; console: ${consoleErrors.join(" / ")}`);
+  }
+}
+
 async function login(page: Page, token: string): Promise<void> {
   await page.goto(`${base}/ui/`);
   await page.locator('[data-testid=login] input[name=token]').fill(token);
   await page.locator('[data-testid=login] button[type=submit]').click();
-  await page.locator('[data-testid=apps]').waitFor({ timeout: 10_000 });
+  await see(page, '[data-testid=apps]');
 }
 
 describe.skipIf(!haveChromium)('dashboard in chromium', () => {
@@ -120,7 +130,7 @@ describe.skipIf(!haveChromium)('dashboard in chromium', () => {
 
     // App page: one node per processor, one edge per connection, labelled.
     await page.goto(`${base}/ui/#/apps/${encodeURIComponent(run.appId)}`);
-    await page.locator('[data-testid=dag]').waitFor({ timeout: 10_000 });
+    await see(page, '[data-testid=dag]');
     const names = await page.locator('[data-testid=dag-node]').evaluateAll((els) => els.map((e) => e.getAttribute('data-name')));
     expect(names.sort()).toEqual(['count', 'lines', 'out', 'split']);
     const edges = await page.locator('[data-testid=dag-edge]').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-from')}->${e.getAttribute('data-to')}`));
@@ -141,15 +151,27 @@ describe.skipIf(!haveChromium)('dashboard in chromium', () => {
     // Logs: a filter narrows the result; follow shows a new line.
     await page.goto(`${base}/ui/#/logs/${encodeURIComponent(run.appId)}`);
     const count = async (): Promise<number> => Number((await page.locator('[data-testid=log-count]').textContent())?.split(' ')[0]);
-    await waitFor('log lines', 15_000, async () => ((await count()) > 1 ? true : undefined), 300);
-    const all = await count();
+    const shownLines = (): Promise<string[]> => page.locator('[data-testid=log-line]').allTextContents();
+    // Unfiltered: the AppMaster's start-up lines, more than the one the filter keeps.
+    const NEEDLE = 'all executors running';
+    let seen: string[] = [];
+    await waitFor('log lines', 20_000, async () => {
+      const lines = (seen = await shownLines());
+      return lines.some((l) => l.includes(NEEDLE)) && lines.some((l) => !l.includes(NEEDLE)) ? true : undefined;
+    }, 300).catch((err: unknown) => {
+      throw new Error(`${String(err)}; shown: ${seen.slice(-20).join(' | ')}`);
+    });
     await page.locator('[data-testid=log-filters] input[name=executor]').fill('appmaster');
+    await page.locator('[data-testid=log-filters] input[name=grep]').fill(NEEDLE);
     await page.locator('[data-testid=apply]').click();
-    await waitFor('the filter to apply', 10_000, async () => {
-      const n = await count();
-      const lines = await page.locator('[data-testid=log-line]').allTextContents();
-      return n > 0 && n < all && lines.every((l) => l.includes('appmaster')) ? true : undefined;
+    await waitFor('the filter to narrow the lines', 10_000, async () => {
+      const lines = await shownLines();
+      return lines.length > 0 && lines.length < seen.length && lines.every((l) => l.includes(NEEDLE) && l.includes('[appmaster')) ? true : undefined;
     }, 300);
+    // Follow with the executor filter only: a new AppMaster line shows within seconds.
+    await page.locator('[data-testid=log-filters] input[name=grep]').fill('');
+    await page.locator('[data-testid=apply]').click();
+    await waitFor('the wider filter', 10_000, async () => ((await shownLines()).length > 1 ? true : undefined), 300);
     await page.locator('[data-testid=follow]').click();
     await page.locator('[data-testid=log-count]', { hasText: 'following' }).waitFor({ timeout: 5000 });
     const before = await count();
@@ -167,7 +189,9 @@ describe.skipIf(!haveChromium)('dashboard in chromium', () => {
     // Metrics page: pick a series, chart it.
     await page.goto(`${base}/ui/#/metrics/${encodeURIComponent(run.appId)}`);
     const select = page.locator('[data-testid=metric-query] select[name=name]');
-    await waitFor('series list', 10_000, async () => ((await select.locator('option[value="sluice_task_messages_total"]').count()) > 0 ? true : undefined), 300);
+    await waitFor('series list', 10_000, async () => ((await select.locator('option').allTextContents()).includes('sluice_task_messages_total') ? true : undefined), 300).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}; page shows: ${(await page.locator('main').innerHTML()).slice(0, 1500)}`);
+    });
     await select.selectOption('sluice_task_messages_total');
     await page.locator('[data-testid=metric-query] input[name=by]').fill('processor');
     await page.locator('[data-testid=metric-query] select[name=agg]').selectOption('max');

@@ -13,7 +13,7 @@ const BACKPRESSURE_LAG_MS = 10_000;
 export function DagView({ dag, processors, appState }) {
   const rates = new Map((processors || []).map((p) => [p.name, p]));
   const maxRate = Math.max(1, ...[...rates.values()].map((p) => p.rate));
-  const g = new dagre.graphlib.Graph();
+  const g = new dagre.graphlib.Graph({ multigraph: true });
   g.setGraph({ rankdir: 'LR', nodesep: 30, ranksep: 70, marginx: 10, marginy: 10 });
   g.setDefaultEdgeLabel(() => ({}));
   for (const p of dag.processors) {
