@@ -83,8 +83,10 @@ export function exportedAppSamples(appId: string, samples: MetricSample[], granu
 }
 
 /**
- * promtool rejects non-counters named `…_total` (prom-client's nodejs_active_*_total
- * gauges): rename such gauge families by dropping the suffix.
+ * promtool rejects non-counters named `…_total`: prom-client's
+ * nodejs_active_{handles,requests,resources}_total gauges. Each is the sum of the family
+ * of the same name without the suffix (labelled by type), and renaming would collide
+ * with it, so such gauge families are dropped.
  */
 export function lintExposition(text: string): string {
   const bad = new Set<string>();
@@ -92,10 +94,9 @@ export function lintExposition(text: string): string {
   if (bad.size === 0) return text;
   return text
     .split('\n')
-    .map((line) => {
-      const m = /^(# (?:HELP|TYPE) )?([a-zA-Z_:][a-zA-Z0-9_:]*)(.*)$/.exec(line);
-      if (!m || !bad.has(m[2]!)) return line;
-      return (m[1] ?? '') + m[2]!.slice(0, -'_total'.length) + m[3];
+    .filter((line) => {
+      const m = /^(?:# (?:HELP|TYPE) )?([a-zA-Z_:][a-zA-Z0-9_:]*)/.exec(line);
+      return !m || !bad.has(m[1]!);
     })
     .join('\n');
 }

@@ -6,7 +6,7 @@ import uPlot from 'uplot';
  * A uPlot time chart of MetricSeries[] ({labels, points:[{ts,value}]}) aligned on the
  * union of their timestamps. data-points tells tests (and people) how much it holds.
  */
-export function Chart({ series, title, width = 640, height = 200, unit = '' }) {
+export function Chart({ series, title, width = 640, height = 200, unit = '', timeValues = false }) {
   const ref = useRef(null);
   const ts = [...new Set(series.flatMap((s) => s.points.map((p) => p.ts)))].sort((a, b) => a - b);
   const points = series.reduce((n, s) => n + s.points.length, 0);
@@ -23,7 +23,9 @@ export function Chart({ series, title, width = 640, height = 200, unit = '' }) {
     const opts = {
       title, width, height,
       series: [{}, ...series.map((s, i) => ({ label: labelOf(s.labels) || s.name, stroke: colors[i % colors.length], width: 1.5, spanGaps: true }))],
-      axes: [{}, { label: unit, size: 60 }],
+      // One point alone would make uPlot span years: give it a minute either side.
+      scales: { x: { time: true, range: (_u, min, max) => (min === max ? [min - 60, max + 60] : [min, max]) } },
+      axes: [{}, { label: unit, size: 70, ...(timeValues ? { values: (_u, vals) => vals.map((v) => new Date(v * 1000).toISOString().slice(11, 19)) } : {}) }],
     };
     const plot = new uPlot(opts, data, ref.current);
     return () => plot.destroy();

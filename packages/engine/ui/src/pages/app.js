@@ -36,7 +36,7 @@ export function AppPage({ appId }) {
     setTick((t) => t + 1);
   };
   const [lag, clock] = charts.data || [{ series: [] }, { series: [] }];
-  const minClock = clock.series.map((s) => ({ ...s, points: s.points.filter((p) => p.value > 0).map((p) => ({ ts: p.ts, value: (p.ts - p.value) / 1000 })) }));
+  const minClock = clock.series.map((s) => ({ ...s, points: s.points.filter((p) => p.value > 0).map((p) => ({ ts: p.ts, value: p.value / 1000 })) }));
   const failure = app.lastFailure;
   return html`<section>
     <h2>${appId} <span class="status ${status}" data-testid="app-state">${status}</span></h2>
@@ -59,7 +59,7 @@ export function AppPage({ appId }) {
     <h3>Clock and lag (15 min)</h3>
     <div class="charts">
       <${Chart} title="event-time lag by processor (ms)" series=${lag.series} unit="ms" />
-      <${Chart} title="app min clock behind wall clock (s)" series=${minClock} unit="s" />
+      <${Chart} title="app min clock (event time, UTC)" series=${minClock} unit="event time" timeValues=${true} />
     </div>
     <h3>Checkpoints</h3>
     <table data-testid="checkpoints">
