@@ -5,6 +5,7 @@ import { registerObservabilityCommands } from './logs-commands.js';
 import { registerClusterCommands } from './cluster-commands.js';
 import { registerAppCommands } from './app-commands.js';
 import { registerDemoCommand } from './demo.js';
+import { registerAuthCommands } from './auth-commands.js';
 
 /**
  * The `sluice` CLI. Each command group lives in its own file and registers itself here.
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerClusterCommands(program);
   registerAppCommands(program);
   registerDemoCommand(program);
+  registerAuthCommands(program);
   return program;
 }
 
