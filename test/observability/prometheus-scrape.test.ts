@@ -46,7 +46,7 @@ describe.skipIf(missing.length > 0)('Prometheus scraping a running app', () => {
     promBase = `http://127.0.0.1:${port}`;
     writeFileSync(
       join(promDir, 'prometheus.yml'),
-      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: sluice\n    static_configs:\n      - targets: ['${run.addr}']\n`,
+      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: sluice\n    authorization:\n      credentials: ${run.tokens.admin}\n    static_configs:\n      - targets: ['${run.addr}']\n`,
     );
     prom = spawn(PROMETHEUS, [`--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
     prom.stderr!.on('data', (d: Buffer) => promLog.length < 500 && promLog.push(d.toString()));
@@ -66,7 +66,7 @@ describe.skipIf(missing.length > 0)('Prometheus scraping a running app', () => {
 
   it('exports per-processor throughput, lag, checkpoint and storage families; promtool is clean', async () => {
     const text = await waitFor('per-processor families on /metrics', 45_000, async () => {
-      const t = await (await fetch(`http://${run.addr}/metrics`)).text();
+      const t = await (await fetch(`http://${run.addr}/metrics`, { headers: { authorization: `Bearer ${run.tokens.admin}` } })).text();
       return t.includes('sluice_processor_messages_total{') && t.includes('sluice_storage_op_duration_seconds{') ? t : undefined;
     }, 1000);
     const lint = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8' });

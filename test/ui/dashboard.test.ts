@@ -1,42 +1,23 @@
-// The dashboard in a real browser (Debian chromium via playwright-core) against a real
-// local cluster running a word count: apps list, the DAG, charts, logs filter and live
+// The dashboard in a real browser (Debian chromium via playwright-core), served by a real
+// master (its own users file, ACLs and sessions) running a word count: apps list, the DAG, charts, logs filter and live
 // follow, kill, a 403 for a user without 'r', and no console errors. Screenshots of each
 // page go to test-results/ui/.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { AppStorage } from '@sluice/storage-api';
-import { observabilityRoutes } from '../../packages/engine/src/observability/http-routes.js';
-import type { ClusterApi } from '../../packages/engine/src/observability/ui-data.js';
 import { REPO, waitFor } from '../e2e/helpers/engine-cluster.js';
 import { CHROMIUM, CHROMIUM_ARGS, reportChromium } from './chromium.js';
 import { startRunningWordCount, type RunningApp } from './running-app.js';
 
 const haveChromium = reportChromium('Dashboard browser tests');
 const SHOTS = join(REPO, 'test-results', 'ui');
-const UI_DIR = join(REPO, 'packages/engine/dist/ui');
-const TOKENS: Record<string, string> = { 'tok-alice-0123456789': 'alice', 'tok-bob-0123456789': 'bob' };
 
 let run: RunningApp;
-let server: Server;
 let base: string;
 let browser: Browser;
-const apps = new Map<string, Promise<AppStorage | undefined>>();
 const consoleErrors: string[] = [];
-
-/** The real master's API, as the master's own routes would call it (over HTTP). */
-function masterApi(addr: string): ClusterApi {
-  const call = async (method: string, path: string): Promise<unknown> => {
-    const res = await fetch(`http://${addr}${path}`, { method, signal: AbortSignal.timeout(5000) });
-    const body = (await res.json()) as { error?: { code: string; message: string } };
-    if (!res.ok) throw Object.assign(new Error(body.error?.message ?? String(res.status)), { code: body.error?.code, status: res.status });
-    return body;
-  };
-  return { get: (p) => call('GET', p), post: (p) => call('POST', p) };
-}
 
 async function newPage(ctx: BrowserContext, who: string, errors: string[]): Promise<Page> {
   const page = await ctx.newPage();
@@ -68,42 +49,18 @@ describe.skipIf(!haveChromium)('dashboard in chromium', () => {
     execFileSync(process.execPath, [resolve(REPO, 'packages/engine/ui/build.mjs')], { stdio: 'pipe' });
     mkdirSync(SHOTS, { recursive: true });
     run = await startRunningWordCount('sluice-ui-');
-    const routes = observabilityRoutes({
-      getAppStorage: (id) => {
-        let p = apps.get(id);
-        if (!p) apps.set(id, (p = run.storage.getAppStorage(id)));
-        return p;
-      },
-      authenticate: async (token) => (TOKENS[token] ? { user: TOKENS[token]! } : undefined),
-      authorize: async (user) => user === 'alice',
-      cluster: () => masterApi(run.addr),
-      storageRouting: () => ({ logs: '@sluice/storage-fs', metrics: '@sluice/storage-fs', checkpoints: '@sluice/storage-fs' }),
-      uiDir: UI_DIR,
-      pollIntervalMs: 200,
-    });
-    server = createServer((req, res) => {
-      void routes(req, res).then((done) => {
-        if (!done) {
-          res.writeHead(404);
-          res.end();
-        }
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const a = server.address();
-    base = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+    // The master itself: alice owns the app, bob is a user with no ACL entry on it.
+    base = `http://${run.addr}`;
     const { chromium } = await import('playwright-core');
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   });
 
   afterAll(async () => {
     await browser?.close();
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-    for (const p of apps.values()) await p.then((a) => a?.close()).catch(() => {});
     await run?.stop();
   });
 
-  it('the real master serves the dashboard under /ui with no wiring beyond observabilityRoutes', async () => {
+  it('the master serves the dashboard under /ui', async () => {
     const res = await fetch(`http://${run.addr}/ui/`);
     expect(res.status).toBe(200);
     const html = await res.text();
@@ -118,7 +75,7 @@ describe.skipIf(!haveChromium)('dashboard in chromium', () => {
   it('walks every page as alice: apps, app (DAG, chart), logs (filter, follow), metrics, cluster, kill', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
     const page = await newPage(ctx, 'alice', consoleErrors);
-    await login(page, 'tok-alice-0123456789');
+    await login(page, run.tokens.alice);
     const cookies = await ctx.cookies();
     const session = cookies.find((c) => c.name === 'sluice_session');
     expect(session?.httpOnly).toBe(true);
@@ -221,14 +178,14 @@ describe.skipIf(!haveChromium)('dashboard in chromium', () => {
     const ctx = await browser.newContext();
     const bobErrors: string[] = [];
     const page = await newPage(ctx, 'bob', bobErrors);
-    await login(page, 'tok-bob-0123456789');
+    await login(page, run.tokens.bob);
     expect(await page.locator('[data-testid=app-row]').count()).toBe(0);
     await page.goto(`${base}/ui/#/apps/${encodeURIComponent(run.appId)}`);
     await page.locator('[data-testid=error][data-status="403"]').waitFor({ timeout: 10_000 });
     await page.screenshot({ path: join(SHOTS, 'forbidden.png'), fullPage: true });
     // The only console errors are the browser's own notes on the refused requests.
     expect(bobErrors.filter((e) => !/status of 403/.test(e))).toEqual([]);
-    const res = await fetch(`${base}/apps/${encodeURIComponent(run.appId)}/logs`, { headers: { authorization: 'Bearer tok-bob-0123456789' } });
+    const res = await fetch(`${base}/apps/${encodeURIComponent(run.appId)}/logs`, { headers: { authorization: `Bearer ${run.tokens.bob}` } });
     expect(res.status).toBe(403);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('FORBIDDEN');
     expect((await fetch(`${base}/apps/${encodeURIComponent(run.appId)}/logs`)).status).toBe(401);

@@ -4,11 +4,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { openConfiguredStorage, parseStorageConfig, type Storage } from '@sluice/storage-api';
-import { api, cli, Proc, waitFor, WORD_COUNT, writeClusterYaml, writeWords } from '../e2e/helpers/engine-cluster.js';
-import { describeDag, DAG_CONFIG_ID } from '../../packages/engine/src/observability/dag-describe.js';
-import * as engine from '../../packages/engine/src/index.js';
+import { api, cli, Proc, useAdminToken, waitFor, WORD_COUNT, writeClusterYaml, writeWords } from '../e2e/helpers/engine-cluster.js';
+import { DAG_CONFIG_ID } from '../../packages/engine/src/observability/dag-describe.js';
 
 export interface RunningApp {
   dir: string;
@@ -17,7 +15,17 @@ export interface RunningApp {
   storage: Storage;
   master: Proc;
   workers: Proc[];
+  /** Real users of the master's users file: alice submitted the app (owner), bob has no access. */
+  tokens: { admin: string; alice: string; bob: string };
   stop(): Promise<void>;
+}
+
+async function userToken(dir: string, name: string): Promise<string> {
+  const add = await cli(['auth', 'add-user', name, '-c', 'cluster.yaml'], dir);
+  if (add.code !== 0) throw new Error(`add-user ${name}: ${add.stderr}`);
+  const tok = await cli(['auth', 'token', name, '-c', 'cluster.yaml'], dir);
+  if (tok.code !== 0) throw new Error(`token ${name}: ${tok.stderr}`);
+  return tok.stdout.trim();
 }
 
 /** Starts the cluster and submits a word count throttled to keep running for minutes. */
@@ -36,44 +44,36 @@ export async function startRunningWordCount(prefix: string): Promise<RunningApp>
   };
   try {
     const addr = (await master.line(/master listening on (\S+)/))[1]!;
+    const tokens = { admin: await useAdminToken(dir), alice: await userToken(dir, 'alice'), bob: await userToken(dir, 'bob') };
     const w = Proc.start(['worker', '-c', 'cluster.yaml', '--master', addr, '--name', 'w1'], { cwd: dir, env });
     workers.push(w);
     await w.line(/registered/);
     const input = join(dir, 'words.txt');
     writeWords(input, 200_000);
-    const sub = await cli(
+    // Submitted as alice: she owns the app; bob has no ACL entry.
+    const subProc = Proc.start(
       ['submit', WORD_COUNT, '--master', addr, '--json', '--config', `input=${input}`, '--config', `output=${join(dir, 'out')}`, '--config', 'executors=2', '--config', 'linesPerSec=300', '--config', 'checkpointIntervalMs=500'],
-      dir,
+      { cwd: dir, env: { SLUICE_TOKEN: tokens.alice } },
     );
-    if (sub.code !== 0) throw new Error(`submit failed: ${sub.stderr}`);
-    const appId = (JSON.parse(sub.stdout) as { appId: string }).appId;
+    const code = await subProc.exited;
+    if (code !== 0) throw new Error(`submit failed: ${subProc.err.join('')}`);
+    const appId = (JSON.parse(subProc.out.join('\n')) as { appId: string }).appId;
     storage = await openConfiguredStorage(parseStorageConfig({ default: { module: '@sluice/storage-fs', options: { root: join(dir, 'store') } } }), { baseDir: dir });
     await waitFor(`app ${appId} running with executors`, 60_000, async () => {
       const a = (await api(`http://${addr}`, 'GET', `/apps/${appId}`)) as { status: string; executors: unknown[] };
       return a.status === 'running' && a.executors.length >= 2 ? true : undefined;
     });
-    await ensureDagStored(storage, appId, input, join(dir, 'out'));
-    return { dir, addr, appId, storage, master, workers, stop };
+    await waitFor('the AppMaster to store the DAG description', 20_000, async () => {
+      const app = await storage!.getAppStorage(appId);
+      try {
+        return (await app?.config.get(DAG_CONFIG_ID)) ? true : undefined;
+      } finally {
+        await app?.close();
+      }
+    });
+    return { dir, addr, appId, storage, master, workers, tokens, stop };
   } catch (err) {
     await stop();
     throw err;
-  }
-}
-
-/**
- * The AppMaster stores describeDag() under `_dag` at start (the lead wires that call in
- * app-master.ts). Until it does, write the same description here, built from the same
- * artifact with the same config, so the page has what it will have in production.
- */
-async function ensureDagStored(storage: Storage, appId: string, input: string, output: string): Promise<void> {
-  const app = await storage.getAppStorage(appId);
-  if (!app) throw new Error(`app ${appId} missing from the store`);
-  try {
-    if (await app.config.get(DAG_CONFIG_ID)) return;
-    const mod = (await import(pathToFileURL(WORD_COUNT).href)) as { default: (s: unknown, c: unknown) => engine.Dag };
-    const d = mod.default(engine, { input, output, parallelism: 2 });
-    await app.config.set(DAG_CONFIG_ID, describeDag(d));
-  } finally {
-    await app.close();
   }
 }

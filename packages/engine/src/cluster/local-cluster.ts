@@ -1,5 +1,5 @@
 import { resolve, join } from 'node:path';
-import { openConfiguredStorage, type Storage } from '@sluice/storage-api';
+import { DEFAULT_BACKEND, openConfiguredStorage, SUB_STORES, type Storage } from '@sluice/storage-api';
 import type { LoadedClusterConfig } from '../config/cluster-config.js';
 import { createLogger } from '../runtime/logger.js';
 import { Master } from './master.js';
@@ -32,8 +32,12 @@ export async function startMaster(loaded: LoadedClusterConfig, overrides: { host
     ? await loadTlsServer({ cert: resolve(loaded.baseDir, tlsPaths.cert), key: resolve(loaded.baseDir, tlsPaths.key), ...(tlsPaths.ca ? { ca: resolve(loaded.baseDir, tlsPaths.ca) } : {}) })
     : undefined;
   const storage = await openConfiguredStorage(loaded.config.storage, { baseDir: loaded.baseDir, context: { logger } });
+  const cfg = loaded.config.storage;
+  const defaultModule = cfg.default?.module ?? DEFAULT_BACKEND.module;
+  const storageRouting = Object.fromEntries(SUB_STORES.map((sub) => [sub, cfg.routes?.[sub]?.module ?? defaultModule]));
   const master = new Master({
     auth,
+    storageRouting,
     ...(tls ? { tls } : {}),
     host,
     port: overrides.port ?? loaded.config.master.port,

@@ -1,9 +1,9 @@
-import type { IncomingMessage, IncomingMessage as Req, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, IncomingMessage as Req, Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { ENGINE_VERSION } from '../version.js';
 import { validateName, type AppStorage, type Storage } from '@sluice/storage-api';
 import { observabilityRoutes } from '../observability/index.js';
-import { EngineError, errorResponseOf } from '../errors.js';
+import { EngineError } from '../errors.js';
 import type { TaskLogger } from '../dsl/task.js';
 import { JsonRouter, readJson } from './http.js';
 import { aclSetSchema, parseBody, parseSubmitQuery } from './schemas.js';
@@ -39,6 +39,8 @@ export interface MasterOptions {
   auth?: { authenticate: Authenticate; superusers: readonly string[]; clusterSecret: Buffer | undefined };
   /** Serve the control API over HTTPS. */
   tls?: TlsServerMaterial;
+  /** Sub-store -> backend module, shown on the dashboard's app page. */
+  storageRouting?: Record<string, string>;
 }
 
 interface LaunchedExecutor {
@@ -135,12 +137,17 @@ export class Master {
       this.#apps.set(seed.appId, entry);
     }
     // Logs and metrics query API (GET /apps/:id/logs|metrics) and Prometheus GET /metrics.
+    // They authenticate bearer tokens and the dashboard's session cookie themselves.
     const obs = observabilityRoutes({
       getAppStorage: (id) => this.#appStorage(id),
       prometheus: () => ({ cluster: this.#snapshot() }),
       processMetrics: true,
+      authenticate: (token) => this.#userOfToken(token),
+      authorize: (user, appId, perm) => this.#uiAuthorize(user, appId, perm),
+      secureCookie: this.opts.tls !== undefined,
+      ...(this.opts.storageRouting ? { storageRouting: () => this.opts.storageRouting! } : {}),
     });
-    this.#server = await this.#router().listen(this.opts.host, this.opts.port, (req, res) => this.#observability(req, res, obs), this.opts.tls ? { tls: this.opts.tls } : {});
+    this.#server = await this.#router().listen(this.opts.host, this.opts.port, obs, this.opts.tls ? { tls: this.opts.tls } : {});
     this.#timer = setInterval(() => this.#monitor(), 500);
     this.opts.logger.info({ address: this.address, apps: this.#apps.size }, 'master started');
   }
@@ -180,35 +187,22 @@ export class Master {
     assertAuthorized(p, { appId: entry.seed.appId, owner: entry.seed.owner, acl: entry.seed.acl }, perm, this.#authz());
   }
 
-  /**
-   * The logs/metrics query routes and Prometheus' /metrics answer before the router:
-   * they are authenticated here, and an app's store is opened only for a caller with
-   * `r` on it.
-   */
-  async #observability(req: Req, res: ServerResponse, obs: (req: Req, res: ServerResponse) => Promise<boolean>): Promise<boolean> {
-    const path = (req.url ?? '/').split('?')[0]!;
-    const m = /^\/apps\/([^/]+)\/(logs|metrics)(\/|$)/.exec(path);
-    if (!m && path !== '/metrics') return false;
-    try {
-      const p = await this.#authenticate(req);
-      if (p.kind !== 'user') throw new EngineError(p.kind === 'anonymous' ? 'UNAUTHENTICATED' : 'FORBIDDEN', p.kind === 'anonymous' ? 'missing or invalid credentials: send Authorization: Bearer <token>' : 'a user credential is required');
-      if (m) {
-        let id: string;
-        try {
-          id = decodeURIComponent(m[1]!);
-        } catch {
-          throw new EngineError('BAD_REQUEST', 'malformed %-escape in the app id');
-        }
-        this.#assert(p, this.#entry(id), 'r');
-      }
-    } catch (err) {
-      const e = errorResponseOf(err);
-      const text = JSON.stringify({ error: { code: e.code, message: e.message } });
-      res.writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(e.status === 401 ? { 'www-authenticate': 'Bearer realm="sluice"' } : {}) });
-      res.end(text);
-      return true;
-    }
-    return obs(req, res);
+  /** Users the dashboard's sessions authenticated, with their admin flag (for its ACL checks). */
+  readonly #uiUsers = new Map<string, Principal>();
+
+  /** The dashboard and query routes authenticate tokens with the master's own authenticator. */
+  async #userOfToken(token: string): Promise<{ user: string } | undefined> {
+    const p = await this.#authenticate({ headers: { authorization: `Bearer ${token}` } } as Req);
+    if (p.kind !== 'user') return undefined;
+    this.#uiUsers.set(p.name, p);
+    return { user: p.name };
+  }
+
+  async #uiAuthorize(user: string, appId: string, perm: 'r' | 'w'): Promise<boolean> {
+    const entry = this.#apps.get(appId);
+    const p = this.#uiUsers.get(user);
+    if (!entry || !p) return false;
+    return authorize(p, { appId, owner: entry.seed.owner, acl: entry.seed.acl }, perm, this.#authz());
   }
 
   /** A token for a daemon of this app at this epoch (absent with auth off). */
