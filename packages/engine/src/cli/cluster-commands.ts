@@ -40,13 +40,13 @@ export function registerClusterCommands(program: Command): void {
     .command('worker')
     .description('run a worker: registers with the master, runs executors as child processes')
     .option('-c, --config <file>', 'cluster config (YAML)')
-    .option('--master <host:port>', 'master address (default master.host:master.port from the config)')
+    .option('--master <host:port,...>', 'master address, or every master with HA (default master.urls, else master.host:master.port)')
     .option('--name <name>', 'worker name (default worker-<pid>)')
     .option('--slots <n>', 'executor slots', int)
     .action(async (o: { config?: string; master?: string; name?: string; slots?: number }) =>
       run(false, async () => {
         const loaded = await loadClusterConfig(o.config);
-        const master = o.master ?? `${loaded.config.master.host}:${loaded.config.master.port}`;
+        const master = o.master ?? loaded.config.master.urls?.join(',') ?? `${loaded.config.master.host}:${loaded.config.master.port}`;
         const token = await workerTokenOf(loaded);
         const w = createWorker(loaded, master, o.name ?? `worker-${process.pid}`, { ...(o.slots === undefined ? {} : { slots: o.slots }), ...(token ? { token } : {}) });
         await w.start();

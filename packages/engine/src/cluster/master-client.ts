@@ -157,3 +157,18 @@ function normalize(url: string): string {
   const u = url.startsWith('http://') || url.startsWith('https://') ? url : `http://${url}`;
   return u.replace(/\/+$/, '');
 }
+
+/** Splits `a,b,c` (the `--master` flag, SLUICE_MASTER) into base URLs. */
+export function masterUrls(list: string | readonly string[]): string[] {
+  const items = typeof list === 'string' ? list.split(',') : [...list];
+  return items.map((u) => u.trim()).filter((u) => u.length > 0).map(normalize);
+}
+
+/** A MasterClient whose calls carry a bearer token and verify HTTPS masters with a CA. */
+export function authedMasterClient(urls: string | readonly string[], auth: { token?: string; ca?: Buffer | string }, options: Omit<MasterClientOptions, 'urls' | 'call'> = {}): MasterClient {
+  return new MasterClient({
+    ...options,
+    urls: masterUrls(urls),
+    call: (base, method, path, body, timeoutMs) => callJson({ url: base, ...auth }, method, path, body, timeoutMs),
+  });
+}

@@ -1,9 +1,9 @@
-import type { IncomingMessage, IncomingMessage as Req, Server } from 'node:http';
+import type { IncomingMessage, IncomingMessage as Req, Server, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { ENGINE_VERSION } from '../version.js';
 import { validateName, type AppStorage, type Storage } from '@sluice/storage-api';
 import { observabilityRoutes } from '../observability/index.js';
-import { EngineError } from '../errors.js';
+import { EngineError, httpStatusOf } from '../errors.js';
 import type { TaskLogger } from '../dsl/task.js';
 import { JsonRouter, readJson } from './http.js';
 import { aclSetSchema, parseBody, parseSubmitQuery } from './schemas.js';
@@ -41,6 +41,20 @@ export interface MasterOptions {
   tls?: TlsServerMaterial;
   /** Sub-store -> backend module, shown on the dashboard's app page. */
   storageRouting?: Record<string, string>;
+  /**
+   * Master HA: the election this master campaigns in (built once the address is known).
+   * Only the leader loads seeds and serves; followers answer NOT_LEADER naming it.
+   */
+  ha?: (address: string) => MasterElection;
+}
+
+/** What the master needs of its leader election (LeaderElection on etcd). */
+export interface MasterElection {
+  readonly role: 'leader' | 'follower';
+  readonly leader: string | undefined;
+  on(event: 'change', listener: (c: { role: 'leader' | 'follower'; leader: string | undefined }) => void): unknown;
+  start(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 interface LaunchedExecutor {
@@ -65,8 +79,11 @@ interface WorkerState {
 
 /** The app's current AppMaster, from its launch until it is replaced or the app ends. */
 interface AmState {
-  /** The epoch it was launched with: its identity across its own epoch bumps. */
-  amEpoch: number;
+  /**
+   * The epoch it was launched with: its identity across its own epoch bumps. Unknown
+   * after a master restart or failover until its first heartbeat (adoption).
+   */
+  amEpoch: number | undefined;
   launchedAt: number;
   lastSeen: number;
   /** True once it heartbeated: the launch is no longer in flight. */
@@ -89,6 +106,10 @@ interface AppEntry {
   /** Executor exits at the current epoch, for the AppMaster's next heartbeat. */
   exits: ExitedExecutor[];
   config?: Record<string, unknown>;
+  /** The last restart answered, so a retried request (its reply lost) gets the same answer. */
+  lastRestart?: { fromEpoch: number; amEpoch: number; reply: RestartReply };
+  /** The epoch executors were last placed for: a retried placement is not launched twice. */
+  placed?: { epoch: number; reply: ExecutorsReply };
   queue: Promise<unknown>;
   busy: number;
 }
@@ -129,15 +150,10 @@ export class Master {
   }
 
   async start(): Promise<void> {
-    for (const { seed, rev } of await this.opts.seeds.load()) {
-      // Running AppMasters keep heartbeating across a master restart: the first
-      // heartbeat at the seed's epoch is adopted; a silent one is replaced in time.
-      const entry: AppEntry = { seed, rev, exits: [], queue: Promise.resolve(), busy: 0 };
-      if (seed.status === 'running') entry.am = { amEpoch: seed.epoch, launchedAt: Date.now(), lastSeen: Date.now(), started: true };
-      this.#apps.set(seed.appId, entry);
-    }
-    // Logs and metrics query API (GET /apps/:id/logs|metrics) and Prometheus GET /metrics.
-    // They authenticate bearer tokens and the dashboard's session cookie themselves.
+    // Without HA this master is the one serving: load the seeds before the first request.
+    if (!this.opts.ha) await this.#lead();
+    // Logs and metrics query API (GET /apps/:id/logs|metrics), the dashboard (/ui) and
+    // Prometheus GET /metrics. They authenticate bearer tokens and the dashboard's session cookie themselves.
     const obs = observabilityRoutes({
       getAppStorage: (id) => this.#appStorage(id),
       prometheus: () => ({ cluster: this.#snapshot() }),
@@ -147,13 +163,78 @@ export class Master {
       secureCookie: this.opts.tls !== undefined,
       ...(this.opts.storageRouting ? { storageRouting: () => this.opts.storageRouting! } : {}),
     });
-    this.#server = await this.#router().listen(this.opts.host, this.opts.port, obs, this.opts.tls ? { tls: this.opts.tls } : {});
+    this.#server = await this.#router().listen(this.opts.host, this.opts.port, (req, res) => this.#followerGuard(req, res, obs), this.opts.tls ? { tls: this.opts.tls } : {});
     this.#timer = setInterval(() => this.#monitor(), 500);
-    this.opts.logger.info({ address: this.address, apps: this.#apps.size }, 'master started');
+    if (this.opts.ha) {
+      const election = this.opts.ha(`${this.opts.tls ? 'https' : 'http'}://${this.address}`);
+      this.#election = election;
+      election.on('change', (c) => {
+        this.#transitions = this.#transitions.then(() => (c.role === 'leader' ? this.#lead() : this.#follow())).catch((err: unknown) =>
+          this.opts.logger.error({ err }, 'leadership transition failed'),
+        );
+      });
+      await election.start();
+      this.opts.logger.info({ address: this.address }, 'master started; campaigning for leadership');
+    } else {
+      this.opts.logger.info({ address: this.address, apps: this.#apps.size }, 'master started');
+    }
+  }
+
+  #election: MasterElection | undefined;
+  #transitions: Promise<void> = Promise.resolve();
+  /** True while this master serves: always without HA; while elected with it. */
+  #leading = false;
+
+  get role(): 'single' | 'leader' | 'follower' {
+    if (!this.#election) return 'single';
+    return this.#leading ? 'leader' : 'follower';
+  }
+
+  /**
+   * Becomes the serving master: rebuilds from the seeds (the only replicated state).
+   * Running AppMasters are adopted by their next heartbeat and workers re-register with
+   * what they run, so a failover restarts no app and bumps no epoch.
+   */
+  async #lead(): Promise<void> {
+    if (this.#leading) return;
+    const seeds = await this.opts.seeds.load();
+    this.#apps.clear();
+    const now = Date.now();
+    for (const { seed, rev } of seeds) {
+      const entry: AppEntry = { seed, rev, exits: [], queue: Promise.resolve(), busy: 0 };
+      // Give the running AppMaster a heartbeat interval to check in before replacing it.
+      if (seed.status === 'running') entry.am = { amEpoch: undefined, launchedAt: now, lastSeen: now, started: true };
+      this.#apps.set(seed.appId, entry);
+    }
+    this.#leading = true;
+    if (this.#election) this.opts.logger.info({ address: this.address, apps: this.#apps.size }, 'elected leader: serving');
+  }
+
+  /** Deposed (lease lost): stop serving at once; the new leader rebuilds from the seeds. */
+  async #follow(): Promise<void> {
+    if (!this.#leading) return;
+    this.#leading = false;
+    this.#apps.clear();
+    this.#workers.clear();
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    this.opts.logger.warn({ address: this.address, leader: this.#election?.leader }, 'not the leader any more: following');
+  }
+
+  /** A follower answers every route but /health (and the dashboard's static files) with NOT_LEADER. */
+  async #followerGuard(req: Req, res: ServerResponse, obs: (req: Req, res: ServerResponse) => Promise<boolean>): Promise<boolean> {
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (this.#leading || path === '/health' || path === '/ui' || path.startsWith('/ui/assets/') || path === '/ui/') return obs(req, res);
+    const leader = this.#election?.leader;
+    const text = JSON.stringify({ error: { code: 'NOT_LEADER', message: leader ? `this master is a follower; the leader is ${leader}` : 'this master is a follower; no leader is elected right now', details: { leader: leader ?? null } } });
+    res.writeHead(httpStatusOf('NOT_LEADER'), { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+    return true;
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    await this.#election?.stop().catch((err: unknown) => this.opts.logger.warn({ err }, 'leaving the election failed'));
     if (this.#timer) clearInterval(this.#timer);
     for (const t of this.#timers) clearTimeout(t);
     for (const p of this.#stores.values()) void p.then((a) => a?.close()).catch(() => {});
@@ -326,12 +407,12 @@ export class Master {
   }
 
   /** The current AppMaster is gone (exited, silent, never started): count it and relaunch later. */
-  async #amLost(entry: AppEntry, amEpoch: number, reason: string): Promise<void> {
-    if (entry.seed.status !== 'running' || entry.am?.amEpoch !== amEpoch) return;
+  async #amLost(entry: AppEntry, amEpoch: number | undefined, reason: string): Promise<void> {
+    if (entry.seed.status !== 'running' || !entry.am || entry.am.amEpoch !== amEpoch) return;
     entry.am = undefined;
     const last = entry.seed.lastFailure;
     // The AppMaster usually reported why it was failing before it went away.
-    const why = last && last.epoch >= amEpoch && Date.now() - last.at < 60_000 && !reason.includes(last.reason) ? `${reason}; last error: ${last.reason}` : reason;
+    const why = last && amEpoch !== undefined && last.epoch >= amEpoch && Date.now() - last.at < 60_000 && !reason.includes(last.reason) ? `${reason}; last error: ${last.reason}` : reason;
     const r = await this.#recordFailure(entry, why, false);
     if (!r.failed) this.#killEverywhere(entry.seed.appId);
   }
@@ -357,6 +438,7 @@ export class Master {
   }
 
   #monitor(): void {
+    if (!this.#leading) return;
     const now = Date.now();
     const wt = this.opts.workerTimeoutMs ?? 5000;
     for (const w of [...this.#workers.values()]) {
@@ -392,9 +474,9 @@ export class Master {
     await this.#ensureAppMaster(entry);
   }
 
-  #hosted(appId: string, amEpoch: number): boolean {
+  #hosted(appId: string, amEpoch: number | undefined): boolean {
     for (const w of this.#workers.values()) {
-      if (w.executors.some((e) => e.appId === appId && e.role === 'appmaster' && e.epoch === amEpoch)) return true;
+      if (w.executors.some((e) => e.appId === appId && e.role === 'appmaster' && (amEpoch === undefined || e.epoch === amEpoch))) return true;
       if (w.launched.some((e) => e.appId === appId && e.role === 'appmaster' && e.epoch === amEpoch)) return true;
       if (w.commands.some((c) => c.type === 'launch' && c.appId === appId && c.role === 'appmaster' && c.epoch === amEpoch)) return true;
     }
@@ -409,7 +491,9 @@ export class Master {
       return;
     }
     const am = entry.am;
-    if (!am || e.epoch !== am.amEpoch) return; // a replaced AppMaster: expected
+    // A replaced AppMaster is expected to exit; one not yet adopted counts if it is the newest.
+    if (!am || (am.amEpoch === undefined ? e.epoch < entry.seed.epoch : e.epoch !== am.amEpoch)) return;
+    if (am.amEpoch === undefined) am.amEpoch = e.epoch;
     const how = e.signal ? `signal ${e.signal}` : `code ${e.code}`;
     void this.#run(entry, () => this.#amLost(entry, e.epoch, `AppMaster (epoch ${e.epoch}) exited with ${how}`)).catch((err: unknown) =>
       this.opts.logger.error({ appId: e.appId, err }, 'handling an AppMaster exit failed'),
@@ -420,8 +504,15 @@ export class Master {
   #checkAm(entry: AppEntry, body: { epoch: number; amEpoch: number }): void {
     const { seed } = entry;
     if (seed.status !== 'running') throw new EngineError('APP_STATE', `app ${seed.appId} is ${seed.status}`);
-    if (entry.am && body.amEpoch !== entry.am.amEpoch) throw new EngineError('APP_STATE', `AppMaster of epoch ${body.amEpoch} is replaced by epoch ${entry.am.amEpoch}`);
     if (body.epoch !== seed.epoch) throw new EngineError('APP_STATE', `epoch ${body.epoch} is fenced by ${seed.epoch}`);
+    this.#adopt(entry, body.amEpoch);
+    if (entry.am && body.amEpoch !== entry.am.amEpoch) throw new EngineError('APP_STATE', `AppMaster of epoch ${body.amEpoch} is replaced by epoch ${entry.am.amEpoch}`);
+  }
+
+  /** After a reload the AppMaster at the seed's epoch is the current one: learn its identity. */
+  #adopt(entry: AppEntry, amEpoch: number): void {
+    if (!entry.am) entry.am = { amEpoch, launchedAt: Date.now(), lastSeen: Date.now(), started: true };
+    else if (entry.am.amEpoch === undefined) entry.am.amEpoch = amEpoch;
   }
 
   #executorReports(entry: AppEntry): ExecutorReport[] {
@@ -523,7 +614,7 @@ export class Master {
       if (p.kind === 'appDaemon' && p.epoch !== epoch) throw new EngineError('FORBIDDEN', `token is for epoch ${p.epoch}, request says ${epoch}`);
     };
     r.add('GET', '/health', 'public', async () => ({
-      ok: true, role: 'single', leader: this.address, address: this.address, workers: this.#workers.size, apps: this.#apps.size, startedAt: this.startedAt, version: ENGINE_VERSION,
+      ok: true, role: this.role, leader: this.#election ? (this.#election.leader ?? null) : this.address, address: this.address, workers: this.#workers.size, apps: this.#apps.size, startedAt: this.startedAt, version: ENGINE_VERSION,
     }));
     r.add('GET', '/workers', 'user', async (_req, _p, _u, who) => ({
       workers: [...this.#workers.values()].map((w) => ({
@@ -602,16 +693,17 @@ export class Master {
       const entry = this.#entry(p.id!);
       const { seed } = entry;
       if (seed.status !== 'running') throw new EngineError('APP_STATE', `app ${seed.appId} is ${seed.status}`);
-      if (!entry.am) {
-        // After a master restart: adopt the AppMaster that runs at the seed's epoch.
+      if (!entry.am || entry.am.amEpoch === undefined) {
+        // After a master restart or failover: adopt the AppMaster that runs at the seed's epoch.
         if (b.epoch !== seed.epoch) throw new EngineError('APP_STATE', `epoch ${b.epoch} is fenced by ${seed.epoch}`);
-        entry.am = { amEpoch: b.amEpoch, launchedAt: Date.now(), lastSeen: Date.now(), started: true };
+        this.#adopt(entry, b.amEpoch);
       }
-      if (b.amEpoch !== entry.am.amEpoch) throw new EngineError('APP_STATE', `AppMaster of epoch ${b.amEpoch} is replaced by epoch ${entry.am.amEpoch}`);
-      entry.am.lastSeen = Date.now();
-      entry.am.started = true;
+      const am = entry.am;
+      if (!am || b.amEpoch !== am.amEpoch) throw new EngineError('APP_STATE', `AppMaster of epoch ${b.amEpoch} is replaced by epoch ${am?.amEpoch}`);
+      am.lastSeen = Date.now();
+      am.started = true;
       // A heartbeat of the current AppMaster sent just before its own epoch bump: not a fence.
-      if (b.epoch === seed.epoch) entry.am.status = b;
+      if (b.epoch === seed.epoch) am.status = b;
       return { ok: true, executors: this.#executorReports(entry) };
     });
     r.add('POST', '/apps/:id/restart', am, async (req, p, _u, who): Promise<RestartReply> => {
@@ -619,11 +711,16 @@ export class Master {
       daemonEpoch(who, b.amEpoch);
       const entry = this.#entry(p.id!);
       return this.#run(entry, async () => {
+        // The same request again (its reply was lost in transit or a failover): same answer.
+        const last = entry.lastRestart;
+        if (last && last.fromEpoch === b.epoch && last.amEpoch === b.amEpoch && entry.seed.epoch === last.reply.epoch && entry.seed.status === 'running') return last.reply;
         this.#checkAm(entry, b);
         const r = await this.#recordFailure(entry, b.reason, true);
         if (r.failed) throw new EngineError('APP_STATE', `app ${entry.seed.appId} failed: ${entry.seed.error ?? b.reason}`);
         this.#killEverywhere(entry.seed.appId, { belowEpoch: entry.seed.epoch, role: 'executor' });
-        return { epoch: entry.seed.epoch, notBefore: r.notBefore };
+        const reply = { epoch: entry.seed.epoch, notBefore: r.notBefore };
+        entry.lastRestart = { fromEpoch: b.epoch, amEpoch: b.amEpoch, reply };
+        return reply;
       });
     });
     r.add('POST', '/apps/:id/executors', am, async (req, p, _u, who): Promise<ExecutorsReply> => {
@@ -633,6 +730,8 @@ export class Master {
       return this.#run(entry, async () => {
         this.#checkAm(entry, b);
         const { seed } = entry;
+        // Placed once per epoch: a retried request must not launch a second set.
+        if (entry.placed?.epoch === seed.epoch && entry.placed.reply.placed.length > 0) return entry.placed.reply;
         this.#killEverywhere(seed.appId, { belowEpoch: seed.epoch, role: 'executor' });
         // All or nothing: a partial placement would hold slots other apps may need.
         const free = this.#freeSlots();
@@ -647,6 +746,7 @@ export class Master {
           this.#push(w, { type: 'launch', appId: seed.appId, role: 'executor', executor: i, epoch: seed.epoch, jar: seed.jar, sha256: seed.sha256, am: b.am, ...this.#daemonToken('executor', seed.appId, seed.epoch) });
           placed.push({ executor: i, worker: w.id });
         }
+        entry.placed = { epoch: seed.epoch, reply: { placed } };
         return { placed };
       });
     });

@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 import type { StorageConfig } from '@sluice/storage-api';
 import type { TaskLogger } from '../dsl/task.js';
 import { readFileSync } from 'node:fs';
-import { callJson, HttpError, type Endpoint } from './http.js';
+import type { Logger } from 'pino';
+import { HttpError } from './http.js';
+import { authedMasterClient, type MasterClient } from './master-client.js';
 import { heartbeatAnswerSchema } from './schemas.js';
 import { ENGINE_VERSION } from '../version.js';
 import type { ExitedExecutor, LaunchCommand, RunningExecutor, WorkerCommand } from './protocol.js';
@@ -62,10 +64,11 @@ export class Worker {
   #standby: { proc: ChildProcess; logFile: string; ready: boolean } | undefined;
   #standbyTimer: NodeJS.Timeout | undefined;
 
-  readonly #endpoint: Endpoint;
+  /** Every master (HA): calls follow the leader and fail over, bounded; none is dropped. */
+  readonly #client: MasterClient;
 
   constructor(readonly opts: WorkerOptions) {
-    this.#endpoint = { url: opts.master, ...(opts.token ? { token: opts.token } : {}), ...(opts.caFile ? { ca: readFileSync(opts.caFile) } : {}) };
+    this.#client = authedMasterClient(opts.master, { ...(opts.token ? { token: opts.token } : {}), ...(opts.caFile ? { ca: readFileSync(opts.caFile) } : {}) }, { logger: opts.logger as Logger });
   }
 
   get running(): RunningExecutor[] {
@@ -112,10 +115,10 @@ export class Worker {
   }
 
   async #register(): Promise<void> {
-    const r = await callJson(this.#endpoint, 'POST', '/workers/register', {
+    const r = await this.#client.call<{ workerId: string }>('POST', '/workers/register', {
       name: this.opts.name, host: this.opts.host, slots: this.opts.slots, executors: this.running, version: ENGINE_VERSION,
     });
-    this.id = r.workerId as string;
+    this.id = r.workerId;
     this.opts.logger.info({ worker: this.id, master: this.opts.master }, 'registered');
   }
 
@@ -125,7 +128,7 @@ export class Worker {
     const exited = this.#exited;
     this.#exited = [];
     try {
-      const raw: unknown = await callJson(this.#endpoint, 'POST', `/workers/${this.id}/heartbeat`, { executors: this.running, exited }, 5000);
+      const raw: unknown = await this.#client.call('POST', `/workers/${this.id}/heartbeat`, { executors: this.running, exited });
       // Checked before acting: a command names paths (app ids) and processes to start.
       const r = heartbeatAnswerSchema.safeParse(raw);
       if (!r.success) {
@@ -167,7 +170,8 @@ export class Worker {
       SLUICE_APP_ID: c.appId,
       SLUICE_EPOCH: String(c.epoch),
       SLUICE_EXECUTOR: String(c.executor),
-      SLUICE_MASTER: this.opts.master,
+      // Every master: the AppMaster and executors fail over along the same list.
+      SLUICE_MASTER: this.#client.urls.join(','),
       SLUICE_AM: c.am ?? '',
       SLUICE_JAR: c.jar,
       SLUICE_JAR_SHA256: c.sha256,

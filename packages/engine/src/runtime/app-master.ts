@@ -68,7 +68,7 @@ export class AppMaster {
   constructor(readonly env: ExecutorEnv, readonly loaded: LoadedApp, readonly logger: Logger, registry?: MetricsRegistry) {
     this.epoch = env.epoch;
     this.amEpoch = env.epoch;
-    this.#link = new MasterLink(env.masterEndpoint, logger);
+    this.#link = new MasterLink(env.masters, { ...(env.masterEndpoint.token ? { token: env.masterEndpoint.token } : {}), ...(env.masterEndpoint.ca ? { ca: env.masterEndpoint.ca } : {}) }, logger);
     registry?.gaugeFn('sluice_app_epoch', 'Current epoch of the app', {}, () => this.epoch);
     registry?.counterFn('sluice_app_restarts_total', 'Executor restarts by this AppMaster', {}, () => this.restarts);
     registry?.counterFn('sluice_app_checkpoints_committed_total', 'Checkpoints committed in this epoch', {}, () => this.#committer?.commits ?? 0);

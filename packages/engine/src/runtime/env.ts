@@ -2,6 +2,7 @@ import { parseStorageConfig, openConfiguredStorage, type AppStorage, type Storag
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Endpoint } from '../cluster/http.js';
+import { masterUrls } from '../cluster/master-client.js';
 import { EngineError } from '../errors.js';
 import { ArtifactCache, loadArtifact } from './artifact.js';
 import type { Dag } from '../dsl/dag.js';
@@ -14,8 +15,9 @@ export interface ExecutorEnv {
   epoch: number;
   executor: number;
   master: string;
-  /** How to call the master: its URL, this process's daemon token, the CA for HTTPS. */
+  /** How to call the masters: every master's URL, this process's daemon token, the CA for HTTPS. */
   masterEndpoint: Endpoint;
+  masters: string[];
   am: string;
   jar: string;
   sha256: string;
@@ -38,6 +40,7 @@ export function readExecutorEnv(env: NodeJS.ProcessEnv = process.env): ExecutorE
     epoch: Number(need('SLUICE_EPOCH')),
     executor: Number(need('SLUICE_EXECUTOR')),
     master: need('SLUICE_MASTER'),
+    masters: masterUrls(need('SLUICE_MASTER')),
     masterEndpoint: {
       url: need('SLUICE_MASTER'),
       ...(env.SLUICE_DAEMON_TOKEN ? { token: env.SLUICE_DAEMON_TOKEN } : {}),
