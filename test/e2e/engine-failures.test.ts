@@ -124,8 +124,10 @@ describe('epochs under races', () => {
     writeWords(input, 60);
     // Sample the live AppMaster processes while the apps run.
     let maxLiveAms = 0;
+    let maxPerWorker = 0;
     const sampler = setInterval(() => {
       const per = new Map<string, number>();
+      for (const w of c.workers) maxPerWorker = Math.max(maxPerWorker, w.running.length);
       for (const w of c.workers) for (const e of w.running) if (e.role === 'appmaster') per.set(e.appId, (per.get(e.appId) ?? 0) + 1);
       for (const n of per.values()) maxLiveAms = Math.max(maxLiveAms, n);
     }, 25);
@@ -135,7 +137,9 @@ describe('epochs under races', () => {
       );
       for (const s of subs) expect(s.status, JSON.stringify(s.body)).toBe(200);
       const ids = subs.map((s) => s.body.appId as string);
-      const ends = await Promise.all(ids.map((id) => ended(c, id, 240_000)));
+      const ends = await Promise.all(ids.map((id) => ended(c, id, 240_000).catch(async (err: unknown) => {
+        throw new Error(`${String(err)}; state: ${JSON.stringify(await api(c.base, 'GET', `/apps/${id}`))}; workers: ${JSON.stringify((await api(c.base, 'GET', '/workers')).workers.map((w: any) => [w.id, w.usedSlots, w.executors.length]))}`);
+      })));
       for (const e of ends) expect(e.status, e.error).toBe('stopped');
       const reference = await referenceCount(readFileSync(input, 'utf8'));
       for (let i = 0; i < 20; i++) expect(readCommittedOutput(join(dir, `race-out-${i}`))).toEqual(reference);
@@ -148,6 +152,9 @@ describe('epochs under races', () => {
     // A normal run launches exactly one AppMaster per app.
     expect(launches.length).toBe(20);
     expect(maxLiveAms).toBe(1);
+    // Slots are enforced: never more processes on a worker than its 12 slots.
+    expect(maxPerWorker).toBeGreaterThan(0);
+    expect(maxPerWorker).toBeLessThanOrEqual(12);
   }, 300_000);
 
   it('a heartbeat the current AppMaster sent before its own epoch bump does not fence it; an older AppMaster is fenced', async () => {
@@ -315,7 +322,7 @@ describe('limits instead of runaway processes', () => {
     // No app was created by any of the refused submits.
     expect((await api(c.base, 'GET', '/apps')).apps).toHaveLength(0);
 
-    // 2 slots; the app needs 1 (AppMaster) + 2 executors: it waits, visibly.
+    // 2 slots; the app needs 1 (AppMaster) + 2 executors: it is not admitted, and waits visibly.
     const input = join(dir, 'limits-words.txt');
     writeWords(input, 50);
     const sub = await submit(c, WORD_COUNT, { input, output: join(dir, 'limits-out'), executors: 2 }, 'pend');
@@ -324,7 +331,8 @@ describe('limits instead of runaway processes', () => {
       const a = await api(c.base, 'GET', `/apps/${appId}`);
       return a.status === 'pending' ? a : undefined;
     });
-    expect(pending.waiting).toMatch(/needs 2 executor slots, 1 free/);
+    expect(pending.waiting).toMatch(/needs 3 slots \(AppMaster \+ executors\), 2 free/);
+    expect(pending.appMaster).toBeNull();
     const workers = await api(c.base, 'GET', '/workers');
     expect(workers.workers[0].usedSlots).toBeLessThanOrEqual(2);
     const w = createWorker(loaded, c.master.address, 'limits-extra', { slots: 2 });

@@ -108,6 +108,8 @@ interface AppEntry {
   config?: Record<string, unknown>;
   /** The last restart answered, so a retried request (its reply lost) gets the same answer. */
   lastRestart?: { fromEpoch: number; amEpoch: number; reply: RestartReply };
+  /** True while an AppMaster launch is admitted and its seed write in flight (holds slots). */
+  admitting?: boolean;
   /** The epoch executors were last placed for: a retried placement is not launched twice. */
   placed?: { epoch: number; reply: ExecutorsReply };
   queue: Promise<unknown>;
@@ -342,10 +344,25 @@ export class Master {
     return [...ws.slice(n), ...ws.slice(0, n)].sort((a, b) => this.#load(a) - this.#load(b));
   }
 
-  #freeSlots(): number {
+  /**
+   * Free slots, less what other apps' AppMasters hold in reserve for their executors.
+   * Without the reservation, AppMasters alone could fill the cluster and every app would
+   * wait for executor slots forever (gang-scheduling deadlock).
+   */
+  #freeSlots(except?: AppEntry): number {
     let n = 0;
     for (const w of this.#workers.values()) n += Math.max(0, w.slots - this.#load(w));
+    for (const e of this.#apps.values()) if (e !== except) n -= this.#reserved(e);
     return n;
+  }
+
+  /** Executor slots an app's AppMaster will ask for and has not been given yet. */
+  #reserved(e: AppEntry): number {
+    // Admitted but its launch not yet handed to a worker (the seed write is in flight).
+    if (e.admitting) return 1 + executorsOf(e.config);
+    if (e.seed.status !== 'running' || !e.am) return 0;
+    if (e.placed?.epoch === e.seed.epoch && e.placed.reply.placed.length > 0) return 0;
+    return executorsOf(e.config);
   }
 
   #push(w: WorkerState, c: WorkerCommand): void {
@@ -362,15 +379,30 @@ export class Master {
     if (seed.status !== 'running' || entry.am || this.#stopped) return;
     const now = Date.now();
     if (seed.nextAttemptAt !== undefined && now < seed.nextAttemptAt) return;
-    const w = this.#freeWorkers()[0];
-    if (!w) {
-      entry.waiting = this.#workers.size === 0 ? 'no worker is registered' : 'no free slot for the AppMaster';
+    // Admission: the AppMaster starts only when its executors will fit too.
+    const need = 1 + executorsOf(await this.#configOf(entry));
+    const free = this.#freeSlots(entry);
+    if (this.#freeWorkers().length === 0 || free < need) {
+      entry.waiting = this.#workers.size === 0 ? 'no worker is registered' : `needs ${need} slots (AppMaster + executors), ${Math.max(0, free)} free`;
       return;
     }
     const { nextAttemptAt: _done, ...rest } = seed;
-    await this.#write(entry, { ...rest, epoch: seed.epoch + 1 });
+    // Hold the slots across the seed write, or concurrent admissions would all see them free.
+    entry.admitting = true;
+    try {
+      await this.#write(entry, { ...rest, epoch: seed.epoch + 1 });
+    } finally {
+      entry.admitting = false;
+    }
+    // Picked after the write: other launches may have taken slots meanwhile.
+    const w = this.#freeWorkers()[0] ?? [...this.#workers.values()][0];
     const epoch = entry.seed.epoch;
-    entry.am = { amEpoch: epoch, launchedAt: now, lastSeen: now, started: false, worker: w.id };
+    entry.am = { amEpoch: epoch, launchedAt: now, lastSeen: now, started: false, ...(w ? { worker: w.id } : {}) };
+    if (!w) {
+      // Every worker went away during the write: the monitor relaunches once one is back.
+      this.opts.logger.warn({ appId: seed.appId, epoch }, 'no worker for the AppMaster; will retry');
+      return;
+    }
     entry.waiting = undefined;
     entry.exits = [];
     // Whatever ran under an older epoch is fenced from now on: stop it.
@@ -734,7 +766,7 @@ export class Master {
         if (entry.placed?.epoch === seed.epoch && entry.placed.reply.placed.length > 0) return entry.placed.reply;
         this.#killEverywhere(seed.appId, { belowEpoch: seed.epoch, role: 'executor' });
         // All or nothing: a partial placement would hold slots other apps may need.
-        const free = this.#freeSlots();
+        const free = this.#freeSlots(entry);
         if (free < b.executors.length) {
           entry.waiting = `needs ${b.executors.length} executor slots, ${free} free`;
           return { placed: [], waiting: entry.waiting };
@@ -763,6 +795,12 @@ export class Master {
     });
     return r;
   }
+}
+
+/** The executors an app runs (as its AppMaster computes them from its config). */
+function executorsOf(config: Record<string, unknown> | undefined): number {
+  const n = Math.floor(Number(config?.executors ?? 2));
+  return Number.isFinite(n) && n >= 1 ? n : 2;
 }
 
 function contentLength(req: IncomingMessage): number | undefined {

@@ -22,6 +22,7 @@ export class ExecutorProcess {
   #data!: Server;
   #control!: ControlChannel<AppMasterMessage, ExecutorMessage>;
   #failing = false;
+  #stopping = false;
   #queue: Promise<void> = Promise.resolve();
   #statusTimer: NodeJS.Timeout | undefined;
 
@@ -69,7 +70,10 @@ export class ExecutorProcess {
     switch (m.type) {
       case 'start': {
         const plan = new ExecutionPlan(this.loaded.dag, m.executors);
-        this.transport = new PeerTransport(m.peers, this.env.executor, this.env.epoch, (peer) => this.logger.warn({ peer }, 'peer connection closed'));
+        // A peer closing while the app stops is the normal end, not a warning.
+        this.transport = new PeerTransport(m.peers, this.env.executor, this.env.epoch, (peer) =>
+          this.#stopping ? this.logger.debug({ peer }, 'peer connection closed') : this.logger.warn({ peer }, 'peer connection closed'),
+        );
         this.core = new ExecutorCore({
           appId: this.env.appId, epoch: this.env.epoch, plan, self: this.env.executor, app: this.loaded.app, intervalMs: m.intervalMs,
           transport: this.transport, logger: this.logger,
@@ -101,6 +105,7 @@ export class ExecutorProcess {
         await this.core?.commit(m.t);
         break;
       case 'stop':
+        this.#stopping = true;
         clearInterval(this.#statusTimer);
         await this.core?.stop();
         await this.#control.flushSend({ type: 'stopped' });
@@ -108,6 +113,7 @@ export class ExecutorProcess {
         await exitAfterFlush(0);
         break;
       case 'exit':
+        this.#stopping = true;
         await exitAfterFlush(0);
         break;
       default: {
