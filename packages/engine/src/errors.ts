@@ -1,21 +1,74 @@
+import { isStorageError, type StorageErrorCode } from '@sluice/storage-api';
+
 /**
- * Engine errors carry a stable `code` so the CLI can map them to exit codes and the
- * control API to HTTP statuses; messages may change.
+ * The engine's one error surface: every code, its HTTP status on every router and its
+ * CLI exit code live in the one table below, so the three can never drift apart.
+ * Codes are stable; messages may change.
  */
-export type EngineErrorCode =
-  | 'DAG_INVALID'
-  | 'DAG_CYCLE'
-  | 'UNKNOWN_PROCESSOR'
-  | 'ARTIFACT_INVALID'
-  | 'ARTIFACT_CORRUPT'
-  | 'APP_NOT_FOUND'
-  | 'APP_STATE'
-  | 'BAD_REQUEST'
-  | 'FRAME_INVALID'
-  | 'CONFIG_INVALID'
-  | 'MASTER_UNREACHABLE'
-  | 'NO_WORKERS'
-  | 'INTERNAL';
+const ENGINE_CODES = {
+  DAG_INVALID: { http: 400, exit: 2 },
+  DAG_CYCLE: { http: 400, exit: 2 },
+  UNKNOWN_PROCESSOR: { http: 400, exit: 2 },
+  ARTIFACT_INVALID: { http: 400, exit: 1 },
+  ARTIFACT_CORRUPT: { http: 400, exit: 1 },
+  /** An artifact over the cluster's `master.maxArtifactBytes`. */
+  ARTIFACT_TOO_LARGE: { http: 413, exit: 2 },
+  APP_NOT_FOUND: { http: 404, exit: 3 },
+  /** The app is not in a state that allows the call (e.g. kill a stopped app, a stale epoch). */
+  APP_STATE: { http: 409, exit: 1 },
+  /** A compare-and-set on a seed lost a race: re-read and decide again. */
+  SEED_CONFLICT: { http: 409, exit: 1 },
+  /** A seed in the seed store does not parse: names the key. */
+  SEED_CORRUPT: { http: 500, exit: 1 },
+  /** The seed store (etcd) cannot be reached or refused the write: try again later. */
+  SEED_STORE_UNAVAILABLE: { http: 503, exit: 1 },
+  /** This master is a follower: `details.leader` names the leader's address. */
+  NOT_LEADER: { http: 421, exit: 1 },
+  BAD_REQUEST: { http: 400, exit: 2 },
+  /** Well-formed request, but a value breaks a cluster limit (executors, size). */
+  LIMIT_EXCEEDED: { http: 400, exit: 2 },
+  NO_ROUTE: { http: 404, exit: 3 },
+  METHOD_NOT_ALLOWED: { http: 405, exit: 2 },
+  UNAUTHENTICATED: { http: 401, exit: 1 },
+  FORBIDDEN: { http: 403, exit: 1 },
+  FRAME_INVALID: { http: 400, exit: 1 },
+  CONFIG_INVALID: { http: 400, exit: 2 },
+  MASTER_UNREACHABLE: { http: 503, exit: 1 },
+  NO_WORKERS: { http: 503, exit: 1 },
+  TIMEOUT: { http: 504, exit: 1 },
+  INTERNAL: { http: 500, exit: 1 },
+} as const satisfies Record<string, { http: number; exit: number }>;
+
+export type EngineErrorCode = keyof typeof ENGINE_CODES;
+export const ENGINE_ERROR_CODES = Object.keys(ENGINE_CODES) as EngineErrorCode[];
+
+/** Storage codes as the control API and the CLI report them (exhaustive: a new code must be placed). */
+const STORAGE_CODES: Record<StorageErrorCode, { http: number; exit: number }> = {
+  STORAGE_NOT_FOUND: { http: 404, exit: 3 },
+  STORAGE_ALREADY_EXISTS: { http: 409, exit: 1 },
+  STORAGE_INVALID_ARGUMENT: { http: 400, exit: 2 },
+  STORAGE_OUT_OF_ORDER: { http: 409, exit: 1 },
+  STORAGE_TOO_LARGE: { http: 413, exit: 1 },
+  STORAGE_FENCED: { http: 409, exit: 1 },
+  STORAGE_PRECONDITION_FAILED: { http: 412, exit: 1 },
+  STORAGE_PERMISSION_DENIED: { http: 403, exit: 1 },
+  STORAGE_CORRUPT: { http: 500, exit: 1 },
+  STORAGE_IN_USE: { http: 409, exit: 1 },
+  STORAGE_UNAVAILABLE: { http: 503, exit: 1 },
+  STORAGE_TIMEOUT: { http: 504, exit: 1 },
+  STORAGE_ABORTED: { http: 499, exit: 1 },
+  STORAGE_NOT_SUPPORTED: { http: 501, exit: 1 },
+  STORAGE_CLOSED: { http: 503, exit: 1 },
+  STORAGE_CONFIG_INVALID: { http: 400, exit: 2 },
+  STORAGE_MODULE_INVALID: { http: 400, exit: 2 },
+  STORAGE_IO_ERROR: { http: 500, exit: 1 },
+};
+
+/** Codes of the observability layer (query parsing), mapped like the engine's. */
+const OTHER_CODES: Record<string, { http: number; exit: number }> = {
+  INVALID_ARGUMENT: { http: 400, exit: 2 },
+  CLOSED: { http: 503, exit: 1 },
+};
 
 export class EngineError extends Error {
   readonly code: EngineErrorCode;
@@ -34,21 +87,29 @@ export function isEngineError(err: unknown, code?: EngineErrorCode): err is Engi
   return err instanceof EngineError && (code === undefined || err.code === code);
 }
 
-/** HTTP status used by the control API for each code. */
+function entryOf(code: string): { http: number; exit: number } | undefined {
+  return (ENGINE_CODES as Record<string, { http: number; exit: number }>)[code] ?? (STORAGE_CODES as Record<string, { http: number; exit: number }>)[code] ?? OTHER_CODES[code];
+}
+
+/** HTTP status the control API answers for an error code (unknown codes: 500). */
 export function httpStatusOf(code: string): number {
-  switch (code) {
-    case 'APP_NOT_FOUND':
-    case 'STORAGE_NOT_FOUND':
-      return 404;
-    case 'APP_STATE':
-    case 'STORAGE_IN_USE':
-      return 409;
-    case 'NO_WORKERS':
-    case 'MASTER_UNREACHABLE':
-      return 503;
-    case 'INTERNAL':
-      return 500;
-    default:
-      return 400;
-  }
+  return entryOf(code)?.http ?? 500;
+}
+
+/** CLI exit codes: 0 ok, 1 failure, 2 usage or config error, 3 not found. */
+export const EXIT_CODES = { OK: 0, FAILURE: 1, USAGE: 2, NOT_FOUND: 3 } as const;
+
+/** The CLI's exit code for an error code (unknown codes: 1). */
+export function exitCodeOfCode(code: string): number {
+  return entryOf(code)?.exit ?? EXIT_CODES.FAILURE;
+}
+
+/** Maps any thrown value to `{ code, status }`: what a router answers. */
+export function errorResponseOf(err: unknown): { code: string; status: number; message: string; details?: Record<string, unknown> } {
+  const e = err as { code?: unknown; message?: unknown; details?: Record<string, unknown> };
+  const code = typeof e?.code === 'string' && (entryOf(e.code) || isStorageError(err)) ? e.code : 'INTERNAL';
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  const out: { code: string; status: number; message: string; details?: Record<string, unknown> } = { code, status: httpStatusOf(code), message };
+  if (err instanceof EngineError && err.details) out.details = err.details;
+  return out;
 }

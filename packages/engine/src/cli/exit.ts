@@ -1,22 +1,13 @@
-import { isStorageError } from '@sluice/storage-api';
-import { EngineError } from '../errors.js';
+import { EXIT_CODES, exitCodeOfCode } from '../errors.js';
 import { HttpError } from '../cluster/http.js';
 
-/** 0 ok, 1 failure, 2 usage/config, 3 not found. */
-export const EXIT_CODES = { OK: 0, FAILURE: 1, USAGE: 2, NOT_FOUND: 3 } as const;
+export { EXIT_CODES };
 
+/** The exit code for any error: the engine's one table (errors.ts) decides. */
 export function exitCodeOf(err: unknown): number {
-  if (err instanceof HttpError) return err.status === 404 ? 3 : err.status === 400 ? 2 : 1;
-  if (err instanceof EngineError) {
-    if (err.code === 'APP_NOT_FOUND') return 3;
-    if (typeof err.details?.exit === 'number') return err.details.exit;
-    return ['BAD_REQUEST', 'CONFIG_INVALID', 'DAG_INVALID', 'DAG_CYCLE', 'UNKNOWN_PROCESSOR'].includes(err.code) ? 2 : 1;
-  }
-  if (isStorageError(err)) {
-    if (err.code === 'STORAGE_NOT_FOUND') return 3;
-    return ['STORAGE_CONFIG_INVALID', 'STORAGE_MODULE_INVALID', 'STORAGE_INVALID_ARGUMENT'].includes(err.code) ? 2 : 1;
-  }
-  return 1;
+  if (err instanceof HttpError) return exitCodeOfCode(err.code);
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' ? exitCodeOfCode(code) : EXIT_CODES.FAILURE;
 }
 
 /** Runs a command body; prints errors (JSON with --json) and sets the exit code. */
