@@ -46,8 +46,8 @@ export async function waitForEnd(master: string, appId: string, timeoutMs: numbe
     }
     if (state && END_EXIT[state.status] !== undefined) return state;
     if (timeoutMs !== undefined && Date.now() - started >= timeoutMs) {
-      const where = state ? `is still ${state.status}` : `: no answer from the master (${(lastError as Error | undefined)?.message ?? 'unknown'})`;
-      throw new EngineError('TIMEOUT', `app ${appId} ${where} after ${timeoutMs} ms (--timeout)`, { details: { appId, ...(state ? { status: state.status } : {}) } });
+      const where = state ? ` is still ${state.status}` : `: no answer from the master (${(lastError as Error | undefined)?.message ?? 'unknown'})`;
+      throw new EngineError('TIMEOUT', `app ${appId}${where} after ${timeoutMs} ms (--timeout)`, { details: { appId, ...(state ? { status: state.status } : {}) } });
     }
     if (signal?.aborted) throw new EngineError('TIMEOUT', `stopped waiting for app ${appId} (interrupted)`);
     const remaining = timeoutMs === undefined ? backoff : Math.max(1, Math.min(backoff, timeoutMs - (Date.now() - started)));
