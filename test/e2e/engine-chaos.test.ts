@@ -66,7 +66,7 @@ describe('chaos: executors killed with SIGKILL during a run', () => {
 
     const end = await waitFor('the app to finish', 60_000, async () => {
       const a = await api(base, 'GET', `/apps/${appId}`);
-      return a.status === 'running' ? undefined : a;
+      return ['running', 'pending'].includes(a.status) ? undefined : a;
     }, 300);
     expect(end.status, end.error).toBe('stopped');
     // Every kill forced a new epoch.

@@ -38,7 +38,7 @@ afterAll(async () => {
 async function finalStatus(appId: string, timeoutMs = 60_000): Promise<any> {
   return waitFor(`app ${appId} to end`, timeoutMs, async () => {
     const a = await api(base, 'GET', `/apps/${appId}`);
-    return a.status === 'running' ? undefined : a;
+    return ['running', 'pending'].includes(a.status) ? undefined : a;
   });
 }
 

@@ -69,7 +69,7 @@ describe('engine on S3 (s3rver)', () => {
     process.kill(victim.pid, 'SIGKILL');
     const end = await waitFor('the app to finish', 90_000, async () => {
       const a = await api(base, 'GET', `/apps/${appId}`);
-      return a.status === 'running' ? undefined : a;
+      return ['running', 'pending'].includes(a.status) ? undefined : a;
     }, 300);
     expect(end.status, end.error).toBe('stopped');
     expect(end.epoch).toBeGreaterThanOrEqual(2);

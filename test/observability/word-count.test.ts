@@ -35,7 +35,7 @@ beforeAll(async () => {
   const sub = await cli(['submit', WORD_COUNT, '--master', addr, '--json', '--config', `input=${input}`, '--config', `output=${join(dir, 'out')}`, '--config', 'executors=2', '--config', 'checkpointIntervalMs=200'], dir);
   expect(sub.code, sub.stderr).toBe(0);
   appId = (JSON.parse(sub.stdout) as { appId: string }).appId;
-  await waitFor(`app ${appId} to end`, 90_000, async () => ((await api(`http://${addr}`, 'GET', `/apps/${appId}`)).status === 'running' ? undefined : true));
+  await waitFor(`app ${appId} to end`, 90_000, async () => (['running', 'pending'].includes((await api(`http://${addr}`, 'GET', `/apps/${appId}`)).status) ? undefined : true));
 });
 
 afterAll(async () => {

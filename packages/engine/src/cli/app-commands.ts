@@ -75,7 +75,8 @@ export function registerAppCommands(program: Command): void {
       const cfg = parseConfigPairs(o.config);
       const file = resolveArtifact(artifact);
       const bar = progressBar(process.stderr, 'uploading');
-      const r = await uploadArtifact(await masterOf(c), file, o.name ?? defaultAppName(artifact.replace(/[\\/]+$/, '')), cfg, (d, t) => bar.update(d, t));
+      // uploadArtifact takes an Endpoint (token, CA) once main's client.ts has it; until then the URL.
+      const r = await uploadArtifact((await masterOf(c)).url, file, o.name ?? defaultAppName(artifact.replace(/[\\/]+$/, '')), cfg, (d, t) => bar.update(d, t));
       bar.end();
       write(o.json ? JSON.stringify(r) : r.appId);
     }),

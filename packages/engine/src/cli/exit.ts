@@ -1,5 +1,6 @@
 import { EXIT_CODES, exitCodeOfCode } from '../errors.js';
 import { HttpError } from '../cluster/http.js';
+import { redactMessage, stripControlChars } from '../security/redact.js';
 
 export { EXIT_CODES };
 
@@ -16,8 +17,10 @@ export async function run(json: boolean | undefined, fn: () => Promise<void>): P
     await fn();
   } catch (err) {
     const e = err as { code?: string; message?: string };
-    if (json) process.stderr.write(`${JSON.stringify({ error: { code: e.code ?? 'ERROR', message: e.message ?? String(err) } })}\n`);
-    else process.stderr.write(`sluice: ${e.message ?? String(err)}${e.code ? ` [${e.code}]` : ''}\n`);
+    // Error text may come from a remote peer: no terminal escapes, no URL credentials.
+    const message = stripControlChars(redactMessage(e.message ?? String(err)));
+    if (json) process.stderr.write(`${JSON.stringify({ error: { code: e.code ?? 'ERROR', message } })}\n`);
+    else process.stderr.write(`sluice: ${message}${e.code ? ` [${stripControlChars(e.code)}]` : ''}\n`);
     process.exitCode = exitCodeOf(err);
   }
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { EngineError } from '../errors.js';
-import { callJson } from '../cluster/http.js';
+import { callJson, type Endpoint } from '../cluster/http.js';
 import { parseDuration } from '../observability/time-args.js';
 import { commonOf, masterOf, withCommonOptions, type CommonFlags } from './common.js';
 import { run, write, EXIT_CODES } from './exit.js';
@@ -25,7 +25,7 @@ interface AppState {
  * (exit 3). --timeout elapsed: TIMEOUT (exit 1). The master unreachable for longer than
  * UNREACHABLE_BUDGET_MS in a row: MASTER_UNREACHABLE (exit 1).
  */
-export async function waitForEnd(master: string, appId: string, timeoutMs: number | undefined, signal?: AbortSignal): Promise<AppState> {
+export async function waitForEnd(master: string | Endpoint, appId: string, timeoutMs: number | undefined, signal?: AbortSignal): Promise<AppState> {
   const started = Date.now();
   let unreachableSince: number | undefined;
   let backoff = POLL_MS;

@@ -5,6 +5,7 @@ import { registerObservabilityCommands } from './logs-commands.js';
 import { registerClusterCommands } from './cluster-commands.js';
 import { registerAppCommands } from './app-commands.js';
 import { registerDemoCommand } from './demo.js';
+import { registerAuthCommands } from './auth-commands.js';
 import { exitQuietlyOnClosedPipe } from './pipe.js';
 import { quietAwsNodeWarning } from './node-support.js';
 
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerClusterCommands(program);
   registerAppCommands(program);
   registerDemoCommand(program);
+  registerAuthCommands(program);
   return program;
 }
 

@@ -4,6 +4,7 @@ import {
   DEFAULT_BACKEND, loadStorageModule, openConfiguredStorage, openStorage, runGc, storagePlan, StorageError, unwrapStorage,
   type Storage, type StorageModule,
 } from '@sluice/storage-api';
+import { redactSecrets } from '../security/redact.js';
 import { runConformance, type ConformanceInstance, type ConformanceResult } from '@sluice/storage-api/conformance';
 import { loadClusterConfig, type LoadedClusterConfig } from '../config/cluster-config.js';
 import { EXIT, fail, out, printJson, table } from './output.js';
@@ -24,7 +25,8 @@ export function registerStorageCommands(program: Command): void {
     .action(async (o: CommonOpts) => {
       try {
         const { config } = await loadClusterConfig(o.config);
-        const plan = storagePlan(config.storage);
+        // Options may hold credentials (secretAccessKey, user:pass@ in URLs): never print them.
+        const plan = redactSecrets(storagePlan(config.storage));
         if (o.json) return printJson({ routes: plan, retention: config.storage.retention });
         out(table([['SUB-STORE', 'MODULE', 'FROM', 'OPTIONS'], ...plan.map((r) => [r.subStore, r.module, r.source, JSON.stringify(r.options)])]));
       } catch (err) {

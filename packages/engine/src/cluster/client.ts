@@ -6,7 +6,7 @@ import { HttpError } from './http.js';
 
 /** Resolves `app.js` or a folder (package.json main, index.mjs, index.js, app.mjs, app.js). */
 export function resolveArtifact(path: string): string {
-  if (!existsSync(path)) throw new EngineError('BAD_REQUEST', `artifact ${path} does not exist`, { details: { exit: 2 } });
+  if (!existsSync(path)) throw new EngineError('BAD_REQUEST', `artifact ${path} does not exist`);
   if (!statSync(path).isDirectory()) return path;
   const pkg = join(path, 'package.json');
   const candidates: string[] = [];
@@ -16,7 +16,7 @@ export function resolveArtifact(path: string): string {
   }
   candidates.push(...['index.mjs', 'index.js', 'app.mjs', 'app.js'].map((f) => join(path, f)));
   const found = candidates.find((c) => existsSync(c));
-  if (!found) throw new EngineError('BAD_REQUEST', `no entry module in ${path} (package.json main, index.mjs/js or app.mjs/js); bundle multi-file apps into one module`, { details: { exit: 2 } });
+  if (!found) throw new EngineError('BAD_REQUEST', `no entry module in ${path} (package.json main, index.mjs/js or app.mjs/js); bundle multi-file apps into one module`);
   return found;
 }
 

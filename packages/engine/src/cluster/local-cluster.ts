@@ -29,6 +29,11 @@ export async function startMaster(loaded: LoadedClusterConfig, overrides: { host
     storage,
     seeds: new FileSeedStore(seedFileOf(loaded)),
     logger,
+    workerTimeoutMs: loaded.config.master.workerTimeoutMs,
+    appMasterTimeoutMs: loaded.config.master.appMasterTimeoutMs,
+    maxArtifactBytes: loaded.config.master.maxArtifactBytes,
+    maxExecutors: loaded.config.apps.maxExecutors,
+    restartPolicy: loaded.config.apps,
   });
   try {
     await master.start();
@@ -55,6 +60,7 @@ export function createWorker(loaded: LoadedClusterConfig, master: string, name: 
     heartbeatMs: loaded.config.worker.heartbeatMs,
     workDir: workDirOf(loaded, name),
     cacheMaxBytes: loaded.config.worker.cacheMaxBytes,
+    executorMemoryMb: loaded.config.worker.executorMemoryMb,
     storage: loaded.config.storage,
     baseDir: loaded.baseDir,
     logger: createLogger('worker', { worker: name }),

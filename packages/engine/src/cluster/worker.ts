@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { StorageConfig } from '@sluice/storage-api';
 import type { TaskLogger } from '../dsl/task.js';
 import { callJson, HttpError } from './http.js';
+import { ENGINE_VERSION } from '../version.js';
 import type { ExitedExecutor, LaunchCommand, RunningExecutor, WorkerCommand } from './protocol.js';
 
 export interface WorkerOptions {
@@ -21,6 +22,21 @@ export interface WorkerOptions {
   logger: TaskLogger;
   /** Keep one warm executor process ready (faster launches and recovery). Default true. */
   standby?: boolean;
+  /** V8 heap limit of each executor (MiB): a memory-hungry task fails its executor, not the host. */
+  executorMemoryMb?: number;
+}
+
+/** SIGTERM first so an executor can flush its last log lines; SIGKILL if it lingers. */
+const TERMINATE_GRACE_MS = 2000;
+
+function terminate(proc: ChildProcess): void {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  proc.kill('SIGTERM');
+  const t = setTimeout(() => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  }, TERMINATE_GRACE_MS);
+  t.unref();
+  proc.once('exit', () => clearTimeout(t));
 }
 
 export const EXECUTOR_MAIN = fileURLToPath(new URL('../runtime/executor-main.js', import.meta.url));
@@ -67,7 +83,7 @@ export class Worker {
     const fd = openSync(logFile, 'a');
     const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_STANDBY: '1', SLUICE_STORAGE: JSON.stringify(this.opts.storage), SLUICE_BASE_DIR: this.opts.baseDir };
     delete env.SLUICE_LOG_FILE;
-    const proc = spawn(process.execPath, [EXECUTOR_MAIN], { env, stdio: ['ignore', fd, fd, 'ipc'], cwd: this.opts.baseDir });
+    const proc = spawn(process.execPath, [...this.#nodeArgs(), EXECUTOR_MAIN], { env, stdio: ['ignore', fd, fd, 'ipc'], cwd: this.opts.baseDir });
     closeSync(fd);
     const s = { proc, logFile, ready: false };
     this.#standby = s;
@@ -81,9 +97,13 @@ export class Worker {
     });
   }
 
+  #nodeArgs(): string[] {
+    return this.opts.executorMemoryMb ? [`--max-old-space-size=${this.opts.executorMemoryMb}`] : [];
+  }
+
   async #register(): Promise<void> {
     const r = await callJson(this.opts.master, 'POST', '/workers/register', {
-      name: this.opts.name, host: this.opts.host, slots: this.opts.slots, executors: this.running,
+      name: this.opts.name, host: this.opts.host, slots: this.opts.slots, executors: this.running, version: ENGINE_VERSION,
     });
     this.id = r.workerId as string;
     this.opts.logger.info({ worker: this.id, master: this.opts.master }, 'registered');
@@ -110,13 +130,10 @@ export class Worker {
     if (c.type === 'kill') {
       for (const [pid, ch] of this.#children) {
         if (ch.info.appId !== c.appId) continue;
-        if (c.belowEpoch !== undefined && (ch.info.role !== 'executor' || ch.info.epoch >= c.belowEpoch)) continue;
-        this.opts.logger.info({ appId: c.appId, pid, role: ch.info.role }, 'killing executor');
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
+        if (c.belowEpoch !== undefined && ch.info.epoch >= c.belowEpoch) continue;
+        if (c.role !== undefined && ch.info.role !== c.role) continue;
+        this.opts.logger.info({ appId: c.appId, pid, role: ch.info.role, epoch: ch.info.epoch }, 'stopping executor');
+        terminate(ch.proc);
       }
       return;
     }
@@ -162,7 +179,7 @@ export class Worker {
       proc = standby.proc;
       this.#scheduleStandby(1000); // later: do not compete with the executor starting now
     } else {
-      proc = spawn(process.execPath, [EXECUTOR_MAIN], { env, stdio: ['ignore', fd, fd], cwd: this.opts.baseDir });
+      proc = spawn(process.execPath, [...this.#nodeArgs(), EXECUTOR_MAIN], { env, stdio: ['ignore', fd, fd], cwd: this.opts.baseDir });
       closeSync(fd);
     }
     const pid = proc.pid;

@@ -19,9 +19,31 @@ export const clusterConfigSchema = z
         port: z.number().int().min(0).max(65535).default(7070),
         /** Where the master keeps its small replicated seed (app ids, status, epochs, pointers). */
         seedFile: z.string().optional(),
+        /** Largest artifact a submit may upload (bytes). */
+        maxArtifactBytes: z.number().int().positive().default(512 * 1024 * 1024),
+        /** A worker silent this long is dropped (its executors are presumed lost). */
+        workerTimeoutMs: z.number().int().positive().default(5000),
+        /** A running AppMaster silent this long is replaced. */
+        appMasterTimeoutMs: z.number().int().positive().default(10_000),
+        /** HTTPS for the control API: PEM paths (relative to this file's folder); clients verify with `ca`. */
+        tls: z.object({ cert: z.string(), key: z.string(), ca: z.string().optional() }).strict().optional(),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 7070 }),
+      .default({ host: '127.0.0.1', port: 7070, maxArtifactBytes: 512 * 1024 * 1024, workerTimeoutMs: 5000, appMasterTimeoutMs: 10_000 }),
+    /** Cluster-wide limits and defaults for apps; an app's --config may lower or tune them. */
+    apps: z
+      .object({
+        /** Upper bound on an app's `executors`. */
+        maxExecutors: z.number().int().positive().max(4096).default(32),
+        /** Restart budget: more than this many restarts inside `restartWindowMs` fails the app. */
+        maxRestarts: z.number().int().nonnegative().default(10),
+        restartWindowMs: z.number().int().positive().default(600_000),
+        /** Back-off before restart n: restartBackoffMs * 2^(n-1), capped at restartBackoffMaxMs. */
+        restartBackoffMs: z.number().int().nonnegative().default(500),
+        restartBackoffMaxMs: z.number().int().nonnegative().default(30_000),
+      })
+      .strict()
+      .default({ maxExecutors: 32, maxRestarts: 10, restartWindowMs: 600_000, restartBackoffMs: 500, restartBackoffMaxMs: 30_000 }),
     worker: z
       .object({
         /** Executor slots per worker. */
@@ -31,11 +53,29 @@ export const clusterConfigSchema = z
         /** Work folder (artifact cache, executor logs); default ./.sluice/workers/<name>. */
         cacheDir: z.string().optional(),
         cacheMaxBytes: z.number().int().positive().default(1024 * 1024 * 1024),
+        /** V8 heap limit per executor process (MiB); a task that needs more fails loudly. */
+        executorMemoryMb: z.number().int().min(64).default(2048),
       })
       .strict()
-      .default({ slots: 4, heartbeatMs: 300, cacheMaxBytes: 1024 * 1024 * 1024 }),
+      .default({ slots: 4, heartbeatMs: 300, cacheMaxBytes: 1024 * 1024 * 1024, executorMemoryMb: 2048 }),
     /** Users allowed everything (ACL superusers). */
     superusers: z.array(z.string()).default([]),
+    /**
+     * Authentication of the control API. On by default; turning it off must be explicit
+     * (`enabled: false`) and is refused unless the master binds to loopback.
+     */
+    auth: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Users and their scrypt-hashed tokens (0600); default <config folder>/.sluice/users.json. */
+        usersFile: z.string().optional(),
+        /** Users allowed everything, in addition to top-level `superusers`. */
+        superusers: z.array(z.string()).optional(),
+        /** Secret workers authenticate with and daemon tokens are derived from (0600); default <config folder>/.sluice/cluster.secret. */
+        clusterSecretFile: z.string().optional(),
+      })
+      .strict()
+      .default({ enabled: true }),
   })
   .passthrough();
 

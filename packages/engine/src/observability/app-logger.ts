@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { PINO_REDACT } from '../security/redact.js';
 import { pino, type DestinationStream, type Level, type Logger, type LoggerOptions } from 'pino';
 import type { AppStorage, LogStore } from '@sluice/storage-api';
 import { LogAppender, type LogAppenderOptions, type LogAppenderStats } from './log-appender.js';
@@ -61,7 +62,7 @@ export function createAppLogger(options: AppLoggerOptions): AppLogger {
         { level: options.alsoLevel ?? level, stream: options.also },
       ])
     : appender;
-  const logger = pino({ hooks: uniqueKeyHooks(), ...options.pinoOptions, level, base: labels, timestamp: pino.stdTimeFunctions.epochTime }, dest);
+  const logger = pino({ hooks: uniqueKeyHooks(), redact: PINO_REDACT, ...options.pinoOptions, level, base: labels, timestamp: pino.stdTimeFunctions.epochTime }, dest);
   if (options.metrics) registerAppenderMetrics(options.metrics, appender, writerLabels);
   return {
     logger,

@@ -1,19 +1,20 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { isStorageError } from '@sluice/storage-api';
 import type { Logger } from 'pino';
-import { callJson, HttpError } from '../cluster/http.js';
-import type { AppMasterStatus } from '../cluster/protocol.js';
+import type { AmHeartbeatReply, AppMasterStatus, ExecutorReport, ExecutorsReply, RestartReply } from '../cluster/protocol.js';
 import { ControlChannel } from './channel.js';
 import { ClockService } from './clock-service.js';
 import { Committer } from './committer.js';
+import { isExecutorMessage, type AppMasterMessage, type ExecutorMessage } from './control-protocol.js';
 import type { ExecutorEnv, LoadedApp } from './env.js';
 import { ExecutionPlan } from './plan.js';
 import { executorPart } from './executor-core.js';
+import { isFenced, MasterLink } from './master-link.js';
 import type { MetricsRegistry } from '../observability/index.js';
 import { exitAfterFlush } from './observe.js';
 
 interface Conn {
-  channel: ControlChannel;
+  channel: ControlChannel<ExecutorMessage, AppMasterMessage>;
   executor: number;
   host: string;
   dataPort: number;
@@ -23,39 +24,57 @@ interface Conn {
   lastSeen: number;
 }
 
-const MAX_RESTARTS = 200;
 /** Generous: a loaded machine delays status messages (sent every 500 ms). */
 const EXECUTOR_TIMEOUT_MS = 10_000;
+/** An executor its worker never reported running this long after placement did not start. */
+const EXECUTOR_START_TIMEOUT_MS = 30_000;
+/**
+ * An executor reported alive but not yet connected is loading (e.g. a large artifact):
+ * not a hung start, but not forever either.
+ */
+const EXECUTOR_LOAD_TIMEOUT_MS = 10 * 60_000;
+/** While the cluster has no free slots, ask again this often. */
+const PLACEMENT_RETRY_MS = 1000;
 
 /**
  * The AppMaster of one app, running in an executor child process. It asks the master
  * for executors, hands out the plan, runs the clock service, commits checkpoints when
- * every task staged them, and on any executor failure bumps the epoch, replaces all
- * executors and restores them at the last committed checkpoint.
+ * every task staged them, and on any executor failure asks the master for a restart
+ * (the master owns the restart budget and back-off), then replaces all executors and
+ * restores them at the last committed checkpoint.
  */
 export class AppMaster {
   readonly plan: ExecutionPlan;
   readonly intervalMs: number;
+  /** The epoch this AppMaster was launched with: its identity towards the master. */
+  readonly amEpoch: number;
   epoch: number;
   restarts = 0;
-  phase: 'starting' | 'running' | 'recovering' | 'finishing' = 'starting';
+  phase: 'starting' | 'pending' | 'running' | 'recovering' | 'finishing' | 'done' = 'starting';
+  #waiting: string | undefined;
   #server!: Server;
   #conns = new Map<number, Conn>();
   #committer!: Committer;
   #clock!: ClockService;
   #restoreT: number | undefined;
   #messages: Record<string, number> = {};
-  #startTimer: NodeJS.Timeout | undefined;
   #hbTimer: NodeJS.Timeout | undefined;
+  #placedAt = 0;
+  /** The last error each executor reported before it went away: the restart's reason. */
+  readonly #lastError = new Map<number, string>();
+  readonly #link: MasterLink;
 
   constructor(readonly env: ExecutorEnv, readonly loaded: LoadedApp, readonly logger: Logger, registry?: MetricsRegistry) {
     this.epoch = env.epoch;
+    this.amEpoch = env.epoch;
+    this.#link = new MasterLink(env.master, logger);
     registry?.gaugeFn('sluice_app_epoch', 'Current epoch of the app', {}, () => this.epoch);
     registry?.counterFn('sluice_app_restarts_total', 'Executor restarts by this AppMaster', {}, () => this.restarts);
     registry?.counterFn('sluice_app_checkpoints_committed_total', 'Checkpoints committed in this epoch', {}, () => this.#committer?.commits ?? 0);
     registry?.gaugeFn('sluice_app_committed_checkpoint_ts', 'Event time of the last committed checkpoint (ms)', {}, () => this.#committer?.lastCommitted ?? 0);
     registry?.gaugeFn('sluice_app_min_clock', 'App min-clock (ms)', {}, () => (this.#clock ? this.#clock.appMinClock() : 0));
-    const executors = Math.max(1, Math.min(64, Number(loaded.config.executors ?? 2) || 2));
+    // Validated at submit against the cluster's limit; the floor guards old seeds.
+    const executors = Math.max(1, Math.floor(Number(loaded.config.executors ?? 2)) || 2);
     this.plan = new ExecutionPlan(loaded.dag, executors);
     this.intervalMs = Number(loaded.dag.options.checkpointIntervalMs ?? loaded.config.checkpointIntervalMs ?? 1000) || 1000;
   }
@@ -78,21 +97,52 @@ export class AppMaster {
   status(): AppMasterStatus {
     const last = this.#committer?.lastCommitted;
     return {
-      epoch: this.epoch, control: this.address, pid: process.pid, restarts: this.restarts, commits: this.#committer?.commits ?? 0,
+      epoch: this.epoch, amEpoch: this.amEpoch, control: this.address, pid: process.pid, restarts: this.restarts, commits: this.#committer?.commits ?? 0,
       executors: this.plan.executors, connected: this.#conns.size, phase: this.phase, messages: this.#messages,
       ...(last === undefined ? {} : { committed: last }), ...(this.#clock ? { minClock: this.#clock.appMinClock() } : {}),
+      ...(this.#waiting ? { waiting: this.#waiting } : {}),
     };
   }
 
   async #heartbeat(): Promise<void> {
+    // Skipped while another call is in flight: it may be the epoch bump (see MasterLink).
+    if (this.#link.busy || this.phase === 'finishing' || this.phase === 'done') return;
     try {
-      await callJson(this.env.master, 'POST', `/apps/${this.env.appId}/am/heartbeat`, this.status(), 5000);
+      const r = await this.#link.call<AmHeartbeatReply>('POST', `/apps/${this.env.appId}/am/heartbeat`, this.status(), { attempts: 1 });
+      this.#onExecutorReports(r.executors ?? []);
     } catch (err) {
-      if (err instanceof HttpError && err.status === 409) {
-        this.logger.warn({ err: err.message }, 'fenced or killed by the master; exiting');
-        this.#exit(0);
+      if (isFenced(err)) {
+        // The phase may have moved on while the call was in flight.
+        const phase = this.phase as AppMaster['phase'];
+        if (phase === 'finishing' || phase === 'done') return;
+        this.logger.warn({ err: err.message }, 'replaced or stopped by the master; exiting');
+        await this.#exit(0);
       }
       // Master down: keep running; apps survive master restarts.
+    }
+  }
+
+  /** Processes the workers report for this epoch: an exit before connecting is noticed here. */
+  #onExecutorReports(reports: ExecutorReport[]): void {
+    if (this.phase !== 'starting' && this.phase !== 'running') return;
+    const now = Date.now();
+    for (const r of reports) {
+      if (r.epoch !== this.epoch || r.state !== 'exited') continue;
+      const how = r.signal ? `signal ${r.signal}${r.signal === 'SIGABRT' ? ' (out of memory? see worker.executorMemoryMb)' : ''}` : `code ${r.code}`;
+      const connected = this.#conns.has(r.executor);
+      const why = this.#lastError.get(r.executor);
+      void this.#recover(`executor ${r.executor} exited with ${how}${connected ? '' : ' before connecting'}${why ? `: ${why}` : ''}`);
+      return;
+    }
+    if (this.phase !== 'starting' || this.#placedAt === 0) return;
+    const alive = new Set(reports.filter((r) => r.state === 'running').map((r) => r.executor));
+    for (let i = 0; i < this.plan.executors; i++) {
+      if (this.#conns.has(i)) continue;
+      const age = now - this.#placedAt;
+      if ((!alive.has(i) && age > EXECUTOR_START_TIMEOUT_MS) || age > EXECUTOR_LOAD_TIMEOUT_MS) {
+        void this.#recover(`executor ${i} did not start within ${age} ms${alive.has(i) ? ' (still loading)' : ''}`);
+        return;
+      }
     }
   }
 
@@ -101,11 +151,12 @@ export class AppMaster {
     if (this.phase !== 'running') return;
     const now = Date.now();
     const silent = [...this.#conns.values()].find((c) => now - c.lastSeen > EXECUTOR_TIMEOUT_MS);
-    if (silent) void this.#recover(`executor ${silent.executor} sent no heartbeat for ${EXECUTOR_TIMEOUT_MS} ms`);
+    if (silent) void this.#recover(`executor ${silent.executor} sent no status for ${EXECUTOR_TIMEOUT_MS} ms (a task may be stuck in a loop)`);
   }
 
   async #attempt(): Promise<void> {
     this.phase = 'starting';
+    this.#placedAt = 0;
     // One combined part per executor that runs tasks (an idle executor stages nothing).
     const names = [...Array(this.plan.executors).keys()].filter((i) => this.plan.tasksOf(i).length > 0).map(executorPart);
     const sources = this.plan.tasks.filter((t) => t.source).map((t) => t.name);
@@ -113,34 +164,43 @@ export class AppMaster {
     this.#committer = new Committer(this.loaded.app, epoch, names, sources, (t) => this.#onCommitted(t), (err) => this.#onCommitError(err));
     this.#restoreT = await this.#committer.open();
     this.#clock = new ClockService(this.plan.upstreamNames(), this.#restoreT ?? 0);
+    this.#lastError.clear();
     this.logger.info({ epoch, restoreT: this.#restoreT, executors: this.plan.executors }, 'requesting executors');
-    await this.#master('POST', `/apps/${this.env.appId}/executors`, { epoch, executors: [...Array(this.plan.executors).keys()], am: this.address });
-    clearTimeout(this.#startTimer);
-    this.#startTimer = setTimeout(() => {
-      if (this.epoch === epoch && this.phase === 'starting') void this.#recover('executors did not start in time');
-    }, 30_000);
+    // Placement is all or nothing; while the cluster has no room the app is pending.
+    for (;;) {
+      const r = await this.#master<ExecutorsReply>('POST', `/apps/${this.env.appId}/executors`, {
+        epoch, amEpoch: this.amEpoch, executors: [...Array(this.plan.executors).keys()], am: this.address,
+      });
+      if (this.epoch !== epoch) return;
+      if (r.placed.length > 0) break;
+      if (this.#waiting !== r.waiting) this.logger.info({ waiting: r.waiting }, 'waiting for free executor slots');
+      this.#waiting = r.waiting;
+      this.phase = 'pending';
+      await new Promise((res) => setTimeout(res, PLACEMENT_RETRY_MS));
+    }
+    this.#waiting = undefined;
+    if (this.phase === 'pending') this.phase = 'starting';
+    this.#placedAt = Date.now();
   }
 
-  /** Calls the master, retrying while it is unreachable (bounded); 409 means we are fenced. */
-  async #master(method: string, path: string, body: unknown): Promise<any> {
-    for (let i = 0; ; i++) {
-      try {
-        return await callJson(this.env.master, method, path, body, 5000);
-      } catch (err) {
-        if (err instanceof HttpError && err.status === 409) {
-          this.logger.warn({ err: err.message }, 'fenced by the master; exiting');
-          this.#exit(0);
-        }
-        if (i >= 60) throw err;
-        await new Promise((r) => setTimeout(r, 1000));
+  /** A master call; 409 means this AppMaster is replaced or the app ended: exit quietly. */
+  async #master<T>(method: string, path: string, body: unknown): Promise<T> {
+    try {
+      return await this.#link.call<T>(method, path, body);
+    } catch (err) {
+      if (isFenced(err)) {
+        this.logger.warn({ err: err.message }, 'the master refused: replaced or stopped; exiting');
+        return this.#exit(0);
       }
+      throw err;
     }
   }
 
   #accept(socket: Socket): void {
     let conn: Conn | undefined;
-    const channel = new ControlChannel(
+    const channel = new ControlChannel<ExecutorMessage, AppMasterMessage>(
       socket,
+      isExecutorMessage,
       (m) => {
         if (m.type === 'hello') {
           if (m.epoch !== this.epoch || this.phase !== 'starting') {
@@ -161,19 +221,19 @@ export class AppMaster {
         this.#onMessage(conn, m);
       },
       (err) => {
-        if (conn && this.#conns.get(conn.executor) === conn && this.phase !== 'finishing') {
-          void this.#recover(`executor ${conn.executor} disconnected${err ? `: ${err.message}` : ''}`);
+        if (conn && this.#conns.get(conn.executor) === conn && this.phase !== 'finishing' && this.phase !== 'done') {
+          const why = this.#lastError.get(conn.executor);
+          void this.#recover(`executor ${conn.executor} disconnected${why ? `: ${why}` : err ? `: ${err.message}` : ''}`);
         }
       },
     );
   }
 
-  #onMessage(conn: Conn, m: any): void {
+  #onMessage(conn: Conn, m: Exclude<ExecutorMessage, { type: 'hello' }>): void {
     switch (m.type) {
       case 'ready':
         conn.ready = true;
         if ([...this.#conns.values()].every((c) => c.ready) && this.#conns.size === this.plan.executors) {
-          clearTimeout(this.#startTimer);
           this.phase = 'running';
           for (const c of this.#conns.values()) c.lastSeen = Date.now();
           for (const c of this.#conns.values()) c.channel.send({ type: 'go' });
@@ -188,7 +248,7 @@ export class AppMaster {
         this.#checkFinished();
         break;
       case 'status':
-        for (const s of m.tasks as Array<{ task: string; clock: number; pendingMin?: number; messages: number }>) {
+        for (const s of m.tasks) {
           this.#clock.update(s.task, s.clock, s.pendingMin);
           this.#messages[s.task] = s.messages;
         }
@@ -196,11 +256,17 @@ export class AppMaster {
       case 'stopped':
         conn.stopped = true;
         break;
-      case 'fatal':
-        this.logger.error({ executor: conn.executor, error: m.error }, 'executor failed');
+      case 'fatal': {
+        const where = m.task ? `task ${m.task}${m.processor ? ` (processor ${m.processor})` : ''}` : `executor ${conn.executor}`;
+        const reason = `${where} failed: ${m.error}`;
+        this.#lastError.set(conn.executor, reason);
+        if (!m.fenced) this.logger.error({ executor: conn.executor, processor: m.processor, task: m.task, error: m.error }, 'executor failed');
         break;
-      default:
-        break;
+      }
+      default: {
+        const never: never = m;
+        return never;
+      }
     }
   }
 
@@ -212,7 +278,8 @@ export class AppMaster {
   #onCommitError(err: unknown): void {
     if (isStorageError(err, 'STORAGE_FENCED')) {
       this.logger.warn({ err: String(err) }, 'checkpoint commit fenced: a newer AppMaster exists');
-      this.#exit(0);
+      void this.#exit(0);
+      return;
     }
     void this.#recover(`checkpoint commit failed: ${String(err)}`);
   }
@@ -237,14 +304,18 @@ export class AppMaster {
         await this.#recover('an executor was lost while stopping');
         return;
       }
-      await this.#master('POST', `/apps/${this.env.appId}/finish`, { epoch: this.epoch, status: 'stopped' }).catch(() => {});
       clearInterval(this.#hbTimer);
-      await exitAfterFlush(0);
+      await this.#master('POST', `/apps/${this.env.appId}/finish`, { epoch: this.epoch, amEpoch: this.amEpoch, status: 'stopped' }).catch((err: unknown) =>
+        this.logger.error({ err }, 'could not report the finish to the master'),
+      );
+      this.phase = 'done';
+      this.logger.info({ committed: this.#committer.lastCommitted }, 'app finished');
+      await this.#exit(0);
     })();
   }
 
   async #recover(reason: string): Promise<void> {
-    if (this.phase === 'recovering' || this.phase === 'finishing') return;
+    if (this.phase === 'recovering' || this.phase === 'finishing' || this.phase === 'done') return;
     this.phase = 'recovering';
     this.restarts++;
     this.logger.warn({ reason, epoch: this.epoch, restarts: this.restarts }, 'recovering: restarting all executors');
@@ -253,22 +324,25 @@ export class AppMaster {
       c.channel.socket.destroy();
     }
     this.#conns = new Map();
-    if (this.restarts > MAX_RESTARTS) {
-      await this.#master('POST', `/apps/${this.env.appId}/finish`, { epoch: this.epoch, status: 'failed', error: `gave up after ${MAX_RESTARTS} restarts: ${reason}` }).catch(() => {});
-      this.#exit(1);
-    }
     try {
-      const r = await this.#master('POST', `/apps/${this.env.appId}/epoch`, { epoch: this.epoch });
-      this.epoch = r.epoch as number;
+      // The master counts the restart against the app's budget and answers with the
+      // new epoch and the backed-off time to start; past the budget the app fails (409).
+      const r = await this.#master<RestartReply>('POST', `/apps/${this.env.appId}/restart`, { epoch: this.epoch, amEpoch: this.amEpoch, reason });
+      this.epoch = r.epoch;
+      const wait = r.notBefore - Date.now();
+      if (wait > 0) {
+        this.logger.info({ epoch: this.epoch, delayMs: wait }, 'backing off before the next attempt');
+        await new Promise((res) => setTimeout(res, wait));
+      }
       await this.#attempt();
     } catch (err) {
-      this.logger.error({ err: String(err) }, 'recovery failed; exiting so the master starts a new AppMaster');
-      this.#exit(1);
+      this.logger.error({ err }, 'recovery failed; exiting so the master starts a new AppMaster');
+      await this.#exit(1);
     }
   }
 
-  #exit(code: number): never {
+  async #exit(code: number): Promise<never> {
     clearInterval(this.#hbTimer);
-    process.exit(code);
+    return exitAfterFlush(code);
   }
 }

@@ -52,13 +52,23 @@ export interface LoadedApp {
   dag: Dag;
 }
 
-/** Opens the app's store, fetches the artifact by digest into the cache and builds the DAG. */
-export async function loadApp(env: ExecutorEnv, logger: Logger): Promise<LoadedApp> {
+export interface OpenedApp {
+  storage: Storage;
+  app: AppStorage;
+  config: Record<string, unknown>;
+}
+
+/** Opens the app's store and reads its config (before the artifact: logs can reach the store). */
+export async function openApp(env: ExecutorEnv, logger: Logger): Promise<OpenedApp> {
   const storage = await openConfiguredStorage(env.storage, { baseDir: env.baseDir, context: { logger } });
   const app = await storage.getAppStorage(env.appId);
   if (!app) throw new EngineError('APP_NOT_FOUND', `app ${env.appId} has no store`);
   const config = ((await app.config.get(APP_CONFIG_ID))?.value ?? {}) as Record<string, unknown>;
-  const path = await new ArtifactCache(env.cacheDir, env.cacheMaxBytes).fetch(app, env.jar, env.sha256);
-  const dag = await loadArtifact(path, config);
-  return { storage, app, config, dag };
+  return { storage, app, config };
+}
+
+/** Fetches the artifact by digest into the cache and builds the DAG. */
+export async function loadDag(env: ExecutorEnv, opened: OpenedApp): Promise<Dag> {
+  const path = await new ArtifactCache(env.cacheDir, env.cacheMaxBytes).fetch(opened.app, env.jar, env.sha256);
+  return loadArtifact(path, opened.config);
 }

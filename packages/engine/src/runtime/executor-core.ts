@@ -27,7 +27,7 @@ export interface CoreOptions {
   configPollMs?: number;
   onStaged(t: number, task: string, part: CheckpointPart): void;
   onExhausted(task: string, lastDataTs: number): void;
-  /** A storage write failed (e.g. STORAGE_FENCED: we are a zombie); the executor must stop. */
+  /** App code threw (TaskFailure) or a storage write failed (STORAGE_FENCED: a zombie): the executor must stop. */
   onFatal(err: unknown): void;
 }
 
@@ -87,6 +87,37 @@ export function decodeParts(bytes: Uint8Array): Map<string, Uint8Array> {
   return out;
 }
 
+/**
+ * An exception thrown by app code (a task's onNext/onClock/restore/..., a source's
+ * open/read), labelled with where it happened so it reaches the logs and the app's
+ * status with its processor and task.
+ */
+export class TaskFailure extends Error {
+  constructor(readonly processor: string, readonly task: string, readonly hook: string, cause: unknown) {
+    super(`${hook} threw: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    if (cause instanceof Error && cause.stack) this.stack = `TaskFailure: ${this.message}\n    in ${hook} of task ${task}\n${cause.stack}`;
+  }
+  override get name(): string {
+    return 'TaskFailure';
+  }
+}
+
+function inTask<T>(meta: PlannedTask, hook: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw err instanceof TaskFailure ? err : new TaskFailure(meta.processor, meta.name, hook, err);
+  }
+}
+
+async function inTaskAsync<T>(meta: PlannedTask, hook: string, fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw err instanceof TaskFailure ? err : new TaskFailure(meta.processor, meta.name, hook, err);
+  }
+}
+
 /** The checkpoint part name of an executor's combined state. */
 export const executorPart = (executor: number): string => `exec-${executor}`;
 
@@ -115,7 +146,7 @@ class TaskRunner {
       return;
     }
     this.messagesIn += values.length;
-    this.task.onNext(values, ts, this.ctx);
+    inTask(this.meta, 'onNext', () => this.task.onNext(values, ts, this.ctx));
   }
 
   clock(from: number, c: number): void {
@@ -135,7 +166,7 @@ class TaskRunner {
     for (const h of held) {
       if (h.ts < below) {
         this.messagesIn += h.values.length;
-        this.task.onNext(h.values, h.ts, this.ctx);
+        inTask(this.meta, 'onNext', () => this.task.onNext(h.values, h.ts, this.ctx));
       } else keep.push(h);
     }
   }
@@ -145,9 +176,9 @@ class TaskRunner {
     const b = boundary(c, this.core.intervalMs);
     if (b > this.lastBoundary) {
       this.#release(b);
-      this.task.onClock?.(b, this.ctx);
+      inTask(this.meta, 'onClock', () => this.task.onClock?.(b, this.ctx));
       this.lastBoundary = b;
-      this.core.stage(b, this.meta.name, this.task.snapshot ? this.task.snapshot() : null);
+      this.core.stage(b, this.meta.name, this.task.snapshot ? inTask(this.meta, 'snapshot', () => this.task.snapshot!()) : null);
       this.#release(b + this.core.intervalMs);
     }
     this.core.forwardClock(this.meta, c);
@@ -233,7 +264,7 @@ export class ExecutorCore {
       const spec = dag.processors.get(meta.processor)!;
       const ctx = this.#ctx(meta);
       if (meta.source) {
-        const src = spec.source!();
+        const src = inTask(meta, 'create', () => spec.source!());
         const start = Math.max(restoreT ?? 0, 0);
         const r = new SourceRunner(this, meta, src, ctx, start);
         const offsets = app.offsets(meta.name);
@@ -252,18 +283,18 @@ export class ExecutorCore {
             ctx.logger.warn({ restoreT, min: look.min.t }, 'offset lookUp underflow; starting from the beginning');
           }
         }
-        await src.open(ctx, position);
+        await inTaskAsync(meta, 'open', () => src.open(ctx, position));
         this.sources.push(r);
       } else {
-        const task = spec.task!();
+        const task = inTask(meta, 'create', () => spec.task!());
         const start = restoreT ?? 0;
         if (restored && task.restore) {
           const bytes = restored.get(meta.name);
           if (!bytes) throw new Error(`checkpoint ${restoreT} has no state for task ${meta.name}`);
-          await task.restore(decodeState(bytes), ctx);
+          await inTaskAsync(meta, 'restore', () => task.restore!(decodeState(bytes), ctx));
         }
-        await task.onRecover?.(restoreT, ctx);
-        await task.onStart?.(ctx);
+        await inTaskAsync(meta, 'onRecover', () => task.onRecover?.(restoreT, ctx));
+        await inTaskAsync(meta, 'onStart', () => task.onStart?.(ctx));
         this.runners.set(meta.id, new TaskRunner(this, meta, task, ctx, start));
       }
     }
@@ -301,6 +332,29 @@ export class ExecutorCore {
   /** A CLOCK frame or local clock forward. */
   clock(from: number, to: number, c: number): void {
     this.runners.get(to)?.clock(from, c);
+  }
+
+  /** Entry points for frames from peers: a task's exception fails the executor, loudly. */
+  deliverFrame(to: number, ts: number, values: unknown[]): void {
+    try {
+      this.deliver(to, ts, values);
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  clockFrame(from: number, to: number, c: number): void {
+    try {
+      this.clock(from, to, c);
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  #fail(err: unknown): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.opts.onFatal(err);
   }
 
   route(meta: PlannedTask, ts: number, values: unknown[]): void {
@@ -393,7 +447,7 @@ export class ExecutorCore {
         }
         let values: unknown[] | null = [];
         if (!s.exhausted) {
-          values = s.source.read(batch);
+          values = inTask(s.meta, 'read', () => s.source.read(batch));
           if (values === null) {
             s.exhausted = true;
             values = [];
@@ -416,7 +470,7 @@ export class ExecutorCore {
         else await new Promise<void>((r) => setImmediate(r));
       }
     } catch (err) {
-      if (!this.#stopped) this.opts.onFatal(err);
+      this.#fail(err);
     }
   }
 

@@ -6,10 +6,10 @@
 import { DEFAULT_BACKEND, loadStorageModule, parseStorageConfig } from '@sluice/storage-api';
 import { callJson } from '../cluster/http.js';
 import { AppMaster } from './app-master.js';
-import { loadApp, readExecutorEnv } from './env.js';
+import { loadDag, openApp, readExecutorEnv } from './env.js';
 import { ExecutorProcess } from './executor-process.js';
 import { createLogger } from './logger.js';
-import { startObservability } from './observe.js';
+import { exitAfterFlush, startObservability } from './observe.js';
 
 if (process.env.SLUICE_STANDBY === '1') {
   // A warm standby: modules (and the storage backend) are loaded ahead; the worker hands
@@ -42,23 +42,52 @@ const parent = process.ppid;
 setInterval(() => {
   if (process.ppid !== parent) {
     logger.warn('worker is gone; exiting');
-    process.exit(1);
+    void exitAfterFlush(1);
   }
 }, 1000).unref();
 
+// The worker stops executors with SIGTERM first: flush the last log lines, then go.
+process.once('SIGTERM', () => void exitAfterFlush(0));
+
+let log: typeof logger = logger;
 try {
-  const loaded = await loadApp(env, logger);
-  const obs = startObservability(env, loaded.app, logger);
-  const app = { ...loaded, app: obs.app };
-  if (env.role === 'appmaster') await new AppMaster(env, app, obs.logger, obs.registry).run();
-  else await new ExecutorProcess(env, app, obs.logger, obs.registry).run();
+  const opened = await openApp(env, logger);
+  const obs = startObservability(env, opened.app, logger);
+  log = obs.logger;
+  const app = { ...opened, app: obs.app, dag: await loadDag(env, opened) };
+  if (env.role === 'appmaster') {
+    const am = new AppMaster(env, app, obs.logger, obs.registry);
+    // Anything app code throws outside a handled path still reaches the store, labelled.
+    failLoudly(obs.logger);
+    await am.run();
+  } else {
+    const ex = new ExecutorProcess(env, app, obs.logger, obs.registry);
+    process.on('uncaughtException', (err) => ex.fatal(err));
+    process.on('unhandledRejection', (err) => ex.fatal(err));
+    await ex.run();
+  }
 } catch (err) {
   const message = (err as Error)?.message ?? String(err);
-  logger.error({ err: message, code: (err as { code?: string }).code }, 'executor could not start');
-  if (env.role === 'appmaster') {
-    // Bad artifact or DAG: the app fails with a clear error; the cluster keeps running.
-    await callJson(env.master, 'POST', `/apps/${env.appId}/finish`, { epoch: env.epoch, status: 'failed', error: message }).catch(() => {});
-    process.exit(0);
+  log.error({ err, code: (err as { code?: string }).code }, 'executor could not start');
+  if (env.role === 'appmaster' && isDeterministic(err)) {
+    // Bad artifact or DAG: retrying cannot help. The app fails once, with the reason.
+    await callJson(env.master, 'POST', `/apps/${env.appId}/finish`, { epoch: env.epoch, amEpoch: env.epoch, status: 'failed', error: message }).catch(() => {});
+    await exitAfterFlush(0);
   }
-  process.exit(1);
+  await exitAfterFlush(1);
+}
+
+/** Errors a relaunch would meet again: the artifact or the DAG itself is wrong. */
+function isDeterministic(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && ['ARTIFACT_INVALID', 'ARTIFACT_CORRUPT', 'DAG_INVALID', 'DAG_CYCLE', 'UNKNOWN_PROCESSOR', 'CONFIG_INVALID'].includes(code);
+}
+
+function failLoudly(log: { error(o: object, m: string): void }): void {
+  const die = (err: unknown): void => {
+    log.error({ err }, 'AppMaster failed');
+    void exitAfterFlush(1);
+  };
+  process.on('uncaughtException', die);
+  process.on('unhandledRejection', die);
 }

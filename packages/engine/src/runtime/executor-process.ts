@@ -2,8 +2,9 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { isStorageError } from '@sluice/storage-api';
 import type { Logger } from 'pino';
 import { ControlChannel } from './channel.js';
+import { isAppMasterMessage, type AppMasterMessage, type ExecutorMessage } from './control-protocol.js';
 import type { ExecutorEnv, LoadedApp } from './env.js';
-import { ExecutorCore } from './executor-core.js';
+import { ExecutorCore, TaskFailure } from './executor-core.js';
 import { FrameDecoder, FrameKind } from './framing.js';
 import { PeerTransport } from './peer-transport.js';
 import { ExecutionPlan } from './plan.js';
@@ -19,7 +20,8 @@ export class ExecutorProcess {
   core: ExecutorCore | undefined;
   transport: PeerTransport | undefined;
   #data!: Server;
-  #control!: ControlChannel;
+  #control!: ControlChannel<AppMasterMessage, ExecutorMessage>;
+  #failing = false;
   #queue: Promise<void> = Promise.resolve();
   #statusTimer: NodeJS.Timeout | undefined;
 
@@ -31,27 +33,39 @@ export class ExecutorProcess {
     const port = (this.#data.address() as { port: number }).port;
     const [host, amPort] = splitHostPort(this.env.am);
     const socket = connect({ host, port: amPort });
-    this.#control = new ControlChannel(
+    this.#control = new ControlChannel<AppMasterMessage, ExecutorMessage>(
       socket,
+      isAppMasterMessage,
       (m) => {
-        this.#queue = this.#queue.then(() => this.#onControl(m)).catch((err) => this.fatal(err));
+        this.#queue = this.#queue.then(() => this.#onControl(m)).catch((err: unknown) => this.fatal(err));
       },
       () => {
+        if (this.#failing) return;
         this.logger.info('AppMaster connection closed; exiting');
-        process.exit(0);
+        void exitAfterFlush(0);
       },
     );
     this.#control.send({ type: 'hello', executor: this.env.executor, epoch: this.env.epoch, host: this.env.host, dataPort: port, pid: process.pid });
   }
 
-  fatal(err: unknown): never {
+  /**
+   * The executor cannot go on: the error goes to the app's log store at level error
+   * with its stack and labels, and to the AppMaster as the restart's reason; then the
+   * process exits once its logs are flushed (bounded).
+   */
+  fatal(err: unknown): void {
+    if (this.#failing) return;
+    this.#failing = true;
     const fenced = isStorageError(err, 'STORAGE_FENCED');
-    this.logger.error({ err: String(err), fenced }, fenced ? 'fenced by a newer epoch; exiting' : 'executor failed');
-    this.#control?.send({ type: 'fatal', error: String(err) });
-    process.exit(fenced ? 0 : 1);
+    const labels = err instanceof TaskFailure ? { processor: err.processor, task: err.task, hook: err.hook } : {};
+    if (fenced) this.logger.warn({ err: String(err) }, 'fenced by a newer epoch; exiting');
+    else this.logger.error({ err, ...labels }, err instanceof TaskFailure ? `task ${err.task} failed` : 'executor failed');
+    const message = err instanceof Error ? err.message : String(err);
+    void (this.#control ? this.#control.flushSend({ type: 'fatal', error: message, fenced, ...(err instanceof TaskFailure ? { processor: err.processor, task: err.task } : {}) }) : Promise.resolve())
+      .then(() => exitAfterFlush(fenced ? 0 : 1));
   }
 
-  async #onControl(m: any): Promise<void> {
+  async #onControl(m: AppMasterMessage): Promise<void> {
     switch (m.type) {
       case 'start': {
         const plan = new ExecutionPlan(this.loaded.dag, m.executors);
@@ -94,10 +108,12 @@ export class ExecutorProcess {
         await exitAfterFlush(0);
         break;
       case 'exit':
-        process.exit(0);
+        await exitAfterFlush(0);
         break;
-      default:
-        break;
+      default: {
+        const never: never = m;
+        return never;
+      }
     }
   }
 
@@ -123,8 +139,8 @@ export class ExecutorProcess {
           continue;
         }
         if (!ok || !this.core) continue;
-        if (f.kind === FrameKind.DATA) this.core.deliver(f.to, f.ts, f.values);
-        else for (const to of f.to) this.core.clock(f.from, to, f.clock);
+        if (f.kind === FrameKind.DATA) this.core.deliverFrame(f.to, f.ts, f.values);
+        else for (const to of f.to) this.core.clockFrame(f.from, to, f.clock);
       }
       const t = this.transport;
       if (t?.backpressured()) {

@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
 import { uniqueKeyHooks } from '../observability/unique-keys.js';
+import { PINO_REDACT } from '../security/redact.js';
 
 /**
  * Daemon and executor logs: JSON lines on stderr (workers route executor stderr to
@@ -8,5 +9,5 @@ import { uniqueKeyHooks } from '../observability/unique-keys.js';
 export function createLogger(name: string, bindings: Record<string, unknown> = {}): Logger {
   const file = process.env.SLUICE_LOG_FILE;
   const dest = file ? pino.destination({ dest: file, mkdir: true, sync: false }) : pino.destination(2);
-  return pino({ name, hooks: uniqueKeyHooks(), level: process.env.SLUICE_LOG_LEVEL ?? 'info', base: { pid: process.pid, ...bindings } }, dest);
+  return pino({ name, hooks: uniqueKeyHooks(), redact: PINO_REDACT, level: process.env.SLUICE_LOG_LEVEL ?? 'info', base: { pid: process.pid, ...bindings } }, dest);
 }

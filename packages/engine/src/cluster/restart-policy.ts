@@ -1,0 +1,43 @@
+import type { AppSeed } from './seed-store.js';
+
+/** The restart budget and back-off of one app (cluster defaults, tuned by app config). */
+export interface RestartPolicy {
+  maxRestarts: number;
+  restartWindowMs: number;
+  restartBackoffMs: number;
+  restartBackoffMaxMs: number;
+}
+
+export type RestartDecision =
+  | { kind: 'retry'; seed: AppSeed; delayMs: number }
+  | { kind: 'exhausted'; seed: AppSeed; error: string };
+
+/** The policy for an app: cluster defaults overridden by the app's own config keys. */
+export function policyFor(defaults: RestartPolicy, config: Record<string, unknown>): RestartPolicy {
+  const pick = (k: keyof RestartPolicy): number => (typeof config[k] === 'number' && Number.isFinite(config[k]) ? (config[k] as number) : defaults[k]);
+  return { maxRestarts: pick('maxRestarts'), restartWindowMs: pick('restartWindowMs'), restartBackoffMs: pick('restartBackoffMs'), restartBackoffMaxMs: pick('restartBackoffMaxMs') };
+}
+
+/**
+ * Records one restart of an app (an executor recovery or an AppMaster relaunch) and
+ * decides: retry after an exponential, capped back-off, or give up because more than
+ * `maxRestarts` happened inside the sliding window. Pure: the caller persists the seed.
+ */
+export function recordRestart(seed: AppSeed, policy: RestartPolicy, reason: string, now: number): RestartDecision {
+  const recent = seed.recentRestarts.filter((t) => now - t < policy.restartWindowMs);
+  recent.push(now);
+  const next: AppSeed = {
+    ...seed,
+    restarts: seed.restarts + 1,
+    // Bounded: only the window's restarts matter, and never more than the budget + 1.
+    recentRestarts: recent.slice(-(policy.maxRestarts + 1)),
+    lastFailure: { reason: reason.slice(0, 4000), at: now, epoch: seed.epoch },
+  };
+  if (recent.length > policy.maxRestarts) {
+    const error = `restart budget exhausted: ${recent.length} restarts within ${policy.restartWindowMs} ms (maxRestarts ${policy.maxRestarts}); last failure: ${reason}`;
+    const { nextAttemptAt: _drop, ...rest } = next;
+    return { kind: 'exhausted', seed: { ...rest, status: 'failed', error: error.slice(0, 4000) }, error };
+  }
+  const delayMs = Math.min(policy.restartBackoffMaxMs, policy.restartBackoffMs * 2 ** Math.min(30, recent.length - 1));
+  return { kind: 'retry', seed: { ...next, nextAttemptAt: now + delayMs }, delayMs };
+}

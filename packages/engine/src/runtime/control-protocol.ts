@@ -1,0 +1,50 @@
+import type { CheckpointPart } from '@sluice/storage-api';
+
+/**
+ * The AppMaster <-> executor control channel (framed JSON over TCP). Both directions
+ * are discriminated unions: a switch over `type` is checked for exhaustiveness.
+ */
+
+export interface PeerAddress {
+  executor: number;
+  host: string;
+  port: number;
+}
+
+export interface TaskStatus {
+  task: string;
+  clock: number;
+  pendingMin?: number;
+  messages: number;
+}
+
+/** Executor -> AppMaster. */
+export type ExecutorMessage =
+  | { type: 'hello'; executor: number; epoch: number; host: string; dataPort: number; pid: number }
+  | { type: 'ready' }
+  | { type: 'staged'; t: number; task: string; part: CheckpointPart }
+  | { type: 'exhausted'; task: string; lastDataTs: number }
+  | { type: 'status'; tasks: TaskStatus[] }
+  | { type: 'stopped' }
+  /** A task or the executor failed: the reason (with its labels) before the executor exits. */
+  | { type: 'fatal'; error: string; processor?: string; task?: string; fenced: boolean };
+
+/** AppMaster -> executor. */
+export type AppMasterMessage =
+  | { type: 'start'; peers: PeerAddress[]; executors: number; intervalMs: number; restoreT?: number }
+  | { type: 'go' }
+  | { type: 'commit'; t: number }
+  | { type: 'stop' }
+  | { type: 'exit' };
+
+const EXECUTOR_TYPES = new Set(['hello', 'ready', 'staged', 'exhausted', 'status', 'stopped', 'fatal']);
+const AM_TYPES = new Set(['start', 'go', 'commit', 'stop', 'exit']);
+
+/** Narrows a decoded frame; unknown types are dropped by the channel (a newer peer). */
+export function isExecutorMessage(m: unknown): m is ExecutorMessage {
+  return typeof m === 'object' && m !== null && EXECUTOR_TYPES.has((m as { type?: string }).type ?? '');
+}
+
+export function isAppMasterMessage(m: unknown): m is AppMasterMessage {
+  return typeof m === 'object' && m !== null && AM_TYPES.has((m as { type?: string }).type ?? '');
+}

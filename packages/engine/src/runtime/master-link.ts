@@ -1,0 +1,63 @@
+import type { Logger } from 'pino';
+import { callJson, HttpError } from '../cluster/http.js';
+
+/** Attempts while the master is unreachable, and the back-off between them (bounded: ~2 min). */
+const MAX_ATTEMPTS = 40;
+const BASE_DELAY_MS = 250;
+const MAX_DELAY_MS = 5000;
+
+/** The master answered 409: this AppMaster is replaced, or the app ended. */
+export class FencedError extends Error {
+  override get name(): string {
+    return 'FencedError';
+  }
+}
+
+/**
+ * An AppMaster's calls to the master, one at a time. Serialising them is what keeps a
+ * heartbeat from racing the AppMaster's own epoch bump: a heartbeat can never be in
+ * flight, carrying the old epoch, while a restart moves the app to the next one.
+ */
+export class MasterLink {
+  #queue: Promise<unknown> = Promise.resolve();
+  #inFlight = 0;
+
+  constructor(readonly master: string, readonly logger: Logger) {}
+
+  get busy(): boolean {
+    return this.#inFlight > 0;
+  }
+
+  /**
+   * Calls the master after every earlier call finished. Connection failures and 5xx
+   * are retried with capped exponential back-off (bounded); 409 rejects with FencedError.
+   */
+  call<T>(method: string, path: string, body: unknown, options: { attempts?: number } = {}): Promise<T> {
+    this.#inFlight++;
+    const p = this.#queue.then(() => this.#callWithRetry<T>(method, path, body, options.attempts ?? MAX_ATTEMPTS));
+    this.#queue = p.then(
+      () => void this.#inFlight--,
+      () => void this.#inFlight--,
+    );
+    return p;
+  }
+
+  async #callWithRetry<T>(method: string, path: string, body: unknown, attempts: number): Promise<T> {
+    for (let i = 1; ; i++) {
+      try {
+        return (await callJson(this.master, method, path, body, 5000)) as T;
+      } catch (err) {
+        if (err instanceof HttpError && err.status === 409) throw new FencedError(err.message);
+        const retryable = !(err instanceof HttpError) || err.status >= 500;
+        if (!retryable || i >= attempts) throw err;
+        const delay = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (i - 1));
+        this.logger.debug({ path, attempt: i, delay, err: String(err) }, 'master call failed; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+}
+
+export function isFenced(err: unknown): err is FencedError {
+  return err instanceof FencedError;
+}
