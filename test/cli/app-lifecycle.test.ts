@@ -133,7 +133,7 @@ describe('sluice submit checks well-known --config keys before uploading', () =>
       expect(r.code).toBe(2);
     }
     const r = await cli(['submit', WORD_COUNT, '--master', addr, '--config', 'checkpointIntervalMs=fast', '--json'], dir);
-    expect(JSON.parse(r.stderr) as unknown).toMatchObject({ error: { code: 'CONFIG_INVALID' } });
+    expect(JSON.parse(r.stderr) as unknown).toMatchObject({ error: { code: 'BAD_REQUEST' } });
     expect(r.code).toBe(2);
     expect(((await api(base, 'GET', '/apps')) as { apps: unknown[] }).apps.length).toBe(before);
   }, 60_000);

@@ -33,12 +33,12 @@ export function parseConfigPairs(pairs: string[]): Record<string, unknown> {
   return validateWellKnown(out);
 }
 
-/** Throws CONFIG_INVALID (exit 2) naming the key and what it takes; other keys pass through. */
+/** Throws BAD_REQUEST (exit 2, the code the master answers for the same mistake) naming the key and what it takes; other keys pass through. */
 export function validateWellKnown(cfg: Record<string, unknown>): Record<string, unknown> {
   for (const key of Object.keys(wellKnown) as Array<keyof typeof wellKnown>) {
     if (!(key in cfg)) continue;
     if (!wellKnown[key].safeParse(cfg[key]).success) {
-      throw new EngineError('CONFIG_INVALID', `--config ${key}: expected ${HINTS[key]}, got ${JSON.stringify(cfg[key])}`, { details: { key } });
+      throw new EngineError('BAD_REQUEST', `--config ${key}: expected ${HINTS[key]}, got ${JSON.stringify(cfg[key])}`, { details: { key } });
     }
   }
   return cfg;
