@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCommittedOutput } from '@sluice/engine';
-import { api, cli, Proc, referenceCount, waitFor, WORD_COUNT, writeClusterYaml, writeWords } from './helpers/engine-cluster.js';
+import { api, cli, Proc, referenceCount, waitFor, WORD_COUNT, writeClusterYaml, writeWords, useLocalAdminToken } from './helpers/engine-cluster.js';
 
 let dir: string;
 let local: Proc;
@@ -17,6 +17,7 @@ beforeAll(async () => {
   writeClusterYaml(join(dir, 'cluster.yaml'));
   local = Proc.start(['local', '-c', 'cluster.yaml', '--workers', '2'], { cwd: dir });
   addr = (await local.line(/master on (\S+),/))[1]!;
+  useLocalAdminToken(dir);
 });
 
 afterAll(async () => {

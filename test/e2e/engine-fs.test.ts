@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCommittedOutput } from '@sluice/engine';
-import { api, cli, Proc, referenceCount, waitFor, WORD_COUNT, writeClusterYaml, writeWords } from './helpers/engine-cluster.js';
+import { api, cli, Proc, referenceCount, waitFor, WORD_COUNT, writeClusterYaml, writeWords, useAdminToken } from './helpers/engine-cluster.js';
 
 let dir: string;
 let master: Proc;
@@ -19,6 +19,7 @@ beforeAll(async () => {
   writeClusterYaml(join(dir, 'cluster.yaml'));
   master = Proc.start(['master', '-c', 'cluster.yaml'], { cwd: dir });
   addr = (await master.line(/master listening on (\S+)/))[1]!;
+  await useAdminToken(dir);
   base = `http://${addr}`;
   for (const name of ['w1', 'w2']) {
     const w = Proc.start(['worker', '-c', 'cluster.yaml', '--master', addr, '--name', name], { cwd: dir });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCommittedOutput } from '@sluice/engine';
 import { startS3rver, type S3rverHandle } from '../servers/s3rver.js';
-import { api, cli, Proc, referenceCount, waitFor, WORD_COUNT, writeClusterYaml, writeWords } from './helpers/engine-cluster.js';
+import { api, cli, Proc, referenceCount, waitFor, WORD_COUNT, writeClusterYaml, writeWords, useLocalAdminToken } from './helpers/engine-cluster.js';
 
 let dir: string;
 let s3: S3rverHandle;
@@ -34,6 +34,7 @@ beforeAll(async () => {
   ].join('\n'));
   local = Proc.start(['local', '-c', 'cluster.yaml', '--workers', '2'], { cwd: dir });
   addr = (await local.line(/master on (\S+),/, 30_000))[1]!;
+  useLocalAdminToken(dir);
 });
 
 afterAll(async () => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogRecord, MetricSeries, SeriesInfo } from '@sluice/storage-api';
-import { api, cli, Proc, waitFor, WORD_COUNT, writeClusterYaml, writeWords } from '../e2e/helpers/engine-cluster.js';
+import { api, cli, Proc, waitFor, WORD_COUNT, writeClusterYaml, writeWords, useAdminToken, credentials } from '../e2e/helpers/engine-cluster.js';
 import { parsePrometheus } from '../../packages/engine/test/observability/prom-parse.js';
 
 const ndjson = <T>(s: string): T[] => s.split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
@@ -25,6 +25,7 @@ beforeAll(async () => {
   const env = { SLUICE_LOG_LEVEL: 'info' };
   master = Proc.start(['master', '-c', 'cluster.yaml'], { cwd: dir, env });
   addr = (await master.line(/master listening on (\S+)/))[1]!;
+  await useAdminToken(dir);
   for (const name of ['w1', 'w2']) {
     const w = Proc.start(['worker', '-c', 'cluster.yaml', '--master', addr, '--name', name], { cwd: dir, env });
     workers.push(w);
@@ -73,7 +74,7 @@ describe('logs and metrics of a real word-count run', () => {
   });
 
   it('the master serves /metrics in Prometheus text format', async () => {
-    const res = await fetch(`http://${addr}/metrics`);
+    const res = await fetch(`http://${addr}/metrics`, { headers: { authorization: `Bearer ${credentials.token}` } });
     expect(res.status).toBe(200);
     const fams = parsePrometheus(await res.text());
     expect(fams.size).toBeGreaterThan(0);

@@ -1,5 +1,6 @@
 import type { Reporter } from 'vitest/reporters';
 import { cephAvailable } from '../servers/ceph-rgw/rgw.js';
+import { ETCD_APT_INSTALL, etcdAvailable } from '../servers/etcd.js';
 
 /**
  * Prints, at the very end of `npm test`, which optional legs did not run, so a missing
@@ -12,5 +13,10 @@ export default class LegsSummaryReporter implements Reporter {
       ? 'Ceph RGW leg: RUN (S3 conformance, faults and kill -9 against radosgw)'
       : `Ceph RGW leg: NOT RUN — missing ${ceph.missing.join(', ')}; install: apt-get install -y --no-install-recommends ceph-mon ceph-osd radosgw ceph-common`;
     process.stdout.write(`\n${ceph.ok ? '' : '!!! '}${line}\n`);
+    const etcd = etcdAvailable();
+    const etcdLine = etcd.ok
+      ? 'etcd leg: RUN (HA seed store, leader election, failover against a 3-member etcd)'
+      : `etcd leg: NOT RUN — missing ${etcd.missing.join(', ')}; install: ${ETCD_APT_INSTALL}`;
+    process.stdout.write(`${etcd.ok ? '' : '!!! '}${etcdLine}\n`);
   }
 }

@@ -17,3 +17,8 @@ export { FileSeedStore, parseSeed, appSeedSchema, type AppSeed, type SeedStore, 
 export { startMaster, startLocalCluster, createWorker, type LocalCluster, type StartedMaster } from './cluster/local-cluster.js';
 export { recordRestart, policyFor, type RestartPolicy, type RestartDecision } from './cluster/restart-policy.js';
 export { ENGINE_VERSION } from './version.js';
+// master HA on etcd (issue 11)
+export { EtcdSeedStore, type EtcdSeedStoreOptions, type LeaderFence, type SeedWriteFence } from './cluster/etcd-seed-store.js';
+export { LeaderElection, type LeaderElectionOptions, type LeadershipChange, type MasterRole } from './cluster/leader-election.js';
+export { createEtcdClient, type EtcdClientOptions } from './cluster/etcd-client.js';
+export { MasterClient, DEFAULT_MASTER_RETRY, type MasterClientOptions, type MasterClientRetry, type CallFn } from './cluster/master-client.js';

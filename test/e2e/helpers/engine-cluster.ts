@@ -1,7 +1,7 @@
 // Real processes for engine end-to-end tests: the `sluice` CLI, its daemons, HTTP calls.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -31,7 +31,8 @@ export class Proc {
   }
 
   static start(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Proc {
-    return new Proc(spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: { ...process.env, SLUICE_LOG_LEVEL: 'warn', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const token = credentials.token ? { SLUICE_TOKEN: credentials.token } : {};
+    return new Proc(spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: { ...process.env, SLUICE_LOG_LEVEL: 'warn', ...token, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] }));
   }
 
   async line(re: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
@@ -67,6 +68,28 @@ export class Proc {
   }
 }
 
+/** The API token the CLI (SLUICE_TOKEN) and api() use; set by useAdminToken(). */
+export const credentials: { token: string | undefined } = { token: undefined };
+
+/**
+ * Auth is on by default: makes an admin user in the cluster's users file and uses its
+ * token for every later CLI run and api() call in this test file.
+ */
+export async function useAdminToken(cwd: string, config = 'cluster.yaml'): Promise<string> {
+  const add = await cli(['auth', 'add-user', 'admin', '--admin', '-c', config], cwd);
+  if (add.code !== 0 && !/exists/.test(add.stderr)) throw new Error(`auth add-user failed: ${add.stderr}`);
+  const tok = await cli(['auth', 'token', 'admin', '-c', config], cwd);
+  if (tok.code !== 0) throw new Error(`auth token failed: ${tok.stderr}`);
+  credentials.token = tok.stdout.trim();
+  return credentials.token;
+}
+
+/** `sluice local` and the demo write the admin's token to <config folder>/admin.token: use it. */
+export function useLocalAdminToken(dir: string): string {
+  credentials.token = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
+  return credentials.token;
+}
+
 /** Runs the CLI to completion; returns its exit code and output. */
 export async function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const p = Proc.start(args, { cwd });
@@ -76,7 +99,9 @@ export async function cli(args: string[], cwd: string): Promise<{ code: number |
 }
 
 export async function api(base: string, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(new URL(path, base), { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
+  const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+  if (credentials.token) headers.authorization = `Bearer ${credentials.token}`;
+  const res = await fetch(new URL(path, base), { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   const json = (await res.json()) as any;
   if (!res.ok) throw Object.assign(new Error(json?.error?.message ?? `HTTP ${res.status}`), { status: res.status });
   return json;

@@ -5,6 +5,7 @@ import { DEFAULT_BACKEND, openConfiguredStorage } from '@sluice/storage-api';
 import { loadClusterConfig } from '../config/cluster-config.js';
 import { EngineError } from '../errors.js';
 import { callJson } from '../cluster/http.js';
+import { parseAclFlag } from '../security/authorize.js';
 import { defaultAppName, resolveArtifact, uploadArtifact } from '../cluster/client.js';
 import { parseConfigPairs } from './app-config.js';
 import { commonOf, masterOf, withCommonOptions, type Common, type CommonFlags } from './common.js';
@@ -67,16 +68,17 @@ export function registerAppCommands(program: Command): void {
       .command('submit <artifact>')
       .description('upload an app (an ES module, or a folder with one entry module) and start it; prints the app id')
       .option('--name <name>', 'app name (default: the file name)')
-      .option('--config <key=value>', 'app config, repeatable (e.g. --config input=/data/in.txt --config executors=3)', (v: string, acc: string[]) => [...acc, v], [] as string[]),
-  ).action(async (artifact: string, o: CommonFlags & { name?: string; config: string[] }) =>
+      .option('--config <key=value>', 'app config, repeatable (e.g. --config input=/data/in.txt --config executors=3)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+      .option('--acl <entries>', "who else may use the app, Storm's grammar: u:bob:r,u:carol:rw,o:: (you own it)"),
+  ).action(async (artifact: string, o: CommonFlags & { name?: string; config: string[]; acl?: string }) =>
     run(o.json, async () => {
       const c = commonOf(o);
       // Usage errors first: a bad --config never costs an upload.
       const cfg = parseConfigPairs(o.config);
+      const acl = o.acl === undefined ? undefined : parseAclFlag(o.acl).join(',');
       const file = resolveArtifact(artifact);
       const bar = progressBar(process.stderr, 'uploading');
-      // uploadArtifact takes an Endpoint (token, CA) once main's client.ts has it; until then the URL.
-      const r = await uploadArtifact((await masterOf(c)).url, file, o.name ?? defaultAppName(artifact.replace(/[\\/]+$/, '')), cfg, (d, t) => bar.update(d, t));
+      const r = await uploadArtifact(await masterOf(c), file, o.name ?? defaultAppName(artifact.replace(/[\\/]+$/, '')), cfg, (d, t) => bar.update(d, t), acl);
       bar.end();
       write(o.json ? JSON.stringify(r) : r.appId);
     }),
@@ -120,6 +122,20 @@ export function registerAppCommands(program: Command): void {
         if (typeof a.nextAttemptAt === 'number') write(`  next attempt: ${new Date(a.nextAttemptAt).toISOString()}`);
         for (const e of (a.executors ?? []) as Array<Record<string, unknown>>) write(`  ${e.role} ${e.executor} epoch=${e.epoch} pid=${e.pid} worker=${e.worker} log=${e.logFile}`);
       }),
+  );
+
+  const acl = program.command('acl').description("show or change an app's ACL (u:<user>:rwa, o::rwa; r = status/logs/metrics, w = kill/config, a = ACL/delete)");
+  withCommonOptions(acl.command('get <appId>').description("print the app's owner and ACL")).action(async (id: string, o: CommonFlags) =>
+    run(o.json, async () => {
+      const a = await callJson(await masterOf(commonOf(o)), 'GET', `/apps/${encodeURIComponent(id)}/acl`);
+      write(o.json ? JSON.stringify(a) : `owner=${a.owner}\tacl=${(a.acl as string[]).join(',') || '(none)'}`);
+    }),
+  );
+  withCommonOptions(acl.command('set <appId> <entries>').description('replace the ACL, e.g. u:bob:r,o:: (needs a on the app)')).action(async (id: string, entries: string, o: CommonFlags) =>
+    run(o.json, async () => {
+      const a = await callJson(await masterOf(commonOf(o)), 'PUT', `/apps/${encodeURIComponent(id)}/acl`, { acl: parseAclFlag(entries) });
+      write(o.json ? JSON.stringify(a) : `owner=${a.owner}\tacl=${(a.acl as string[]).join(',') || '(none)'}`);
+    }),
   );
 
   withCommonOptions(program.command('kill <appId>').description('stop an app and its executors')).action(async (id: string, o: CommonFlags) =>

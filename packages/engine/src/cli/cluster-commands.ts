@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadClusterConfig } from '../config/cluster-config.js';
 import { createWorker, startLocalCluster, startMaster } from '../cluster/local-cluster.js';
 import { run, write } from './exit.js';
+import { ensureLocalAdmin, workerTokenOf } from '../security/auth-setup.js';
 import { noteNodeSupport } from './node-support.js';
 import type { LoadedClusterConfig } from '../config/cluster-config.js';
 
@@ -47,14 +48,15 @@ export function registerClusterCommands(program: Command): void {
     .command('worker')
     .description('run a worker: registers with the master, runs executors as child processes')
     .option('-c, --config <file>', 'cluster config (YAML)')
-    .option('--master <host:port>', 'master address (default master.host:master.port from the config)')
+    .option('--master <host:port,...>', 'master address, or every master with HA (default master.urls, else master.host:master.port)')
     .option('--name <name>', 'worker name (default worker-<pid>)')
     .option('--slots <n>', 'executor slots', int)
     .action(async (o: { config?: string; master?: string; name?: string; slots?: number }) =>
       run(false, async () => {
         const loaded = await loadClusterConfig(o.config);
-        const master = o.master ?? `${loaded.config.master.host}:${loaded.config.master.port}`;
-        const w = createWorker(loaded, master, o.name ?? `worker-${process.pid}`, o.slots === undefined ? {} : { slots: o.slots });
+        const master = o.master ?? loaded.config.master.urls?.join(',') ?? `${loaded.config.master.host}:${loaded.config.master.port}`;
+        const token = await workerTokenOf(loaded);
+        const w = createWorker(loaded, master, o.name ?? `worker-${process.pid}`, { ...(o.slots === undefined ? {} : { slots: o.slots }), ...(token ? { token } : {}) });
         await w.start();
         write(`worker ${w.id} registered with ${master}`);
         noteNodeSupport(storeModules(loaded));
@@ -72,6 +74,8 @@ export function registerClusterCommands(program: Command): void {
     .action(async (o: { config?: string; workers: number; port?: number }) =>
       run(false, async () => {
         const loaded = await loadClusterConfig(o.config);
+        // The quick start needs nothing extra: an admin token the CLI finds by itself.
+        await ensureLocalAdmin(loaded);
         const c = await startLocalCluster(loaded, { workers: o.workers, ...(o.port === undefined ? {} : { port: o.port }) });
         write(`local cluster: master on ${c.address}, ${c.workers.length} workers (Ctrl-C to stop)`);
         noteNodeSupport(storeModules(loaded));

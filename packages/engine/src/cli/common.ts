@@ -34,6 +34,6 @@ export function commonOf(o: CommonFlags): Common {
 export async function masterOf(o: Common): Promise<Endpoint> {
   // The config is read only when given (or for the default address): never created.
   const loaded = o.config || !o.master ? await loadClusterConfig(o.config) : undefined;
-  const master = o.master ?? `${loaded!.config.master.host}:${loaded!.config.master.port}`;
+  const master = o.master ?? loaded!.config.master.urls?.join(',') ?? `${loaded!.config.master.host}:${loaded!.config.master.port}`;
   return cliEndpoint(master, loaded, o.tokenFile);
 }

@@ -5,6 +5,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadClusterConfig } from '../config/cluster-config.js';
 import { startLocalCluster, type LocalCluster } from '../cluster/local-cluster.js';
 import { callJson } from '../cluster/http.js';
+import { ensureLocalAdmin } from '../security/auth-setup.js';
+import { cliEndpoint } from '../security/credentials.js';
 import { uploadArtifact } from '../cluster/client.js';
 import { readCommittedOutput } from '../connectors/file-sink.js';
 import { run, write } from './exit.js';
@@ -63,8 +65,10 @@ export async function runDemo(options: { dir: string; copies: number; linesPerSe
 
   process.env.SLUICE_LOG_FILE ??= join(work, 'cluster.log');
   write(`starting a local cluster (master + 2 workers) on the fs store in ${dir}`);
+  // Auth is on: the demo's admin token lands in <folder>/admin.token (0600), where the CLI finds it.
+  await ensureLocalAdmin(loaded);
   const cluster: LocalCluster = await startLocalCluster(loaded, { workers: 2 });
-  const master = `http://${cluster.address}`;
+  const master = await cliEndpoint(cluster.address, loaded);
   let exact = false;
   try {
     write(`master on ${cluster.address}; submitting word count over ${words} words (${options.copies} copies of the bundled text)`);

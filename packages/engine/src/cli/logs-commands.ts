@@ -7,6 +7,7 @@ interface LogsOptions extends LogFilter {
   json?: boolean;
   config?: string;
   master?: string;
+  tokenFile?: string;
 }
 
 /** Both command groups of central logs and metrics: `sluice logs` and `sluice metrics`. */
@@ -37,6 +38,7 @@ export function registerLogsCommands(program: Command): void {
     .option('-f, --follow', 'keep printing new lines as they arrive')
     .option('--json', 'one JSON record per line (NDJSON)')
     .option('-c, --config <file>', 'cluster config (YAML)')
+    .option('--token-file <file>', 'file holding your API token (else SLUICE_TOKEN, credentials file, <config folder>/admin.token)')
     .option('--master <host:port>', 'master to ask')
     .exitOverride(usageExit)
     .action(async (appId: string, opts: LogsOptions) => {

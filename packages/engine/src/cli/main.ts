@@ -6,6 +6,7 @@ import { registerClusterCommands } from './cluster-commands.js';
 import { registerAppCommands } from './app-commands.js';
 import { registerDemoCommand } from './demo.js';
 import { registerAuthCommands } from './auth-commands.js';
+import { registerMastersCommand } from './masters-commands.js';
 import { exitQuietlyOnClosedPipe } from './pipe.js';
 import { quietAwsNodeWarning } from './node-support.js';
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerAppCommands(program);
   registerDemoCommand(program);
   registerAuthCommands(program);
+  registerMastersCommand(program);
   return program;
 }
 

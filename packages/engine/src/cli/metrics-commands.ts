@@ -12,6 +12,7 @@ interface MetricsOptions extends Omit<MetricFilter, 'by' | 'label'> {
   table?: boolean;
   config?: string;
   master?: string;
+  tokenFile?: string;
 }
 
 /** Commander exits 1 on usage errors; Sluice's CLI uses 2 (help and version stay 0). */
@@ -38,6 +39,7 @@ export function registerMetricsCommands(program: Command): void {
     .option('--json', 'one JSON series per line (NDJSON)')
     .option('--table', 'a table even on a terminal')
     .option('-c, --config <file>', 'cluster config (YAML)')
+    .option('--token-file <file>', 'file holding your API token (else SLUICE_TOKEN, credentials file, <config folder>/admin.token)')
     .option('--master <host:port>', 'master to ask')
     .exitOverride(usageExit)
     .action(async (appId: string, opts: MetricsOptions) => {

@@ -1,8 +1,9 @@
 import { createReadStream, statSync, existsSync, readFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { join, basename, extname } from 'node:path';
 import { EngineError } from '../errors.js';
-import { HttpError } from './http.js';
+import { HttpError, type Endpoint } from './http.js';
 
 /** Resolves `app.js` or a folder (package.json main, index.mjs, index.js, app.mjs, app.js). */
 export function resolveArtifact(path: string): string {
@@ -29,12 +30,16 @@ export function defaultAppName(path: string): string {
  * Resolves with the master's answer ({ appId, sha256, size }).
  */
 export function uploadArtifact(
-  master: string, file: string, name: string, config: Record<string, unknown>, onProgress?: (done: number, total: number) => void,
+  master: string | Endpoint, file: string, name: string, config: Record<string, unknown>, onProgress?: (done: number, total: number) => void, acl?: string,
 ): Promise<{ appId: string; sha256: string; size: number }> {
+  const ep: Endpoint = typeof master === 'string' ? { url: master } : master;
   const size = statSync(file).size;
-  const url = new URL(`/apps?name=${encodeURIComponent(name)}&config=${encodeURIComponent(JSON.stringify(config))}`, master.startsWith('http') ? master : `http://${master}`);
+  const query = `name=${encodeURIComponent(name)}&config=${encodeURIComponent(JSON.stringify(config))}${acl ? `&acl=${encodeURIComponent(acl)}` : ''}`;
+  const url = new URL(`/apps?${query}`, ep.url.includes('://') ? ep.url : `http://${ep.url}`);
+  const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'content-length': size };
+  if (ep.token) headers.authorization = `Bearer ${ep.token}`;
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'content-length': size, 'x-sluice-user': process.env.USER ?? 'sluice' } }, (res) => {
+    const onResponse = (res: IncomingMessage): void => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -47,7 +52,10 @@ export function uploadArtifact(
         if ((res.statusCode ?? 500) >= 400) reject(new HttpError(res.statusCode ?? 500, body?.error?.code ?? 'INTERNAL', body?.error?.message ?? `HTTP ${res.statusCode}`));
         else resolve(body);
       });
-    });
+    };
+    const req = url.protocol === 'https:'
+      ? httpsRequest(url, { method: 'POST', headers, ...(ep.ca ? { ca: ep.ca } : {}) }, onResponse)
+      : request(url, { method: 'POST', headers }, onResponse);
     req.on('error', (err) => reject(new EngineError('MASTER_UNREACHABLE', `cannot reach ${url.origin}: ${err.message}`, { cause: err })));
     let done = 0;
     const stream = createReadStream(file);

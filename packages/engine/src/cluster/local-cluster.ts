@@ -1,10 +1,16 @@
 import { resolve, join } from 'node:path';
-import { openConfiguredStorage, type Storage } from '@sluice/storage-api';
+import { DEFAULT_BACKEND, openConfiguredStorage, SUB_STORES, type Storage } from '@sluice/storage-api';
 import type { LoadedClusterConfig } from '../config/cluster-config.js';
 import { createLogger } from '../runtime/logger.js';
 import { Master } from './master.js';
 import { FileSeedStore } from './seed-store.js';
 import { Worker } from './worker.js';
+import { createEtcdClient } from './etcd-client.js';
+import { masterUrls } from './master-client.js';
+import { EtcdSeedStore, type SeedWriteFence } from './etcd-seed-store.js';
+import { LeaderElection } from './leader-election.js';
+import { setupMasterAuth, workerTokenOf } from '../security/auth-setup.js';
+import { loadTlsServer } from '../security/tls.js';
 
 export interface StartedMaster {
   master: Master;
@@ -22,13 +28,41 @@ export function workDirOf(loaded: LoadedClusterConfig, name: string): string {
 
 export async function startMaster(loaded: LoadedClusterConfig, overrides: { host?: string; port?: number } = {}): Promise<StartedMaster> {
   const logger = createLogger('master');
+  const host = overrides.host ?? loaded.config.master.host;
+  // Before any I/O: auth off on a non-loopback address is refused here.
+  const auth = await setupMasterAuth(loaded, host, logger);
+  const tlsPaths = loaded.config.master.tls;
+  const tls = tlsPaths
+    ? await loadTlsServer({ cert: resolve(loaded.baseDir, tlsPaths.cert), key: resolve(loaded.baseDir, tlsPaths.key), ...(tlsPaths.ca ? { ca: resolve(loaded.baseDir, tlsPaths.ca) } : {}) })
+    : undefined;
   const storage = await openConfiguredStorage(loaded.config.storage, { baseDir: loaded.baseDir, context: { logger } });
+  const ha = loaded.config.master.ha;
+  // HA: seeds in etcd, every write fenced by this master's election key.
+  const etcd = ha ? createEtcdClient({ endpoints: ha.etcd.endpoints, requestTimeoutMs: ha.etcd.requestTimeoutMs }) : undefined;
+  let election: LeaderElection | undefined;
+  const fence: SeedWriteFence = {
+    fence: () => election?.fence(),
+    get leader() {
+      return election?.leader;
+    },
+    fenceLost: (reason) => election?.fenceLost(reason),
+  };
+  const seeds = ha && etcd ? new EtcdSeedStore({ client: etcd, prefix: ha.etcd.prefix, fence }) : new FileSeedStore(seedFileOf(loaded));
+  const cfg = loaded.config.storage;
+  const defaultModule = cfg.default?.module ?? DEFAULT_BACKEND.module;
+  const storageRouting = Object.fromEntries(SUB_STORES.map((sub) => [sub, cfg.routes?.[sub]?.module ?? defaultModule]));
   const master = new Master({
-    host: overrides.host ?? loaded.config.master.host,
+    auth,
+    storageRouting,
+    ...(tls ? { tls } : {}),
+    host,
     port: overrides.port ?? loaded.config.master.port,
     storage,
-    seeds: new FileSeedStore(seedFileOf(loaded)),
+    seeds,
     logger,
+    ...(ha && etcd
+      ? { ha: (address: string) => (election = new LeaderElection({ client: etcd, prefix: ha.etcd.prefix, address, leaseTtlMs: ha.etcd.leaseTtlMs, logger })) }
+      : {}),
     workerTimeoutMs: loaded.config.master.workerTimeoutMs,
     appMasterTimeoutMs: loaded.config.master.appMasterTimeoutMs,
     maxArtifactBytes: loaded.config.master.maxArtifactBytes,
@@ -38,7 +72,9 @@ export async function startMaster(loaded: LoadedClusterConfig, overrides: { host
   try {
     await master.start();
   } catch (err) {
+    await master.stop().catch(() => {});
     await storage.close();
+    etcd?.close();
     throw err;
   }
   return {
@@ -47,13 +83,18 @@ export async function startMaster(loaded: LoadedClusterConfig, overrides: { host
     async stop() {
       await master.stop();
       await storage.close();
+      etcd?.close();
     },
   };
 }
 
-export function createWorker(loaded: LoadedClusterConfig, master: string, name: string, overrides: { slots?: number; host?: string } = {}): Worker {
+export function createWorker(loaded: LoadedClusterConfig, master: string, name: string, overrides: { slots?: number; host?: string; token?: string } = {}): Worker {
+  const tls = loaded.config.master.tls;
   return new Worker({
-    master: master.startsWith('http') ? master : `http://${master}`,
+    // One master or several (HA): the worker follows the leader along the list.
+    master: masterUrls(master).map((u) => (tls ? u.replace(/^http:/, 'https:') : u)).join(','),
+    ...(overrides.token ? { token: overrides.token } : {}),
+    ...(tls?.ca ? { caFile: resolve(loaded.baseDir, tls.ca) } : {}),
     name,
     host: overrides.host ?? '127.0.0.1',
     slots: overrides.slots ?? loaded.config.worker.slots,
@@ -80,8 +121,9 @@ export async function startLocalCluster(loaded: LoadedClusterConfig, options: { 
   const m = await startMaster(loaded, options.port === undefined ? {} : { port: options.port });
   const workers: Worker[] = [];
   try {
+    const token = await workerTokenOf(loaded);
     for (let i = 0; i < (options.workers ?? 2); i++) {
-      const w = createWorker(loaded, m.master.address, `local-${i}`);
+      const w = createWorker(loaded, m.master.address, `local-${i}`, token ? { token } : {});
       await w.start();
       workers.push(w);
     }

@@ -1,11 +1,17 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, IncomingMessage as Req, Server, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { ENGINE_VERSION } from '../version.js';
 import { validateName, type AppStorage, type Storage } from '@sluice/storage-api';
-import type { z } from 'zod';
 import { observabilityRoutes } from '../observability/index.js';
-import { EngineError } from '../errors.js';
+import { EngineError, httpStatusOf } from '../errors.js';
 import type { TaskLogger } from '../dsl/task.js';
 import { JsonRouter, readJson } from './http.js';
+import { aclSetSchema, parseBody, parseSubmitQuery } from './schemas.js';
+import { authOff, type Authenticate } from '../security/authenticator.js';
+import { assertAuthorized, authorize, filterReadable, type Permission } from '../security/authorize.js';
+import type { Principal } from '../security/principal.js';
+import { appDaemonToken, type DaemonRole } from '../security/tokens.js';
+import type { TlsServerMaterial } from '../security/tls.js';
 import { policyFor, recordRestart, type RestartPolicy } from './restart-policy.js';
 import type { AppSeed, SeedStore } from './seed-store.js';
 import {
@@ -29,6 +35,26 @@ export interface MasterOptions {
   maxExecutors?: number;
   /** Cluster default restart budget and back-off; apps may tune it in their config. */
   restartPolicy?: Partial<RestartPolicy>;
+  /** Authentication (users file, daemon tokens); absent means auth off (tests, embedded use). */
+  auth?: { authenticate: Authenticate; superusers: readonly string[]; clusterSecret: Buffer | undefined };
+  /** Serve the control API over HTTPS. */
+  tls?: TlsServerMaterial;
+  /** Sub-store -> backend module, shown on the dashboard's app page. */
+  storageRouting?: Record<string, string>;
+  /**
+   * Master HA: the election this master campaigns in (built once the address is known).
+   * Only the leader loads seeds and serves; followers answer NOT_LEADER naming it.
+   */
+  ha?: (address: string) => MasterElection;
+}
+
+/** What the master needs of its leader election (LeaderElection on etcd). */
+export interface MasterElection {
+  readonly role: 'leader' | 'follower';
+  readonly leader: string | undefined;
+  on(event: 'change', listener: (c: { role: 'leader' | 'follower'; leader: string | undefined }) => void): unknown;
+  start(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 interface LaunchedExecutor {
@@ -53,8 +79,11 @@ interface WorkerState {
 
 /** The app's current AppMaster, from its launch until it is replaced or the app ends. */
 interface AmState {
-  /** The epoch it was launched with: its identity across its own epoch bumps. */
-  amEpoch: number;
+  /**
+   * The epoch it was launched with: its identity across its own epoch bumps. Unknown
+   * after a master restart or failover until its first heartbeat (adoption).
+   */
+  amEpoch: number | undefined;
   launchedAt: number;
   lastSeen: number;
   /** True once it heartbeated: the launch is no longer in flight. */
@@ -77,6 +106,10 @@ interface AppEntry {
   /** Executor exits at the current epoch, for the AppMaster's next heartbeat. */
   exits: ExitedExecutor[];
   config?: Record<string, unknown>;
+  /** The last restart answered, so a retried request (its reply lost) gets the same answer. */
+  lastRestart?: { fromEpoch: number; amEpoch: number; reply: RestartReply };
+  /** The epoch executors were last placed for: a retried placement is not launched twice. */
+  placed?: { epoch: number; reply: ExecutorsReply };
   queue: Promise<unknown>;
   busy: number;
 }
@@ -89,15 +122,6 @@ const LAUNCH_HOLD_MS = 15_000;
 const FINISH_GRACE_MS = 15_000;
 
 const DEFAULT_POLICY: RestartPolicy = { maxRestarts: 10, restartWindowMs: 600_000, restartBackoffMs: 500, restartBackoffMaxMs: 30_000 };
-
-function parseBody<T extends z.ZodType>(schema: T, body: unknown, what: string): z.infer<T> {
-  const r = schema.safeParse(body);
-  if (!r.success) {
-    const i = r.error.issues[0];
-    throw new EngineError('BAD_REQUEST', `invalid ${what}: ${i ? `${i.path.join('.') || '(body)'}: ${i.message}` : 'malformed'}`);
-  }
-  return r.data;
-}
 
 /**
  * The master: control API, app registry (seeds only) and worker registry. It never
@@ -126,26 +150,91 @@ export class Master {
   }
 
   async start(): Promise<void> {
-    for (const { seed, rev } of await this.opts.seeds.load()) {
-      // Running AppMasters keep heartbeating across a master restart: the first
-      // heartbeat at the seed's epoch is adopted; a silent one is replaced in time.
-      const entry: AppEntry = { seed, rev, exits: [], queue: Promise.resolve(), busy: 0 };
-      if (seed.status === 'running') entry.am = { amEpoch: seed.epoch, launchedAt: Date.now(), lastSeen: Date.now(), started: true };
-      this.#apps.set(seed.appId, entry);
-    }
-    // Logs and metrics query API (GET /apps/:id/logs|metrics) and Prometheus GET /metrics.
+    // Without HA this master is the one serving: load the seeds before the first request.
+    if (!this.opts.ha) await this.#lead();
+    // Logs and metrics query API (GET /apps/:id/logs|metrics), the dashboard (/ui) and
+    // Prometheus GET /metrics. They authenticate bearer tokens and the dashboard's session cookie themselves.
     const obs = observabilityRoutes({
       getAppStorage: (id) => this.#appStorage(id),
       prometheus: () => ({ cluster: this.#snapshot() }),
       processMetrics: true,
+      authenticate: (token) => this.#userOfToken(token),
+      authorize: (user, appId, perm) => this.#uiAuthorize(user, appId, perm),
+      secureCookie: this.opts.tls !== undefined,
+      ...(this.opts.storageRouting ? { storageRouting: () => this.opts.storageRouting! } : {}),
     });
-    this.#server = await this.#router().listen(this.opts.host, this.opts.port, obs);
+    this.#server = await this.#router().listen(this.opts.host, this.opts.port, (req, res) => this.#followerGuard(req, res, obs), this.opts.tls ? { tls: this.opts.tls } : {});
     this.#timer = setInterval(() => this.#monitor(), 500);
-    this.opts.logger.info({ address: this.address, apps: this.#apps.size }, 'master started');
+    if (this.opts.ha) {
+      const election = this.opts.ha(`${this.opts.tls ? 'https' : 'http'}://${this.address}`);
+      this.#election = election;
+      election.on('change', (c) => {
+        this.#transitions = this.#transitions.then(() => (c.role === 'leader' ? this.#lead() : this.#follow())).catch((err: unknown) =>
+          this.opts.logger.error({ err }, 'leadership transition failed'),
+        );
+      });
+      await election.start();
+      this.opts.logger.info({ address: this.address }, 'master started; campaigning for leadership');
+    } else {
+      this.opts.logger.info({ address: this.address, apps: this.#apps.size }, 'master started');
+    }
+  }
+
+  #election: MasterElection | undefined;
+  #transitions: Promise<void> = Promise.resolve();
+  /** True while this master serves: always without HA; while elected with it. */
+  #leading = false;
+
+  get role(): 'single' | 'leader' | 'follower' {
+    if (!this.#election) return 'single';
+    return this.#leading ? 'leader' : 'follower';
+  }
+
+  /**
+   * Becomes the serving master: rebuilds from the seeds (the only replicated state).
+   * Running AppMasters are adopted by their next heartbeat and workers re-register with
+   * what they run, so a failover restarts no app and bumps no epoch.
+   */
+  async #lead(): Promise<void> {
+    if (this.#leading) return;
+    const seeds = await this.opts.seeds.load();
+    this.#apps.clear();
+    const now = Date.now();
+    for (const { seed, rev } of seeds) {
+      const entry: AppEntry = { seed, rev, exits: [], queue: Promise.resolve(), busy: 0 };
+      // Give the running AppMaster a heartbeat interval to check in before replacing it.
+      if (seed.status === 'running') entry.am = { amEpoch: undefined, launchedAt: now, lastSeen: now, started: true };
+      this.#apps.set(seed.appId, entry);
+    }
+    this.#leading = true;
+    if (this.#election) this.opts.logger.info({ address: this.address, apps: this.#apps.size }, 'elected leader: serving');
+  }
+
+  /** Deposed (lease lost): stop serving at once; the new leader rebuilds from the seeds. */
+  async #follow(): Promise<void> {
+    if (!this.#leading) return;
+    this.#leading = false;
+    this.#apps.clear();
+    this.#workers.clear();
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    this.opts.logger.warn({ address: this.address, leader: this.#election?.leader }, 'not the leader any more: following');
+  }
+
+  /** A follower answers every route but /health (and the dashboard's static files) with NOT_LEADER. */
+  async #followerGuard(req: Req, res: ServerResponse, obs: (req: Req, res: ServerResponse) => Promise<boolean>): Promise<boolean> {
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (this.#leading || path === '/health' || path === '/ui' || path.startsWith('/ui/assets/') || path === '/ui/') return obs(req, res);
+    const leader = this.#election?.leader;
+    const text = JSON.stringify({ error: { code: 'NOT_LEADER', message: leader ? `this master is a follower; the leader is ${leader}` : 'this master is a follower; no leader is elected right now', details: { leader: leader ?? null } } });
+    res.writeHead(httpStatusOf('NOT_LEADER'), { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+    return true;
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    await this.#election?.stop().catch((err: unknown) => this.opts.logger.warn({ err }, 'leaving the election failed'));
     if (this.#timer) clearInterval(this.#timer);
     for (const t of this.#timers) clearTimeout(t);
     for (const p of this.#stores.values()) void p.then((a) => a?.close()).catch(() => {});
@@ -165,6 +254,42 @@ export class Master {
       p.then((a) => a === undefined && this.#stores.delete(appId), () => this.#stores.delete(appId));
     }
     return p;
+  }
+
+  get #authenticate(): Authenticate {
+    return this.opts.auth?.authenticate ?? authOff;
+  }
+
+  #authz(): { superusers: readonly string[] } {
+    return { superusers: this.opts.auth?.superusers ?? [] };
+  }
+
+  #assert(p: Principal, entry: AppEntry, perm: Permission): void {
+    assertAuthorized(p, { appId: entry.seed.appId, owner: entry.seed.owner, acl: entry.seed.acl }, perm, this.#authz());
+  }
+
+  /** Users the dashboard's sessions authenticated, with their admin flag (for its ACL checks). */
+  readonly #uiUsers = new Map<string, Principal>();
+
+  /** The dashboard and query routes authenticate tokens with the master's own authenticator. */
+  async #userOfToken(token: string): Promise<{ user: string } | undefined> {
+    const p = await this.#authenticate({ headers: { authorization: `Bearer ${token}` } } as Req);
+    if (p.kind !== 'user') return undefined;
+    this.#uiUsers.set(p.name, p);
+    return { user: p.name };
+  }
+
+  async #uiAuthorize(user: string, appId: string, perm: 'r' | 'w'): Promise<boolean> {
+    const entry = this.#apps.get(appId);
+    const p = this.#uiUsers.get(user);
+    if (!entry || !p) return false;
+    return authorize(p, { appId, owner: entry.seed.owner, acl: entry.seed.acl }, perm, this.#authz());
+  }
+
+  /** A token for a daemon of this app at this epoch (absent with auth off). */
+  #daemonToken(role: DaemonRole, appId: string, epoch: number): { token?: string } {
+    const secret = this.opts.auth?.clusterSecret;
+    return secret ? { token: appDaemonToken(secret, role, appId, epoch) } : {};
   }
 
   #snapshot() {
@@ -250,7 +375,7 @@ export class Master {
     entry.exits = [];
     // Whatever ran under an older epoch is fenced from now on: stop it.
     this.#killEverywhere(seed.appId, { belowEpoch: epoch });
-    this.#push(w, { type: 'launch', appId: seed.appId, role: 'appmaster', executor: -1, epoch, jar: seed.jar, sha256: seed.sha256 });
+    this.#push(w, { type: 'launch', appId: seed.appId, role: 'appmaster', executor: -1, epoch, jar: seed.jar, sha256: seed.sha256, ...this.#daemonToken('appmaster', seed.appId, epoch) });
     this.opts.logger.info({ appId: seed.appId, epoch, worker: w.id }, 'launching AppMaster');
   }
 
@@ -282,12 +407,12 @@ export class Master {
   }
 
   /** The current AppMaster is gone (exited, silent, never started): count it and relaunch later. */
-  async #amLost(entry: AppEntry, amEpoch: number, reason: string): Promise<void> {
-    if (entry.seed.status !== 'running' || entry.am?.amEpoch !== amEpoch) return;
+  async #amLost(entry: AppEntry, amEpoch: number | undefined, reason: string): Promise<void> {
+    if (entry.seed.status !== 'running' || !entry.am || entry.am.amEpoch !== amEpoch) return;
     entry.am = undefined;
     const last = entry.seed.lastFailure;
     // The AppMaster usually reported why it was failing before it went away.
-    const why = last && last.epoch >= amEpoch && Date.now() - last.at < 60_000 && !reason.includes(last.reason) ? `${reason}; last error: ${last.reason}` : reason;
+    const why = last && amEpoch !== undefined && last.epoch >= amEpoch && Date.now() - last.at < 60_000 && !reason.includes(last.reason) ? `${reason}; last error: ${last.reason}` : reason;
     const r = await this.#recordFailure(entry, why, false);
     if (!r.failed) this.#killEverywhere(entry.seed.appId);
   }
@@ -313,6 +438,7 @@ export class Master {
   }
 
   #monitor(): void {
+    if (!this.#leading) return;
     const now = Date.now();
     const wt = this.opts.workerTimeoutMs ?? 5000;
     for (const w of [...this.#workers.values()]) {
@@ -348,9 +474,9 @@ export class Master {
     await this.#ensureAppMaster(entry);
   }
 
-  #hosted(appId: string, amEpoch: number): boolean {
+  #hosted(appId: string, amEpoch: number | undefined): boolean {
     for (const w of this.#workers.values()) {
-      if (w.executors.some((e) => e.appId === appId && e.role === 'appmaster' && e.epoch === amEpoch)) return true;
+      if (w.executors.some((e) => e.appId === appId && e.role === 'appmaster' && (amEpoch === undefined || e.epoch === amEpoch))) return true;
       if (w.launched.some((e) => e.appId === appId && e.role === 'appmaster' && e.epoch === amEpoch)) return true;
       if (w.commands.some((c) => c.type === 'launch' && c.appId === appId && c.role === 'appmaster' && c.epoch === amEpoch)) return true;
     }
@@ -365,7 +491,9 @@ export class Master {
       return;
     }
     const am = entry.am;
-    if (!am || e.epoch !== am.amEpoch) return; // a replaced AppMaster: expected
+    // A replaced AppMaster is expected to exit; one not yet adopted counts if it is the newest.
+    if (!am || (am.amEpoch === undefined ? e.epoch < entry.seed.epoch : e.epoch !== am.amEpoch)) return;
+    if (am.amEpoch === undefined) am.amEpoch = e.epoch;
     const how = e.signal ? `signal ${e.signal}` : `code ${e.code}`;
     void this.#run(entry, () => this.#amLost(entry, e.epoch, `AppMaster (epoch ${e.epoch}) exited with ${how}`)).catch((err: unknown) =>
       this.opts.logger.error({ appId: e.appId, err }, 'handling an AppMaster exit failed'),
@@ -376,8 +504,15 @@ export class Master {
   #checkAm(entry: AppEntry, body: { epoch: number; amEpoch: number }): void {
     const { seed } = entry;
     if (seed.status !== 'running') throw new EngineError('APP_STATE', `app ${seed.appId} is ${seed.status}`);
-    if (entry.am && body.amEpoch !== entry.am.amEpoch) throw new EngineError('APP_STATE', `AppMaster of epoch ${body.amEpoch} is replaced by epoch ${entry.am.amEpoch}`);
     if (body.epoch !== seed.epoch) throw new EngineError('APP_STATE', `epoch ${body.epoch} is fenced by ${seed.epoch}`);
+    this.#adopt(entry, body.amEpoch);
+    if (entry.am && body.amEpoch !== entry.am.amEpoch) throw new EngineError('APP_STATE', `AppMaster of epoch ${body.amEpoch} is replaced by epoch ${entry.am.amEpoch}`);
+  }
+
+  /** After a reload the AppMaster at the seed's epoch is the current one: learn its identity. */
+  #adopt(entry: AppEntry, amEpoch: number): void {
+    if (!entry.am) entry.am = { amEpoch, launchedAt: Date.now(), lastSeen: Date.now(), started: true };
+    else if (entry.am.amEpoch === undefined) entry.am.amEpoch = amEpoch;
   }
 
   #executorReports(entry: AppEntry): ExecutorReport[] {
@@ -394,7 +529,7 @@ export class Master {
     return out;
   }
 
-  async submit(name: string, body: AsyncIterable<Uint8Array>, size: number | undefined, rawConfig: unknown, owner: string): Promise<{ appId: string; sha256: string; size: number }> {
+  async submit(name: string, body: AsyncIterable<Uint8Array>, size: number | undefined, rawConfig: unknown, owner: string, acl: string[] = []): Promise<{ appId: string; sha256: string; size: number }> {
     try {
       validateName('appName', name);
     } catch (err) {
@@ -411,7 +546,7 @@ export class Master {
       await app.config.set(APP_CONFIG_ID, config);
       await app.updateMeta({ status: 'running', jar: JAR_NAME });
       const now = Date.now();
-      const seed: AppSeed = { appId, name, owner, status: 'running', epoch: 0, jar: JAR_NAME, sha256: info.sha256, createdAt: now, updatedAt: now, restarts: 0, recentRestarts: [] };
+      const seed: AppSeed = { appId, name, owner, acl, status: 'running', epoch: 0, jar: JAR_NAME, sha256: info.sha256, createdAt: now, updatedAt: now, restarts: 0, recentRestarts: [] };
       const rev = await this.opts.seeds.create(seed);
       created = true;
       const entry: AppEntry = { seed, rev, exits: [], config, queue: Promise.resolve(), busy: 0 };
@@ -473,21 +608,32 @@ export class Master {
   }
 
   #router(): JsonRouter {
-    const r = new JsonRouter();
-    r.add('GET', '/health', async () => ({
-      ok: true, role: 'single', leader: this.address, address: this.address, workers: this.#workers.size, apps: this.#apps.size, startedAt: this.startedAt,
+    const r = new JsonRouter({ auth: this.#authenticate });
+    const am = { kind: 'appDaemon', roles: ['appmaster'] } as const;
+    const daemonEpoch = (p: Principal, epoch: number): void => {
+      if (p.kind === 'appDaemon' && p.epoch !== epoch) throw new EngineError('FORBIDDEN', `token is for epoch ${p.epoch}, request says ${epoch}`);
+    };
+    r.add('GET', '/health', 'public', async () => ({
+      ok: true, role: this.role, leader: this.#election ? (this.#election.leader ?? null) : this.address, address: this.address, workers: this.#workers.size, apps: this.#apps.size, startedAt: this.startedAt, version: ENGINE_VERSION,
     }));
-    r.add('GET', '/workers', async () => ({
-      workers: [...this.#workers.values()].map((w) => ({ id: w.id, host: w.host, slots: w.slots, usedSlots: this.#load(w), lastSeen: w.lastSeen, version: w.version, executors: w.executors })),
+    r.add('GET', '/workers', 'user', async (_req, _p, _u, who) => ({
+      workers: [...this.#workers.values()].map((w) => ({
+        id: w.id, host: w.host, slots: w.slots, usedSlots: this.#load(w), lastSeen: w.lastSeen, version: w.version,
+        // Only the executors of apps the caller may read.
+        executors: w.executors.filter((e) => {
+          const entry = this.#apps.get(e.appId);
+          return entry !== undefined && authorize(who, { appId: e.appId, owner: entry.seed.owner, acl: entry.seed.acl }, 'r', this.#authz());
+        }),
+      })),
     }));
-    r.add('POST', '/workers/register', async (req) => {
+    r.add('POST', '/workers/register', 'worker', async (req) => {
       const b = parseBody(workerRegisterSchema, await readJson(req), 'worker registration');
       const id = b.name ?? `worker-${randomBytes(3).toString('hex')}`;
       this.#workers.set(id, { id, host: b.host, slots: b.slots, lastSeen: Date.now(), executors: b.executors, commands: [], launched: [], ...(b.version ? { version: b.version } : {}) });
       this.opts.logger.info({ worker: id, slots: b.slots }, 'worker registered');
       return { workerId: id };
     });
-    r.add('POST', '/workers/:id/heartbeat', async (req, p) => {
+    r.add('POST', '/workers/:id/heartbeat', 'worker', async (req, p) => {
       const b = parseBody(workerHeartbeatSchema, await readJson(req), 'worker heartbeat');
       const w = this.#workers.get(p.id!);
       if (!w) throw new EngineError('APP_NOT_FOUND', `worker ${p.id} is not registered`);
@@ -503,54 +649,89 @@ export class Master {
       for (const c of commands) if (c.type === 'launch') w.launched.push({ appId: c.appId, role: c.role, executor: c.executor, epoch: c.epoch, at: now });
       return { commands };
     });
-    r.add('POST', '/apps', async (req, _p, url) => {
-      const name = url.searchParams.get('name') ?? '';
-      let config: unknown;
-      try {
-        config = JSON.parse(url.searchParams.get('config') ?? '{}');
-      } catch {
-        throw new EngineError('BAD_REQUEST', 'config must be a JSON object');
-      }
-      return this.submit(name, req, contentLength(req), config, String(req.headers['x-sluice-user'] ?? 'sluice'));
+    r.add('POST', '/apps', 'user', async (req, _p, url, who) => {
+      const q = parseSubmitQuery(url);
+      // The owner is who authenticated, never a header the caller chose.
+      const owner = who.kind === 'user' ? who.name : 'sluice';
+      return this.submit(q.name, req, contentLength(req), q.config, owner, q.acl);
     });
-    r.add('GET', '/apps', async () => ({ apps: [...this.#apps.values()].map((e) => this.describe(e)) }));
-    r.add('GET', '/apps/:id', async (_req, p) => this.describe(this.#entry(p.id!)));
-    r.add('DELETE', '/apps/:id', async (_req, p) => this.delete(p.id!));
-    r.add('POST', '/apps/:id/kill', async (_req, p) => this.kill(p.id!));
-    r.add('POST', '/apps/:id/am/heartbeat', async (req, p): Promise<AmHeartbeatReply> => {
+    r.add('GET', '/apps', 'user', async (_req, _p, _u, who) => ({
+      apps: filterReadable(who, [...this.#apps.values()].map((e) => ({ appId: e.seed.appId, owner: e.seed.owner, acl: e.seed.acl, e })), this.#authz()).map((x) => this.describe(x.e)),
+    }));
+    r.add('GET', '/apps/:id', 'user', async (_req, p, _u, who) => {
+      const entry = this.#entry(p.id!);
+      this.#assert(who, entry, 'r');
+      return this.describe(entry);
+    });
+    r.add('DELETE', '/apps/:id', 'user', async (_req, p, _u, who) => {
+      this.#assert(who, this.#entry(p.id!), 'a');
+      return this.delete(p.id!);
+    });
+    r.add('POST', '/apps/:id/kill', 'user', async (_req, p, _u, who) => {
+      this.#assert(who, this.#entry(p.id!), 'w');
+      return this.kill(p.id!);
+    });
+    r.add('GET', '/apps/:id/acl', 'user', async (_req, p, _u, who) => {
+      const entry = this.#entry(p.id!);
+      this.#assert(who, entry, 'r');
+      return { appId: entry.seed.appId, owner: entry.seed.owner, acl: entry.seed.acl };
+    });
+    r.add('PUT', '/apps/:id/acl', 'user', async (req, p, _u, who) => {
+      const entry = this.#entry(p.id!);
+      this.#assert(who, entry, 'a');
+      const b = parseBody(aclSetSchema, await readJson(req), 'ACL');
+      return this.#run(entry, async () => {
+        await this.#write(entry, { ...entry.seed, acl: b.acl });
+        this.opts.logger.info({ appId: entry.seed.appId, acl: b.acl, by: who.kind === 'user' ? who.name : who.kind }, 'ACL changed');
+        return { appId: entry.seed.appId, owner: entry.seed.owner, acl: entry.seed.acl };
+      });
+    });
+    r.add('POST', '/apps/:id/am/heartbeat', am, async (req, p, _u, who): Promise<AmHeartbeatReply> => {
       const b = parseBody(appMasterStatusSchema, await readJson(req), 'AppMaster heartbeat');
+      // The token names the AppMaster's launch epoch: it cannot speak for another one.
+      daemonEpoch(who, b.amEpoch);
       const entry = this.#entry(p.id!);
       const { seed } = entry;
       if (seed.status !== 'running') throw new EngineError('APP_STATE', `app ${seed.appId} is ${seed.status}`);
-      if (!entry.am) {
-        // After a master restart: adopt the AppMaster that runs at the seed's epoch.
+      if (!entry.am || entry.am.amEpoch === undefined) {
+        // After a master restart or failover: adopt the AppMaster that runs at the seed's epoch.
         if (b.epoch !== seed.epoch) throw new EngineError('APP_STATE', `epoch ${b.epoch} is fenced by ${seed.epoch}`);
-        entry.am = { amEpoch: b.amEpoch, launchedAt: Date.now(), lastSeen: Date.now(), started: true };
+        this.#adopt(entry, b.amEpoch);
       }
-      if (b.amEpoch !== entry.am.amEpoch) throw new EngineError('APP_STATE', `AppMaster of epoch ${b.amEpoch} is replaced by epoch ${entry.am.amEpoch}`);
-      entry.am.lastSeen = Date.now();
-      entry.am.started = true;
+      const am = entry.am;
+      if (!am || b.amEpoch !== am.amEpoch) throw new EngineError('APP_STATE', `AppMaster of epoch ${b.amEpoch} is replaced by epoch ${am?.amEpoch}`);
+      am.lastSeen = Date.now();
+      am.started = true;
       // A heartbeat of the current AppMaster sent just before its own epoch bump: not a fence.
-      if (b.epoch === seed.epoch) entry.am.status = b;
+      if (b.epoch === seed.epoch) am.status = b;
       return { ok: true, executors: this.#executorReports(entry) };
     });
-    r.add('POST', '/apps/:id/restart', async (req, p): Promise<RestartReply> => {
+    r.add('POST', '/apps/:id/restart', am, async (req, p, _u, who): Promise<RestartReply> => {
       const b = parseBody(restartRequestSchema, await readJson(req), 'restart request');
+      daemonEpoch(who, b.amEpoch);
       const entry = this.#entry(p.id!);
       return this.#run(entry, async () => {
+        // The same request again (its reply was lost in transit or a failover): same answer.
+        const last = entry.lastRestart;
+        if (last && last.fromEpoch === b.epoch && last.amEpoch === b.amEpoch && entry.seed.epoch === last.reply.epoch && entry.seed.status === 'running') return last.reply;
         this.#checkAm(entry, b);
         const r = await this.#recordFailure(entry, b.reason, true);
         if (r.failed) throw new EngineError('APP_STATE', `app ${entry.seed.appId} failed: ${entry.seed.error ?? b.reason}`);
         this.#killEverywhere(entry.seed.appId, { belowEpoch: entry.seed.epoch, role: 'executor' });
-        return { epoch: entry.seed.epoch, notBefore: r.notBefore };
+        const reply = { epoch: entry.seed.epoch, notBefore: r.notBefore };
+        entry.lastRestart = { fromEpoch: b.epoch, amEpoch: b.amEpoch, reply };
+        return reply;
       });
     });
-    r.add('POST', '/apps/:id/executors', async (req, p): Promise<ExecutorsReply> => {
+    r.add('POST', '/apps/:id/executors', am, async (req, p, _u, who): Promise<ExecutorsReply> => {
       const b = parseBody(executorsRequestSchema, await readJson(req), 'executors request');
+      daemonEpoch(who, b.amEpoch);
       const entry = this.#entry(p.id!);
       return this.#run(entry, async () => {
         this.#checkAm(entry, b);
         const { seed } = entry;
+        // Placed once per epoch: a retried request must not launch a second set.
+        if (entry.placed?.epoch === seed.epoch && entry.placed.reply.placed.length > 0) return entry.placed.reply;
         this.#killEverywhere(seed.appId, { belowEpoch: seed.epoch, role: 'executor' });
         // All or nothing: a partial placement would hold slots other apps may need.
         const free = this.#freeSlots();
@@ -562,14 +743,16 @@ export class Master {
         const placed: Array<{ executor: number; worker: string }> = [];
         for (const i of b.executors) {
           const w = this.#freeWorkers()[0]!;
-          this.#push(w, { type: 'launch', appId: seed.appId, role: 'executor', executor: i, epoch: seed.epoch, jar: seed.jar, sha256: seed.sha256, am: b.am });
+          this.#push(w, { type: 'launch', appId: seed.appId, role: 'executor', executor: i, epoch: seed.epoch, jar: seed.jar, sha256: seed.sha256, am: b.am, ...this.#daemonToken('executor', seed.appId, seed.epoch) });
           placed.push({ executor: i, worker: w.id });
         }
+        entry.placed = { epoch: seed.epoch, reply: { placed } };
         return { placed };
       });
     });
-    r.add('POST', '/apps/:id/finish', async (req, p) => {
+    r.add('POST', '/apps/:id/finish', am, async (req, p, _u, who) => {
       const b = parseBody(finishRequestSchema, await readJson(req), 'finish request');
+      daemonEpoch(who, b.amEpoch);
       const entry = this.#entry(p.id!);
       return this.#run(entry, async () => {
         this.#checkAm(entry, b);

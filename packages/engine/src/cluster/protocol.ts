@@ -4,11 +4,12 @@
  * checked here, before anything can turn them into a path.
  */
 import { z } from 'zod';
+import { safeNameSchema } from '../security/names.js';
 
 export type ExecutorRole = 'appmaster' | 'executor';
 
 /** App ids and worker names: they end up in file names (logs, caches). */
-export const idSchema = z.string().min(1).max(128).regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*$/, 'letters, digits, . _ - only; no leading dot or dash');
+export const idSchema = safeNameSchema;
 const roleSchema = z.enum(['appmaster', 'executor']);
 const epochSchema = z.number().int().nonnegative();
 /** Executor slot in the app's plan; -1 for the AppMaster. */
@@ -25,6 +26,8 @@ export interface LaunchCommand {
   sha256: string;
   /** host:port of the AppMaster's control server (executors only). */
   am?: string;
+  /** Daemon token scoped to this app, epoch and role (absent with auth off). */
+  token?: string;
 }
 
 export interface KillCommand {
@@ -55,7 +58,7 @@ export const exitedExecutorSchema = runningExecutorSchema.extend({
 });
 export type ExitedExecutor = z.infer<typeof exitedExecutorSchema>;
 
-export const workerRegisterSchema = z.object({
+export const workerRegisterSchema = z.strictObject({
   name: idSchema.optional(),
   host: z.string().min(1).max(255).regex(/^[A-Za-z0-9.:[\]_-]+$/).default('127.0.0.1'),
   slots: z.number().int().min(1).max(1024).default(4),
@@ -63,7 +66,7 @@ export const workerRegisterSchema = z.object({
   version: z.string().max(64).optional(),
 });
 
-export const workerHeartbeatSchema = z.object({
+export const workerHeartbeatSchema = z.strictObject({
   executors: z.array(runningExecutorSchema).max(2048).default([]),
   exited: z.array(exitedExecutorSchema).max(2048).default([]),
 });

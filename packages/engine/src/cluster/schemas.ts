@@ -4,10 +4,9 @@ import { EngineError } from '../errors.js';
 import { safeNameSchema } from '../security/names.js';
 
 /**
- * zod schemas for every request body the master accepts (from users, workers and
- * AppMasters) and for the commands workers accept back. Names and ids are checked
- * here, before anything uses them in a path. Unknown keys are refused (`strict`) on
- * daemon payloads so a typo or a probe fails loudly.
+ * The user-facing request schemas (submit query, ACL changes), the commands workers
+ * accept back from the master, and the one `parseBody`. Daemon request bodies live
+ * with their message types in protocol.ts.
  */
 
 /** Parses `input` or throws BAD_REQUEST naming the first bad field (`executors.0.pid: Expected number`). */
@@ -20,82 +19,7 @@ export function parseBody<T>(schema: ZodType<T>, input: unknown, what = 'request
 
 const epoch = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const executorIndex = z.number().int().min(-1).max(100_000);
-const pid = z.number().int().positive().max(2 ** 31);
-const timeMs = z.number().int().nonnegative();
-export const appIdSchema = safeNameSchema;
-export const workerNameSchema = safeNameSchema;
-/** host or host:port (IPv6 in brackets); no scheme, no path. */
-export const hostPortSchema = z.string().max(300).regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'must be host or host:port');
-export const executorRoleSchema = z.enum(['appmaster', 'executor']);
-
-export const runningExecutorSchema = z
-  .object({
-    appId: appIdSchema,
-    role: executorRoleSchema,
-    executor: executorIndex,
-    epoch,
-    pid,
-    logFile: z.string().max(4096),
-    startedAt: timeMs,
-  })
-  .strict();
-
-export const exitedExecutorSchema = runningExecutorSchema
-  .extend({ code: z.number().int().nullable(), signal: z.string().max(32).nullable() })
-  .strict();
-
-/** Bound on executors one worker reports (far above any slot count). */
-const MAX_EXECUTORS_PER_WORKER = 10_000;
-
-export const workerRegisterSchema = z
-  .object({
-    name: workerNameSchema.optional(),
-    host: hostPortSchema.default('127.0.0.1'),
-    slots: z.number().int().positive().max(4096).default(4),
-    executors: z.array(runningExecutorSchema).max(MAX_EXECUTORS_PER_WORKER).default([]),
-  })
-  .strict();
-
-export const workerHeartbeatSchema = z
-  .object({
-    executors: z.array(runningExecutorSchema).max(MAX_EXECUTORS_PER_WORKER).default([]),
-    exited: z.array(exitedExecutorSchema).max(MAX_EXECUTORS_PER_WORKER).default([]),
-  })
-  .strict();
-
-export const appMasterHeartbeatSchema = z
-  .object({
-    epoch,
-    control: hostPortSchema,
-    pid,
-    committed: z.number().int().nullable().optional(),
-    minClock: z.number().nullable().optional(),
-    restarts: z.number().int().nonnegative(),
-    commits: z.number().int().nonnegative(),
-    executors: z.number().int().nonnegative(),
-    connected: z.number().int().nonnegative(),
-    messages: z.record(z.string().max(128), z.number()).optional(),
-    phase: z.string().max(64),
-  })
-  .strict();
-
-export const epochBumpSchema = z.object({ epoch }).strict();
-
-export const launchExecutorsSchema = z
-  .object({
-    epoch,
-    executors: z.array(z.number().int().nonnegative().max(100_000)).min(1).max(10_000),
-    am: hostPortSchema,
-  })
-  .strict();
-
-export const finishSchema = z
-  .object({
-    epoch,
-    status: z.enum(['stopped', 'failed']),
-    error: z.string().max(64 * 1024).optional(),
-  })
-  .strict();
+const hostPortSchema = z.string().max(300).regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'must be host or host:port');
 
 /** One ACL entry in storage-api's grammar (`u:bob:r`, `o::r`). */
 export const aclEntrySchema = z.string().max(256).superRefine((v, ctx) => {
@@ -140,8 +64,8 @@ export const workerCommandSchema = z.discriminatedUnion('type', [
   z
     .object({
       type: z.literal('launch'),
-      appId: appIdSchema,
-      role: executorRoleSchema,
+      appId: safeNameSchema,
+      role: z.enum(['appmaster', 'executor']),
       executor: executorIndex,
       epoch,
       jar: z.string().min(1).max(4096),
@@ -151,15 +75,10 @@ export const workerCommandSchema = z.discriminatedUnion('type', [
       token: z.string().max(512).optional(),
     })
     .strict(),
-  z.object({ type: z.literal('kill'), appId: appIdSchema, belowEpoch: epoch.optional() }).strict(),
+  z.object({ type: z.literal('kill'), appId: safeNameSchema, belowEpoch: epoch.optional(), role: z.enum(['appmaster', 'executor']).optional() }).strict(),
 ]);
 
 export const heartbeatAnswerSchema = z.object({ commands: z.array(workerCommandSchema).max(10_000) });
 
-export type WorkerRegisterBody = z.infer<typeof workerRegisterSchema>;
-export type WorkerHeartbeatBody = z.infer<typeof workerHeartbeatSchema>;
-export type AppMasterHeartbeatBody = z.infer<typeof appMasterHeartbeatSchema>;
-export type LaunchExecutorsBody = z.infer<typeof launchExecutorsSchema>;
-export type FinishBody = z.infer<typeof finishSchema>;
 export type AclSetBody = z.infer<typeof aclSetSchema>;
 export type WorkerCommandMessage = z.infer<typeof workerCommandSchema>;

@@ -31,6 +31,8 @@ export const appSeedSchema = z
     jar: z.string().min(1),
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
     owner: z.string().default('sluice'),
+    /** Storm-style ACL entries (`u:bob:r`, `o::-`) on top of the owner's full access. */
+    acl: z.array(z.string().max(256)).max(1000).default([]),
     createdAt: z.number(),
     updatedAt: z.number(),
     error: z.string().optional(),

@@ -4,12 +4,20 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StorageConfig } from '@sluice/storage-api';
 import type { TaskLogger } from '../dsl/task.js';
-import { callJson, HttpError } from './http.js';
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { HttpError } from './http.js';
+import { authedMasterClient, type MasterClient } from './master-client.js';
+import { heartbeatAnswerSchema } from './schemas.js';
 import { ENGINE_VERSION } from '../version.js';
 import type { ExitedExecutor, LaunchCommand, RunningExecutor, WorkerCommand } from './protocol.js';
 
 export interface WorkerOptions {
   master: string;
+  /** Bearer token derived from the cluster secret (absent with auth off). */
+  token?: string;
+  /** CA to verify an HTTPS master with (PEM path); passed on to executors. */
+  caFile?: string;
   name?: string;
   host: string;
   slots: number;
@@ -56,7 +64,12 @@ export class Worker {
   #standby: { proc: ChildProcess; logFile: string; ready: boolean } | undefined;
   #standbyTimer: NodeJS.Timeout | undefined;
 
-  constructor(readonly opts: WorkerOptions) {}
+  /** Every master (HA): calls follow the leader and fail over, bounded; none is dropped. */
+  readonly #client: MasterClient;
+
+  constructor(readonly opts: WorkerOptions) {
+    this.#client = authedMasterClient(opts.master, { ...(opts.token ? { token: opts.token } : {}), ...(opts.caFile ? { ca: readFileSync(opts.caFile) } : {}) }, { logger: opts.logger as Logger });
+  }
 
   get running(): RunningExecutor[] {
     return [...this.#children.values()].map((c) => c.info);
@@ -102,10 +115,10 @@ export class Worker {
   }
 
   async #register(): Promise<void> {
-    const r = await callJson(this.opts.master, 'POST', '/workers/register', {
+    const r = await this.#client.call<{ workerId: string }>('POST', '/workers/register', {
       name: this.opts.name, host: this.opts.host, slots: this.opts.slots, executors: this.running, version: ENGINE_VERSION,
     });
-    this.id = r.workerId as string;
+    this.id = r.workerId;
     this.opts.logger.info({ worker: this.id, master: this.opts.master }, 'registered');
   }
 
@@ -115,8 +128,14 @@ export class Worker {
     const exited = this.#exited;
     this.#exited = [];
     try {
-      const r = await callJson(this.opts.master, 'POST', `/workers/${this.id}/heartbeat`, { executors: this.running, exited }, 5000);
-      for (const c of r.commands as WorkerCommand[]) this.#apply(c);
+      const raw: unknown = await this.#client.call('POST', `/workers/${this.id}/heartbeat`, { executors: this.running, exited });
+      // Checked before acting: a command names paths (app ids) and processes to start.
+      const r = heartbeatAnswerSchema.safeParse(raw);
+      if (!r.success) {
+        this.opts.logger.error({ issue: r.error.issues[0]?.message }, 'malformed heartbeat answer from the master; ignored');
+        return;
+      }
+      for (const c of r.data.commands as WorkerCommand[]) this.#apply(c);
     } catch (err) {
       this.#exited = exited.concat(this.#exited);
       if (err instanceof HttpError && err.status === 404) await this.#register().catch(() => {});
@@ -151,7 +170,8 @@ export class Worker {
       SLUICE_APP_ID: c.appId,
       SLUICE_EPOCH: String(c.epoch),
       SLUICE_EXECUTOR: String(c.executor),
-      SLUICE_MASTER: this.opts.master,
+      // Every master: the AppMaster and executors fail over along the same list.
+      SLUICE_MASTER: this.#client.urls.join(','),
       SLUICE_AM: c.am ?? '',
       SLUICE_JAR: c.jar,
       SLUICE_JAR_SHA256: c.sha256,
@@ -161,6 +181,9 @@ export class Worker {
       SLUICE_CACHE_MAX_BYTES: String(this.opts.cacheMaxBytes),
       SLUICE_HOST: this.opts.host,
       SLUICE_WORKER: this.id ?? '',
+      // Scoped to this app, epoch and role; the cluster secret never leaves the worker.
+      SLUICE_DAEMON_TOKEN: c.token ?? '',
+      SLUICE_MASTER_CA: this.opts.caFile ?? '',
     };
     delete env.SLUICE_LOG_FILE; // executors log to their own file (stdio below)
     let proc: ChildProcess;

@@ -10,6 +10,43 @@ import { absolutizeStorageConfig } from './storage-paths.js';
  * path (e.g. `storage.routes.jars.module: Required`). Sections other than `storage`
  * belong to the engine's daemons.
  */
+/** `host:port` or `http(s)://host:port` of one etcd member. */
+const etcdEndpointSchema = z
+  .string()
+  .regex(/^(https?:\/\/)?[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, 'must be host:port or http(s)://host:port');
+
+/**
+ * Master HA on etcd. Without it the master is one process on the file seed store (the
+ * embedded default); with it every master campaigns in an etcd election and the seeds live
+ * in etcd, one key per app under `prefix`.
+ */
+export const masterHaSchema = z
+  .object({
+    etcd: z
+      .object({
+        endpoints: z.array(etcdEndpointSchema).min(1),
+        /** Every key Sluice writes starts with this; several clusters can share one etcd. */
+        prefix: z
+          .string()
+          .regex(/^\/([A-Za-z0-9._-]+\/)*$/, "must start and end with '/', segments of letters, digits, . _ -")
+          .default('/sluice/'),
+        /** Leader lease: a dead leader is replaced this long after it stops renewing. etcd leases are whole seconds. */
+        leaseTtlMs: z
+          .number()
+          .int()
+          .min(1000)
+          .max(600_000)
+          .refine((v) => v % 1000 === 0, 'must be a whole number of seconds (etcd leases have 1 s granularity)')
+          .default(2000),
+        /** Bound on one etcd request; past it the call fails with SEED_STORE_UNAVAILABLE. */
+        requestTimeoutMs: z.number().int().min(100).max(60_000).default(3000),
+      })
+      .strict(),
+  })
+  .strict();
+
+export type MasterHaConfig = z.infer<typeof masterHaSchema>;
+
 export const clusterConfigSchema = z
   .object({
     storage: storageConfigSchema.default({ routes: {}, retention: {} } as never),
@@ -27,6 +64,9 @@ export const clusterConfigSchema = z
         appMasterTimeoutMs: z.number().int().positive().default(10_000),
         /** HTTPS for the control API: PEM paths (relative to this file's folder); clients verify with `ca`. */
         tls: z.object({ cert: z.string(), key: z.string(), ca: z.string().optional() }).strict().optional(),
+        /** Every master's base URL; clients (CLI, workers, AppMasters, executors) fail over along it. */
+        urls: z.array(z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL')).min(1).optional(),
+        ha: masterHaSchema.optional(),
       })
       .strict()
       .default({ host: '127.0.0.1', port: 7070, maxArtifactBytes: 512 * 1024 * 1024, workerTimeoutMs: 5000, appMasterTimeoutMs: 10_000 }),

@@ -2,6 +2,7 @@ import { isStorageError } from '@sluice/storage-api';
 import { loadClusterConfig } from '../config/cluster-config.js';
 import { isObservabilityError } from './errors.js';
 import { openSource, type ObservabilitySource } from './sources.js';
+import { resolveToken } from '../security/credentials.js';
 
 /** Exit codes of `sluice logs` / `sluice metrics`. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 3 } as const;
@@ -9,12 +10,15 @@ export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 3 } as const;
 export interface SourceCliOptions {
   config?: string;
   master?: string;
+  tokenFile?: string;
 }
 
 export async function openCliSource(appId: string, o: SourceCliOptions): Promise<ObservabilitySource> {
-  if (o.master) return openSource(appId, { master: o.master });
-  const { config, baseDir } = await loadClusterConfig(o.config);
-  return openSource(appId, { config, baseDir });
+  const loaded = o.config || !o.master ? await loadClusterConfig(o.config) : undefined;
+  const master = o.master ?? `${loaded!.config.master.host}:${loaded!.config.master.port}`;
+  const { token } = await resolveToken({ master: master.replace(/^https?:\/\//, ''), ...(loaded ? { loaded } : {}), ...(o.tokenFile ? { tokenFile: o.tokenFile } : {}) });
+  if (o.master) return openSource(appId, { master: o.master, ...(token ? { token } : {}) });
+  return openSource(appId, { config: loaded!.config, baseDir: loaded!.baseDir, ...(token ? { token } : {}) });
 }
 
 /** Prints the error on stderr and maps it to an exit code. */

@@ -2,7 +2,19 @@
  * Errors of the observability layer (CLI filters, HTTP parameters, registry misuse).
  * Storage failures stay StorageErrors; these name bad input or a missing app.
  */
-export type ObservabilityErrorCode = 'INVALID_ARGUMENT' | 'APP_NOT_FOUND' | 'MASTER_UNREACHABLE' | 'CLOSED';
+export type ObservabilityErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'APP_NOT_FOUND'
+  | 'MASTER_UNREACHABLE'
+  | 'CLOSED'
+  /** No or unknown token / session (HTTP 401). */
+  | 'UNAUTHENTICATED'
+  /** Authenticated, but the app's ACL does not grant the permission (HTTP 403). */
+  | 'FORBIDDEN'
+  /** A state-changing request without the dashboard's same-origin proof (HTTP 403). */
+  | 'CSRF'
+  /** The dashboard assets were not built (HTTP 503). */
+  | 'UI_NOT_BUILT';
 
 export class ObservabilityError extends Error {
   readonly code: ObservabilityErrorCode;

@@ -1,22 +1,50 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { isStorageError, type AppStorage, type Storage } from '@sluice/storage-api';
-import { isObservabilityError, ObservabilityError } from './errors.js';
+import { ObservabilityError } from './errors.js';
+import { errorBody, sendError, sendJson } from './http-util.js';
 import { followLogs, readLogs, resolveLogFilter, type LogFilter } from './log-query.js';
 import { resolveMetricQuery, parseLabelMatchers, type MetricFilter } from './metric-query.js';
+import type { MetricSample } from './metrics-registry.js';
 import { renderPrometheus, type PromSources } from './prometheus.js';
+import { exportedAppSamples, type PromGranularity } from './prometheus-app.js';
+import { storedSamples } from './stored-samples.js';
+import { SessionStore, type Authenticate, type Authorize } from './ui-auth.js';
+import type { ClusterApi, UiAppStorage } from './ui-data.js';
+import { checkPerm, identify, uiRoutes } from './ui-routes.js';
 
 export interface ObservabilityRoutesOptions {
   /** The app's storage, or undefined when there is no such app (→ 404 APP_NOT_FOUND). */
-  getAppStorage(appId: string): Promise<Pick<AppStorage, 'logs' | 'metrics'> | undefined>;
+  getAppStorage(appId: string): Promise<UiAppStorage | undefined>;
   /** Sources for GET /metrics (Prometheus); without it /metrics is left to the caller. */
   prometheus?: () => PromSources | Promise<PromSources>;
   /** Add the master process's own metrics (CPU, memory, event loop) to /metrics. */
   processMetrics?: boolean;
+  /**
+   * Labels of the per-processor families on /metrics: 'processor' (default, bounded by
+   * the DAG's size) or 'task' (× parallelism).
+   */
+  prometheusGranularity?: PromGranularity;
+  /** Apps whose stored metrics /metrics reads per scrape (running ones first); default 100. */
+  prometheusMaxApps?: number;
   /** Poll interval of follow streams; default 250 ms. */
   pollIntervalMs?: number;
   /** Upper bound on one follow stream's life; default 24 h. */
   maxFollowMs?: number;
+  /** Token → user. Absent: everything is open (as before authentication existed). */
+  authenticate?: Authenticate;
+  /** ACL check per app; absent: every authenticated user may read and write. */
+  authorize?: Authorize;
+  /** The master's own API for the dashboard; default: loopback HTTP on the same server. */
+  cluster?: (req: IncomingMessage) => ClusterApi;
+  /** Sub-store → backend, shown on the app page (e.g. from storagePlan()). */
+  storageRouting?: () => Record<string, string>;
+  /** Folder of the built dashboard; default packages/engine/dist/ui. */
+  uiDir?: string;
+  /** Session store of the dashboard (one per master; in memory). */
+  sessions?: SessionStore;
+  /** Mark the session cookie Secure (the master serves HTTPS). */
+  secureCookie?: boolean;
 }
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
@@ -30,16 +58,25 @@ const APP_ROUTE = /^\/apps\/([^/]+)\/(logs|metrics)$/;
  *   GET /apps/:id/metrics                        → {series: SeriesInfo[]}
  *   GET /apps/:id/metrics?name&since&until&step&agg&by&label=k=v&resolution → {series: MetricSeries[]}
  *   GET /metrics                                 → Prometheus text (if `prometheus` given)
+ *   /ui, /ui/assets/*, /ui/api/*                 → the dashboard (see ui-routes.ts)
  * Returns false for any other request so the master can route it on.
- * Errors: 400 {error:{code:'INVALID_ARGUMENT'}}, 404 APP_NOT_FOUND, 503 storage unavailable.
+ * With `authenticate`, every route needs a bearer token or the dashboard's session
+ * cookie; with `authorize`, app routes need 'r' on the app.
+ * Errors: 400 {error:{code:'INVALID_ARGUMENT'}}, 401 UNAUTHENTICATED, 403 FORBIDDEN,
+ * 404 APP_NOT_FOUND, 503 storage unavailable.
  */
 export function observabilityRoutes(options: ObservabilityRoutesOptions): RouteHandler {
+  const sessions = options.sessions ?? new SessionStore();
+  const ui = uiRoutes({ ...options, sessions });
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    if (await ui(req, res)) return true;
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     if (url.pathname === '/metrics' && options.prometheus) {
       try {
-        const { contentType, body } = await renderPrometheus(await options.prometheus(), { processMetrics: options.processMetrics });
+        await identify(req, options, sessions);
+        const sources = await withStoredSamples(await options.prometheus(), options);
+        const { contentType, body } = await renderPrometheus(sources, { processMetrics: options.processMetrics });
         res.writeHead(200, { 'content-type': contentType });
         res.end(body);
       } catch (err) {
@@ -51,6 +88,7 @@ export function observabilityRoutes(options: ObservabilityRoutesOptions): RouteH
     if (!m) return false;
     try {
       const appId = decodeURIComponent(m[1]!);
+      await checkPerm(options, await identify(req, options, sessions), appId, 'r');
       const app = await options.getAppStorage(appId).catch((err: unknown) => {
         // An invalid id cannot name an app: answer 404 rather than 500.
         if (isStorageError(err, 'STORAGE_INVALID_ARGUMENT') || isStorageError(err, 'STORAGE_NOT_FOUND')) return undefined;
@@ -128,26 +166,30 @@ async function streamFollow(
   }
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
+/** Default cap on apps read per scrape; each costs a few store queries. */
+const DEFAULT_PROM_MAX_APPS = 100;
 
-function errorBody(err: unknown): { code: string; message: string } {
-  if (isObservabilityError(err) || isStorageError(err)) return { code: err.code, message: err.message };
-  return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
-}
-
-function sendError(res: ServerResponse, err: unknown): void {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  let status = 500;
-  if (isObservabilityError(err, 'INVALID_ARGUMENT') || isStorageError(err, 'STORAGE_INVALID_ARGUMENT')) status = 400;
-  else if (isObservabilityError(err, 'APP_NOT_FOUND')) status = 404;
-  else if (isStorageError(err, 'STORAGE_PERMISSION_DENIED')) status = 403;
-  else if (isStorageError(err) && err.transient) status = 503;
-  sendJson(res, status, { error: errorBody(err) });
+/**
+ * Adds each app's stored metrics (per processor, per sub-store) to the master's cluster
+ * snapshot when the caller did not pass samples: the values live in executor processes,
+ * and the store is where they meet.
+ */
+async function withStoredSamples(sources: PromSources, o: ObservabilityRoutesOptions): Promise<PromSources> {
+  if (sources.samples || !sources.cluster?.apps) return sources;
+  const apps = [...sources.cluster.apps].sort((a, b) => Number(b.status === 'running') - Number(a.status === 'running')).slice(0, o.prometheusMaxApps ?? DEFAULT_PROM_MAX_APPS);
+  const samples: Array<[string, MetricSample[]]> = [];
+  await Promise.all(
+    apps.map(async (a) => {
+      const app = await o.getAppStorage(a.appId).catch(() => undefined);
+      if (!app) return;
+      const out = exportedAppSamples(a.appId, await storedSamples(app.metrics).catch(() => []), o.prometheusGranularity);
+      const last = app.checkpoints ? await app.checkpoints('tasks').last().catch(() => undefined) : undefined;
+      if (last) {
+        out.push({ name: 'sluice_app_last_checkpoint_bytes', help: 'Size of the last committed checkpoint (all parts)', kind: 'gauge', labels: { app: a.appId }, value: last.parts.reduce((n, p) => n + p.size, 0) });
+        out.push({ name: 'sluice_app_last_checkpoint_parts', help: 'Parts of the last committed checkpoint', kind: 'gauge', labels: { app: a.appId }, value: last.parts.length });
+      }
+      samples.push([a.appId, out]);
+    }),
+  );
+  return { ...sources, samples };
 }

@@ -16,3 +16,8 @@ export { formatLogLine, sparkline, formatLabels, formatNumber, table, formatSeri
 export { EXIT, openCliSource, reportCliError, out, type SourceCliOptions } from './cli-support.js';
 export { createAppObservability, type AppObservability, type AppObservabilityOptions } from './app-observability.js';
 export { storedSamples } from './stored-samples.js';
+export { describeDag, DAG_CONFIG_ID, type DagDescription } from './dag-describe.js';
+export { exportedAppSamples, lintExposition, type PromGranularity } from './prometheus-app.js';
+export { SessionStore, SESSION_COOKIE, CSRF_HEADER, type Authenticate, type Authorize } from './ui-auth.js';
+export { appOverview, loopbackCluster, type AppOverview, type ClusterApi, type UiAppStorage } from './ui-data.js';
+export { uiRoutes, type UiOptions } from './ui-routes.js';

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { MetricsRegistry, MetricSample } from './metrics-registry.js';
+import { lintExposition } from './prometheus-app.js';
 
 /** What the master knows about its cluster; the engine maps its state onto this. */
 export interface ClusterSnapshot {
@@ -138,7 +139,7 @@ export function processMetricsRegistry(): Registry {
 export async function renderPrometheus(sources: PromSources, options: { processMetrics?: boolean } = {}): Promise<{ contentType: string; body: string }> {
   const reg = createPromRegistry(sources);
   const merged = options.processMetrics ? Registry.merge([reg, processMetricsRegistry()]) : reg;
-  return { contentType: reg.contentType, body: await merged.metrics() };
+  return { contentType: reg.contentType, body: lintExposition(await merged.metrics()) };
 }
 
 /**

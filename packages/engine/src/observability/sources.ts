@@ -25,6 +25,7 @@ export class MasterSource implements ObservabilitySource {
     master: string,
     private readonly appId: string,
     private readonly timeoutMs = 30_000,
+    private readonly token?: string,
   ) {
     this.base = /^https?:\/\//.test(master) ? master.replace(/\/$/, '') : `http://${master}`;
     this.description = `master ${this.base}`;
@@ -42,7 +43,7 @@ export class MasterSource implements ObservabilitySource {
   private async get(url: string, signal?: AbortSignal): Promise<Response> {
     let res: Response;
     try {
-      res = await fetch(url, { signal: signal ?? AbortSignal.timeout(this.timeoutMs) });
+      res = await fetch(url, { signal: signal ?? AbortSignal.timeout(this.timeoutMs), ...(this.token ? { headers: { authorization: `Bearer ${this.token}` } } : {}) });
     } catch (err) {
       throw new ObservabilityError('MASTER_UNREACHABLE', `cannot reach ${this.description}: ${causeMessage(err)}`, { cause: err });
     }
@@ -57,6 +58,8 @@ export class MasterSource implements ObservabilitySource {
     const code = body?.error?.code;
     const msg = body?.error?.message ?? `${res.status} ${res.statusText}`;
     if (code === 'APP_NOT_FOUND') throw new ObservabilityError('APP_NOT_FOUND', msg);
+    // Refused credentials are final: never fall back to reading the store around the master.
+    if (res.status === 401 || res.status === 403) throw Object.assign(new Error(`${this.description}: ${msg}`), { code });
     if (code === 'INVALID_ARGUMENT' || code === 'STORAGE_INVALID_ARGUMENT') throw new ObservabilityError('INVALID_ARGUMENT', msg);
     // A master without these routes mounted (its router's own 404): say so, so callers can
     // fall back to the store.
@@ -163,12 +166,12 @@ export class StoreSource implements ObservabilitySource {
  */
 export async function openSource(
   appId: string,
-  options: { master?: string; config?: { storage: StorageConfig; master: { host: string; port: number } }; baseDir?: string },
+  options: { master?: string; config?: { storage: StorageConfig; master: { host: string; port: number } }; baseDir?: string; token?: string },
 ): Promise<ObservabilitySource> {
-  if (options.master) return new MasterSource(options.master, appId);
+  if (options.master) return new MasterSource(options.master, appId, 30_000, options.token);
   const cfg = options.config;
   if (!cfg) throw new ObservabilityError('INVALID_ARGUMENT', 'give --master host:port or -c cluster.yaml');
-  const master = new MasterSource(`${cfg.master.host}:${cfg.master.port}`, appId, 2000);
+  const master = new MasterSource(`${cfg.master.host}:${cfg.master.port}`, appId, 2000, options.token);
   try {
     await master.readLogs({ limit: 1 });
     return master;

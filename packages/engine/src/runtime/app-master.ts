@@ -12,6 +12,7 @@ import { executorPart } from './executor-core.js';
 import { isFenced, MasterLink } from './master-link.js';
 import type { MetricsRegistry } from '../observability/index.js';
 import { exitAfterFlush } from './observe.js';
+import { DAG_CONFIG_ID, describeDag } from '../observability/dag-describe.js';
 
 interface Conn {
   channel: ControlChannel<ExecutorMessage, AppMasterMessage>;
@@ -67,7 +68,7 @@ export class AppMaster {
   constructor(readonly env: ExecutorEnv, readonly loaded: LoadedApp, readonly logger: Logger, registry?: MetricsRegistry) {
     this.epoch = env.epoch;
     this.amEpoch = env.epoch;
-    this.#link = new MasterLink(env.master, logger);
+    this.#link = new MasterLink(env.masters, { ...(env.masterEndpoint.token ? { token: env.masterEndpoint.token } : {}), ...(env.masterEndpoint.ca ? { ca: env.masterEndpoint.ca } : {}) }, logger);
     registry?.gaugeFn('sluice_app_epoch', 'Current epoch of the app', {}, () => this.epoch);
     registry?.counterFn('sluice_app_restarts_total', 'Executor restarts by this AppMaster', {}, () => this.restarts);
     registry?.counterFn('sluice_app_checkpoints_committed_total', 'Checkpoints committed in this epoch', {}, () => this.#committer?.commits ?? 0);
@@ -85,6 +86,8 @@ export class AppMaster {
   }
 
   async run(): Promise<void> {
+    // The DAG's shape, kept in the store so the dashboard draws it after the app ended.
+    await this.loaded.app.config.set(DAG_CONFIG_ID, describeDag(this.loaded.dag)).catch((err: unknown) => this.logger.warn({ err }, 'could not store the DAG description'));
     this.#server = createServer((s) => this.#accept(s));
     await new Promise<void>((r) => this.#server.listen(0, this.env.host, () => r()));
     this.#hbTimer = setInterval(() => {

@@ -1,5 +1,8 @@
 import { parseStorageConfig, openConfiguredStorage, type AppStorage, type Storage, type StorageConfig } from '@sluice/storage-api';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
+import type { Endpoint } from '../cluster/http.js';
+import { masterUrls } from '../cluster/master-client.js';
 import { EngineError } from '../errors.js';
 import { ArtifactCache, loadArtifact } from './artifact.js';
 import type { Dag } from '../dsl/dag.js';
@@ -12,6 +15,9 @@ export interface ExecutorEnv {
   epoch: number;
   executor: number;
   master: string;
+  /** How to call the masters: every master's URL, this process's daemon token, the CA for HTTPS. */
+  masterEndpoint: Endpoint;
+  masters: string[];
   am: string;
   jar: string;
   sha256: string;
@@ -34,6 +40,12 @@ export function readExecutorEnv(env: NodeJS.ProcessEnv = process.env): ExecutorE
     epoch: Number(need('SLUICE_EPOCH')),
     executor: Number(need('SLUICE_EXECUTOR')),
     master: need('SLUICE_MASTER'),
+    masters: masterUrls(need('SLUICE_MASTER')),
+    masterEndpoint: {
+      url: need('SLUICE_MASTER'),
+      ...(env.SLUICE_DAEMON_TOKEN ? { token: env.SLUICE_DAEMON_TOKEN } : {}),
+      ...(env.SLUICE_MASTER_CA ? { ca: readFileSync(env.SLUICE_MASTER_CA) } : {}),
+    },
     am: env.SLUICE_AM ?? '',
     jar: need('SLUICE_JAR'),
     sha256: need('SLUICE_JAR_SHA256'),

@@ -4,7 +4,7 @@
  * whether it hosts the app's AppMaster or a share of its tasks.
  */
 import { DEFAULT_BACKEND, loadStorageModule, parseStorageConfig } from '@sluice/storage-api';
-import { callJson } from '../cluster/http.js';
+import { authedMasterClient } from '../cluster/master-client.js';
 import { AppMaster } from './app-master.js';
 import { loadDag, openApp, readExecutorEnv } from './env.js';
 import { ExecutorProcess } from './executor-process.js';
@@ -71,7 +71,7 @@ try {
   log.error({ err, code: (err as { code?: string }).code }, 'executor could not start');
   if (env.role === 'appmaster' && isDeterministic(err)) {
     // Bad artifact or DAG: retrying cannot help. The app fails once, with the reason.
-    await callJson(env.master, 'POST', `/apps/${env.appId}/finish`, { epoch: env.epoch, amEpoch: env.epoch, status: 'failed', error: message }).catch(() => {});
+    await authedMasterClient(env.masters, { ...(env.masterEndpoint.token ? { token: env.masterEndpoint.token } : {}), ...(env.masterEndpoint.ca ? { ca: env.masterEndpoint.ca } : {}) }).call('POST', `/apps/${env.appId}/finish`, { epoch: env.epoch, amEpoch: env.epoch, status: 'failed', error: message }).catch(() => {});
     await exitAfterFlush(0);
   }
   await exitAfterFlush(1);

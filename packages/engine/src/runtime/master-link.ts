@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
-import { callJson, HttpError } from '../cluster/http.js';
+import { HttpError, type Endpoint } from '../cluster/http.js';
+import { authedMasterClient, type MasterClient } from '../cluster/master-client.js';
+import { isEngineError } from '../errors.js';
 
-/** Attempts while the master is unreachable, and the back-off between them (bounded: ~2 min). */
-const MAX_ATTEMPTS = 40;
+/** Rounds of the master client's own failover budget (15 s each): bounded at ~2.5 min. */
+const MAX_ATTEMPTS = 8;
 const BASE_DELAY_MS = 250;
 const MAX_DELAY_MS = 5000;
 
@@ -22,7 +24,11 @@ export class MasterLink {
   #queue: Promise<unknown> = Promise.resolve();
   #inFlight = 0;
 
-  constructor(readonly master: string, readonly logger: Logger) {}
+  readonly #client: MasterClient;
+
+  constructor(masters: readonly string[], auth: Omit<Endpoint, 'url'>, readonly logger: Logger) {
+    this.#client = authedMasterClient(masters, auth, { logger });
+  }
 
   get busy(): boolean {
     return this.#inFlight > 0;
@@ -45,10 +51,11 @@ export class MasterLink {
   async #callWithRetry<T>(method: string, path: string, body: unknown, attempts: number): Promise<T> {
     for (let i = 1; ; i++) {
       try {
-        return (await callJson(this.master, method, path, body, 5000)) as T;
+        // The client follows the leader across masters (HA) within its own short budget.
+        return await this.#client.call<T>(method, path, body);
       } catch (err) {
         if (err instanceof HttpError && err.status === 409) throw new FencedError(err.message);
-        const retryable = !(err instanceof HttpError) || err.status >= 500;
+        const retryable = isEngineError(err, 'MASTER_UNREACHABLE') || (err instanceof HttpError && err.status >= 500);
         if (!retryable || i >= attempts) throw err;
         const delay = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (i - 1));
         this.logger.debug({ path, attempt: i, delay, err: String(err) }, 'master call failed; retrying');

@@ -4,6 +4,7 @@ import { EngineError } from '../errors.js';
 import type { LoadedClusterConfig } from '../config/cluster-config.js';
 import { readPrivateFile, readPrivateFileIfExists } from './private-file.js';
 import { authPathsOf } from './auth-setup.js';
+import { authedMasterClient, masterUrls } from '../cluster/master-client.js';
 import { loadTlsClientCa } from './tls.js';
 import type { Endpoint } from '../cluster/http.js';
 
@@ -65,10 +66,15 @@ export async function resolveToken(o: ResolveTokenOptions): Promise<{ token: str
   return { token: undefined, source: 'none' };
 }
 
-/** The master endpoint the CLI calls: https + CA when `master.tls` is set, plus the resolved token. */
+/**
+ * The master endpoint the CLI calls: https + CA when `master.tls` is set, plus the
+ * resolved token. With several masters (`--master a,b,c` or `master.urls`), the one that
+ * reports itself leader (or the leader a follower names).
+ */
 export async function cliEndpoint(master: string, loaded: LoadedClusterConfig | undefined, tokenFile?: string): Promise<Endpoint> {
   const tls = loaded?.config.master.tls;
-  const hostPort = master.replace(/^https?:\/\//, '');
+  const list = master.includes(',') ? masterUrls(master) : loaded?.config.master.urls && !master ? masterUrls(loaded.config.master.urls) : [master];
+  const hostPort = (list[0] ?? master).replace(/^https?:\/\//, '');
   const ep: Endpoint = { url: `${tls ? 'https' : 'http'}://${hostPort}` };
   const { token } = await resolveToken({ master: hostPort, ...(loaded ? { loaded } : {}), ...(tokenFile ? { tokenFile } : {}) });
   if (token) ep.token = token;
@@ -76,5 +82,15 @@ export async function cliEndpoint(master: string, loaded: LoadedClusterConfig | 
     const ca = await loadTlsClientCa({ ca: resolve(loaded.baseDir, tls.ca) });
     if (ca) ep.ca = ca;
   }
+  if (list.length > 1) ep.url = await findLeader(list.map((u) => (u.includes('://') ? u : `${tls ? 'https' : 'http'}://${u}`)), ep);
   return ep;
+}
+
+/** Asks every master's /health (bounded) for the leader; the first URL if none answers. */
+async function findLeader(urls: string[], auth: Endpoint): Promise<string> {
+  const health = await authedMasterClient(urls, { ...(auth.token ? { token: auth.token } : {}), ...(auth.ca ? { ca: auth.ca } : {}) }).health(2000);
+  const self = health.find((h) => h.ok && (h.health?.role === 'leader' || h.health?.role === 'single'));
+  if (self) return self.url;
+  const named = health.map((h) => h.health?.leader).find((l): l is string => typeof l === 'string' && l.length > 0);
+  return named ?? urls[0]!;
 }

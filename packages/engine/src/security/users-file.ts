@@ -87,6 +87,9 @@ const RELOAD_CHECK_MS = 1000;
  * The master's view of the users file: verifies bearer tokens. scrypt is costly by
  * design, so a verified token is remembered (by its SHA-256) until the file changes.
  */
+/** An unknown token id triggers a file check at most this often. */
+const UNKNOWN_ID_RECHECK_MS = 100;
+
 export class UsersRegistry {
   #doc: UsersDoc = structuredClone(EMPTY);
   #byTokenId = new Map<string, { user: string; hash: string }>();
@@ -123,6 +126,8 @@ export class UsersRegistry {
 
   /** Re-reads the file if it changed (at most once per RELOAD_CHECK_MS; concurrent callers share one read). */
   async refresh(): Promise<void> {
+    // A check already in flight (started by cached()) must be awaited, not skipped.
+    if (this.#reloading) return this.#reloading;
     if (Date.now() - this.#checkedAt < RELOAD_CHECK_MS) return;
     this.#reloading ??= this.#reload(false).finally(() => (this.#reloading = undefined));
     await this.#reloading;
@@ -148,7 +153,14 @@ export class UsersRegistry {
     if (hit) return hit;
     const parsed = parseUserToken(token);
     if (!parsed) return undefined;
-    const rec = this.#byTokenId.get(parsed.tokenId);
+    let rec = this.#byTokenId.get(parsed.tokenId);
+    if (!rec && Date.now() - this.#checkedAt >= UNKNOWN_ID_RECHECK_MS) {
+      // A token issued a moment ago: look at the file now rather than at the next check
+      // (a stat, rate-limited, so unknown ids cannot make the master re-read it in a loop).
+      this.#reloading ??= this.#reload(true).finally(() => (this.#reloading = undefined));
+      await this.#reloading;
+      rec = this.#byTokenId.get(parsed.tokenId);
+    }
     if (!rec) return undefined;
     if (!(await verifySecret(parsed.secret, rec.hash))) return undefined;
     const user: AuthenticatedUser = { name: rec.user, admin: this.#doc.users[rec.user]?.admin ?? false };

@@ -5,7 +5,7 @@ import { mkdir, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { JsonRouter, callJson, readBody, HttpError } from '../../dist/cluster/http.js';
-import { launchExecutorsSchema, workerRegisterSchema, workerHeartbeatSchema, finishSchema } from '../../dist/cluster/schemas.js';
+import { executorsRequestSchema as launchExecutorsSchema, workerRegisterSchema, workerHeartbeatSchema, finishRequestSchema as finishSchema } from '../../dist/cluster/protocol.js';
 import { createAuthenticator } from '../../dist/security/authenticator.js';
 import { appDaemonToken, workerToken } from '../../dist/security/tokens.js';
 import { addUser, issueToken, UsersRegistry } from '../../dist/security/users-file.js';
@@ -100,12 +100,12 @@ describe('JsonRouter with auth', () => {
 
   it("app A's executor token on app B's daemon route is 403; on its own app it works", async () => {
     const tokA = appDaemonToken(secret, 'executor', 'appA', 1);
-    const onB = await rawRequest(port, 'POST', '/apps/appB/finish', { token: tokA, body: JSON.stringify({ epoch: 1, status: 'failed' }) });
+    const onB = await rawRequest(port, 'POST', '/apps/appB/finish', { token: tokA, body: JSON.stringify({ epoch: 1, amEpoch: 1, status: 'failed' }) });
     expect(onB.status).toBe(403);
-    const onA = await rawRequest(port, 'POST', '/apps/appA/finish', { token: tokA, body: JSON.stringify({ epoch: 1, status: 'failed' }) });
+    const onA = await rawRequest(port, 'POST', '/apps/appA/finish', { token: tokA, body: JSON.stringify({ epoch: 1, amEpoch: 1, status: 'failed' }) });
     expect(onA.status).toBe(200);
     // An executor token cannot call AppMaster-only routes of its own app.
-    const am = await rawRequest(port, 'POST', '/apps/appA/executors', { token: tokA, body: JSON.stringify({ epoch: 1, executors: [0], am: '127.0.0.1:1' }) });
+    const am = await rawRequest(port, 'POST', '/apps/appA/executors', { token: tokA, body: JSON.stringify({ epoch: 1, amEpoch: 1, executors: [0], am: '127.0.0.1:1' }) });
     expect(am.status).toBe(403);
   });
 
@@ -129,10 +129,10 @@ describe('JsonRouter with auth', () => {
     }
     const amTok = appDaemonToken(secret, 'appmaster', 'appA', 1);
     for (const id of ['..%2F..%2FPWNED', '%2e%2e', 'a%2Fb', '%00']) {
-      const r = await rawRequest(port, 'POST', `/apps/${id}/executors`, { token: amTok, body: JSON.stringify({ epoch: 1, executors: [0], am: '127.0.0.1:1' }) });
+      const r = await rawRequest(port, 'POST', `/apps/${id}/executors`, { token: amTok, body: JSON.stringify({ epoch: 1, amEpoch: 1, executors: [0], am: '127.0.0.1:1' }) });
       expect(r.status, id).toBe(400);
     }
-    const bad = await rawRequest(port, 'POST', '/apps/appA/executors', { token: amTok, body: JSON.stringify({ epoch: 1, executors: ['../../x'], am: '127.0.0.1:1' }) });
+    const bad = await rawRequest(port, 'POST', '/apps/appA/executors', { token: amTok, body: JSON.stringify({ epoch: 1, amEpoch: 1, executors: ['../../x'], am: '127.0.0.1:1' }) });
     expect(bad.status).toBe(400);
     expect(await readdir(tmp.dir, { recursive: true })).toEqual(before);
     expect(existsSync(join(tmp.dir, '..', 'PWNED'))).toBe(false);

@@ -26,6 +26,21 @@ describe('users file', () => {
     expect(await reg.verify('slt1.0000000000000000.' + 'A'.repeat(43), 'x')).toBeUndefined();
   });
 
+  it('accepts a token issued while the registry runs on its first use (a background check in flight is awaited)', async () => {
+    tmp = await tempDir();
+    const file = join(tmp.dir, 'users.json');
+    await addUser(file, 'bob');
+    const reg = await new UsersRegistry(file).load();
+    await new Promise((r) => setTimeout(r, 1100));
+    const t = await issueToken(file, 'bob');
+    // The hot path starts a background file check; verify() must wait for it.
+    expect(reg.cached(tokenDigest(t))).toBeUndefined();
+    expect(await reg.verify(t, tokenDigest(t))).toEqual({ name: 'bob', admin: false });
+    // And right after load, before the periodic check is due.
+    const t2 = await issueToken(file, 'bob');
+    expect(await reg.verify(t2, tokenDigest(t2))).toEqual({ name: 'bob', admin: false });
+  });
+
   it('refuses bad user names, duplicates and tokens for unknown users (BAD_REQUEST)', async () => {
     tmp = await tempDir();
     const file = join(tmp.dir, 'users.json');
