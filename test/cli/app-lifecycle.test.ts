@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, cli, CLI, Proc, waitFor, WORD_COUNT, writeClusterYaml, writeWords } from '../e2e/helpers/engine-cluster.js';
+import { api, cli, CLI, credentials, Proc, useLocalAdminToken, waitFor, WORD_COUNT, writeClusterYaml, writeWords } from '../e2e/helpers/engine-cluster.js';
 
 let dir: string;
 let cluster: Proc | undefined;
@@ -18,6 +18,8 @@ beforeAll(async () => {
   cluster = Proc.start(['local', '-c', 'cluster.yaml', '--workers', '1'], { cwd: dir });
   addr = (await cluster.line(/master on (\S+),/))[1]!;
   base = `http://${addr}`;
+  // Auth is on by default: `sluice local` wrote an admin token beside the config.
+  useLocalAdminToken(dir);
   await waitFor('a worker', 10_000, async () => ((await api(base, 'GET', '/health')).workers === 1 ? true : undefined));
 });
 
@@ -93,7 +95,8 @@ describe('sluice wait', () => {
 /** Runs `sluice status <id>` with its stdout closed before it writes (what `| head -1` leaves behind). */
 function statusIntoClosedPipe(appId: string): Promise<{ code: number | null; stderr: string }> {
   return new Promise((res) => {
-    const child = spawn(process.execPath, [CLI, 'status', appId, '--master', addr], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = { ...process.env, ...(credentials.token ? { SLUICE_TOKEN: credentials.token } : {}) };
+    const child = spawn(process.execPath, [CLI, 'status', appId, '--master', addr], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.destroy();
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
