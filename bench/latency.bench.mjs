@@ -81,7 +81,7 @@ async function runPhase(master, name, rate) {
 
 try {
   const tcp = await tcpRoundTrip();
-  writeFileSync(join(dir, 'cluster.yaml'), "storage:\n  default:\n    module: '@sluice/storage-fs'\n    options:\n      root: ./store\nmaster:\n  port: 0\n  seedFile: ./seed.json\nworker:\n  cacheDir: ./workers\n  heartbeatMs: 200\n");
+  writeFileSync(join(dir, 'cluster.yaml'), "storage:\n  default:\n    module: '@sluice/storage-fs'\n    options:\n      root: ./store\nmaster:\n  port: 0\n  seedFile: ./seed.json\nworker:\n  cacheDir: ./workers\n  heartbeatMs: 200\n# Loopback only: the bench measures the data path, not tokens.\nauth:\n  enabled: false\n");
   process.env.SLUICE_LOG_LEVEL = 'warn';
   process.env.SLUICE_LOG_FILE = join(dir, 'cluster.log');
   const cluster = await startLocalCluster(await loadClusterConfig(join(dir, 'cluster.yaml')), { workers: 2 });
