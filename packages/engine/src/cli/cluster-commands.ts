@@ -3,6 +3,13 @@ import { loadClusterConfig } from '../config/cluster-config.js';
 import { createWorker, startLocalCluster, startMaster } from '../cluster/local-cluster.js';
 import { run, write } from './exit.js';
 import { ensureLocalAdmin, workerTokenOf } from '../security/auth-setup.js';
+import { noteNodeSupport } from './node-support.js';
+import type { LoadedClusterConfig } from '../config/cluster-config.js';
+
+function storeModules(loaded: LoadedClusterConfig): string[] {
+  const s = loaded.config.storage;
+  return [s.default?.module ?? '', ...Object.values(s.routes ?? {}).map((r) => r?.module ?? '')];
+}
 
 function waitForSignal(): Promise<void> {
   return new Promise((resolve) => {
@@ -31,6 +38,7 @@ export function registerClusterCommands(program: Command): void {
         const loaded = await loadClusterConfig(o.config);
         const m = await startMaster(loaded, { ...(o.host ? { host: o.host } : {}), ...(o.port === undefined ? {} : { port: o.port }) });
         write(`master listening on ${m.master.address}`);
+        noteNodeSupport(storeModules(loaded));
         await waitForSignal();
         await m.stop();
       }),
@@ -51,6 +59,7 @@ export function registerClusterCommands(program: Command): void {
         const w = createWorker(loaded, master, o.name ?? `worker-${process.pid}`, { ...(o.slots === undefined ? {} : { slots: o.slots }), ...(token ? { token } : {}) });
         await w.start();
         write(`worker ${w.id} registered with ${master}`);
+        noteNodeSupport(storeModules(loaded));
         await waitForSignal();
         await w.stop();
       }),
@@ -69,6 +78,7 @@ export function registerClusterCommands(program: Command): void {
         await ensureLocalAdmin(loaded);
         const c = await startLocalCluster(loaded, { workers: o.workers, ...(o.port === undefined ? {} : { port: o.port }) });
         write(`local cluster: master on ${c.address}, ${c.workers.length} workers (Ctrl-C to stop)`);
+        noteNodeSupport(storeModules(loaded));
         await waitForSignal();
         await c.stop();
       }),

@@ -7,10 +7,12 @@ import { registerAppCommands } from './app-commands.js';
 import { registerDemoCommand } from './demo.js';
 import { registerAuthCommands } from './auth-commands.js';
 import { registerMastersCommand } from './masters-commands.js';
+import { exitQuietlyOnClosedPipe } from './pipe.js';
+import { quietAwsNodeWarning } from './node-support.js';
 
 /**
  * The `sluice` CLI. Each command group lives in its own file and registers itself here.
- * Exit codes: 0 ok, 1 failure (e.g. conformance failed), 2 usage/config error, 3 not found.
+ * Exit codes (errors.ts decides per error code): 0 ok, 1 failure, 2 usage/config error, 3 not found.
  */
 export function buildProgram(): Command {
   const program = new Command('sluice')
@@ -29,6 +31,8 @@ export function buildProgram(): Command {
   return program;
 }
 
+exitQuietlyOnClosedPipe();
+quietAwsNodeWarning();
 try {
   await buildProgram().parseAsync(process.argv);
 } catch (err) {

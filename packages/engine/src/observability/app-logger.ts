@@ -4,6 +4,7 @@ import { pino, type DestinationStream, type Level, type Logger, type LoggerOptio
 import type { AppStorage, LogStore } from '@sluice/storage-api';
 import { LogAppender, type LogAppenderOptions, type LogAppenderStats } from './log-appender.js';
 import type { MetricsRegistry } from './metrics-registry.js';
+import { uniqueKeyHooks } from './unique-keys.js';
 
 export interface AppLogLabels {
   app: string;
@@ -61,7 +62,7 @@ export function createAppLogger(options: AppLoggerOptions): AppLogger {
         { level: options.alsoLevel ?? level, stream: options.also },
       ])
     : appender;
-  const logger = pino({ redact: PINO_REDACT, ...options.pinoOptions, level, base: labels, timestamp: pino.stdTimeFunctions.epochTime }, dest);
+  const logger = pino({ hooks: uniqueKeyHooks(), redact: PINO_REDACT, ...options.pinoOptions, level, base: labels, timestamp: pino.stdTimeFunctions.epochTime }, dest);
   if (options.metrics) registerAppenderMetrics(options.metrics, appender, writerLabels);
   return {
     logger,

@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { uniqueKeyHooks } from '../observability/unique-keys.js';
 import { PINO_REDACT } from '../security/redact.js';
 
 /**
@@ -8,5 +9,5 @@ import { PINO_REDACT } from '../security/redact.js';
 export function createLogger(name: string, bindings: Record<string, unknown> = {}): Logger {
   const file = process.env.SLUICE_LOG_FILE;
   const dest = file ? pino.destination({ dest: file, mkdir: true, sync: false }) : pino.destination(2);
-  return pino({ name, redact: PINO_REDACT, level: process.env.SLUICE_LOG_LEVEL ?? 'info', base: { pid: process.pid, ...bindings } }, dest);
+  return pino({ name, hooks: uniqueKeyHooks(), redact: PINO_REDACT, level: process.env.SLUICE_LOG_LEVEL ?? 'info', base: { pid: process.pid, ...bindings } }, dest);
 }
