@@ -5,7 +5,7 @@ import { validateName, type AppStorage, type Storage } from '@sluice/storage-api
 import { observabilityRoutes } from '../observability/index.js';
 import { EngineError, httpStatusOf } from '../errors.js';
 import type { TaskLogger } from '../dsl/task.js';
-import { JsonRouter, readJson } from './http.js';
+import { JsonRouter, readJson, type RouteInfo } from './http.js';
 import { aclSetSchema, parseBody, parseSubmitQuery } from './schemas.js';
 import { authOff, type Authenticate } from '../security/authenticator.js';
 import { assertAuthorized, authorize, filterReadable, type Permission } from '../security/authorize.js';
@@ -165,7 +165,9 @@ export class Master {
       secureCookie: this.opts.tls !== undefined,
       ...(this.opts.storageRouting ? { storageRouting: () => this.opts.storageRouting! } : {}),
     });
-    this.#server = await this.#router().listen(this.opts.host, this.opts.port, (req, res) => this.#followerGuard(req, res, obs), this.opts.tls ? { tls: this.opts.tls } : {});
+    const router = this.#router();
+    this.#routeTable = router.routes();
+    this.#server = await router.listen(this.opts.host, this.opts.port, (req, res) => this.#followerGuard(req, res, obs), this.opts.tls ? { tls: this.opts.tls } : {});
     this.#timer = setInterval(() => this.#monitor(), 500);
     if (this.opts.ha) {
       const election = this.opts.ha(`${this.opts.tls ? 'https' : 'http'}://${this.address}`);
@@ -180,6 +182,12 @@ export class Master {
     } else {
       this.opts.logger.info({ address: this.address, apps: this.#apps.size }, 'master started');
     }
+  }
+
+  #routeTable: RouteInfo[] = [];
+  /** Every control route with who may call it (tests enumerate it: no route escapes auth). */
+  get routeTable(): RouteInfo[] {
+    return this.#routeTable;
   }
 
   #election: MasterElection | undefined;
