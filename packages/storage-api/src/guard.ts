@@ -14,6 +14,7 @@ import { validateEpoch, validateName, validateTime } from './names.js';
 import { LIMITS } from './limits.js';
 import { isLogLevel } from './util/logs.js';
 import { validateAclEntries } from './acl.js';
+import { attachBlobs } from './blob-guard.js';
 
 const GUARDED = Symbol.for('@sluice/storage-api.guarded');
 const RAW = Symbol.for('@sluice/storage-api.raw');
@@ -160,6 +161,7 @@ export function guardStorage(raw: BackendStorage): Storage {
       await raw.close();
     },
   };
+  attachBlobs(s, raw, () => life.check());
   Object.defineProperty(s, GUARDED, { value: true });
   Object.defineProperty(s, RAW, { value: raw });
   return s;

@@ -14,6 +14,7 @@ import { configCases } from './cases/config.js';
 import { lifecycleCases } from './cases/lifecycle.js';
 import { faultCases } from './cases/faults.js';
 import { gcCases } from './cases/gc.js';
+import { blobCases } from './cases/blobs.js';
 import { runCase, type ConformanceCase, type ConformanceFactory } from './harness.js';
 
 export type { ConformanceCase, ConformanceFactory, ConformanceInstance, CaseContext, CorruptTarget, Capability } from './harness.js';
@@ -31,6 +32,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
   ...lifecycleCases,
   ...faultCases,
   ...gcCases,
+  ...blobCases,
 ];
 
 export interface ConformanceOptions {
