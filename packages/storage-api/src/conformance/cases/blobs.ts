@@ -87,7 +87,7 @@ export const blobCases: ConformanceCase[] = [
       const results = await Promise.allSettled([1, 2, 3, 4].map((i) => b.update(name, bytes(`racer ${i}`), { expectedVersion: 2 })));
       const won = results.filter((r) => r.status === 'fulfilled');
       assert.equal(won.length, 1, `exactly one racer wins, got ${won.length}`);
-      for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as { code?: string }).code, 'STORAGE_PRECONDITION_FAILED');
+      for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as { code?: string }).code, 'STORAGE_PRECONDITION_FAILED', String((r.reason as Error).message));
       const head = await b.head(name);
       assert.equal(head?.version, 3);
       assert.equal(await read(b, name), `racer ${results.findIndex((r) => r.status === 'fulfilled') + 1}`);
