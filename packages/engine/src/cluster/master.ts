@@ -7,6 +7,7 @@ import { EngineError, httpStatusOf } from '../errors.js';
 import type { TaskLogger } from '../dsl/task.js';
 import { JsonRouter, readJson, type RouteInfo } from './http.js';
 import { aclSetSchema, parseBody, parseSubmitQuery } from './schemas.js';
+import { registerBlobRoutes } from './blob-routes.js';
 import { authOff, type Authenticate } from '../security/authenticator.js';
 import { assertAuthorized, authorize, filterReadable, type Permission } from '../security/authorize.js';
 import type { Principal } from '../security/principal.js';
@@ -653,6 +654,7 @@ export class Master {
     const daemonEpoch = (p: Principal, epoch: number): void => {
       if (p.kind === 'appDaemon' && p.epoch !== epoch) throw new EngineError('FORBIDDEN', `token is for epoch ${p.epoch}, request says ${epoch}`);
     };
+    registerBlobRoutes(r, { storage: this.opts.storage, authz: () => this.#authz(), logger: this.opts.logger });
     r.add('GET', '/health', 'public', async () => ({
       ok: true, role: this.role, leader: this.#election ? (this.#election.leader ?? null) : this.address, address: this.address, workers: this.#workers.size, apps: this.#apps.size, startedAt: this.startedAt, version: ENGINE_VERSION,
     }));
