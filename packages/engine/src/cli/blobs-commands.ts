@@ -62,11 +62,11 @@ export function registerBlobCommands(program: Command): void {
 
   withCommonOptions(blobs.command('get <name>').description('download a blob into a file (digest verified, written atomically)'))
     .requiredOption('--file <path>', 'where to write it')
-    .option('--version <n>', 'a retained version (default the newest)')
-    .action(async (name: string, o: CommonFlags & { file: string; version?: string }) => {
+    .option('--blob-version <n>', 'a retained version (default the newest)')
+    .action(async (name: string, o: CommonFlags & { file: string; blobVersion?: string }) => {
       const c = commonOf(o);
       await run(c.json, async () => {
-        const version = intFlag(o.version, '--version');
+        const version = intFlag(o.blobVersion, '--blob-version');
         let b: ReturnType<typeof bar> | undefined;
         const info = await downloadBlob(await masterOf(c), name, { file: o.file }, version, (d, t) => {
           b ??= bar(t, 'downloading');
@@ -78,11 +78,11 @@ export function registerBlobCommands(program: Command): void {
     });
 
   withCommonOptions(blobs.command('cat <name>').description('write a blob to stdout (digest verified; exit 1 on a mismatch)'))
-    .option('--version <n>', 'a retained version (default the newest)')
-    .action(async (name: string, o: CommonFlags & { version?: string }) => {
+    .option('--blob-version <n>', 'a retained version (default the newest)')
+    .action(async (name: string, o: CommonFlags & { blobVersion?: string }) => {
       const c = commonOf(o);
       await run(c.json, async () => {
-        await downloadBlob(await masterOf(c), name, { stream: process.stdout }, intFlag(o.version, '--version'));
+        await downloadBlob(await masterOf(c), name, { stream: process.stdout }, intFlag(o.blobVersion, '--blob-version'));
       });
     });
 
