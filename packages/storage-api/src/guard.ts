@@ -349,6 +349,32 @@ async function* guardIterable<T>(life: Life, what: string, src: AsyncIterable<T>
   }
 }
 
+/**
+ * follow() starts at the call, not at the first read: backends' follow is usually an
+ * async generator whose body (which notes "what exists now") runs only on the first
+ * next(). Asking for the first record right away pins the starting point at the call, so
+ * records appended between the call and the first read are delivered. The early result is
+ * held (a failure included, marked handled so it cannot crash the process) until read.
+ */
+function startNow<T>(src: AsyncIterable<T>): AsyncIterable<T> {
+  const it = src[Symbol.asyncIterator]();
+  let first: Promise<IteratorResult<T>> | undefined = it.next();
+  first.catch(() => undefined);
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => {
+        const p = first ?? it.next();
+        first = undefined;
+        return p;
+      },
+      return: async (value?: unknown) => {
+        first = undefined;
+        return (await it.return?.(value)) ?? { done: true, value: undefined as T };
+      },
+    }),
+  };
+}
+
 function guardLogs(r: LogStore, life: Life): LogStore {
   return {
     append: (records, o = {}) =>
@@ -365,7 +391,7 @@ function guardLogs(r: LogStore, life: Life): LogStore {
     follow: (q, o = {}) => {
       life.check();
       checkLogQuery(q);
-      return guardIterable(life, 'logs follow', r.follow(q, o));
+      return guardIterable(life, 'logs follow', startNow(r.follow(q, o)));
     },
     stats: (o = {}) => run(life, 'logs stats', o.signal, () => r.stats(o)),
     deleteBefore: (t, o = {}) => run(life, 'logs deleteBefore', o.signal, async () => r.deleteBefore(validateTime(t), o)),

@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { StorageError } from './errors.js';
 import { formatIssues } from './config-schema.js';
 import { guardStorage } from './guard.js';
-import type { Storage, StorageContext, StorageLogger, StorageModule } from './types.js';
+import type { Storage, StorageCapabilities, StorageContext, StorageLogger, StorageModule } from './types.js';
 import memoryModule from './memory/index.js';
 
 const noop = (): void => {};
@@ -79,5 +79,37 @@ export async function openStorage(
     parsed = r.data;
   }
   const raw = await mod.create(parsed as never, defaultContext(context));
+  const claimed = (Object.keys(raw.capabilities) as Array<keyof StorageCapabilities>).filter((k) => raw.capabilities[k] && !mod.capabilities[k]);
+  if (claimed.length > 0) {
+    await raw.close().catch(() => undefined);
+    throw new StorageError(`${mod.name}: the instance declares ${claimed.join(', ')}, which its module does not: an instance may only declare less`, {
+      code: 'STORAGE_CONFIG_INVALID', details: { capabilities: claimed },
+    });
+  }
   return guardStorage(raw);
 }
+
+/**
+ * Refuses a store that lacks a capability the caller depends on, naming it and what it
+ * means, e.g. the engine needs `multiProcess` (master, AppMaster and executors open one
+ * app's store from several processes; a single-process module would otherwise fail the
+ * first app with a lock error). `where` names the module and its config key path.
+ */
+export function requireCapabilities(storage: Pick<Storage, 'capabilities' | 'backend'>, required: ReadonlyArray<keyof StorageCapabilities>, where = storage.backend): void {
+  const missing = required.filter((c) => !storage.capabilities[c]);
+  if (missing.length === 0) return;
+  throw new StorageError(
+    `${where} does not declare ${missing.map((c) => `${c} (${CAPABILITY_MEANINGS[c]})`).join(', ')}, which is required here`,
+    { code: 'STORAGE_CONFIG_INVALID', details: { missing, backend: storage.backend } },
+  );
+}
+
+/** What each capability means in production (for errors and conformance summaries). */
+export const CAPABILITY_MEANINGS: Readonly<Record<keyof StorageCapabilities, string>> = Object.freeze({
+  persistent: 'data survives the process: a restart or another process reopening the store finds it',
+  multiProcess: 'several processes read and write one app store at once (the engine needs it: master, AppMaster and executors)',
+  multiWriter: 'racing writers are safe: create-only commits and epoch fencing are atomic in the store',
+  follow: 'logs.follow() tails records appended by other instances (`sluice logs -f`)',
+  metricsRollups: 'metrics are rolled up to 1m and 1h with their own retention (long dashboard ranges)',
+  boundedJarMemory: 'jars of any size stream in and out without being held whole in memory',
+});

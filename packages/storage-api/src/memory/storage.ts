@@ -9,8 +9,11 @@ import { MemoryConfigStore, MemoryJarStore, MemoryLogStore, MemoryMetricsStore }
 import { type MemoryApp, MemoryVolume, newApp } from './volume.js';
 
 export const MEMORY_CAPABILITIES: StorageCapabilities = Object.freeze({
-  persistent: true, // within the process: a named volume outlives the Storage instance
-  multiProcess: true, // instances on one volume behave like processes on one disk
+  // Data lives in this process only: it does not survive a restart and no other process
+  // can see it, so memory is neither persistent nor multi-process (a named volume only
+  // shares data between instances inside one process).
+  persistent: false,
+  multiProcess: false,
   multiWriter: true, // single-threaded JS makes every check-and-write atomic
   follow: true,
   metricsRollups: true,
@@ -22,8 +25,8 @@ export class MemoryStorage implements BackendStorage {
   readonly capabilities: StorageCapabilities;
 
   /** shared: opened on a named volume, so other instances see the same data. */
-  constructor(readonly volume: MemoryVolume, private readonly context: StorageContext, shared: boolean) {
-    this.capabilities = Object.freeze({ ...MEMORY_CAPABILITIES, persistent: shared, multiProcess: shared });
+  constructor(readonly volume: MemoryVolume, private readonly context: StorageContext) {
+    this.capabilities = MEMORY_CAPABILITIES;
   }
 
   async createAppStorage(appName: string, appId: string, options: CreateAppOptions): Promise<BackendAppStorage> {
@@ -52,6 +55,7 @@ export class MemoryStorage implements BackendStorage {
     if (!app) throw new StorageError(`app ${appId} not found`, { code: 'STORAGE_NOT_FOUND' });
     if (app.meta.status === 'running') throw new StorageError(`app ${appId} is running`, { code: 'STORAGE_IN_USE' });
     this.volume.apps.delete(appId);
+    app.deleted = true;
   }
 
   async close(): Promise<void> {}

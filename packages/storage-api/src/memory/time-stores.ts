@@ -5,7 +5,7 @@ import { StorageError } from '../errors.js';
 import { lowerBound, resolveLookUp } from '../util/lookup.js';
 import { bytesEqual, sha256Hex } from '../util/bytes.js';
 import { LIMITS } from '../limits.js';
-import type { MemoryApp } from './volume.js';
+import { assertLive, type MemoryApp } from './volume.js';
 import { randomUUID } from 'node:crypto';
 
 interface Timed { t: number }
@@ -88,10 +88,12 @@ export class MemoryOffsetStore extends SortedReader<TimeEntry> implements Offset
   }
 
   async writer(epoch: number): Promise<OffsetWriter> {
+    assertLive(this.app);
     const s = this.#state();
     if (epoch < s.epoch) throw fenced(this.name, epoch, s.epoch);
     s.epoch = epoch;
     const check = (): void => {
+      assertLive(this.app);
       if (s.epoch > epoch) throw fenced(this.name, epoch, s.epoch);
     };
     const name = this.name;
@@ -158,15 +160,25 @@ export class MemoryCheckpointStore extends SortedReader<Checkpoint> implements C
   }
 
   async writer(epoch: number): Promise<CheckpointWriter> {
+    assertLive(this.app);
     const s = this.#state();
     if (epoch < s.epoch) throw fenced(this.name, epoch, s.epoch);
     s.epoch = epoch;
     const check = (): void => {
+      assertLive(this.app);
       if (s.epoch > epoch) throw fenced(this.name, epoch, s.epoch);
     };
     const name = this.name;
-    const dropParts = (cps: Checkpoint[]): void => {
-      for (const cp of cps) for (const p of cp.parts) s.staged.delete(p.ref);
+    // A staged part may be listed by several checkpoints (one part committed at t=1 and
+    // again at t=2): its bytes go only when no remaining checkpoint lists it.
+    const dropParts = (gone: Checkpoint[]): void => {
+      const kept = new Set(s.committed.filter((c) => !gone.includes(c)).flatMap((c) => c.parts.map((p) => p.ref)));
+      for (const cp of gone) for (const p of cp.parts) if (!kept.has(p.ref)) s.staged.delete(p.ref);
+      // Parts staged for a time older than the oldest kept checkpoint and never committed
+      // can no longer be committed (out of order): sweep them so the store stays bounded.
+      const oldest = s.committed.filter((c) => !gone.includes(c))[0]?.t;
+      if (oldest === undefined) return;
+      for (const ref of [...s.staged.keys()]) if (!kept.has(ref) && Number(ref.split('/')[0]) < oldest) s.staged.delete(ref);
     };
     const writer: CheckpointWriter = {
       epoch,
@@ -179,7 +191,11 @@ export class MemoryCheckpointStore extends SortedReader<Checkpoint> implements C
       commit: async (t, parts, options = {}) => {
         check();
         for (const p of parts) {
-          if (!s.staged.has(p.ref)) throw new StorageError(`part ${p.name} (${p.ref}) was not staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
+          const staged = s.staged.get(p.ref);
+          if (!staged) throw new StorageError(`part ${p.name} (${p.ref}) was not staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
+          if (staged.byteLength !== p.size || sha256Hex(staged) !== p.sha256) {
+            throw new StorageError(`part ${p.name} (${p.ref}): size/sha256 differ from what was staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
+          }
         }
         const existing = s.committed.find((c) => c.t === t);
         if (existing) {
@@ -191,20 +207,22 @@ export class MemoryCheckpointStore extends SortedReader<Checkpoint> implements C
         const cp: Checkpoint = { t, epoch, parts: parts.map((p) => ({ ...p })), meta: options.meta ?? {}, committedAt: this.now() };
         s.committed.push(cp);
         const excess = s.committed.length - this.numRetained;
-        if (excess > 0) dropParts(s.committed.splice(0, excess));
+        if (excess > 0) {
+          const gone = s.committed.slice(0, excess);
+          dropParts(gone);
+          s.committed.splice(0, excess);
+        }
         return cp;
       },
       append: async (t, bytes) => writer.commit(t, [await writer.stage(t, 'state', bytes)]),
       truncateAfter: async (t) => {
         check();
-        const gone = s.committed.filter((c) => c.t > t);
-        dropParts(gone);
+        dropParts(s.committed.filter((c) => c.t > t));
         return removeWhere(s.committed, (c) => c.t > t);
       },
       truncateBefore: async (t) => {
         check();
-        const gone = s.committed.filter((c) => c.t < t);
-        dropParts(gone);
+        dropParts(s.committed.filter((c) => c.t < t));
         return removeWhere(s.committed, (c) => c.t < t);
       },
     };

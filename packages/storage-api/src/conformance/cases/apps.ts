@@ -27,6 +27,40 @@ export const appCases: ConformanceCase[] = [
   },
   {
     group: 'apps',
+    name: 'a handle kept across delete and re-create of the same id neither writes into the new app nor acknowledges lost writes',
+    async run({ storage, uid }) {
+      const id = uid('app');
+      const old = await storage.createAppStorage('first', id, { owner: 'alice' });
+      const oldOffsets = old.offsets('src');
+      const oldCps = old.checkpoints('state');
+      const oldOffsetWriter = await oldOffsets.writer(1);
+      const oldCpWriter = await oldCps.writer(1);
+      await oldOffsetWriter.append(1, bytes('old-1'));
+      await storage.deleteAppStorage(id);
+      const fresh = await storage.createAppStorage('second', id, { owner: 'alice' });
+      // Each write through the old handle must fail (STORAGE_NOT_FOUND, STORAGE_FENCED or
+      // STORAGE_CLOSED): succeeding means it went into the new app or into nothing.
+      const writes: Array<[string, () => Promise<unknown>]> = [
+        ['offsets writer.append(2, "stale")', () => oldOffsetWriter.append(2, bytes('stale'))],
+        ['checkpoints writer.append(2, "stale")', () => oldCpWriter.append(2, bytes('stale'))],
+        ['offsets("src").writer(1) on the old handle', () => old.offsets('src').writer(1)],
+        ['config.set("p", 1) on the old handle', () => old.config.set('p', 1)],
+        ['logs.append([stale]) on the old handle', () => old.logs.append([{ ts: 1, level: 'info', msg: 'stale', labels: {} }])],
+      ];
+      for (const [what, op] of writes) {
+        const err = await op().then(() => undefined, (e: unknown) => e as { code?: string });
+        assert.ok(err, `${what} after deleteAppStorage(${id}) and createAppStorage(${id}): expected it to fail, but it succeeded`);
+        assert.ok(['STORAGE_NOT_FOUND', 'STORAGE_FENCED', 'STORAGE_CLOSED'].includes(err.code ?? ''),
+          `${what} after delete and re-create: expected STORAGE_NOT_FOUND, STORAGE_FENCED or STORAGE_CLOSED, got ${err.code}`);
+      }
+      assert.equal(await fresh.offsets('src').last(), undefined, 'the re-created app has no offsets from the old handle');
+      assert.equal(await fresh.checkpoints('state').last(), undefined, 'the re-created app has no checkpoints from the old handle');
+      assert.equal(await fresh.config.get('p'), undefined, 'the re-created app has no config from the old handle');
+      assert.equal((await fresh.logs.stats()).count, 0, 'the re-created app has no logs from the old handle');
+    },
+  },
+  {
+    group: 'apps',
     name: 'absent apps: get → undefined, delete → STORAGE_NOT_FOUND',
     async run({ storage, uid }) {
       assert.equal(await storage.getAppStorage(uid('nope')), undefined);
