@@ -46,11 +46,23 @@ export class FsCheckpointStore extends TimeReader<Checkpoint, Row> implements Ch
     await mapped(this.what('writer'), () => writeTx(this.db, () => this.openEpoch(epoch)));
     const db = this.db;
     const name = this.name;
+    // A staged part may be listed by several checkpoints (committed at t=1 and again at
+    // t=2): its row goes only when no remaining checkpoint lists it. Parts staged for a
+    // time before the oldest remaining checkpoint and never committed can no longer be
+    // committed (out of order), so they are swept too: the store stays bounded.
     const dropWhere = (cond: string, arg: number): number => {
       const gone = db.prepare(`SELECT parts FROM checkpoints WHERE store = ? AND ${cond}`).pluck().all(name, arg) as string[];
+      if (gone.length === 0) return 0;
+      const n = db.prepare(`DELETE FROM checkpoints WHERE store = ? AND ${cond}`).run(name, arg).changes;
+      const kept = new Set((db.prepare('SELECT parts FROM checkpoints WHERE store = ?').pluck().all(name) as string[]).flatMap((j) => (JSON.parse(j) as CheckpointPart[]).map((p) => p.ref)));
       const delPart = db.prepare('DELETE FROM staged_parts WHERE ref = ?');
-      for (const json of gone) for (const p of JSON.parse(json) as CheckpointPart[]) delPart.run(p.ref);
-      return db.prepare(`DELETE FROM checkpoints WHERE store = ? AND ${cond}`).run(name, arg).changes;
+      for (const json of gone) for (const p of JSON.parse(json) as CheckpointPart[]) if (!kept.has(p.ref)) delPart.run(p.ref);
+      const oldest = db.prepare('SELECT min(t) FROM checkpoints WHERE store = ?').pluck().get(name) as number | null;
+      if (oldest !== null) {
+        const stale = db.prepare('SELECT ref FROM staged_parts WHERE store = ? AND t < ?').pluck().all(name, oldest) as string[];
+        for (const ref of stale) if (!kept.has(ref)) delPart.run(ref);
+      }
+      return n;
     };
     const writer: CheckpointWriter = {
       epoch,
