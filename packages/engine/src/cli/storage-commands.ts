@@ -4,7 +4,7 @@ import {
   DEFAULT_BACKEND, loadStorageModule, openConfiguredStorage, openStorage, runGc, storagePlan, StorageError, unwrapStorage,
   type Storage, type StorageModule,
 } from '@sluice/storage-api';
-import { runConformance, type ConformanceInstance, type ConformanceResult } from '@sluice/storage-api/conformance';
+import { runConformance, type ChildSpec, type ConformanceInstance, type ConformanceReport, type ConformanceResult } from '@sluice/storage-api/conformance';
 import { loadClusterConfig, type LoadedClusterConfig } from '../config/cluster-config.js';
 import { EXIT, fail, out, printJson, table } from './output.js';
 
@@ -58,7 +58,7 @@ export function registerStorageCommands(program: Command): void {
           onResult: o.json ? undefined : printResult,
         });
         if (o.json) printJson({ ...report, facts });
-        else out(`\n${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped`);
+        else printSummary(report);
         process.exitCode = report.failed > 0 || report.passed === 0 ? EXIT.FAILURE : EXIT.OK;
       } catch (err) {
         fail(err, o.json);
@@ -96,6 +96,8 @@ interface Target {
   name: string;
   open(): Promise<Storage>;
   corrupt?: StorageModule['testHooks'];
+  /** How the suite's child processes open the same store. */
+  spec: ChildSpec;
 }
 
 async function configTarget(loaded: LoadedClusterConfig): Promise<Target> {
@@ -106,6 +108,7 @@ async function configTarget(loaded: LoadedClusterConfig): Promise<Target> {
   return {
     name: loaded.path ?? 'default storage (fs under ./.sluice)',
     open: () => openConfiguredStorage(s, { baseDir: loaded.baseDir }),
+    spec: { storage: s, baseDir: loaded.baseDir },
     corrupt: single ? (await loadStorageModule(def.module, { baseDir: loaded.baseDir })).testHooks : undefined,
   };
 }
@@ -118,7 +121,10 @@ async function moduleTarget(spec: string, optionsJson: string, baseDir: string):
     throw new StorageError(`--options is not valid JSON: ${(err as Error).message}`, { code: 'STORAGE_CONFIG_INVALID', cause: err });
   }
   const mod = await loadStorageModule(spec, { baseDir });
-  return { name: `${mod.name} (${spec})`, open: () => openStorage(mod, options, { baseDir }, ['--options']), corrupt: mod.testHooks };
+  return {
+    name: `${mod.name} (${spec})`, open: () => openStorage(mod, options, { baseDir }, ['--options']), corrupt: mod.testHooks,
+    spec: { module: spec, options, baseDir },
+  };
 }
 
 /**
@@ -131,6 +137,7 @@ async function instanceFor(target: Target): Promise<ConformanceInstance> {
   const opened: Storage[] = [];
   const instance: ConformanceInstance = {
     storage,
+    spec: target.spec,
     reopen: async () => {
       const s = await target.open();
       opened.push(s);
@@ -162,3 +169,12 @@ function printResult(r: ConformanceResult): void {
   out(`  ${mark} ${r.group} › ${r.name} ${r.ms}ms${tail}`);
 }
 
+
+/** Counts, what --grep left out, and what each capability that skipped cases means in production. */
+function printSummary(r: ConformanceReport): void {
+  out(`\n${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped${r.leftOut ? `, ${r.leftOut} left out by --grep` : ''}`);
+  const caps = Object.entries(r.skippedByCapability);
+  if (caps.length === 0) return;
+  out('skipped because the backend does not declare:');
+  for (const [cap, e] of caps) out(`  ${cap} (${e!.cases} case${e!.cases === 1 ? '' : 's'}): ${e!.meaning}`);
+}

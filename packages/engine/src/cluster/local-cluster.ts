@@ -22,7 +22,8 @@ export function workDirOf(loaded: LoadedClusterConfig, name: string): string {
 
 export async function startMaster(loaded: LoadedClusterConfig, overrides: { host?: string; port?: number } = {}): Promise<StartedMaster> {
   const logger = createLogger('master');
-  const storage = await openConfiguredStorage(loaded.config.storage, { baseDir: loaded.baseDir, context: { logger } });
+  // Master, AppMasters and executors open one app's store from several processes.
+  const storage = await openConfiguredStorage(loaded.config.storage, { baseDir: loaded.baseDir, context: { logger }, require: ['multiProcess'] });
   const master = new Master({
     host: overrides.host ?? loaded.config.master.host,
     port: overrides.port ?? loaded.config.master.port,

@@ -7,15 +7,20 @@
  */
 import { createHash } from 'node:crypto';
 import { loadStorageModule, openStorage } from '../loader.js';
+import { openConfiguredStorage } from '../routing.js';
+import type { StorageConfig } from '../config-schema.js';
 import type { Storage } from '../types.js';
 
-export interface ChildSpec {
-  /** Module name or path, as in cluster config. */
-  module: string;
-  options: Record<string, unknown>;
-  /** Folder module paths and relative options resolve against. */
-  baseDir?: string;
-}
+/** How another process opens the same store: one module and its options, or a whole routed `storage` config. */
+export type ChildSpec =
+  | {
+      /** Module name or path, as in cluster config. */
+      module: string;
+      options: Record<string, unknown>;
+      /** Folder module paths and relative options resolve against. */
+      baseDir?: string;
+    }
+  | { storage: StorageConfig; baseDir?: string };
 
 export type ChildCommand =
   | { cmd: 'read-app'; appId: string }
@@ -23,6 +28,7 @@ export type ChildCommand =
   | { cmd: 'jar-rss'; appId: string; mib: number };
 
 async function open(spec: ChildSpec): Promise<Storage> {
+  if ('storage' in spec) return openConfiguredStorage(spec.storage, { baseDir: spec.baseDir });
   const mod = await loadStorageModule(spec.module, { baseDir: spec.baseDir });
   return openStorage(mod, spec.options, { baseDir: spec.baseDir });
 }
