@@ -186,13 +186,14 @@ class JsonDirStorage {
         createdAt: now, updatedAt: now, version: 1,
       };
       await writeJson(join(dir, 'app.json'), meta); // app.json is what makes the app exist
-      return new JsonDirApp(this, dir, meta);
+      return new JsonDirApp(this, dir, meta, await dirIdentity(dir));
     });
   }
 
   async getAppStorage(appId) {
-    const meta = await readJson(join(this.appDir(appId), 'app.json'));
-    return meta && new JsonDirApp(this, this.appDir(appId), meta);
+    const dir = this.appDir(appId);
+    const meta = await readJson(join(dir, 'app.json'));
+    return meta && new JsonDirApp(this, dir, meta, await dirIdentity(dir));
   }
 
   async listApps() {
@@ -225,10 +226,26 @@ class JsonDirStorage {
   }
 }
 
+/**
+ * Which incarnation of an app directory this is: delete renames the directory away, so a
+ * re-created app of the same id has a new directory (inode and birth time; inode numbers
+ * alone can be reused).
+ */
+async function dirIdentity(dir) {
+  try {
+    const st = await stat(dir, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.birthtimeNs}`;
+  } catch (err) {
+    if (err.code === 'ENOENT') return undefined;
+    throw fsError(err, `stat ${dir}`);
+  }
+}
+
 class JsonDirApp {
-  constructor(storage, dir, meta) {
+  constructor(storage, dir, meta, identity) {
     this.storage = storage;
     this.dir = dir;
+    this.identity = identity;
     this.appId = meta.appId;
     this.appName = meta.appName;
     this.jars = new JarStore(this);
@@ -250,7 +267,11 @@ class JsonDirApp {
    * across deleteAppStorage cannot resurrect it. fn gets the current AppMeta.
    */
   mutate(fn) {
-    return withLock(this.dir, async () => fn(await this.meta()));
+    return withLock(this.dir, async () => {
+      // A handle kept across delete and re-create must not write into the new app.
+      if ((await dirIdentity(this.dir)) !== this.identity) throw fail('STORAGE_NOT_FOUND', `app ${this.appId} was deleted`);
+      return fn(await this.meta());
+    });
   }
 
   async meta() {
@@ -563,10 +584,18 @@ class CheckpointStore extends TimeStore {
         }),
       commit: async (t, parts, options = {}) => {
         const dropped = [];
+        let kept = [];
         const cp = await this.update(epoch, async (doc) => {
           for (const p of parts) {
             if (!isSafeRef(p.ref) || !(await exists(join(this.partsDir, p.ref)))) {
               throw fail('STORAGE_INVALID_ARGUMENT', `part ${p.name} (${p.ref}) was not staged`);
+            }
+            // The descriptor must describe what was staged: a commit never takes size or digest on trust.
+            const staged = await readFile(join(this.partsDir, p.ref)).catch((err) => {
+              throw fsError(err, `read staged part ${p.name}`);
+            });
+            if (staged.byteLength !== p.size || sha256Hex(staged) !== p.sha256) {
+              throw fail('STORAGE_INVALID_ARGUMENT', `part ${p.name} (${p.ref}): size/sha256 differ from what was staged`);
             }
           }
           // Create-only: a committed t is never overwritten. Re-sending the identical
@@ -582,9 +611,10 @@ class CheckpointStore extends TimeStore {
           doc.entries.push(committed);
           // numRetained: keep the newest N manifests; the dropped ones' files go below.
           dropped.push(...doc.entries.splice(0, Math.max(0, doc.entries.length - this.numRetained)));
+          kept = doc.entries;
           return committed;
         });
-        await this.#removeParts(dropped); // only after the saved manifest stopped listing them
+        await this.#removeParts(dropped, kept); // only after the saved manifest stopped listing them
         return cp;
       },
       append: async (t, bytes) => writer.commit(t, [await writer.stage(t, 'state', bytes)]),
@@ -595,13 +625,20 @@ class CheckpointStore extends TimeStore {
   }
 
   async #truncate(epoch, pred) {
-    const gone = await this.update(epoch, (doc) => removeWhere(doc, pred));
-    await this.#removeParts(gone);
+    let kept = [];
+    const gone = await this.update(epoch, (doc) => {
+      const removed = removeWhere(doc, pred);
+      kept = doc.entries;
+      return removed;
+    });
+    await this.#removeParts(gone, kept);
     return gone.length;
   }
 
-  async #removeParts(checkpoints) {
-    await Promise.all(checkpoints.flatMap((cp) => cp.parts.map((p) => rm(join(this.partsDir, p.ref), { force: true }))));
+  /** Deletes the files of dropped checkpoints' parts, except those a kept checkpoint still lists (one part committed at two times). */
+  async #removeParts(checkpoints, kept) {
+    const keep = new Set(kept.flatMap((cp) => cp.parts.map((p) => p.ref)));
+    await Promise.all(checkpoints.flatMap((cp) => cp.parts.filter((p) => !keep.has(p.ref)).map((p) => rm(join(this.partsDir, p.ref), { force: true }))));
   }
 }
 
