@@ -83,6 +83,12 @@ export const checkpointCases: ConformanceCase[] = [
       await w.commit(2, [part]);
       assert.deepEqual((await cps.range(0, Number.POSITIVE_INFINITY)).map((c) => c.t), [2], 'range(0, ∞) after numRetained: 1');
       assert.equal(text(await cps.readPart(2, 'p')), 'shared state', 'readPart(2, "p") after commit(1,[p]), commit(2,[p]) with numRetained: 1');
+      // Backends that delete a retired checkpoint's parts one commit later are caught here.
+      await w.commit(3, [part]);
+      assert.equal(text(await cps.readPart(3, 'p')), 'shared state', 'readPart(3, "p") after commit(1..3, [p]) with numRetained: 1');
+      await w.commit(4, [await w.stage(4, 'p', bytes('next state'))]);
+      await w.append(5, bytes('later'));
+      assert.equal(text(await cps.readPart(5, 'state')), 'later', 'readPart(5) after the shared part was retired');
     },
   },
   {
