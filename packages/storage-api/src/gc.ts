@@ -81,12 +81,15 @@ async function gcCheckpoints(app: AppStorage, policy: RetentionPolicy, now: numb
 
 async function gcOffsets(app: AppStorage, policy: RetentionPolicy, now: number, dryRun: boolean, protectFrom: number, report: GcReport): Promise<void> {
   const rule = policy.offsets ?? {};
-  if (rule.maxAgeMs === undefined && rule.numRetained === undefined) return;
+  const noRule = rule.maxAgeMs === undefined && rule.numRetained === undefined;
+  // Without a rule, offsets before the oldest kept checkpoint still go: recovery never
+  // reads them, and an app that runs for months must not grow without bound.
+  if (noRule && !Number.isFinite(protectFrom)) return;
   for (const name of await app.listTimeStores('offsets')) {
     const store = app.offsets(name);
     const last = await store.last();
     if (!last) continue;
-    let cut = 0;
+    let cut = noRule ? Number.POSITIVE_INFINITY : 0;
     if (rule.maxAgeMs !== undefined) cut = Math.max(cut, now - rule.maxAgeMs);
     if (rule.numRetained !== undefined) {
       const tail = await store.range(0, Number.POSITIVE_INFINITY);

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
-  LIMITS, StorageError, type AppMeta, type AppMetaPatch, type BackendAppStorage, type BackendStorage, type CheckpointStore,
+  LIMITS, StorageError, checkAliveBefore, type AppMeta, type AppMetaPatch, type BackendAppStorage, type BackendStorage, type CheckpointStore,
   type CreateAppOptions, type OffsetStore, type StorageCapabilities, type StorageContext,
 } from '@sluice/storage-api';
 import { S3CheckpointStore } from './checkpoints.js';
@@ -144,9 +144,12 @@ export class S3AppStorage implements BackendAppStorage {
   constructor(private readonly sh: Shared, private readonly base: string, private readonly initial: StoredMeta, jarSettings: JarSettings) {
     this.#data = `${base}${initial.gen}/`;
     this.jars = new S3JarStore(sh, `${this.#data}jars/`, jarSettings, (signal) => this.meta({ signal }));
-    this.logs = new S3LogStore(sh, `${this.#data}logs/`);
-    this.metrics = new S3MetricsStore(sh, `${this.#data}metrics/`);
-    this.config = new S3ConfigStore(sh, `${this.#data}config/`);
+    // Writes of a deleted app's handle would land in its unreachable data folder and be
+    // acknowledged: one meta GET first (offsets and checkpoints learn it from their epoch).
+    const alive = (signal?: AbortSignal): Promise<unknown> => this.meta({ signal });
+    this.logs = checkAliveBefore(new S3LogStore(sh, `${this.#data}logs/`), ['append'], alive);
+    this.metrics = checkAliveBefore(new S3MetricsStore(sh, `${this.#data}metrics/`), ['write'], alive);
+    this.config = checkAliveBefore(new S3ConfigStore(sh, `${this.#data}config/`), ['set', 'delete'], alive);
   }
 
   get appId(): string {
@@ -178,12 +181,14 @@ export class S3AppStorage implements BackendAppStorage {
     return publicMeta(next);
   }
 
+  // Opening a writer is rare: one meta GET there keeps a deleted app's handle from opening one.
   offsets(name: string): OffsetStore {
-    return new S3OffsetStore(this.sh, `${this.#data}offsets/${name}/`, name);
+    return checkAliveBefore(new S3OffsetStore(this.sh, `${this.#data}offsets/${name}/`, name), ['writer'], (signal) => this.meta({ signal }));
   }
 
   checkpoints(name: string, options: { numRetained?: number } = {}): CheckpointStore {
-    return new S3CheckpointStore(this.sh, `${this.#data}checkpoints/${name}/`, name, options.numRetained ?? LIMITS.defaultNumRetained);
+    const store = new S3CheckpointStore(this.sh, `${this.#data}checkpoints/${name}/`, name, options.numRetained ?? LIMITS.defaultNumRetained);
+    return checkAliveBefore(store, ['writer'], (signal) => this.meta({ signal }));
   }
 
   async listTimeStores(kind: 'offsets' | 'checkpoints'): Promise<string[]> {
