@@ -11,6 +11,7 @@ export { loadStorageModule, openStorage, defaultContext, requireCapabilities, CA
 export { openConfiguredStorage, storagePlan, RoutingStorage, type PlanRow } from './routing.js';
 export { guardStorage, unwrapStorage } from './guard.js';
 export { runGc, type GcReport, type GcAction } from './gc.js';
+export { runFsck, type FsckReport, type FsckFinding, type FsckOptions } from './fsck.js';
 export { fencedError, outOfOrderError, checkWriterEpoch, checkAliveBefore } from './policy.js';
 export { withRetry, sleep, type RetryPolicy } from './util/retry.js';
 export { HashingCounter, iterateBytes, verifyingStream, sha256Hex, bytesEqual, collectBytes } from './util/bytes.js';

@@ -77,6 +77,11 @@ export class RoutingStorage implements Storage {
   readonly backend: string;
   readonly capabilities: StorageCapabilities;
 
+  /** The distinct backends it routes to (for tools such as fsck). */
+  get backends(): Storage[] {
+    return [...this.all];
+  }
+
   constructor(private readonly primary: Storage, private readonly byKind: Record<SubStoreKind, Storage>, private readonly all: Storage[]) {
     this.backend = `routing(${[...new Set(all.map((s) => s.backend))].join(',')})`;
     const caps = all.map((s) => s.capabilities);

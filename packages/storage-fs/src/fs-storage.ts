@@ -3,7 +3,8 @@ import { rm } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { StorageError } from '@sluice/storage-api';
-import type { AppMeta, BackendAppStorage, BackendStorage, CreateAppOptions, StorageCapabilities, StorageContext } from '@sluice/storage-api';
+import type { AppMeta, BackendAppStorage, BackendStorage, CreateAppOptions, FsckHookFinding, StorageCapabilities, StorageContext } from '@sluice/storage-api';
+import { fsckFsApp } from './fsck.js';
 import { type Db, openDb, writeTx } from './db.js';
 import { mapNativeError, mapped } from './errors.js';
 import { fsyncDirSync, mkdirPrivate } from './files.js';
@@ -158,6 +159,20 @@ export class FsStorage implements BackendStorage {
       }
       for (const a of [...this.#apps]) if (a.appId === appId) await a.close();
       await rm(trash, { recursive: true, force: true });
+    });
+  }
+
+  /** fsck's hook: integrity, orphans (staged parts, blobs, temp files); see fsck.ts. */
+  fsckApp(appId: string, options: { repair: boolean }): Promise<FsckHookFinding[]> {
+    return mapped(`fsck app ${appId}`, () => {
+      const dir = this.appDir(appId);
+      if (!existsSync(join(dir, DB_FILE))) return [];
+      const db = this.#openDb(join(dir, DB_FILE));
+      try {
+        return fsckFsApp(dir, db, { repair: options.repair, staleTempMs: this.options.staleTempMs, now: this.context.now() });
+      } finally {
+        db.close();
+      }
     });
   }
 

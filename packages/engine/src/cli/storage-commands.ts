@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 
 import {
-  DEFAULT_BACKEND, loadStorageModule, openConfiguredStorage, openStorage, runGc, storagePlan, StorageError, unwrapStorage,
+  DEFAULT_BACKEND, loadStorageModule, openConfiguredStorage, openStorage, runFsck, runGc, storagePlan, StorageError, unwrapStorage,
   type Storage, type StorageModule,
 } from '@sluice/storage-api';
 import { runConformance, type ChildSpec, type ConformanceInstance, type ConformanceReport, type ConformanceResult } from '@sluice/storage-api/conformance';
@@ -60,6 +60,37 @@ export function registerStorageCommands(program: Command): void {
         if (o.json) printJson({ ...report, facts });
         else printSummary(report);
         process.exitCode = report.failed > 0 || report.passed === 0 ? EXIT.FAILURE : EXIT.OK;
+      } catch (err) {
+        fail(err, o.json);
+      }
+    });
+
+  storage
+    .command('fsck')
+    .description('verify jar digests, checkpoint parts, offsets and indexes; list orphans (exit 0 clean, 1 damage or orphans found)')
+    .option('-c, --config <file>', 'cluster config (YAML)')
+    .option('--app <id>', 'only this app')
+    .option('--repair', 'remove orphans (never anything committed data or a jar name references)')
+    .option('--json', 'machine-readable output')
+    .action(async (o: CommonOpts & { app?: string; repair?: boolean }) => {
+      try {
+        const { config, baseDir } = await loadClusterConfig(o.config);
+        const s = await openConfiguredStorage(config.storage, { baseDir });
+        try {
+          const report = await runFsck(s, { appIds: o.app ? [o.app] : undefined, repair: o.repair ?? false });
+          if (o.json) printJson(report);
+          else {
+            if (report.findings.length > 0) {
+              out(table([['APP', 'SUB-STORE', 'TARGET', 'KIND', 'REPAIRED', 'WHAT'], ...report.findings.map((f) => [f.appId, f.subStore, f.target, f.kind, f.repaired ? 'yes' : '', f.message])]));
+            }
+            out(`${report.apps} app(s) checked: ${report.damage} damaged, ${report.orphans} orphan(s)${report.repair ? `, ${report.repaired} removed` : ''}${report.orphanScan ? '' : ' (this backend has no orphan scan)'}`);
+          }
+          // Orphans removed by --repair leave a clean store; damage is never repaired.
+          const open = report.damage + report.orphans - report.repaired;
+          process.exitCode = open > 0 ? EXIT.FAILURE : EXIT.OK;
+        } finally {
+          await s.close();
+        }
       } catch (err) {
         fail(err, o.json);
       }

@@ -14,6 +14,7 @@ import { configCases } from './cases/config.js';
 import { lifecycleCases } from './cases/lifecycle.js';
 import { faultCases } from './cases/faults.js';
 import { gcCases } from './cases/gc.js';
+import { fsckCases } from './cases/fsck.js';
 import { runCase, type Capability, type ConformanceCase, type ConformanceFactory } from './harness.js';
 import { CAPABILITY_MEANINGS } from '../loader.js';
 
@@ -33,6 +34,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
   ...lifecycleCases,
   ...faultCases,
   ...gcCases,
+  ...fsckCases,
 ];
 
 export interface ConformanceOptions {

@@ -1,5 +1,5 @@
 import type {
-  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, OffsetStore, StorageCapabilities,
+  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, FsckHookFinding, OffsetStore, StorageCapabilities,
   StorageContext,
 } from '../types.js';
 import { StorageError } from '../errors.js';
@@ -56,6 +56,29 @@ export class MemoryStorage implements BackendStorage {
     if (app.meta.status === 'running') throw new StorageError(`app ${appId} is running`, { code: 'STORAGE_IN_USE' });
     this.volume.apps.delete(appId);
     app.deleted = true;
+  }
+
+  /** fsck's hook: staged parts never committed and before their store's last commit; blobs no jar points at. */
+  async fsckApp(appId: string, options: { repair: boolean }): Promise<FsckHookFinding[]> {
+    const app = this.volume.apps.get(appId);
+    if (!app) return [];
+    const out: FsckHookFinding[] = [];
+    for (const [name, s] of app.checkpoints) {
+      const listed = new Set(s.committed.flatMap((c) => c.parts.map((p) => p.ref)));
+      const lastT = s.committed[s.committed.length - 1]?.t ?? -1;
+      for (const ref of [...s.staged.keys()]) {
+        if (listed.has(ref) || Number(ref.split('/')[0]) >= lastT) continue;
+        if (options.repair) s.staged.delete(ref);
+        out.push({ subStore: 'checkpoints', target: `${name}/${ref}`, kind: 'orphan', message: `staged part ${ref}: never committed, before the last commit`, repaired: options.repair });
+      }
+    }
+    const shas = new Set([...app.jars.values()].map((j) => j.sha256));
+    for (const sha of [...app.blobs.keys()]) {
+      if (shas.has(sha)) continue;
+      if (options.repair) app.blobs.delete(sha);
+      out.push({ subStore: 'jars', target: `blobs/${sha}`, kind: 'orphan', message: `blob ${sha}: no jar name points at it`, repaired: options.repair });
+    }
+    return out;
   }
 
   async close(): Promise<void> {}
