@@ -5,13 +5,14 @@
 //   apps/<appId>/checkpoints/<store>/         see checkpoints.ts
 //   apps/<appId>/{logs,metrics,config}/       see logs.ts, metrics.ts, config.ts
 import type {
-  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, OffsetStore, StorageCapabilities,
+  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, FsckHookFinding, OffsetStore, StorageCapabilities,
   StorageContext,
 } from '@sluice/storage-api';
 import { LIMITS, StorageError, checkAliveBefore } from '@sluice/storage-api';
 import { randomUUID } from 'node:crypto';
 import { WebHdfsClient } from './client.js';
 import { HdfsCheckpointStore } from './checkpoints.js';
+import { fsckHdfsApp } from './fsck.js';
 import { HdfsConfigStore } from './config.js';
 import type { HdfsCtx } from './context.js';
 import type { FileOps } from './files.js';
@@ -112,6 +113,13 @@ export class HdfsStorage implements BackendStorage {
     if (v.doc.meta.status === 'running') throw new StorageError(`app ${appId} is running`, { code: 'STORAGE_IN_USE' });
     // One recursive DELETE: a single NameNode transaction removes every sub-store.
     await this.client.delete(`${this.#apps}/${appId}`, true);
+  }
+
+  /** fsck's hook: orphan parts, blobs and temp files of one app. */
+  async fsckApp(appId: string, options: { repair: boolean }): Promise<FsckHookFinding[]> {
+    const app = await this.getAppStorage(appId);
+    if (!app) return [];
+    return fsckHdfsApp(this.#ops, `${this.#apps}/${appId}`, options.repair, () => app.jars.list(), this.context.now());
   }
 
   async close(): Promise<void> {

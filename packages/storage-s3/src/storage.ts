@@ -2,9 +2,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
   LIMITS, StorageError, checkAliveBefore, type AppMeta, type AppMetaPatch, type BackendAppStorage, type BackendStorage, type CheckpointStore,
-  type CreateAppOptions, type OffsetStore, type StorageCapabilities, type StorageContext,
+  type CreateAppOptions, type FsckHookFinding, type OffsetStore, type StorageCapabilities, type StorageContext,
 } from '@sluice/storage-api';
 import { S3CheckpointStore } from './checkpoints.js';
+import { fsckS3App } from './fsck.js';
 import { S3ConfigStore, casUpdate, strip, type Versioned } from './config.js';
 import type { S3Io } from './io.js';
 import { S3JarStore, type JarSettings } from './jars.js';
@@ -124,6 +125,14 @@ export class S3Storage implements BackendStorage {
     await this.io.deleteMany(keys);
   }
 
+  /** fsck's hook: orphan parts and jar content of the app's current data folder. */
+  async fsckApp(appId: string, options: { repair: boolean }): Promise<FsckHookFinding[]> {
+    const cur = await this.io.getJson<StoredMeta>(this.#metaKey(appId));
+    if (!cur) return [];
+    const app = this.#app(cur.value);
+    return fsckS3App(this.#sh, app.dataPrefix, options.repair, (dryRun) => app.jars.garbage({ dryRun }));
+  }
+
   async close(): Promise<void> {
     for (const c of this.settings.ownedClients) c.destroy();
   }
@@ -154,6 +163,10 @@ export class S3AppStorage implements BackendAppStorage {
 
   get appId(): string {
     return this.initial.appId;
+  }
+  /** This incarnation's data folder (`<root>apps/<id>/<gen>/`). */
+  get dataPrefix(): string {
+    return this.#data;
   }
   get appName(): string {
     return this.initial.appName;
