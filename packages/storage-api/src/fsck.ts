@@ -42,10 +42,15 @@ export async function runFsck(storage: Storage, options: FsckOptions = {}): Prom
   const findings: FsckFinding[] = [];
   const backends = backendsOf(storage);
   let apps = 0;
-  let metas: Array<{ appId: string }>;
+  let metas: Array<{ appId: string; damaged?: { code: string; message: string } }>;
   if (options.appIds) metas = options.appIds.map((appId) => ({ appId }));
   else metas = await storage.listApps();
-  for (const { appId } of metas) {
+  for (const m of metas) {
+    const appId = m.appId;
+    if ('damaged' in m && m.damaged) {
+      findings.push({ appId, subStore: 'app', target: appId, kind: 'damage', message: `app metadata unreadable: ${m.damaged.message}`, code: m.damaged.code });
+      continue;
+    }
     const app = await storage.getAppStorage(appId).catch((err: unknown) => {
       findings.push(damage(appId, 'app', appId, err, 'cannot open the app'));
       return undefined;

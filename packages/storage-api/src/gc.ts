@@ -30,7 +30,18 @@ export async function runGc(storage: Storage, policy: RetentionPolicy, options: 
   const report: GcReport = { dryRun, actions: [], errors: [] };
   for (const meta of await storage.listApps()) {
     if (options.appIds && !options.appIds.includes(meta.appId)) continue;
-    const app = await storage.getAppStorage(meta.appId);
+    if (meta.damaged) {
+      report.errors.push({ appId: meta.appId, subStore: 'checkpoints', message: `app is damaged: ${meta.damaged.message}`, code: meta.damaged.code });
+      continue;
+    }
+    let app: AppStorage | undefined;
+    try {
+      app = await storage.getAppStorage(meta.appId);
+    } catch (err) {
+      const e = toStorageError(err, `gc of ${meta.appId}`);
+      report.errors.push({ appId: meta.appId, subStore: 'checkpoints', message: e.message, code: e.code });
+      continue;
+    }
     if (!app) continue;
     try {
       const step = async (kind: SubStoreKind, fn: () => Promise<void>): Promise<void> => {

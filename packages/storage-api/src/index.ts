@@ -12,7 +12,10 @@ export { openConfiguredStorage, storagePlan, RoutingStorage, type PlanRow } from
 export { guardStorage, unwrapStorage } from './guard.js';
 export { runGc, type GcReport, type GcAction } from './gc.js';
 export { runFsck, type FsckReport, type FsckFinding, type FsckOptions } from './fsck.js';
-export { fencedError, outOfOrderError, checkWriterEpoch, checkAliveBefore } from './policy.js';
+export {
+  fencedError, outOfOrderError, checkWriterEpoch, checkAliveBefore, newAppMeta, damagedAppMeta, alreadyCommittedError, notStagedError,
+  checkStagedMatches, sameCommit,
+} from './policy.js';
 export { withRetry, sleep, type RetryPolicy } from './util/retry.js';
 export { HashingCounter, iterateBytes, verifyingStream, sha256Hex, bytesEqual, collectBytes } from './util/bytes.js';
 export { resolveLookUp, lowerBound } from './util/lookup.js';

@@ -2,8 +2,8 @@
  * Contract policy that backends share instead of restating: the errors of fencing and
  * ordering, and the checks that keep a handle of a deleted app from writing.
  */
-import { StorageError } from './errors.js';
-import type { OpOptions } from './types.js';
+import { StorageError, toStorageError } from './errors.js';
+import type { AppMeta, CheckpointPart, CreateAppOptions, OpOptions } from './types.js';
 
 export function fencedError(store: string, mine: number, current: number): StorageError {
   return new StorageError(`store ${store}: epoch ${mine} is fenced by epoch ${current}`, { code: 'STORAGE_FENCED', details: { epoch: mine, currentEpoch: current } });
@@ -44,4 +44,41 @@ export function checkAliveBefore<T extends object>(store: T, methods: ReadonlyAr
     });
   }
   return store;
+}
+
+/** The metadata of a new app: every backend creates the same record. */
+export function newAppMeta(appName: string, appId: string, options: CreateAppOptions, now: number): AppMeta {
+  return {
+    appId, appName, owner: options.owner, acl: [...(options.acl ?? [])], status: 'created', labels: { ...(options.labels ?? {}) },
+    createdAt: now, updatedAt: now, version: 1,
+  };
+}
+
+/** listApps() entry for an app whose metadata cannot be read: reported, never fatal to the listing. */
+export function damagedAppMeta(appId: string, err: unknown): AppMeta {
+  const e = toStorageError(err, `app ${appId}`);
+  return {
+    appId, appName: appId, owner: '', acl: [], status: 'failed', labels: {}, createdAt: 0, updatedAt: 0, version: 0,
+    damaged: { code: e.code === 'STORAGE_IO_ERROR' ? 'STORAGE_CORRUPT' : e.code, message: e.message },
+  };
+}
+
+export function alreadyCommittedError(store: string, t: number): StorageError {
+  return new StorageError(`checkpoint ${store}@${t} is already committed`, { code: 'STORAGE_ALREADY_EXISTS' });
+}
+
+export function notStagedError(p: CheckpointPart): StorageError {
+  return new StorageError(`part ${p.name} (${p.ref}) was not staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
+}
+
+/** A commit never takes a part's size or digest on trust: they must be what was staged. */
+export function checkStagedMatches(p: CheckpointPart, staged: { size: number; sha256?: string }): void {
+  if (staged.size !== p.size || (staged.sha256 !== undefined && staged.sha256 !== p.sha256)) {
+    throw new StorageError(`part ${p.name} (${p.ref}): size/sha256 differ from what was staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
+  }
+}
+
+/** An identical commit (same epoch, same parts in order) is an idempotent retry. */
+export function sameCommit(existing: { epoch: number; parts: CheckpointPart[] }, epoch: number, parts: CheckpointPart[]): boolean {
+  return existing.epoch === epoch && existing.parts.length === parts.length && existing.parts.every((p, i) => p.ref === parts[i]!.ref && p.sha256 === parts[i]!.sha256);
 }

@@ -92,6 +92,11 @@ export interface AppMeta {
   updatedAt: number;
   /** Bumped on every update; used for compare-and-set. */
   version: number;
+  /**
+   * Set by listApps() for an app whose stored metadata cannot be read (the other fields are
+   * placeholders): one damaged app is reported, and the listing of the others goes on.
+   */
+  damaged?: { code: StorageErrorCode; message: string };
 }
 
 export interface CreateAppOptions {

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, renameSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { StorageError } from '@sluice/storage-api';
+import { StorageError, damagedAppMeta } from '@sluice/storage-api';
 import type { AppMeta, BackendAppStorage, BackendStorage, CreateAppOptions, FsckHookFinding, StorageCapabilities, StorageContext } from '@sluice/storage-api';
 import { fsckFsApp } from './fsck.js';
 import { type Db, openDb, writeTx } from './db.js';
@@ -126,11 +126,12 @@ export class FsStorage implements BackendStorage {
         try {
           db = this.#openDb(file);
           const m = readMeta(db);
-          if (m) out.push(m);
+          out.push(m ?? damagedAppMeta(appId, new StorageError(`app ${appId}: database has no metadata`, { code: 'STORAGE_CORRUPT' })));
         } catch (err) {
           const e = mapNativeError(err, `list apps: ${appId}`);
           if (e.code === 'STORAGE_NOT_FOUND') continue; // deleted while listing
-          throw e;
+          // One damaged app is reported; `sluice apps` and gc go on with the others.
+          out.push(damagedAppMeta(appId, e));
         } finally {
           db?.close();
         }

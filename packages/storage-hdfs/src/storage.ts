@@ -8,7 +8,7 @@ import type {
   AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, FsckHookFinding, OffsetStore, StorageCapabilities,
   StorageContext,
 } from '@sluice/storage-api';
-import { LIMITS, StorageError, checkAliveBefore } from '@sluice/storage-api';
+import { LIMITS, StorageError, checkAliveBefore, damagedAppMeta } from '@sluice/storage-api';
 import { randomUUID } from 'node:crypto';
 import { WebHdfsClient } from './client.js';
 import { HdfsCheckpointStore } from './checkpoints.js';
@@ -101,8 +101,14 @@ export class HdfsStorage implements BackendStorage {
     const out: AppMeta[] = [];
     for await (const s of this.client.listPaged(this.#apps)) {
       if (s.type !== 'DIRECTORY') continue;
-      const v = await readLatest<MetaDoc>(this.#ops, `${this.#apps}/${s.pathSuffix}/meta`);
-      if (v) out.push(v.doc.meta);
+      try {
+        const v = await readLatest<MetaDoc>(this.#ops, `${this.#apps}/${s.pathSuffix}/meta`);
+        if (v) out.push(v.doc.meta);
+      } catch (err) {
+        // One app's unreadable meta is reported as damage; the listing of the others goes on.
+        if ((err as StorageError).transient) throw err;
+        out.push(damagedAppMeta(s.pathSuffix, err));
+      }
     }
     return out.sort((a, b) => (a.appId < b.appId ? -1 : 1));
   }

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
-  LIMITS, StorageError, checkAliveBefore, type AppMeta, type AppMetaPatch, type BackendAppStorage, type BackendStorage, type CheckpointStore,
+  LIMITS, StorageError, checkAliveBefore, damagedAppMeta, type AppMeta, type AppMetaPatch, type BackendAppStorage, type BackendStorage, type CheckpointStore,
   type CreateAppOptions, type FsckHookFinding, type OffsetStore, type StorageCapabilities, type StorageContext,
 } from '@sluice/storage-api';
 import { S3CheckpointStore } from './checkpoints.js';
@@ -108,10 +108,18 @@ export class S3Storage implements BackendStorage {
 
   async listApps(): Promise<AppMeta[]> {
     const { prefixes } = await this.io.list(`${this.settings.root}apps/`, { delimiter: '/' });
-    const metas = await mapLimit(prefixes, 8, async (p) => (await this.io.getJson<StoredMeta & Versioned>(`${p}meta.json`))?.value);
+    const metas = await mapLimit(prefixes, 8, async (p): Promise<AppMeta | undefined> => {
+      try {
+        const m = (await this.io.getJson<StoredMeta & Versioned>(`${p}meta.json`))?.value;
+        return m && publicMeta(m);
+      } catch (err) {
+        // One app's unreadable meta is reported as damage; the listing of the others goes on.
+        if ((err as StorageError).transient) throw err;
+        return damagedAppMeta(p.slice(`${this.settings.root}apps/`.length, -1), err);
+      }
+    });
     return metas
-      .filter((m): m is StoredMeta & Versioned => m !== undefined)
-      .map(publicMeta)
+      .filter((m): m is AppMeta => m !== undefined)
       .sort((a, b) => (a.appId < b.appId ? -1 : a.appId > b.appId ? 1 : 0));
   }
 
