@@ -1,9 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type {
   AppMetaPatch, AppStorage, BackendAppStorage, BackendJarStore, BackendStorage, Checkpoint, CheckpointPart, CheckpointStore,
   CheckpointWriter, ConfigStore, CreateAppOptions, JarInfo, JarStore, LogQuery, LogRecord, LogStore, MetricPoint, MetricQuery,
@@ -13,6 +9,7 @@ import { StorageError, throwIfAborted, toStorageError } from './errors.js';
 import { validateEpoch, validateName, validateTime } from './names.js';
 import { LIMITS } from './limits.js';
 import { isLogLevel } from './util/logs.js';
+import { atomicWriteFile } from './util/atomic-file.js';
 import { validateAclEntries } from './acl.js';
 
 const GUARDED = Symbol.for('@sluice/storage-api.guarded');
@@ -497,22 +494,8 @@ function guardJars(r: BackendJarStore, life: Life): JarStore {
         if (r.copyToLocal) return r.copyToLocal(name, path, o);
         const info = await r.stat(name, o);
         if (!info) throw new StorageError(`jar ${name} not found`, { code: 'STORAGE_NOT_FOUND' });
-        await mkdir(dirname(path), { recursive: true });
-        const tmp = join(dirname(path), `.${basename(path)}.${randomUUID()}.tmp`);
-        try {
-          const body = await r.get(name, { ...o, size: info.size });
-          await pipeline(Readable.from(body), createWriteStream(tmp));
-          const fh = await open(tmp, 'r+');
-          try {
-            await fh.sync();
-          } finally {
-            await fh.close();
-          }
-          await rename(tmp, path);
-        } catch (err) {
-          await rm(tmp, { force: true });
-          throw err;
-        }
+        // The body verifies its digest as it ends: a mismatch throws before the rename.
+        await atomicWriteFile(path, await r.get(name, { ...o, size: info.size }), { mode: 0o644 });
         return info;
       }),
   };

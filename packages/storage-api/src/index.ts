@@ -29,3 +29,4 @@ export {
 export { seededRandom } from './util/random.js';
 export { intercept, type Around, type InterceptedCall } from './intercept.js';
 export { pollForNew, type PollOptions } from './util/follow.js';
+export { atomicWriteFile } from './util/atomic-file.js';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { StorageError, sha256Hex } from '@sluice/storage-api';
+import { StorageError, alreadyCommittedError, checkStagedMatches, notStagedError, sameCommit, sha256Hex } from '@sluice/storage-api';
 import type { Checkpoint, CheckpointPart, CheckpointStore, CheckpointWriter } from '@sluice/storage-api';
 import { type Db, writeTx } from './db.js';
 import { mapped, notFound, outOfOrder } from './errors.js';
@@ -84,16 +84,14 @@ export class FsCheckpointStore extends TimeReader<Checkpoint, Row> implements Ch
             const staged = db.prepare('SELECT sha256, size FROM staged_parts WHERE ref = ? AND store = ?');
             for (const p of parts) {
               const s = staged.get(p.ref, name) as { sha256: string; size: number } | undefined;
-              if (!s) throw new StorageError(`part ${p.name} (${p.ref}) was not staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
-              if (s.sha256 !== p.sha256 || s.size !== p.size) {
-                throw new StorageError(`part ${p.name} (${p.ref}) does not match what was staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
-              }
+              if (!s) throw notStagedError(p);
+              checkStagedMatches(p, s);
             }
             const existingRow = db.prepare('SELECT t, epoch, parts, meta, committed_at FROM checkpoints WHERE store = ? AND t = ?').get(name, t) as Row | undefined;
             if (existingRow) {
               const existing = this.decode(existingRow);
-              if (existing.epoch === epoch && sameParts(existing.parts, parts)) return existing; // idempotent retry
-              throw new StorageError(`checkpoint ${name}@${t} is already committed`, { code: 'STORAGE_ALREADY_EXISTS' });
+              if (sameCommit(existing, epoch, parts)) return existing; // idempotent retry
+              throw alreadyCommittedError(name, t);
             }
             const lastT = db.prepare('SELECT t FROM checkpoints WHERE store = ? ORDER BY t DESC LIMIT 1').pluck().get(name) as number | undefined;
             if (lastT !== undefined && t < lastT) throw outOfOrder(name, t, lastT);
@@ -113,8 +111,4 @@ export class FsCheckpointStore extends TimeReader<Checkpoint, Row> implements Ch
     };
     return writer;
   }
-}
-
-function sameParts(a: CheckpointPart[], b: CheckpointPart[]): boolean {
-  return a.length === b.length && a.every((p, i) => p.ref === b[i]!.ref && p.sha256 === b[i]!.sha256);
 }

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, renameSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { StorageError, damagedAppMeta } from '@sluice/storage-api';
+import { StorageError, damagedAppMeta, newAppMeta } from '@sluice/storage-api';
 import type { AppMeta, BackendAppStorage, BackendStorage, CreateAppOptions, FsckHookFinding, StorageCapabilities, StorageContext } from '@sluice/storage-api';
 import { fsckFsApp } from './fsck.js';
 import { type Db, openDb, writeTx } from './db.js';
@@ -83,10 +83,7 @@ export class FsStorage implements BackendStorage {
       mkdirPrivate(join(stage, 'tmp'));
       try {
         const now = this.context.now();
-        const meta: AppMeta = {
-          appId, appName, owner: options.owner, acl: [...(options.acl ?? [])], status: 'created', labels: { ...(options.labels ?? {}) },
-          createdAt: now, updatedAt: now, version: 1,
-        };
+        const meta = newAppMeta(appName, appId, options, now);
         const db = this.#openDb(join(stage, DB_FILE), true);
         try {
           writeTx(db, () => writeMeta(db, meta));

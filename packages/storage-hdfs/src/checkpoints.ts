@@ -4,7 +4,7 @@
 // Epoch markers live in `_commits/` too, so one LISTSTATUS both fences and indexes a commit.
 import { randomUUID } from 'node:crypto';
 import type { Checkpoint, CheckpointPart, CheckpointStore, CheckpointWriter, LookUpResult, OpOptions } from '@sluice/storage-api';
-import { LIMITS, StorageError, sha256Hex } from '@sluice/storage-api';
+import { LIMITS, StorageError, alreadyCommittedError, checkStagedMatches, notStagedError, sameCommit, sha256Hex } from '@sluice/storage-api';
 import type { FileStatus } from './client.js';
 import type { HdfsCtx } from './context.js';
 import { checkEpoch, maxEpoch, openEpoch } from './epochs.js';
@@ -186,7 +186,7 @@ export class HdfsCheckpointStore implements CheckpointStore {
         if (last && t < last.t) throw outOfOrder(store.name, t, last.t);
         for (const p of parts) {
           const mineStaged = staged.get(p.ref);
-          if (mineStaged && (mineStaged.size !== p.size || mineStaged.sha256 !== p.sha256)) throw mismatch(p);
+          if (mineStaged) checkStagedMatches(p, mineStaged);
         }
         await store.#checkStaged(parts.filter((p) => !staged.has(p.ref)), o2.signal);
         const cp: Checkpoint = {
@@ -210,10 +210,8 @@ export class HdfsCheckpointStore implements CheckpointStore {
         if (mine.size > store.numRetained * 4) mine.clear();
         return cp;
         function sameOrExists(cur: Checkpoint | undefined): Checkpoint {
-          if (cur && cur.epoch === epoch && cur.parts.length === parts.length && cur.parts.every((p, i) => p.ref === parts[i]!.ref && p.sha256 === parts[i]!.sha256)) {
-            return cur;
-          }
-          throw new StorageError(`checkpoint ${store.name}@${t} is already committed`, { code: 'STORAGE_ALREADY_EXISTS' });
+          if (cur && sameCommit(cur, epoch, parts)) return cur;
+          throw alreadyCommittedError(store.name, t);
         }
       },
       append: async (t, bytes, o2 = {}) => writer.commit(t, [await writer.stage(t, 'state', bytes, o2)], o2),
@@ -243,15 +241,10 @@ export class HdfsCheckpointStore implements CheckpointStore {
     for (const [dir, files] of byDir) {
       const sizes = new Map(committed(await this.ctx.client.list(`${this.#dir}/parts/${dir}`, signal)).map((s) => [s.pathSuffix, s.length]));
       for (const f of files) {
-        if (!sizes.has(f)) throw new StorageError(`part ${dir}/${f} was not staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
         const p = byRef.get(`${dir}/${f}`)!;
-        const sha = REF_SHA_RE.exec(f)?.[1];
-        if (sizes.get(f) !== p.size || (sha !== undefined && sha !== p.sha256)) throw mismatch(p);
+        if (!sizes.has(f)) throw notStagedError(p);
+        checkStagedMatches(p, { size: sizes.get(f)!, sha256: REF_SHA_RE.exec(f)?.[1] });
       }
     }
   }
-}
-
-function mismatch(p: CheckpointPart): StorageError {
-  return new StorageError(`part ${p.name} (${p.ref}): size/sha256 differ from what was staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
 }

@@ -23,12 +23,9 @@ export function maxEpoch(list: FileStatus[] | undefined): number {
   return max;
 }
 
-export function fenced(store: string, mine: number, current: number): StorageError {
-  return new StorageError(`store ${store}: epoch ${mine} is fenced by epoch ${current}`, {
-    code: 'STORAGE_FENCED',
-    details: { epoch: mine, currentEpoch: current },
-  });
-}
+// The contract's error comes from storage-api's policy, not restated here.
+export { fencedError as fenced } from '@sluice/storage-api';
+import { fencedError as fenced } from '@sluice/storage-api';
 
 /** Fenced by a higher epoch; STORAGE_NOT_FOUND when a lower one shows the store was wiped (app deleted) since the writer opened. */
 export function checkEpoch(store: string, list: FileStatus[] | undefined, epoch: number): void {

@@ -8,7 +8,7 @@ import type {
   AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, FsckHookFinding, OffsetStore, StorageCapabilities,
   StorageContext,
 } from '@sluice/storage-api';
-import { LIMITS, StorageError, checkAliveBefore, damagedAppMeta } from '@sluice/storage-api';
+import { LIMITS, StorageError, checkAliveBefore, damagedAppMeta, newAppMeta } from '@sluice/storage-api';
 import { randomUUID } from 'node:crypto';
 import { WebHdfsClient } from './client.js';
 import { HdfsCheckpointStore } from './checkpoints.js';
@@ -68,10 +68,7 @@ export class HdfsStorage implements BackendStorage {
     await this.client.mkdirs(dir, this.options.permission.dir);
     await this.#setOwner(dir, options.owner);
     const now = this.context.now();
-    const meta: AppMeta = {
-      appId, appName, owner: options.owner, acl: [...(options.acl ?? [])], status: 'created', labels: { ...(options.labels ?? {}) },
-      createdAt: now, updatedAt: now, version: 1,
-    };
+    const meta = newAppMeta(appName, appId, options, now);
     // Sequence 1 of the meta is the create-only commit of the app itself.
     const gen = randomUUID();
     if (!(await writeVersion<MetaDoc>(this.#ops, `${dir}/meta`, 1, { meta, gen }))) {

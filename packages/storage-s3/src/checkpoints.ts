@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  StorageError, resolveLookUp, sha256Hex, type Checkpoint, type CheckpointPart, type CheckpointStore, type CheckpointWriter,
+  StorageError, alreadyCommittedError, checkStagedMatches, notStagedError, outOfOrderError, resolveLookUp, sameCommit, sha256Hex, type Checkpoint, type CheckpointPart, type CheckpointStore, type CheckpointWriter,
   type LookUpResult, type OpOptions,
 } from '@sluice/storage-api';
 import { EpochRecord } from './epoch.js';
@@ -13,10 +13,6 @@ const COMMIT_RE = /^(\d{20})\.json$/;
 const PART_REF_RE = /^parts\/\d{20}\/[A-Za-z0-9_][A-Za-z0-9._@=-]*\/[0-9a-f-]{36}(?:\.([0-9a-f]{64}))?$/;
 /** Staged parts no manifest lists are removed once this old (a stage may still be committed). */
 export const ORPHAN_GRACE_MS = 10 * 60_000;
-
-function sameParts(a: CheckpointPart[], b: CheckpointPart[]): boolean {
-  return a.length === b.length && a.every((p, i) => p.ref === b[i]!.ref && p.sha256 === b[i]!.sha256);
-}
 
 /**
  * Checkpoints per protocols.md §D.7: parts under unique keys, commit = one create-only PUT
@@ -157,16 +153,14 @@ class S3CheckpointWriter implements CheckpointWriter {
     await this.ep.check(this.epoch, o.signal);
     for (const p of parts) {
       const staged = this.#staged.get(p.ref) ?? (await this.#stagedElsewhere(p.ref, o.signal));
-      if (!staged) throw new StorageError(`part ${p.name} (${p.ref}) was not staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
-      if (staged.size !== p.size || (staged.sha256 !== undefined && staged.sha256 !== p.sha256)) {
-        throw new StorageError(`part ${p.name} (${p.ref}): size/sha256 differ from what was staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
-      }
+      if (!staged) throw notStagedError(p);
+      checkStagedMatches(p, staged);
     }
     const existing = this.committed.get(t);
     if (existing) return this.#sameOrExists(existing, t, parts);
     const lastT = Math.max(-1, ...this.committed.keys());
     if (t < lastT) {
-      throw new StorageError(`store ${this.store.name}: time ${t} is not after the last time ${lastT}`, { code: 'STORAGE_OUT_OF_ORDER', details: { t, last: lastT } });
+      throw outOfOrderError(this.store.name, t, lastT);
     }
     const cp: Checkpoint = {
       t, epoch: this.epoch, parts: parts.map((p) => ({ name: p.name, size: p.size, sha256: p.sha256, ref: p.ref })), meta: o.meta ?? {},
@@ -196,8 +190,8 @@ class S3CheckpointWriter implements CheckpointWriter {
   }
 
   #sameOrExists(existing: Checkpoint, t: number, parts: CheckpointPart[]): Checkpoint {
-    if (existing.epoch === this.epoch && sameParts(existing.parts, parts)) return structuredClone(existing);
-    throw new StorageError(`checkpoint ${this.store.name}@${t} is already committed`, { code: 'STORAGE_ALREADY_EXISTS' });
+    if (sameCommit(existing, this.epoch, parts)) return structuredClone(existing);
+    throw alreadyCommittedError(this.store.name, t);
   }
 
   /** Keeps the newest numRetained: drops their manifests now and their parts one commit later. */

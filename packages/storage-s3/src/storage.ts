@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
-  LIMITS, StorageError, checkAliveBefore, damagedAppMeta, type AppMeta, type AppMetaPatch, type BackendAppStorage, type BackendStorage, type CheckpointStore,
+  LIMITS, StorageError, checkAliveBefore, damagedAppMeta, newAppMeta, type AppMeta, type AppMetaPatch, type BackendAppStorage, type BackendStorage, type CheckpointStore,
   type CreateAppOptions, type FsckHookFinding, type OffsetStore, type StorageCapabilities, type StorageContext,
 } from '@sluice/storage-api';
 import { S3CheckpointStore } from './checkpoints.js';
@@ -85,10 +85,7 @@ export class S3Storage implements BackendStorage {
     this.#requireSafeWrites(`create app ${appId}`);
     const now = this.#sh.context.now();
     const writeId = randomUUID();
-    const meta: StoredMeta & Versioned = {
-      appId, appName, owner: options.owner, acl: [...(options.acl ?? [])], status: 'created', labels: { ...(options.labels ?? {}) },
-      createdAt: now, updatedAt: now, version: 1, gen: randomBytes(6).toString('hex'), writeId,
-    };
+    const meta: StoredMeta & Versioned = { ...newAppMeta(appName, appId, options, now), gen: randomBytes(6).toString('hex'), writeId };
     const r = await this.io.putIfAbsent(this.#metaKey(appId), JSON.stringify(meta));
     if (!r.created) {
       const cur = await this.io.getJson<StoredMeta & Versioned>(this.#metaKey(appId));

@@ -3,6 +3,7 @@ import type {
   StorageContext,
 } from '../types.js';
 import { StorageError } from '../errors.js';
+import { newAppMeta } from '../policy.js';
 import { LIMITS } from '../limits.js';
 import { MemoryCheckpointStore, MemoryOffsetStore } from './time-stores.js';
 import { MemoryConfigStore, MemoryJarStore, MemoryLogStore, MemoryMetricsStore } from './sub-stores.js';
@@ -32,10 +33,7 @@ export class MemoryStorage implements BackendStorage {
   async createAppStorage(appName: string, appId: string, options: CreateAppOptions): Promise<BackendAppStorage> {
     if (this.volume.apps.has(appId)) throw new StorageError(`app ${appId} already exists`, { code: 'STORAGE_ALREADY_EXISTS' });
     const now = this.context.now();
-    const meta: AppMeta = {
-      appId, appName, owner: options.owner, acl: [...(options.acl ?? [])], status: 'created', labels: { ...(options.labels ?? {}) },
-      createdAt: now, updatedAt: now, version: 1,
-    };
+    const meta = newAppMeta(appName, appId, options, now);
     const app = newApp(meta);
     this.volume.apps.set(appId, app);
     return new MemoryAppStorage(app, this.context, this.volume);

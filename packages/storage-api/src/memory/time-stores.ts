@@ -2,6 +2,7 @@ import type {
   Checkpoint, CheckpointPart, CheckpointStore, CheckpointWriter, LookUpResult, OffsetStore, OffsetWriter, TimeEntry,
 } from '../types.js';
 import { StorageError } from '../errors.js';
+import { alreadyCommittedError, checkStagedMatches, fencedError, notStagedError, outOfOrderError, sameCommit } from '../policy.js';
 import { lowerBound, resolveLookUp } from '../util/lookup.js';
 import { bytesEqual, sha256Hex } from '../util/bytes.js';
 import { LIMITS } from '../limits.js';
@@ -49,20 +50,6 @@ abstract class SortedReader<E extends Timed> {
   }
 }
 
-function fenced(store: string, mine: number, current: number): StorageError {
-  return new StorageError(`store ${store}: epoch ${mine} is fenced by epoch ${current}`, {
-    code: 'STORAGE_FENCED',
-    details: { epoch: mine, currentEpoch: current },
-  });
-}
-
-function outOfOrder(store: string, t: number, last: number): StorageError {
-  return new StorageError(`store ${store}: time ${t} is not after the last time ${last}`, {
-    code: 'STORAGE_OUT_OF_ORDER',
-    details: { t, last },
-  });
-}
-
 function removeWhere<E extends Timed>(a: E[], pred: (e: E) => boolean): number {
   const before = a.length;
   const kept = a.filter((e) => !pred(e));
@@ -90,11 +77,11 @@ export class MemoryOffsetStore extends SortedReader<TimeEntry> implements Offset
   async writer(epoch: number): Promise<OffsetWriter> {
     assertLive(this.app);
     const s = this.#state();
-    if (epoch < s.epoch) throw fenced(this.name, epoch, s.epoch);
+    if (epoch < s.epoch) throw fencedError(this.name, epoch, s.epoch);
     s.epoch = epoch;
     const check = (): void => {
       assertLive(this.app);
-      if (s.epoch > epoch) throw fenced(this.name, epoch, s.epoch);
+      if (s.epoch > epoch) throw fencedError(this.name, epoch, s.epoch);
     };
     const name = this.name;
     const appendAll = (entries: TimeEntry[]): void => {
@@ -105,7 +92,7 @@ export class MemoryOffsetStore extends SortedReader<TimeEntry> implements Offset
       for (const e of entries) {
         if (last && e.t <= last.t) {
           if (e.t === last.t && toAdd.length === 0 && bytesEqual(e.value, last.value)) continue; // idempotent retry
-          throw outOfOrder(name, e.t, last.t);
+          throw outOfOrderError(name, e.t, last.t);
         }
         const copy = { t: e.t, value: new Uint8Array(e.value) };
         toAdd.push(copy);
@@ -162,11 +149,11 @@ export class MemoryCheckpointStore extends SortedReader<Checkpoint> implements C
   async writer(epoch: number): Promise<CheckpointWriter> {
     assertLive(this.app);
     const s = this.#state();
-    if (epoch < s.epoch) throw fenced(this.name, epoch, s.epoch);
+    if (epoch < s.epoch) throw fencedError(this.name, epoch, s.epoch);
     s.epoch = epoch;
     const check = (): void => {
       assertLive(this.app);
-      if (s.epoch > epoch) throw fenced(this.name, epoch, s.epoch);
+      if (s.epoch > epoch) throw fencedError(this.name, epoch, s.epoch);
     };
     const name = this.name;
     // A staged part may be listed by several checkpoints (one part committed at t=1 and
@@ -192,18 +179,16 @@ export class MemoryCheckpointStore extends SortedReader<Checkpoint> implements C
         check();
         for (const p of parts) {
           const staged = s.staged.get(p.ref);
-          if (!staged) throw new StorageError(`part ${p.name} (${p.ref}) was not staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
-          if (staged.byteLength !== p.size || sha256Hex(staged) !== p.sha256) {
-            throw new StorageError(`part ${p.name} (${p.ref}): size/sha256 differ from what was staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
-          }
+          if (!staged) throw notStagedError(p);
+          checkStagedMatches(p, { size: staged.byteLength, sha256: sha256Hex(staged) });
         }
         const existing = s.committed.find((c) => c.t === t);
         if (existing) {
-          if (existing.epoch === epoch && sameParts(existing.parts, parts)) return existing;
-          throw new StorageError(`checkpoint ${name}@${t} is already committed`, { code: 'STORAGE_ALREADY_EXISTS' });
+          if (sameCommit(existing, epoch, parts)) return existing;
+          throw alreadyCommittedError(name, t);
         }
         const last = s.committed[s.committed.length - 1];
-        if (last && t < last.t) throw outOfOrder(name, t, last.t);
+        if (last && t < last.t) throw outOfOrderError(name, t, last.t);
         const cp: Checkpoint = { t, epoch, parts: parts.map((p) => ({ ...p })), meta: options.meta ?? {}, committedAt: this.now() };
         s.committed.push(cp);
         const excess = s.committed.length - this.numRetained;
@@ -228,8 +213,4 @@ export class MemoryCheckpointStore extends SortedReader<Checkpoint> implements C
     };
     return writer;
   }
-}
-
-function sameParts(a: CheckpointPart[], b: CheckpointPart[]): boolean {
-  return a.length === b.length && a.every((p, i) => p.ref === b[i]!.ref && p.sha256 === b[i]!.sha256);
 }
