@@ -7,7 +7,7 @@ export {
   storageConfigSchema, retentionSchema, backendRefSchema, parseStorageConfig, parseStorageConfigYaml, formatIssues, DEFAULT_BACKEND,
   type StorageConfig, type RetentionPolicy, type BackendRef,
 } from './config-schema.js';
-export { loadStorageModule, openStorage, defaultContext, requireCapabilities, CAPABILITY_MEANINGS } from './loader.js';
+export { loadStorageModule, openStorage, defaultContext, requireCapabilities, CAPABILITY_MEANINGS, STORAGE_API_VERSION, satisfiesCaret } from './loader.js';
 export { openConfiguredStorage, storagePlan, RoutingStorage, type PlanRow } from './routing.js';
 export { guardStorage, unwrapStorage } from './guard.js';
 export { runGc, type GcReport, type GcAction } from './gc.js';
