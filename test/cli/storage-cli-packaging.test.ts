@@ -17,17 +17,18 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-function run(cmd: string, args: string[], cwd: string, timeoutMs: number): Promise<{ code: number; out: string }> {
+function run(cmd: string, args: string[], cwd: string, timeoutMs: number): Promise<{ code: number; out: string; stdout: string }> {
   return new Promise((res, reject) => {
     const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_update_notifier: 'false' } });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => ((out += d.toString()), (stdout += d.toString())));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', reject);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      res({ code: code ?? 1, out });
+      res({ code: code ?? 1, out, stdout });
     });
   });
 }
@@ -96,7 +97,12 @@ describe('backends as separately published artifacts', () => {
     writeFileSync(join(proj, 'cluster-hdfs.yaml'), ['storage:', '  default:', '    module: "@sluice/storage-hdfs"', `    options: { url: "${hdfs.namenode as string}", root: /artifacts }`, ''].join('\n'));
     for (const cfg of ['cluster-s3.yaml', 'cluster-hdfs.yaml']) {
       const r = await run('npx', ['--no-install', 'sluice', 'storage', 'conformance', '-c', cfg, '--json'], proj, 600_000);
-      const report = JSON.parse(r.out.slice(r.out.indexOf('{'))) as Report;
+      let report: Report;
+      try {
+        report = JSON.parse(r.stdout) as Report;
+      } catch {
+        throw new Error(`${cfg}: sluice storage conformance printed no JSON report (exit ${r.code}):\n${r.out.slice(-4000)}`);
+      }
       expect(report.results.filter((x) => x.status === 'failed').map((x) => `${x.group} › ${x.name}: ${x.error?.message}`), cfg).toEqual([]);
       expect(report.passed, cfg).toBeGreaterThan(50);
       expect(r.code, cfg).toBe(0);

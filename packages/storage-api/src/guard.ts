@@ -42,12 +42,34 @@ async function run<T>(life: Life, what: string, signal: AbortSignal | undefined,
   try {
     if (!signal) return await fn();
     return await new Promise<T>((resolve, reject) => {
-      const onAbort = (): void => reject(new StorageError(`${what}: aborted`, { code: 'STORAGE_ABORTED', cause: signal.reason }));
+      let aborted = false;
+      const onAbort = (): void => {
+        aborted = true;
+        reject(new StorageError(`${what}: aborted`, { code: 'STORAGE_ABORTED', cause: signal.reason }));
+      };
       signal.addEventListener('abort', onAbort, { once: true });
-      fn().then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+      fn()
+        .then((v) => {
+          // The caller has gone: a stream that arrives late (jars.get) is opened and closed
+          // at once, so its connection is released instead of left paused forever.
+          if (aborted) void disposeLate(v);
+          resolve(v);
+        }, reject)
+        .finally(() => signal.removeEventListener('abort', onAbort));
     });
   } catch (err) {
     throw toStorageError(err, what);
+  }
+}
+
+async function disposeLate(v: unknown): Promise<void> {
+  if (!v || typeof v !== 'object' || typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] !== 'function') return;
+  try {
+    // Starting the iteration reaches the underlying body; return() then destroys it.
+    // eslint-disable-next-line no-unreachable-loop
+    for await (const _ of v as AsyncIterable<unknown>) break;
+  } catch {
+    // an abandoned stream's failure has nobody to tell
   }
 }
 
