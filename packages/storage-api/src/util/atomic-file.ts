@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -13,10 +16,15 @@ export async function atomicWriteFile(path: string, body: Uint8Array | string | 
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${randomUUID()}.tmp`);
   try {
-    const fh = await open(tmp, 'wx', options.mode ?? 0o600);
+    if (typeof body === 'string' || body instanceof Uint8Array) {
+      await writeFile(tmp, body, { flag: 'wx', mode: options.mode ?? 0o600 });
+    } else {
+      // A stream pipeline reads ahead of the disk: an HTTP body is drained promptly (undici
+      // asserts when a server closes a connection whose response body sits paused).
+      await pipeline(Readable.from(body), createWriteStream(tmp, { flags: 'wx', mode: options.mode ?? 0o600 }));
+    }
+    const fh = await open(tmp, 'r+');
     try {
-      if (typeof body === 'string' || body instanceof Uint8Array) await fh.writeFile(body);
-      else for await (const chunk of body) await fh.write(chunk);
       await fh.sync();
     } finally {
       await fh.close();
