@@ -35,7 +35,8 @@ export async function startMaster(loaded: LoadedClusterConfig, overrides: { host
   const tls = tlsPaths
     ? await loadTlsServer({ cert: resolve(loaded.baseDir, tlsPaths.cert), key: resolve(loaded.baseDir, tlsPaths.key), ...(tlsPaths.ca ? { ca: resolve(loaded.baseDir, tlsPaths.ca) } : {}) })
     : undefined;
-  const storage = await openConfiguredStorage(loaded.config.storage, { baseDir: loaded.baseDir, context: { logger } });
+  // Master, AppMasters and executors open one app's store from several processes.
+  const storage = await openConfiguredStorage(loaded.config.storage, { baseDir: loaded.baseDir, context: { logger }, require: ['multiProcess'] });
   const ha = loaded.config.master.ha;
   // HA: seeds in etcd, every write fenced by this master's election key.
   const etcd = ha ? createEtcdClient({ endpoints: ha.etcd.endpoints, requestTimeoutMs: ha.etcd.requestTimeoutMs }) : undefined;
