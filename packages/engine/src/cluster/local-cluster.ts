@@ -5,6 +5,7 @@ import { createLogger } from '../runtime/logger.js';
 import { Master } from './master.js';
 import { FileSeedStore } from './seed-store.js';
 import { Worker } from './worker.js';
+import { DEFAULT_RETENTION_INTERVAL_MS } from './retention-daemon.js';
 import { createEtcdClient } from './etcd-client.js';
 import { masterUrls } from './master-client.js';
 import { EtcdSeedStore, type SeedWriteFence } from './etcd-seed-store.js';
@@ -55,6 +56,7 @@ export async function startMaster(loaded: LoadedClusterConfig, overrides: { host
   const master = new Master({
     auth,
     storageRouting,
+    retention: { policy: loaded.config.storage.retention ?? {}, intervalMs: loaded.config.master.retentionIntervalMs ?? DEFAULT_RETENTION_INTERVAL_MS },
     ...(tls ? { tls } : {}),
     host,
     port: overrides.port ?? loaded.config.master.port,
