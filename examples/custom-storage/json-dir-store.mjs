@@ -27,9 +27,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
-  Aggregator, HashingCounter, LIMITS, RESOLUTION_MS, ROLLUP_RESOLUTIONS, StorageError, addValue, afterCursor, chooseResolution,
-  decodeCursor, effectiveLimit, emptyPartial, encodeCursor, isStorageError, iterateBytes, labelsMatch, lowerBound,
-  matchesLogQuery, resolveLookUp, seriesKey, sha256Hex, sleep, verifyingStream,
+  Aggregator, HashingCounter, LIMITS, RESOLUTION_MS, ROLLUP_RESOLUTIONS, StorageError, addValue, afterCursor, alreadyCommittedError,
+  checkStagedMatches, chooseResolution, decodeCursor, effectiveLimit, emptyPartial, encodeCursor, fencedError, isStorageError,
+  iterateBytes, labelsMatch, lowerBound, matchesLogQuery, newAppMeta, notStagedError, outOfOrderError, resolveLookUp, sameCommit, seriesKey,
+  sha256Hex, sleep, verifyingStream, atomicWriteFile,
 } from '@sluice/storage-api';
 
 /** @typedef {import('@sluice/storage-api').StorageCapabilities} StorageCapabilities */
@@ -69,10 +70,10 @@ const optionsSchema = {
 
 const fail = (code, message, details) => new StorageError(message, { code, details });
 
-const fenced = (store, mine, current) =>
-  fail('STORAGE_FENCED', `store ${store}: epoch ${mine} is fenced by epoch ${current}`, { epoch: mine, currentEpoch: current });
-
-const outOfOrder = (store, t, last) => fail('STORAGE_OUT_OF_ORDER', `store ${store}: time ${t} is not after the last time ${last}`, { t, last });
+// Fencing, ordering and commit errors, the new-app record and the commit checks are the
+// contract's policy: they come from @sluice/storage-api, not restated here.
+const fenced = fencedError;
+const outOfOrder = outOfOrderError;
 
 /**
  * Maps Node's fs errors to contract codes. `transient` follows from the code:
@@ -113,22 +114,13 @@ async function withFile(path, flags, fn) {
   }
 }
 
-/** Crash-safe replace: readers see the old or the new content, never a torn file. */
+/** Crash-safe replace (storage-api's atomicWriteFile): readers see the old or the new content, never a torn file. */
 async function writeFileAtomic(file, data) {
-  const dir = dirname(file);
-  const tmp = join(dir, `.${basename(file)}.${randomUUID()}.tmp`);
   try {
-    await mkdir(dir, { recursive: true });
-    await withFile(tmp, 'w', async (fh) => {
-      await fh.writeFile(data);
-      await fh.sync(); // the bytes are on disk before the name points at them
-    });
-    await rename(tmp, file);
+    await atomicWriteFile(file, data);
   } catch (err) {
-    await rm(tmp, { force: true });
     throw fsError(err, `write ${file}`);
   }
-  await syncDir(dir);
 }
 
 const writeJson = (file, value) => writeFileAtomic(file, JSON.stringify(value));
@@ -181,18 +173,16 @@ class JsonDirStorage {
     return withLock(dir, async () => {
       if (await exists(join(dir, 'app.json'))) throw fail('STORAGE_ALREADY_EXISTS', `app ${appId} already exists`);
       const now = this.context.now();
-      const meta = {
-        appId, appName, owner: options.owner, acl: [...(options.acl ?? [])], status: 'created', labels: { ...(options.labels ?? {}) },
-        createdAt: now, updatedAt: now, version: 1,
-      };
+      const meta = newAppMeta(appName, appId, options, now);
       await writeJson(join(dir, 'app.json'), meta); // app.json is what makes the app exist
-      return new JsonDirApp(this, dir, meta);
+      return new JsonDirApp(this, dir, meta, await dirIdentity(dir));
     });
   }
 
   async getAppStorage(appId) {
-    const meta = await readJson(join(this.appDir(appId), 'app.json'));
-    return meta && new JsonDirApp(this, this.appDir(appId), meta);
+    const dir = this.appDir(appId);
+    const meta = await readJson(join(dir, 'app.json'));
+    return meta && new JsonDirApp(this, dir, meta, await dirIdentity(dir));
   }
 
   async listApps() {
@@ -225,10 +215,26 @@ class JsonDirStorage {
   }
 }
 
+/**
+ * Which incarnation of an app directory this is: delete renames the directory away, so a
+ * re-created app of the same id has a new directory (inode and birth time; inode numbers
+ * alone can be reused).
+ */
+async function dirIdentity(dir) {
+  try {
+    const st = await stat(dir, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.birthtimeNs}`;
+  } catch (err) {
+    if (err.code === 'ENOENT') return undefined;
+    throw fsError(err, `stat ${dir}`);
+  }
+}
+
 class JsonDirApp {
-  constructor(storage, dir, meta) {
+  constructor(storage, dir, meta, identity) {
     this.storage = storage;
     this.dir = dir;
+    this.identity = identity;
     this.appId = meta.appId;
     this.appName = meta.appName;
     this.jars = new JarStore(this);
@@ -250,7 +256,11 @@ class JsonDirApp {
    * across deleteAppStorage cannot resurrect it. fn gets the current AppMeta.
    */
   mutate(fn) {
-    return withLock(this.dir, async () => fn(await this.meta()));
+    return withLock(this.dir, async () => {
+      // A handle kept across delete and re-create must not write into the new app.
+      if ((await dirIdentity(this.dir)) !== this.identity) throw fail('STORAGE_NOT_FOUND', `app ${this.appId} was deleted`);
+      return fn(await this.meta());
+    });
   }
 
   async meta() {
@@ -529,7 +539,6 @@ class OffsetStore extends TimeStore {
 // forged ref cannot point elsewhere.
 const isSafeRef = (ref) => /^[A-Za-z0-9_][A-Za-z0-9._@=-]*$/.test(ref) && !ref.includes('..');
 
-const sameParts = (a, b) => a.length === b.length && a.every((p, i) => p.ref === b[i].ref && p.sha256 === b[i].sha256);
 
 class CheckpointStore extends TimeStore {
   constructor(app, name, numRetained) {
@@ -563,18 +572,24 @@ class CheckpointStore extends TimeStore {
         }),
       commit: async (t, parts, options = {}) => {
         const dropped = [];
+        let kept = [];
         const cp = await this.update(epoch, async (doc) => {
           for (const p of parts) {
             if (!isSafeRef(p.ref) || !(await exists(join(this.partsDir, p.ref)))) {
-              throw fail('STORAGE_INVALID_ARGUMENT', `part ${p.name} (${p.ref}) was not staged`);
+              throw notStagedError(p);
             }
+            // The descriptor must describe what was staged: a commit never takes size or digest on trust.
+            const staged = await readFile(join(this.partsDir, p.ref)).catch((err) => {
+              throw fsError(err, `read staged part ${p.name}`);
+            });
+            checkStagedMatches(p, { size: staged.byteLength, sha256: sha256Hex(staged) });
           }
           // Create-only: a committed t is never overwritten. Re-sending the identical
           // commit (same epoch, same parts) after a lost acknowledgement returns it.
           const existing = doc.entries.find((c) => c.t === t);
           if (existing) {
-            if (existing.epoch === epoch && sameParts(existing.parts, parts)) return existing;
-            throw fail('STORAGE_ALREADY_EXISTS', `checkpoint ${this.name}@${t} is already committed`);
+            if (sameCommit(existing, epoch, parts)) return existing;
+            throw alreadyCommittedError(this.name, t);
           }
           const last = doc.entries[doc.entries.length - 1];
           if (last && t < last.t) throw outOfOrder(this.name, t, last.t);
@@ -582,9 +597,10 @@ class CheckpointStore extends TimeStore {
           doc.entries.push(committed);
           // numRetained: keep the newest N manifests; the dropped ones' files go below.
           dropped.push(...doc.entries.splice(0, Math.max(0, doc.entries.length - this.numRetained)));
+          kept = doc.entries;
           return committed;
         });
-        await this.#removeParts(dropped); // only after the saved manifest stopped listing them
+        await this.#removeParts(dropped, kept); // only after the saved manifest stopped listing them
         return cp;
       },
       append: async (t, bytes) => writer.commit(t, [await writer.stage(t, 'state', bytes)]),
@@ -595,13 +611,20 @@ class CheckpointStore extends TimeStore {
   }
 
   async #truncate(epoch, pred) {
-    const gone = await this.update(epoch, (doc) => removeWhere(doc, pred));
-    await this.#removeParts(gone);
+    let kept = [];
+    const gone = await this.update(epoch, (doc) => {
+      const removed = removeWhere(doc, pred);
+      kept = doc.entries;
+      return removed;
+    });
+    await this.#removeParts(gone, kept);
     return gone.length;
   }
 
-  async #removeParts(checkpoints) {
-    await Promise.all(checkpoints.flatMap((cp) => cp.parts.map((p) => rm(join(this.partsDir, p.ref), { force: true }))));
+  /** Deletes the files of dropped checkpoints' parts, except those a kept checkpoint still lists (one part committed at two times). */
+  async #removeParts(checkpoints, kept) {
+    const keep = new Set(kept.flatMap((cp) => cp.parts.map((p) => p.ref)));
+    await Promise.all(checkpoints.flatMap((cp) => cp.parts.filter((p) => !keep.has(p.ref)).map((p) => rm(join(this.partsDir, p.ref), { force: true }))));
   }
 }
 

@@ -26,6 +26,7 @@ registerConformance({ describe, it }, {
         await rm(dir, { recursive: true, force: true });
       },
       corrupt: (target) => mod.testHooks.corrupt(storage, target),
+      spec: { module: join(import.meta.dirname, 'json-dir-store.mjs'), options: { dir } },
     };
   },
 });

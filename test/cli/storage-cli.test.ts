@@ -32,6 +32,38 @@ describe('sluice storage', () => {
     }
   }, 300_000);
 
+  it('conformance -c on the embedded fs default passes every case, corruption and cross-process cases included', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-cli-'));
+    try {
+      await writeFile(join(dir, 'cluster.yaml'), 'storage:\n  default:\n    module: "@sluice/storage-fs"\n    options: { root: ./store }\n');
+      const r = await sluice(['storage', 'conformance', '-c', 'cluster.yaml', '--json'], dir);
+      expect(r.stderr).toBe('');
+      const report = JSON.parse(r.stdout) as { passed: number; failed: number; skipped: number; leftOut: number; results: Array<{ name: string; status: string; error?: { message: string } }> };
+      expect(report.results.filter((x) => x.status !== 'passed')).toEqual([]);
+      expect(report.skipped).toBe(0);
+      expect(report.leftOut).toBe(0);
+      expect(report.results.map((x) => x.name)).toEqual(expect.arrayContaining([
+        'a corrupt part is STORAGE_CORRUPT on read',
+        'data outlives the instance: another process, opened after this one closed, sees apps, meta and data',
+      ]));
+      expect(r.code).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
+
+  it('conformance summary says what --grep left out and what each capability that skipped cases means', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-cli-'));
+    try {
+      const r = await sluice(['storage', 'conformance', '--module', 'memory', '--grep', 'two processes'], dir);
+      expect(r.stdout).toMatch(/0 passed, 0 failed, 1 skipped, \d+ left out by --grep/);
+      expect(r.stdout).toMatch(/multiProcess \(1 case\): several processes read and write one app store/);
+      expect(r.code).toBe(1); // nothing passed: a run that proves nothing is not a pass
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('conformance exits 1 when a backend breaks the contract', async () => {
     // Inside the repo so the module resolves @sluice/storage-api like a user's project would.
     const dir = await mkdtemp(join(root, 'test', '.tmp-cli-'));

@@ -44,7 +44,8 @@ function filesUnder(d: string): string[] {
 }
 
 beforeAll(async () => {
-  s3 = await startS3rver();
+  // The shim enforces conditional writes, as the S3 backend requires of a shared store.
+  s3 = await startS3rver({ shim: true });
   dir = mkdtempSync(join(tmpdir(), 'sluice-secrets-'));
   writeFileSync(join(dir, 'cluster.yaml'), s3Yaml(s3.endpoint, s3.secretAccessKey));
   // The same credentials on a dead endpoint: errors must not echo them either.

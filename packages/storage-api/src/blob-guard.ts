@@ -23,7 +23,7 @@ export function attachBlobs(s: Storage, raw: BackendStorage, check: () => void):
   } else {
     store = b as BlobStore;
   }
-  Object.defineProperty(s, 'blobs', { value: store, enumerable: true });
+  Object.defineProperty(s, 'blobs', { value: store, enumerable: true, configurable: true });
 }
 
 /** The backend primitives behind a BlobStore (tests that tamper with stored data). */

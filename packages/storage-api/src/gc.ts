@@ -30,7 +30,18 @@ export async function runGc(storage: Storage, policy: RetentionPolicy, options: 
   const report: GcReport = { dryRun, actions: [], errors: [] };
   for (const meta of await storage.listApps()) {
     if (options.appIds && !options.appIds.includes(meta.appId)) continue;
-    const app = await storage.getAppStorage(meta.appId);
+    if (meta.damaged) {
+      report.errors.push({ appId: meta.appId, subStore: 'checkpoints', message: `app is damaged: ${meta.damaged.message}`, code: meta.damaged.code });
+      continue;
+    }
+    let app: AppStorage | undefined;
+    try {
+      app = await storage.getAppStorage(meta.appId);
+    } catch (err) {
+      const e = toStorageError(err, `gc of ${meta.appId}`);
+      report.errors.push({ appId: meta.appId, subStore: 'checkpoints', message: e.message, code: e.code });
+      continue;
+    }
     if (!app) continue;
     try {
       const step = async (kind: SubStoreKind, fn: () => Promise<void>): Promise<void> => {
@@ -81,12 +92,15 @@ async function gcCheckpoints(app: AppStorage, policy: RetentionPolicy, now: numb
 
 async function gcOffsets(app: AppStorage, policy: RetentionPolicy, now: number, dryRun: boolean, protectFrom: number, report: GcReport): Promise<void> {
   const rule = policy.offsets ?? {};
-  if (rule.maxAgeMs === undefined && rule.numRetained === undefined) return;
+  const noRule = rule.maxAgeMs === undefined && rule.numRetained === undefined;
+  // Without a rule, offsets before the oldest kept checkpoint still go: recovery never
+  // reads them, and an app that runs for months must not grow without bound.
+  if (noRule && !Number.isFinite(protectFrom)) return;
   for (const name of await app.listTimeStores('offsets')) {
     const store = app.offsets(name);
     const last = await store.last();
     if (!last) continue;
-    let cut = 0;
+    let cut = noRule ? Number.POSITIVE_INFINITY : 0;
     if (rule.maxAgeMs !== undefined) cut = Math.max(cut, now - rule.maxAgeMs);
     if (rule.numRetained !== undefined) {
       const tail = await store.range(0, Number.POSITIVE_INFINITY);

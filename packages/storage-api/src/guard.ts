@@ -1,9 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type {
   AppMetaPatch, AppStorage, BackendAppStorage, BackendJarStore, BackendStorage, Checkpoint, CheckpointPart, CheckpointStore,
   CheckpointWriter, ConfigStore, CreateAppOptions, JarInfo, JarStore, LogQuery, LogRecord, LogStore, MetricPoint, MetricQuery,
@@ -13,6 +9,7 @@ import { StorageError, throwIfAborted, toStorageError } from './errors.js';
 import { validateEpoch, validateName, validateTime } from './names.js';
 import { LIMITS } from './limits.js';
 import { isLogLevel } from './util/logs.js';
+import { atomicWriteFile } from './util/atomic-file.js';
 import { validateAclEntries } from './acl.js';
 import { attachBlobs } from './blob-guard.js';
 
@@ -46,12 +43,34 @@ async function run<T>(life: Life, what: string, signal: AbortSignal | undefined,
   try {
     if (!signal) return await fn();
     return await new Promise<T>((resolve, reject) => {
-      const onAbort = (): void => reject(new StorageError(`${what}: aborted`, { code: 'STORAGE_ABORTED', cause: signal.reason }));
+      let aborted = false;
+      const onAbort = (): void => {
+        aborted = true;
+        reject(new StorageError(`${what}: aborted`, { code: 'STORAGE_ABORTED', cause: signal.reason }));
+      };
       signal.addEventListener('abort', onAbort, { once: true });
-      fn().then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+      fn()
+        .then((v) => {
+          // The caller has gone: a stream that arrives late (jars.get) is opened and closed
+          // at once, so its connection is released instead of left paused forever.
+          if (aborted) void disposeLate(v);
+          resolve(v);
+        }, reject)
+        .finally(() => signal.removeEventListener('abort', onAbort));
     });
   } catch (err) {
     throw toStorageError(err, what);
+  }
+}
+
+async function disposeLate(v: unknown): Promise<void> {
+  if (!v || typeof v !== 'object' || typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] !== 'function') return;
+  try {
+    // Starting the iteration reaches the underlying body; return() then destroys it.
+    // eslint-disable-next-line no-unreachable-loop
+    for await (const _ of v as AsyncIterable<unknown>) break;
+  } catch {
+    // an abandoned stream's failure has nobody to tell
   }
 }
 
@@ -351,6 +370,32 @@ async function* guardIterable<T>(life: Life, what: string, src: AsyncIterable<T>
   }
 }
 
+/**
+ * follow() starts at the call, not at the first read: backends' follow is usually an
+ * async generator whose body (which notes "what exists now") runs only on the first
+ * next(). Asking for the first record right away pins the starting point at the call, so
+ * records appended between the call and the first read are delivered. The early result is
+ * held (a failure included, marked handled so it cannot crash the process) until read.
+ */
+function startNow<T>(src: AsyncIterable<T>): AsyncIterable<T> {
+  const it = src[Symbol.asyncIterator]();
+  let first: Promise<IteratorResult<T>> | undefined = it.next();
+  first.catch(() => undefined);
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => {
+        const p = first ?? it.next();
+        first = undefined;
+        return p;
+      },
+      return: async (value?: unknown) => {
+        first = undefined;
+        return (await it.return?.(value)) ?? { done: true, value: undefined as T };
+      },
+    }),
+  };
+}
+
 function guardLogs(r: LogStore, life: Life): LogStore {
   return {
     append: (records, o = {}) =>
@@ -367,7 +412,7 @@ function guardLogs(r: LogStore, life: Life): LogStore {
     follow: (q, o = {}) => {
       life.check();
       checkLogQuery(q);
-      return guardIterable(life, 'logs follow', r.follow(q, o));
+      return guardIterable(life, 'logs follow', startNow(r.follow(q, o)));
     },
     stats: (o = {}) => run(life, 'logs stats', o.signal, () => r.stats(o)),
     deleteBefore: (t, o = {}) => run(life, 'logs deleteBefore', o.signal, async () => r.deleteBefore(validateTime(t), o)),
@@ -473,22 +518,8 @@ function guardJars(r: BackendJarStore, life: Life): JarStore {
         if (r.copyToLocal) return r.copyToLocal(name, path, o);
         const info = await r.stat(name, o);
         if (!info) throw new StorageError(`jar ${name} not found`, { code: 'STORAGE_NOT_FOUND' });
-        await mkdir(dirname(path), { recursive: true });
-        const tmp = join(dirname(path), `.${basename(path)}.${randomUUID()}.tmp`);
-        try {
-          const body = await r.get(name, { ...o, size: info.size });
-          await pipeline(Readable.from(body), createWriteStream(tmp));
-          const fh = await open(tmp, 'r+');
-          try {
-            await fh.sync();
-          } finally {
-            await fh.close();
-          }
-          await rename(tmp, path);
-        } catch (err) {
-          await rm(tmp, { force: true });
-          throw err;
-        }
+        // The body verifies its digest as it ends: a mismatch throws before the rename.
+        await atomicWriteFile(path, await r.get(name, { ...o, size: info.size }), { mode: 0o644 });
         return info;
       }),
   };

@@ -7,10 +7,15 @@ export {
   storageConfigSchema, retentionSchema, backendRefSchema, parseStorageConfig, parseStorageConfigYaml, formatIssues, DEFAULT_BACKEND,
   type StorageConfig, type RetentionPolicy, type BackendRef,
 } from './config-schema.js';
-export { loadStorageModule, openStorage, defaultContext } from './loader.js';
+export { loadStorageModule, openStorage, defaultContext, requireCapabilities, CAPABILITY_MEANINGS, STORAGE_API_VERSION, satisfiesCaret } from './loader.js';
 export { openConfiguredStorage, storagePlan, RoutingStorage, type PlanRow } from './routing.js';
 export { guardStorage, unwrapStorage } from './guard.js';
 export { runGc, type GcReport, type GcAction } from './gc.js';
+export { runFsck, type FsckReport, type FsckFinding, type FsckOptions } from './fsck.js';
+export {
+  fencedError, outOfOrderError, checkWriterEpoch, checkAliveBefore, newAppMeta, damagedAppMeta, alreadyCommittedError, notStagedError,
+  checkStagedMatches, sameCommit,
+} from './policy.js';
 export { withRetry, sleep, type RetryPolicy } from './util/retry.js';
 export { HashingCounter, iterateBytes, verifyingStream, sha256Hex, bytesEqual, collectBytes } from './util/bytes.js';
 export { resolveLookUp, lowerBound } from './util/lookup.js';
@@ -30,3 +35,4 @@ export {
 } from './blobs.js';
 export { BlobStoreCore, blobContentRef, type BlobCoreOptions } from './blob-core.js';
 export { blobBackendOf } from './blob-guard.js';
+export { atomicWriteFile } from './util/atomic-file.js';

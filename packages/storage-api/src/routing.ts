@@ -1,6 +1,6 @@
 import { StorageError } from './errors.js';
 import { DEFAULT_BACKEND, type BackendRef, type StorageConfig } from './config-schema.js';
-import { loadStorageModule, openStorage } from './loader.js';
+import { loadStorageModule, openStorage, requireCapabilities } from './loader.js';
 import { SUB_STORES, type AppMeta, type AppMetaPatch, type AppStorage, type CreateAppOptions, type Storage, type StorageCapabilities, type StorageContext, type SubStoreKind } from './types.js';
 
 export interface PlanRow {
@@ -36,7 +36,10 @@ export function storagePlan(config: StorageConfig): PlanRow[] {
  * routing Storage that sends each sub-store to its own backend. Identical refs share
  * one instance.
  */
-export async function openConfiguredStorage(config: StorageConfig, options: { baseDir?: string; context?: Partial<StorageContext> } = {}): Promise<Storage> {
+export async function openConfiguredStorage(
+  config: StorageConfig,
+  options: { baseDir?: string; context?: Partial<StorageContext>; require?: ReadonlyArray<keyof StorageCapabilities> } = {},
+): Promise<Storage> {
   const def = config.default ?? DEFAULT_BACKEND;
   const refs = new Map<string, { ref: BackendRef; path: string[] }>();
   const keyOf = (r: BackendRef): string => JSON.stringify([r.module, r.options]);
@@ -52,7 +55,9 @@ export async function openConfiguredStorage(config: StorageConfig, options: { ba
   try {
     for (const [key, { ref, path }] of refs) {
       const mod = await loadStorageModule(ref.module, { baseDir: options.baseDir });
-      opened.set(key, await openStorage(mod, ref.options, { baseDir: options.baseDir, ...options.context }, path));
+      const s = await openStorage(mod, ref.options, { baseDir: options.baseDir, ...options.context }, path);
+      opened.set(key, s);
+      requireCapabilities(s, options.require ?? [], `${ref.module} (${path.slice(0, -1).join('.')})`);
     }
   } catch (err) {
     await Promise.allSettled([...opened.values()].map((s) => s.close()));
@@ -71,6 +76,11 @@ export async function openConfiguredStorage(config: StorageConfig, options: { ba
 export class RoutingStorage implements Storage {
   readonly backend: string;
   readonly capabilities: StorageCapabilities;
+
+  /** The distinct backends it routes to (for tools such as fsck). */
+  get backends(): Storage[] {
+    return [...this.all];
+  }
 
   constructor(private readonly primary: Storage, private readonly byKind: Record<SubStoreKind, Storage>, private readonly all: Storage[]) {
     this.backend = `routing(${[...new Set(all.map((s) => s.backend))].join(',')})`;

@@ -95,6 +95,11 @@ export interface AppMeta {
   updatedAt: number;
   /** Bumped on every update; used for compare-and-set. */
   version: number;
+  /**
+   * Set by listApps() for an app whose stored metadata cannot be read (the other fields are
+   * placeholders): one damaged app is reported, and the listing of the others goes on.
+   */
+  damaged?: { code: StorageErrorCode; message: string };
 }
 
 export interface CreateAppOptions {
@@ -442,7 +447,26 @@ export type BackendStorage = Omit<Storage, 'createAppStorage' | 'getAppStorage' 
   readonly blobs?: BlobBackend;
   createAppStorage(appName: string, appId: string, options: CreateAppOptions): Promise<BackendAppStorage>;
   getAppStorage(appId: string): Promise<BackendAppStorage | undefined>;
+  /**
+   * fsck hook (optional): what only the backend can see in one app. Orphans — staged parts
+   * that can no longer be committed, blobs no name points at, temp files of dead writers —
+   * removed when `repair` is set (never anything a committed manifest or a jar name
+   * references); and damage below the contract (e.g. a database index that fails its
+   * integrity check). The contract-level checks (digests, manifests, ordering) are fsck's own.
+   */
+  fsckApp?(appId: string, options: { repair: boolean }): Promise<FsckHookFinding[]>;
 };
+
+/** What a backend's fsck hook found in one app. */
+export interface FsckHookFinding {
+  subStore: SubStoreKind;
+  /** Store, jar, part or file it concerns. */
+  target: string;
+  kind: 'orphan' | 'damage';
+  message: string;
+  /** Set when `repair` removed it. */
+  repaired?: boolean;
+}
 
 // ---------------------------------------------------------------- misc
 

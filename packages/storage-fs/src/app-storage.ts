@@ -15,7 +15,13 @@ export const DB_FILE = 'store.db';
 
 export function readMeta(db: Db): AppMeta | undefined {
   const json = db.prepare('SELECT json FROM app_meta WHERE id = 1').pluck().get() as string | undefined;
-  return json === undefined ? undefined : (JSON.parse(json) as AppMeta);
+  if (json === undefined) return undefined;
+  try {
+    return JSON.parse(json) as AppMeta;
+  } catch (err) {
+    // Unreadable metadata is damage, not an I/O failure: retrying cannot help.
+    throw new StorageError(`app metadata is not valid JSON: ${(err as Error).message}`, { code: 'STORAGE_CORRUPT', cause: err });
+  }
 }
 
 export function writeMeta(db: Db, meta: AppMeta): void {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { StorageError, sha256Hex } from '@sluice/storage-api';
+import { StorageError, alreadyCommittedError, checkStagedMatches, notStagedError, sameCommit, sha256Hex } from '@sluice/storage-api';
 import type { Checkpoint, CheckpointPart, CheckpointStore, CheckpointWriter } from '@sluice/storage-api';
 import { type Db, writeTx } from './db.js';
 import { mapped, notFound, outOfOrder } from './errors.js';
@@ -46,11 +46,23 @@ export class FsCheckpointStore extends TimeReader<Checkpoint, Row> implements Ch
     await mapped(this.what('writer'), () => writeTx(this.db, () => this.openEpoch(epoch)));
     const db = this.db;
     const name = this.name;
+    // A staged part may be listed by several checkpoints (committed at t=1 and again at
+    // t=2): its row goes only when no remaining checkpoint lists it. Parts staged for a
+    // time before the oldest remaining checkpoint and never committed can no longer be
+    // committed (out of order), so they are swept too: the store stays bounded.
     const dropWhere = (cond: string, arg: number): number => {
       const gone = db.prepare(`SELECT parts FROM checkpoints WHERE store = ? AND ${cond}`).pluck().all(name, arg) as string[];
+      if (gone.length === 0) return 0;
+      const n = db.prepare(`DELETE FROM checkpoints WHERE store = ? AND ${cond}`).run(name, arg).changes;
+      const kept = new Set((db.prepare('SELECT parts FROM checkpoints WHERE store = ?').pluck().all(name) as string[]).flatMap((j) => (JSON.parse(j) as CheckpointPart[]).map((p) => p.ref)));
       const delPart = db.prepare('DELETE FROM staged_parts WHERE ref = ?');
-      for (const json of gone) for (const p of JSON.parse(json) as CheckpointPart[]) delPart.run(p.ref);
-      return db.prepare(`DELETE FROM checkpoints WHERE store = ? AND ${cond}`).run(name, arg).changes;
+      for (const json of gone) for (const p of JSON.parse(json) as CheckpointPart[]) if (!kept.has(p.ref)) delPart.run(p.ref);
+      const oldest = db.prepare('SELECT min(t) FROM checkpoints WHERE store = ?').pluck().get(name) as number | null;
+      if (oldest !== null) {
+        const stale = db.prepare('SELECT ref FROM staged_parts WHERE store = ? AND t < ?').pluck().all(name, oldest) as string[];
+        for (const ref of stale) if (!kept.has(ref)) delPart.run(ref);
+      }
+      return n;
     };
     const writer: CheckpointWriter = {
       epoch,
@@ -72,16 +84,14 @@ export class FsCheckpointStore extends TimeReader<Checkpoint, Row> implements Ch
             const staged = db.prepare('SELECT sha256, size FROM staged_parts WHERE ref = ? AND store = ?');
             for (const p of parts) {
               const s = staged.get(p.ref, name) as { sha256: string; size: number } | undefined;
-              if (!s) throw new StorageError(`part ${p.name} (${p.ref}) was not staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
-              if (s.sha256 !== p.sha256 || s.size !== p.size) {
-                throw new StorageError(`part ${p.name} (${p.ref}) does not match what was staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
-              }
+              if (!s) throw notStagedError(p);
+              checkStagedMatches(p, s);
             }
             const existingRow = db.prepare('SELECT t, epoch, parts, meta, committed_at FROM checkpoints WHERE store = ? AND t = ?').get(name, t) as Row | undefined;
             if (existingRow) {
               const existing = this.decode(existingRow);
-              if (existing.epoch === epoch && sameParts(existing.parts, parts)) return existing; // idempotent retry
-              throw new StorageError(`checkpoint ${name}@${t} is already committed`, { code: 'STORAGE_ALREADY_EXISTS' });
+              if (sameCommit(existing, epoch, parts)) return existing; // idempotent retry
+              throw alreadyCommittedError(name, t);
             }
             const lastT = db.prepare('SELECT t FROM checkpoints WHERE store = ? ORDER BY t DESC LIMIT 1').pluck().get(name) as number | undefined;
             if (lastT !== undefined && t < lastT) throw outOfOrder(name, t, lastT);
@@ -101,8 +111,4 @@ export class FsCheckpointStore extends TimeReader<Checkpoint, Row> implements Ch
     };
     return writer;
   }
-}
-
-function sameParts(a: CheckpointPart[], b: CheckpointPart[]): boolean {
-  return a.length === b.length && a.every((p, i) => p.ref === b[i]!.ref && p.sha256 === b[i]!.sha256);
 }

@@ -10,7 +10,15 @@ interface Row {
   updated_at: number;
 }
 
-const decode = (r: Row): ConfigEntry => ({ processorId: r.processor_id, value: JSON.parse(r.value) as unknown, version: r.version, updatedAt: r.updated_at });
+function decode(r: Row): ConfigEntry {
+  let value: unknown;
+  try {
+    value = JSON.parse(r.value);
+  } catch (err) {
+    throw new StorageError(`config ${r.processor_id}: stored value is not valid JSON`, { code: 'STORAGE_CORRUPT', cause: err });
+  }
+  return { processorId: r.processor_id, value, version: r.version, updatedAt: r.updated_at };
+}
 
 function checkVersion(id: string, current: number, expected: number | undefined): void {
   if (expected !== undefined && expected !== current) {

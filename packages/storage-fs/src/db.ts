@@ -1,5 +1,7 @@
 import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
+import { statSync } from 'node:fs';
+import { StorageError } from '@sluice/storage-api';
 
 export type { Db };
 
@@ -64,6 +66,7 @@ export function openDb(file: string, options: DbOptions): Db {
         db.pragma(`user_version = ${SCHEMA_VERSION}`);
       }).immediate();
     }
+    inodes.set(db, fileId(file));
     return db;
   } catch (err) {
     db.close();
@@ -71,7 +74,34 @@ export function openDb(file: string, options: DbOptions): Db {
   }
 }
 
+/**
+ * The file each database was opened on (inode and birth time: a re-created app's file
+ * can reuse the inode number): a handle kept across delete and re-create is detected by it.
+ */
+const inodes = new WeakMap<Db, string>();
+
+function fileId(file: string): string {
+  const st = statSync(file, { bigint: true });
+  return `${st.dev}:${st.ino}:${st.birthtimeNs}`;
+}
+
+function assertSameFile(db: Db): void {
+  const ino = inodes.get(db);
+  if (ino === undefined) return;
+  let now: string | undefined;
+  try {
+    now = fileId(db.name);
+  } catch {
+    now = undefined;
+  }
+  if (now !== ino) throw new StorageError(`the app behind ${db.name} was deleted`, { code: 'STORAGE_NOT_FOUND' });
+}
+
 /** Runs fn in a BEGIN IMMEDIATE transaction: takes the write lock first, so checks and writes are one atomic step across processes. */
 export function writeTx<T>(db: Db, fn: () => T): T {
-  return db.transaction(fn).immediate();
+  // Checked under the write lock: a write through a handle whose app was deleted fails
+  // instead of being acknowledged into an unlinked file (or the re-created app's).
+  // Checked before too: SQLite fails with an I/O error on a deleted app's missing WAL.
+  assertSameFile(db);
+  return db.transaction(() => (assertSameFile(db), fn())).immediate();
 }

@@ -70,16 +70,5 @@ export function notFound(message: string): StorageError {
   return new StorageError(message, { code: 'STORAGE_NOT_FOUND' });
 }
 
-export function fenced(store: string, mine: number, current: number): StorageError {
-  return new StorageError(`store ${store}: epoch ${mine} is fenced by epoch ${current}`, {
-    code: 'STORAGE_FENCED',
-    details: { epoch: mine, currentEpoch: current },
-  });
-}
-
-export function outOfOrder(store: string, t: number, last: number): StorageError {
-  return new StorageError(`store ${store}: time ${t} is not after the last time ${last}`, {
-    code: 'STORAGE_OUT_OF_ORDER',
-    details: { t, last },
-  });
-}
+// The contract's errors come from storage-api's policy, not restated here.
+export { fencedError as fenced, outOfOrderError as outOfOrder } from '@sluice/storage-api';

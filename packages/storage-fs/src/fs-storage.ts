@@ -2,8 +2,9 @@ import { existsSync, readdirSync, renameSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { StorageError } from '@sluice/storage-api';
-import type { AppMeta, BackendAppStorage, BackendStorage, CreateAppOptions, StorageCapabilities, StorageContext } from '@sluice/storage-api';
+import { StorageError, damagedAppMeta, newAppMeta } from '@sluice/storage-api';
+import type { AppMeta, BackendAppStorage, BackendStorage, CreateAppOptions, FsckHookFinding, StorageCapabilities, StorageContext } from '@sluice/storage-api';
+import { fsckFsApp } from './fsck.js';
 import { type Db, openDb, writeTx } from './db.js';
 import { mapNativeError, mapped } from './errors.js';
 import { fsyncDirSync, mkdirPrivate } from './files.js';
@@ -86,10 +87,7 @@ export class FsStorage implements BackendStorage {
       mkdirPrivate(join(stage, 'tmp'));
       try {
         const now = this.context.now();
-        const meta: AppMeta = {
-          appId, appName, owner: options.owner, acl: [...(options.acl ?? [])], status: 'created', labels: { ...(options.labels ?? {}) },
-          createdAt: now, updatedAt: now, version: 1,
-        };
+        const meta = newAppMeta(appName, appId, options, now);
         const db = this.#openDb(join(stage, DB_FILE), true);
         try {
           writeTx(db, () => writeMeta(db, meta));
@@ -129,11 +127,12 @@ export class FsStorage implements BackendStorage {
         try {
           db = this.#openDb(file);
           const m = readMeta(db);
-          if (m) out.push(m);
+          out.push(m ?? damagedAppMeta(appId, new StorageError(`app ${appId}: database has no metadata`, { code: 'STORAGE_CORRUPT' })));
         } catch (err) {
           const e = mapNativeError(err, `list apps: ${appId}`);
           if (e.code === 'STORAGE_NOT_FOUND') continue; // deleted while listing
-          throw e;
+          // One damaged app is reported; `sluice apps` and gc go on with the others.
+          out.push(damagedAppMeta(appId, e));
         } finally {
           db?.close();
         }
@@ -162,6 +161,20 @@ export class FsStorage implements BackendStorage {
       }
       for (const a of [...this.#apps]) if (a.appId === appId) await a.close();
       await rm(trash, { recursive: true, force: true });
+    });
+  }
+
+  /** fsck's hook: integrity, orphans (staged parts, blobs, temp files); see fsck.ts. */
+  fsckApp(appId: string, options: { repair: boolean }): Promise<FsckHookFinding[]> {
+    return mapped(`fsck app ${appId}`, () => {
+      const dir = this.appDir(appId);
+      if (!existsSync(join(dir, DB_FILE))) return [];
+      const db = this.#openDb(join(dir, DB_FILE));
+      try {
+        return fsckFsApp(dir, db, { repair: options.repair, staleTempMs: this.options.staleTempMs, now: this.context.now() });
+      } finally {
+        db.close();
+      }
     });
   }
 

@@ -1,6 +1,7 @@
 import type { StorageContext, StorageModule } from '@sluice/storage-api';
 import { FS_CAPABILITIES, FsStorage } from './fs-storage.js';
 import { type FsStorageOptions, type ResolvedFsOptions, fsOptionsSchema } from './options.js';
+import { corruptFs } from './test-hooks.js';
 
 export { FsStorage, FS_CAPABILITIES } from './fs-storage.js';
 export { fsOptionsSchema, type FsStorageOptions, type ResolvedFsOptions } from './options.js';
@@ -16,6 +17,8 @@ const fsModule: StorageModule<ResolvedFsOptions> = {
     const parsed = fsOptionsSchema.parse(options ?? ({} as FsStorageOptions));
     return new FsStorage(parsed, context).init();
   },
+  // The suite's corrupt-data cases run from `sluice storage conformance -c` too.
+  testHooks: { corrupt: corruptFs },
 };
 
 export default fsModule;

@@ -1,12 +1,12 @@
 import { constants as fsConstants, createReadStream, existsSync, linkSync, unlinkSync } from 'node:fs';
-import { copyFile, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, open, rename, rm, stat } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
-import { HashingCounter, StorageError, iterateBytes, verifyingStream } from '@sluice/storage-api';
+import { join } from 'node:path';
+import { HashingCounter, StorageError, atomicWriteFile, iterateBytes, verifyingStream } from '@sluice/storage-api';
 import type { BackendJarStore, ByteSource, JarInfo, TransferOptions } from '@sluice/storage-api';
 import { type Db, writeTx } from './db.js';
 import { mapNativeError, mapped, notFound } from './errors.js';
-import { FILE_MODE, fsyncDir, fsyncDirSync } from './files.js';
+import { FILE_MODE, fsyncDirSync } from './files.js';
 
 interface Row {
   name: string;
@@ -199,23 +199,10 @@ export class FsJarStore implements BackendJarStore {
   async copyToLocal(name: string, path: string, options: TransferOptions = {}): Promise<JarInfo> {
     const info = await this.stat(name);
     if (!info) throw notFound(`jar ${name} not found`);
-    const dir = dirname(path);
-    const tmp = join(dir, `.${basename(path)}.${randomUUID()}.tmp`);
     try {
-      await mkdir(dir, { recursive: true });
-      const body = await this.get(name, options);
-      const fh = await open(tmp, 'wx');
-      try {
-        for await (const chunk of body) await fh.write(chunk);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, path);
-      await fsyncDir(dir);
+      await atomicWriteFile(path, await this.get(name, options), { mode: 0o644 });
       return info;
     } catch (err) {
-      await rm(tmp, { force: true });
       throw mapNativeError(err, `jar copyToLocal ${name}`);
     }
   }

@@ -1,6 +1,6 @@
 import { LOG_LEVEL_VALUES, decodeCursor, effectiveLimit, encodeCursor, sleep } from '@sluice/storage-api';
 import type { FollowOptions, LogLevel, LogPage, LogQuery, LogRecord, LogStats, LogStore } from '@sluice/storage-api';
-import type { Db } from './db.js';
+import { type Db, writeTx } from './db.js';
 import { mapped } from './errors.js';
 
 interface Row {
@@ -69,14 +69,14 @@ export class FsLogStore implements LogStore {
 
   append(records: LogRecord[]): Promise<void> {
     return mapped('logs append', () => {
-      this.db.transaction(() => {
+      writeTx(this.db, () => {
         for (const r of records) {
           const labels = JSON.stringify(r.labels ?? {});
           const fields = r.fields === undefined ? null : JSON.stringify(r.fields);
           const bytes = serialisedLength(r, labels, fields);
           this.#insert.run(r.ts, LOG_LEVEL_VALUES[r.level], r.msg, labels, fields, bytes);
         }
-      }).immediate();
+      });
     });
   }
 

@@ -1,6 +1,6 @@
 import { Aggregator, RESOLUTION_MS, ROLLUP_RESOLUTIONS, addValue, chooseResolution, emptyPartial, labelsMatch, needsValues, seriesKey } from '@sluice/storage-api';
 import type { MetricKind, MetricPartial, MetricPoint, MetricQuery, MetricResolution, MetricSeries, MetricsStore, SeriesInfo } from '@sluice/storage-api';
-import type { Db } from './db.js';
+import { type Db, writeTx } from './db.js';
 import { mapped } from './errors.js';
 
 interface SeriesRow {
@@ -80,7 +80,7 @@ export class FsMetricsStore implements MetricsStore {
   }
 
   #writeTx(points: MetricPoint[]): void {
-      this.db.transaction(() => {
+      writeTx(this.db, () => {
         // Numeric keys (series id, bucket index) keep the per-point fold cheap.
         const folded = { '1m': new Map<number | string, { id: number; ts: number; part: MetricPartial }>(), '1h': new Map<number | string, { id: number; ts: number; part: MetricPartial }>() };
         for (const p of points) {
@@ -98,7 +98,7 @@ export class FsMetricsStore implements MetricsStore {
         for (const r of ROLLUP_RESOLUTIONS) {
           for (const { id, ts, part } of folded[r].values()) this.#s.rollup[r].run(id, ts, part.count, part.sum, part.min, part.max, part.last, part.lastTs);
         }
-      }).immediate();
+      });
   }
 
   #series(name?: string): Array<SeriesRow & { parsed: Record<string, string> }> {

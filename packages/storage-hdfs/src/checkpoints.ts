@@ -4,7 +4,7 @@
 // Epoch markers live in `_commits/` too, so one LISTSTATUS both fences and indexes a commit.
 import { randomUUID } from 'node:crypto';
 import type { Checkpoint, CheckpointPart, CheckpointStore, CheckpointWriter, LookUpResult, OpOptions } from '@sluice/storage-api';
-import { LIMITS, StorageError, sha256Hex } from '@sluice/storage-api';
+import { LIMITS, StorageError, alreadyCommittedError, checkStagedMatches, notStagedError, sameCommit, sha256Hex } from '@sluice/storage-api';
 import type { FileStatus } from './client.js';
 import type { HdfsCtx } from './context.js';
 import { checkEpoch, maxEpoch, openEpoch } from './epochs.js';
@@ -13,6 +13,8 @@ import { outOfOrder } from './offsets.js';
 
 const COMMIT_RE = /^\d{20}$/;
 const REF_RE = /^(\d{20})\/[A-Za-z0-9_][A-Za-z0-9._@=-]*$/;
+/** `<part>.<uuid>.<sha256>`: the staged digest is in the name, so a commit checks another writer's part from a listing. Older refs have none. */
+const REF_SHA_RE = /\.[0-9a-f-]{36}\.([0-9a-f]{64})$/;
 
 interface Commit {
   t: number;
@@ -130,8 +132,15 @@ export class HdfsCheckpointStore implements CheckpointStore {
     return bytes;
   }
 
-  /** Deletes manifests first (readers stop seeing them), then their parts. */
-  async #drop(commits: Commit[], signal?: AbortSignal, known?: Map<number, Checkpoint>): Promise<number> {
+  /**
+   * Deletes manifests first (readers stop seeing them), then their parts, except parts a
+   * remaining checkpoint still lists (one part committed at two times): those stay, and
+   * so does their staging directory.
+   */
+  async #drop(commits: Commit[], remaining: Commit[], signal?: AbortSignal, known?: Map<number, Checkpoint>): Promise<number> {
+    const keep = new Set<string>();
+    for (const c of remaining) for (const p of (known?.get(c.t) ?? (await this.#load(c, signal)))?.parts ?? []) keep.add(p.ref);
+    const keepDirs = new Set([...keep].map((r) => r.slice(0, 20)));
     let n = 0;
     for (const c of commits) {
       const cp = known?.get(c.t) ?? (await this.#load(c, signal));
@@ -139,9 +148,9 @@ export class HdfsCheckpointStore implements CheckpointStore {
       const dirs = new Set([pad(c.t)]);
       for (const p of cp?.parts ?? []) {
         const d = p.ref.slice(0, 20);
-        if (!dirs.has(d)) await removeQuietly(this.ctx, `${this.#dir}/parts/${p.ref}`);
+        if ((!dirs.has(d) || keepDirs.has(d)) && !keep.has(p.ref)) await removeQuietly(this.ctx, `${this.#dir}/parts/${p.ref}`);
       }
-      for (const d of dirs) await removeQuietly(this.ctx, `${this.#dir}/parts/${d}`, true);
+      for (const d of dirs) if (!keepDirs.has(d)) await removeQuietly(this.ctx, `${this.#dir}/parts/${d}`, true);
     }
     return n;
   }
@@ -157,16 +166,17 @@ export class HdfsCheckpointStore implements CheckpointStore {
     };
     const fence = async (signal?: AbortSignal): Promise<void> => void (await fenced(signal));
     // What this writer staged and committed itself: no need to list or read it back.
-    const staged = new Set<string>();
+    const staged = new Map<string, { size: number; sha256: string }>();
     const mine = new Map<number, Checkpoint>();
     const writer: CheckpointWriter = {
       epoch,
       stage: async (t, part, bytes, o2 = {}) => {
         await fence(o2.signal);
-        const ref = `${pad(t)}/${part}.${randomUUID()}`;
+        const sha256 = sha256Hex(bytes);
+        const ref = `${pad(t)}/${part}.${randomUUID()}.${sha256}`;
         await commitFile(store.ctx, `${store.#dir}/parts/${ref}`, bytes, 'create-only', o2.signal);
-        staged.add(ref);
-        return { name: part, size: bytes.byteLength, sha256: sha256Hex(bytes), ref } satisfies CheckpointPart;
+        staged.set(ref, { size: bytes.byteLength, sha256 });
+        return { name: part, size: bytes.byteLength, sha256, ref } satisfies CheckpointPart;
       },
       commit: async (t, parts, o2 = {}) => {
         const idx = await fenced(o2.signal);
@@ -174,6 +184,10 @@ export class HdfsCheckpointStore implements CheckpointStore {
         if (existing) return sameOrExists(await store.#load(existing, o2.signal));
         const last = idx[idx.length - 1];
         if (last && t < last.t) throw outOfOrder(store.name, t, last.t);
+        for (const p of parts) {
+          const mineStaged = staged.get(p.ref);
+          if (mineStaged) checkStagedMatches(p, mineStaged);
+        }
         await store.#checkStaged(parts.filter((p) => !staged.has(p.ref)), o2.signal);
         const cp: Checkpoint = {
           t, epoch, parts: parts.map((p) => ({ name: p.name, size: p.size, sha256: p.sha256, ref: p.ref })), meta: o2.meta ?? {}, committedAt: store.ctx.now(),
@@ -191,23 +205,23 @@ export class HdfsCheckpointStore implements CheckpointStore {
         // in meanwhile is trimmed by the next commit.
         const all = [...idx, { t, status: undefined as unknown as FileStatus }];
         const excess = all.length - store.numRetained;
-        if (excess > 0) await store.#drop(all.slice(0, excess), o2.signal, mine);
+        if (excess > 0) await store.#drop(all.slice(0, excess), all.slice(excess), o2.signal, mine);
         for (const c of all.slice(0, Math.max(0, excess))) mine.delete(c.t);
         if (mine.size > store.numRetained * 4) mine.clear();
         return cp;
         function sameOrExists(cur: Checkpoint | undefined): Checkpoint {
-          if (cur && cur.epoch === epoch && cur.parts.length === parts.length && cur.parts.every((p, i) => p.ref === parts[i]!.ref && p.sha256 === parts[i]!.sha256)) {
-            return cur;
-          }
-          throw new StorageError(`checkpoint ${store.name}@${t} is already committed`, { code: 'STORAGE_ALREADY_EXISTS' });
+          if (cur && sameCommit(cur, epoch, parts)) return cur;
+          throw alreadyCommittedError(store.name, t);
         }
       },
       append: async (t, bytes, o2 = {}) => writer.commit(t, [await writer.stage(t, 'state', bytes, o2)], o2),
       truncateAfter: async (t, o2 = {}) => {
-        return store.#drop((await fenced(o2.signal)).filter((c) => c.t > t).reverse(), o2.signal, mine);
+        const idx = await fenced(o2.signal);
+        return store.#drop(idx.filter((c) => c.t > t).reverse(), idx.filter((c) => c.t <= t), o2.signal, mine);
       },
       truncateBefore: async (t, o2 = {}) => {
-        return store.#drop((await fenced(o2.signal)).filter((c) => c.t < t), o2.signal, mine);
+        const idx = await fenced(o2.signal);
+        return store.#drop(idx.filter((c) => c.t < t), idx.filter((c) => c.t >= t), o2.signal, mine);
       },
     };
     return writer;
@@ -223,10 +237,13 @@ export class HdfsCheckpointStore implements CheckpointStore {
       files.push(p.ref.slice(21));
       byDir.set(m[1]!, files);
     }
+    const byRef = new Map(parts.map((p) => [p.ref, p]));
     for (const [dir, files] of byDir) {
-      const names = new Set(committed(await this.ctx.client.list(`${this.#dir}/parts/${dir}`, signal)).map((s) => s.pathSuffix));
+      const sizes = new Map(committed(await this.ctx.client.list(`${this.#dir}/parts/${dir}`, signal)).map((s) => [s.pathSuffix, s.length]));
       for (const f of files) {
-        if (!names.has(f)) throw new StorageError(`part ${dir}/${f} was not staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
+        const p = byRef.get(`${dir}/${f}`)!;
+        if (!sizes.has(f)) throw notStagedError(p);
+        checkStagedMatches(p, { size: sizes.get(f)!, sha256: REF_SHA_RE.exec(f)?.[1] });
       }
     }
   }

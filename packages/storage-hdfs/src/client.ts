@@ -3,6 +3,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { StorageError, sleep, type StorageLogger } from '@sluice/storage-api';
 import { BodyError, putBody, type UploadResult } from './upload.js';
+import { getBody, readText } from './download.js';
 import { isAmbiguous, isStandby, mapHdfsError, type RemoteException } from './errors.js';
 
 export interface FileStatus {
@@ -284,9 +285,21 @@ export class WebHdfsClient {
     for (let attempt = 1; ; attempt++) {
       try {
         const { location, res: direct } = await this.#locate('GET', 'OPEN', path, {}, signal);
-        const res = direct ?? (await this.#send('GET', location!, signal, 'OPEN', path, false));
-        if (res.statusCode >= 400) throw await this.#failure(res, 'OPEN', path);
-        return mapStream(res.body as AsyncIterable<Uint8Array>, path, signal);
+        if (direct) {
+          if (direct.statusCode >= 400) throw await this.#failure(direct, 'OPEN', path);
+          return mapStream(direct.body as AsyncIterable<Uint8Array>, path, signal);
+        }
+        // The DataNode leg over node:http (see download.ts).
+        this.requests++;
+        let res: Awaited<ReturnType<typeof getBody>>;
+        try {
+          res = await getBody(location!, { signal, timeoutMs: this.options.timeoutMs });
+        } catch (cause) {
+          if (signal?.aborted) throw new StorageError(`OPEN ${path}: aborted`, { code: 'STORAGE_ABORTED', cause: signal.reason });
+          throw mapHdfsError({ kind: 'network', cause, op: 'OPEN', path });
+        }
+        if ((res.statusCode ?? 500) >= 400) throw failureFromText(res.statusCode ?? 500, await readText(res).catch(() => ''), 'OPEN', path);
+        return mapStream(res as AsyncIterable<Uint8Array>, path, signal);
       } catch (err) {
         // Reads are idempotent: a failed DataNode exchange is simply started over.
         if (!(err as StorageError).transient || attempt >= this.options.maxAttempts) throw err;

@@ -5,7 +5,7 @@
 // Race window (documented in the README): HDFS has no compare-and-set across two paths,
 // so a write whose check passed can still land after a higher epoch's marker appears;
 // at most the one write in flight per zombie writer gets through, never a later one.
-import { StorageError } from '@sluice/storage-api';
+import { StorageError, checkWriterEpoch } from '@sluice/storage-api';
 import type { FileStatus } from './client.js';
 import { commitFile, isTmp, pad, removeQuietly, type FileOps } from './files.js';
 
@@ -23,14 +23,17 @@ export function maxEpoch(list: FileStatus[] | undefined): number {
   return max;
 }
 
-export function fenced(store: string, mine: number, current: number): StorageError {
-  return new StorageError(`store ${store}: epoch ${mine} is fenced by epoch ${current}`, {
-    code: 'STORAGE_FENCED',
-    details: { epoch: mine, currentEpoch: current },
-  });
+// The contract's error comes from storage-api's policy, not restated here.
+export { fencedError as fenced } from '@sluice/storage-api';
+import { fencedError as fenced } from '@sluice/storage-api';
+
+/** Fenced by a higher epoch; STORAGE_NOT_FOUND when a lower one shows the store was wiped (app deleted) since the writer opened. */
+export function checkEpoch(store: string, list: FileStatus[] | undefined, epoch: number): void {
+  checkWriterEpoch(store, epoch, maxEpoch(list));
 }
 
-export function checkEpoch(store: string, list: FileStatus[] | undefined, epoch: number): void {
+/** When opening a writer: only a higher epoch refuses it. */
+function checkOpen(store: string, list: FileStatus[] | undefined, epoch: number): void {
   const cur = maxEpoch(list);
   if (cur > epoch) throw fenced(store, epoch, cur);
 }
@@ -38,7 +41,7 @@ export function checkEpoch(store: string, list: FileStatus[] | undefined, epoch:
 /** Registers `epoch` as a writer of the store in `dir`; STORAGE_FENCED if a higher one exists. */
 export async function openEpoch(ops: FileOps, store: string, dir: string, epoch: number, signal?: AbortSignal): Promise<void> {
   const list = await ops.client.list(dir, signal);
-  checkEpoch(store, list, epoch);
+  checkOpen(store, list, epoch);
   // Opening a writer is rare and already lists the directory: sweep dead writers' temp files.
   const cutoff = Date.now() - TMP_MAX_AGE_MS;
   for (const s of list ?? []) {

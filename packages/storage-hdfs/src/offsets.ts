@@ -192,6 +192,5 @@ export class HdfsOffsetStore implements OffsetStore {
   }
 }
 
-export function outOfOrder(store: string, t: number, last: number): StorageError {
-  return new StorageError(`store ${store}: time ${t} is not after the last time ${last}`, { code: 'STORAGE_OUT_OF_ORDER', details: { t, last } });
-}
+export { outOfOrderError as outOfOrder } from '@sluice/storage-api';
+import { outOfOrderError as outOfOrder } from '@sluice/storage-api';

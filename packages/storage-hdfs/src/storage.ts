@@ -5,12 +5,14 @@
 //   apps/<appId>/checkpoints/<store>/         see checkpoints.ts
 //   apps/<appId>/{logs,metrics,config}/       see logs.ts, metrics.ts, config.ts
 import type {
-  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, OffsetStore, StorageCapabilities,
+  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, FsckHookFinding, OffsetStore, StorageCapabilities,
   StorageContext,
 } from '@sluice/storage-api';
-import { LIMITS, StorageError } from '@sluice/storage-api';
+import { LIMITS, StorageError, checkAliveBefore, damagedAppMeta, newAppMeta } from '@sluice/storage-api';
+import { randomUUID } from 'node:crypto';
 import { WebHdfsClient } from './client.js';
 import { HdfsCheckpointStore } from './checkpoints.js';
+import { fsckHdfsApp } from './fsck.js';
 import { HdfsConfigStore } from './config.js';
 import type { HdfsCtx } from './context.js';
 import type { FileOps } from './files.js';
@@ -32,7 +34,8 @@ export const HDFS_CAPABILITIES: StorageCapabilities = Object.freeze({
   boundedJarMemory: true,
 });
 
-type MetaDoc = { meta: AppMeta };
+/** `gen` names this incarnation of the app: a handle kept across delete and re-create of the id sees a different one. */
+type MetaDoc = { meta: AppMeta; gen?: string };
 
 export class HdfsStorage implements BackendStorage {
   readonly backend = '@sluice/storage-hdfs';
@@ -56,8 +59,8 @@ export class HdfsStorage implements BackendStorage {
     await this.client.mkdirs(this.#apps, this.options.permission.dir);
   }
 
-  #app(appId: string, appName: string): HdfsAppStorage {
-    return new HdfsAppStorage(this.#ops, this.context, `${this.#apps}/${appId}`, appId, appName);
+  #app(appId: string, appName: string, gen: string | undefined): HdfsAppStorage {
+    return new HdfsAppStorage(this.#ops, this.context, `${this.#apps}/${appId}`, appId, appName, gen);
   }
 
   async createAppStorage(appName: string, appId: string, options: CreateAppOptions): Promise<BackendAppStorage> {
@@ -65,15 +68,13 @@ export class HdfsStorage implements BackendStorage {
     await this.client.mkdirs(dir, this.options.permission.dir);
     await this.#setOwner(dir, options.owner);
     const now = this.context.now();
-    const meta: AppMeta = {
-      appId, appName, owner: options.owner, acl: [...(options.acl ?? [])], status: 'created', labels: { ...(options.labels ?? {}) },
-      createdAt: now, updatedAt: now, version: 1,
-    };
+    const meta = newAppMeta(appName, appId, options, now);
     // Sequence 1 of the meta is the create-only commit of the app itself.
-    if (!(await writeVersion<MetaDoc>(this.#ops, `${dir}/meta`, 1, { meta }))) {
+    const gen = randomUUID();
+    if (!(await writeVersion<MetaDoc>(this.#ops, `${dir}/meta`, 1, { meta, gen }))) {
       throw new StorageError(`app ${appId} already exists`, { code: 'STORAGE_ALREADY_EXISTS' });
     }
-    return this.#app(appId, appName);
+    return this.#app(appId, appName, gen);
   }
 
   /** App directories belong to the app's user when the service may hand them over. */
@@ -90,15 +91,21 @@ export class HdfsStorage implements BackendStorage {
 
   async getAppStorage(appId: string): Promise<BackendAppStorage | undefined> {
     const v = await readLatest<MetaDoc>(this.#ops, `${this.#apps}/${appId}/meta`);
-    return v && this.#app(appId, v.doc.meta.appName);
+    return v && this.#app(appId, v.doc.meta.appName, v.doc.gen);
   }
 
   async listApps(): Promise<AppMeta[]> {
     const out: AppMeta[] = [];
     for await (const s of this.client.listPaged(this.#apps)) {
       if (s.type !== 'DIRECTORY') continue;
-      const v = await readLatest<MetaDoc>(this.#ops, `${this.#apps}/${s.pathSuffix}/meta`);
-      if (v) out.push(v.doc.meta);
+      try {
+        const v = await readLatest<MetaDoc>(this.#ops, `${this.#apps}/${s.pathSuffix}/meta`);
+        if (v) out.push(v.doc.meta);
+      } catch (err) {
+        // One app's unreadable meta is reported as damage; the listing of the others goes on.
+        if ((err as StorageError).transient) throw err;
+        out.push(damagedAppMeta(s.pathSuffix, err));
+      }
     }
     return out.sort((a, b) => (a.appId < b.appId ? -1 : 1));
   }
@@ -109,6 +116,13 @@ export class HdfsStorage implements BackendStorage {
     if (v.doc.meta.status === 'running') throw new StorageError(`app ${appId} is running`, { code: 'STORAGE_IN_USE' });
     // One recursive DELETE: a single NameNode transaction removes every sub-store.
     await this.client.delete(`${this.#apps}/${appId}`, true);
+  }
+
+  /** fsck's hook: orphan parts, blobs and temp files of one app. */
+  async fsckApp(appId: string, options: { repair: boolean }): Promise<FsckHookFinding[]> {
+    const app = await this.getAppStorage(appId);
+    if (!app) return [];
+    return fsckHdfsApp(this.#ops, `${this.#apps}/${appId}`, options.repair, () => app.jars.list(), this.context.now());
   }
 
   async close(): Promise<void> {
@@ -124,18 +138,21 @@ class HdfsAppStorage implements BackendAppStorage {
   readonly #ctx: HdfsCtx;
   readonly #metaDir: string;
 
-  constructor(ops: FileOps, context: StorageContext, readonly dir: string, readonly appId: string, readonly appName: string) {
+  constructor(ops: FileOps, context: StorageContext, readonly dir: string, readonly appId: string, readonly appName: string, private readonly gen: string | undefined) {
     this.#metaDir = `${dir}/meta`;
     this.#ctx = { ...ops, logger: context.logger, now: context.now, appDir: dir, appMeta: () => this.meta() };
     this.jars = new HdfsJarStore(this.#ctx);
-    this.logs = new HdfsLogStore(this.#ctx);
-    this.metrics = new HdfsMetricsStore(this.#ctx);
-    this.config = new HdfsConfigStore(this.#ctx);
+    // Writes of a deleted (or re-created) app's handle must fail, not land in the new app:
+    // one meta read first (offsets and checkpoints learn it from their epoch markers).
+    const alive = (): Promise<unknown> => this.#latest();
+    this.logs = checkAliveBefore(new HdfsLogStore(this.#ctx), ['append'], alive);
+    this.metrics = checkAliveBefore(new HdfsMetricsStore(this.#ctx), ['write'], alive);
+    this.config = checkAliveBefore(new HdfsConfigStore(this.#ctx), ['set', 'delete'], alive);
   }
 
   async #latest() {
     const v = await readLatest<MetaDoc>(this.#ctx, this.#metaDir);
-    if (!v) throw new StorageError(`app ${this.appId} was deleted`, { code: 'STORAGE_NOT_FOUND' });
+    if (!v || v.doc.gen !== this.gen) throw new StorageError(`app ${this.appId} was deleted`, { code: 'STORAGE_NOT_FOUND' });
     return v;
   }
 
@@ -151,17 +168,18 @@ class HdfsAppStorage implements BackendAppStorage {
         throw new StorageError(`app ${m.appId}: meta version is ${m.version}, expected ${options.ifVersion}`, { code: 'STORAGE_PRECONDITION_FAILED' });
       }
       const next: AppMeta = { ...m, ...structuredClone(patch), version: m.version + 1, updatedAt: this.#ctx.now() };
-      if (await writeVersion<MetaDoc>(this.#ctx, this.#metaDir, seq + 1, { meta: next })) return next;
+      if (await writeVersion<MetaDoc>(this.#ctx, this.#metaDir, seq + 1, { meta: next, gen: this.gen })) return next;
     }
     throw new StorageError(`app ${this.appId}: meta under too much contention`, { code: 'STORAGE_UNAVAILABLE', transient: true });
   }
 
+  // Opening a writer is rare: one meta read there keeps a deleted app's handle from opening one in a re-created app.
   offsets(name: string): OffsetStore {
-    return new HdfsOffsetStore(this.#ctx, name);
+    return checkAliveBefore(new HdfsOffsetStore(this.#ctx, name), ['writer'], () => this.#latest());
   }
 
   checkpoints(name: string, options: { numRetained?: number } = {}): CheckpointStore {
-    return new HdfsCheckpointStore(this.#ctx, name, options.numRetained ?? LIMITS.defaultNumRetained);
+    return checkAliveBefore(new HdfsCheckpointStore(this.#ctx, name, options.numRetained ?? LIMITS.defaultNumRetained), ['writer'], () => this.#latest());
   }
 
   async listTimeStores(kind: 'offsets' | 'checkpoints'): Promise<string[]> {

@@ -41,5 +41,6 @@ export async function instance(server: WebHdfsServer, extra: Partial<HdfsOptions
       await client.close();
     },
     corrupt: (target) => corruptAt(client, root, target),
+    spec: { module: '@sluice/storage-hdfs', options: { url: server.nnUrl, root, timeoutMs: 10_000, ...extra } },
   };
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  StorageError, resolveLookUp, sha256Hex, type Checkpoint, type CheckpointPart, type CheckpointStore, type CheckpointWriter,
+  StorageError, alreadyCommittedError, checkStagedMatches, notStagedError, outOfOrderError, resolveLookUp, sameCommit, sha256Hex, type Checkpoint, type CheckpointPart, type CheckpointStore, type CheckpointWriter,
   type LookUpResult, type OpOptions,
 } from '@sluice/storage-api';
 import { EpochRecord } from './epoch.js';
@@ -8,13 +8,11 @@ import { mapLimit, pad } from './keys.js';
 import type { Shared } from './shared.js';
 
 const COMMIT_RE = /^(\d{20})\.json$/;
-const PART_REF_RE = /^parts\/\d{20}\/[A-Za-z0-9_][A-Za-z0-9._@=-]*\/[0-9a-f-]{36}$/;
+// <uuid>.<sha256>: the staged content's digest is in the key, so a commit checks a part
+// staged by another process with one HEAD (size) and no GET. Older refs have no digest.
+const PART_REF_RE = /^parts\/\d{20}\/[A-Za-z0-9_][A-Za-z0-9._@=-]*\/[0-9a-f-]{36}(?:\.([0-9a-f]{64}))?$/;
 /** Staged parts no manifest lists are removed once this old (a stage may still be committed). */
 export const ORPHAN_GRACE_MS = 10 * 60_000;
-
-function sameParts(a: CheckpointPart[], b: CheckpointPart[]): boolean {
-  return a.length === b.length && a.every((p, i) => p.ref === b[i]!.ref && p.sha256 === b[i]!.sha256);
-}
 
 /**
  * Checkpoints per protocols.md §D.7: parts under unique keys, commit = one create-only PUT
@@ -129,7 +127,7 @@ export class S3CheckpointStore implements CheckpointStore {
 
 class S3CheckpointWriter implements CheckpointWriter {
   /** Refs this writer staged itself: committing them needs no existence check. */
-  readonly #staged = new Set<string>();
+  readonly #staged = new Map<string, { size: number; sha256: string }>();
   /** Parts of retired checkpoints, deleted with the next commit's batch (after their manifests are gone). */
   #retiredParts: string[] = [];
 
@@ -143,24 +141,26 @@ class S3CheckpointWriter implements CheckpointWriter {
 
   async stage(t: number, part: string, bytes: Uint8Array, o: OpOptions = {}): Promise<CheckpointPart> {
     await this.ep.check(this.epoch, o.signal);
-    const ref = `parts/${pad(t)}/${part}/${randomUUID()}`;
+    const sha256 = sha256Hex(bytes);
+    const ref = `parts/${pad(t)}/${part}/${randomUUID()}.${sha256}`;
     await this.sh.io.put(`${this.store.base}${ref}`, bytes, o.signal);
-    this.#staged.add(ref);
-    return { name: part, size: bytes.byteLength, sha256: sha256Hex(bytes), ref };
+    this.#staged.set(ref, { size: bytes.byteLength, sha256 });
+    return { name: part, size: bytes.byteLength, sha256, ref };
   }
 
   /** GET epoch + PUT manifest (+ one DeleteObjects when retention retires checkpoints): ≤3 requests. */
   async commit(t: number, parts: CheckpointPart[], o: OpOptions & { meta?: Record<string, unknown> } = {}): Promise<Checkpoint> {
     await this.ep.check(this.epoch, o.signal);
     for (const p of parts) {
-      const staged = this.#staged.has(p.ref) || (PART_REF_RE.test(p.ref) && (await this.sh.io.head(`${this.store.base}${p.ref}`, o.signal)) !== undefined);
-      if (!staged) throw new StorageError(`part ${p.name} (${p.ref}) was not staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
+      const staged = this.#staged.get(p.ref) ?? (await this.#stagedElsewhere(p.ref, o.signal));
+      if (!staged) throw notStagedError(p);
+      checkStagedMatches(p, staged);
     }
     const existing = this.committed.get(t);
     if (existing) return this.#sameOrExists(existing, t, parts);
     const lastT = Math.max(-1, ...this.committed.keys());
     if (t < lastT) {
-      throw new StorageError(`store ${this.store.name}: time ${t} is not after the last time ${lastT}`, { code: 'STORAGE_OUT_OF_ORDER', details: { t, last: lastT } });
+      throw outOfOrderError(this.store.name, t, lastT);
     }
     const cp: Checkpoint = {
       t, epoch: this.epoch, parts: parts.map((p) => ({ name: p.name, size: p.size, sha256: p.sha256, ref: p.ref })), meta: o.meta ?? {},
@@ -181,9 +181,17 @@ class S3CheckpointWriter implements CheckpointWriter {
     return structuredClone(cp);
   }
 
+  /** A part another writer staged: its size from a HEAD, its digest from the key. */
+  async #stagedElsewhere(ref: string, signal?: AbortSignal): Promise<{ size: number; sha256?: string } | undefined> {
+    const m = PART_REF_RE.exec(ref);
+    if (!m) return undefined;
+    const h = await this.sh.io.head(`${this.store.base}${ref}`, signal);
+    return h && { size: h.size, sha256: m[1] };
+  }
+
   #sameOrExists(existing: Checkpoint, t: number, parts: CheckpointPart[]): Checkpoint {
-    if (existing.epoch === this.epoch && sameParts(existing.parts, parts)) return structuredClone(existing);
-    throw new StorageError(`checkpoint ${this.store.name}@${t} is already committed`, { code: 'STORAGE_ALREADY_EXISTS' });
+    if (sameCommit(existing, this.epoch, parts)) return structuredClone(existing);
+    throw alreadyCommittedError(this.store.name, t);
   }
 
   /** Keeps the newest numRetained: drops their manifests now and their parts one commit later. */
@@ -198,8 +206,10 @@ class S3CheckpointWriter implements CheckpointWriter {
       for (const p of this.committed.get(t)!.parts) nextParts.push(`${this.store.base}${p.ref}`);
       this.committed.delete(t);
     }
-    await this.sh.io.deleteMany(keys, signal);
-    this.#retiredParts = nextParts;
+    // A part a kept checkpoint still lists (one part committed at two times) stays.
+    const listed = new Set([...this.committed.values()].flatMap((c) => c.parts.map((p) => `${this.store.base}${p.ref}`)));
+    await this.sh.io.deleteMany(keys.filter((k) => !listed.has(k)), signal);
+    this.#retiredParts = nextParts.filter((k) => !listed.has(k));
   }
 
   append(t: number, bytes: Uint8Array, o: OpOptions = {}): Promise<Checkpoint> {
@@ -221,7 +231,8 @@ class S3CheckpointWriter implements CheckpointWriter {
     // Manifests first (the checkpoint disappears whole), then the parts they named.
     await this.sh.io.deleteMany(ts.map((t) => this.store.manifestKey(t)), signal);
     for (const t of ts) this.committed.delete(t);
-    await this.sh.io.deleteMany(cps.flatMap((c) => c.parts.map((p) => `${this.store.base}${p.ref}`)), signal);
+    const listed = new Set([...this.committed.values()].flatMap((c) => c.parts.map((p) => p.ref)));
+    await this.sh.io.deleteMany(cps.flatMap((c) => c.parts.filter((p) => !listed.has(p.ref)).map((p) => `${this.store.base}${p.ref}`)), signal);
     return ts.length;
   }
 

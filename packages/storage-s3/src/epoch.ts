@@ -1,4 +1,4 @@
-import { StorageError } from '@sluice/storage-api';
+import { StorageError, checkWriterEpoch, fencedError } from '@sluice/storage-api';
 import type { S3Io } from './io.js';
 
 interface EpochDoc {
@@ -31,16 +31,12 @@ export class EpochRecord {
     throw new StorageError(`store ${this.store}: could not raise the epoch (too much contention)`, { code: 'STORAGE_UNAVAILABLE' });
   }
 
-  /** Throws STORAGE_FENCED if a higher epoch has opened. One GET. */
+  /** Throws STORAGE_FENCED if a higher epoch has opened, STORAGE_NOT_FOUND if the store was wiped (app deleted). One GET. */
   async check(epoch: number, signal?: AbortSignal): Promise<void> {
-    const cur = await this.current(signal);
-    if (cur.epoch > epoch) throw this.fenced(epoch, cur.epoch);
+    checkWriterEpoch(this.store, epoch, (await this.current(signal)).epoch);
   }
 
   fenced(mine: number, current: number): StorageError {
-    return new StorageError(`store ${this.store}: epoch ${mine} is fenced by epoch ${current}`, {
-      code: 'STORAGE_FENCED',
-      details: { epoch: mine, currentEpoch: current },
-    });
+    return fencedError(this.store, mine, current);
   }
 }

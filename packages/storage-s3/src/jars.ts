@@ -197,6 +197,12 @@ export class S3JarStore implements BackendJarStore {
 
   /** Deletes digest records and data objects no name points at, older than the grace period. */
   async collectGarbage(signal?: AbortSignal): Promise<number> {
+    return (await this.garbage({ signal })).length;
+  }
+
+  /** Digest records and data objects no name points at, older than the grace period; deleted unless dryRun. */
+  async garbage(o: { signal?: AbortSignal; dryRun?: boolean } = {}): Promise<string[]> {
+    const { signal } = o;
     const names = await this.sh.io.listKeys(`${this.dir}names/`, signal);
     const used = new Set((await mapLimit(names, 8, async (k) => (await this.sh.io.getJson<NameRecord>(k, signal))?.value.dataKey)).filter(Boolean));
     const cutoff = Date.now() - this.settings.graceMs;
@@ -206,10 +212,10 @@ export class S3JarStore implements BackendJarStore {
       const rec = (await this.sh.io.getJson<DigestRecord>(d.key, signal))?.value;
       if (rec && !used.has(rec.dataKey) && old(d)) doomed.push(d.key);
     }
-    await this.sh.io.deleteMany(doomed, signal);
+    if (!o.dryRun) await this.sh.io.deleteMany(doomed, signal);
     const data = (await this.sh.io.list(`${this.dir}data/`, { signal })).keys.filter((k) => !used.has(k.key) && old(k)).map((k) => k.key);
-    await this.sh.io.deleteMany(data, signal);
-    return doomed.length + data.length;
+    if (!o.dryRun) await this.sh.io.deleteMany(data, signal);
+    return [...doomed, ...data];
   }
 }
 

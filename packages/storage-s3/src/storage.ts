@@ -1,10 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
-  LIMITS, StorageError, type AppMeta, type AppMetaPatch, type BackendAppStorage, type BackendStorage, type CheckpointStore,
-  type CreateAppOptions, type OffsetStore, type StorageCapabilities, type StorageContext,
+  LIMITS, StorageError, checkAliveBefore, damagedAppMeta, newAppMeta, type AppMeta, type AppMetaPatch, type BackendAppStorage, type BackendStorage, type CheckpointStore,
+  type CreateAppOptions, type FsckHookFinding, type OffsetStore, type StorageCapabilities, type StorageContext,
 } from '@sluice/storage-api';
 import { S3CheckpointStore } from './checkpoints.js';
+import { fsckS3App } from './fsck.js';
 import { S3ConfigStore, casUpdate, strip, type Versioned } from './config.js';
 import type { S3Io } from './io.js';
 import { S3JarStore, type JarSettings } from './jars.js';
@@ -88,10 +89,7 @@ export class S3Storage implements BackendStorage {
     this.#requireSafeWrites(`create app ${appId}`);
     const now = this.#sh.context.now();
     const writeId = randomUUID();
-    const meta: StoredMeta & Versioned = {
-      appId, appName, owner: options.owner, acl: [...(options.acl ?? [])], status: 'created', labels: { ...(options.labels ?? {}) },
-      createdAt: now, updatedAt: now, version: 1, gen: randomBytes(6).toString('hex'), writeId,
-    };
+    const meta: StoredMeta & Versioned = { ...newAppMeta(appName, appId, options, now), gen: randomBytes(6).toString('hex'), writeId };
     const r = await this.io.putIfAbsent(this.#metaKey(appId), JSON.stringify(meta));
     if (!r.created) {
       const cur = await this.io.getJson<StoredMeta & Versioned>(this.#metaKey(appId));
@@ -111,10 +109,18 @@ export class S3Storage implements BackendStorage {
 
   async listApps(): Promise<AppMeta[]> {
     const { prefixes } = await this.io.list(`${this.settings.root}apps/`, { delimiter: '/' });
-    const metas = await mapLimit(prefixes, 8, async (p) => (await this.io.getJson<StoredMeta & Versioned>(`${p}meta.json`))?.value);
+    const metas = await mapLimit(prefixes, 8, async (p): Promise<AppMeta | undefined> => {
+      try {
+        const m = (await this.io.getJson<StoredMeta & Versioned>(`${p}meta.json`))?.value;
+        return m && publicMeta(m);
+      } catch (err) {
+        // One app's unreadable meta is reported as damage; the listing of the others goes on.
+        if ((err as StorageError).transient) throw err;
+        return damagedAppMeta(p.slice(`${this.settings.root}apps/`.length, -1), err);
+      }
+    });
     return metas
-      .filter((m): m is StoredMeta & Versioned => m !== undefined)
-      .map(publicMeta)
+      .filter((m): m is AppMeta => m !== undefined)
       .sort((a, b) => (a.appId < b.appId ? -1 : a.appId > b.appId ? 1 : 0));
   }
 
@@ -126,6 +132,14 @@ export class S3Storage implements BackendStorage {
     await this.io.delete(this.#metaKey(appId));
     const keys = await this.io.listKeys(`${this.settings.root}apps/${appId}/${cur.value.gen}/`);
     await this.io.deleteMany(keys);
+  }
+
+  /** fsck's hook: orphan parts and jar content of the app's current data folder. */
+  async fsckApp(appId: string, options: { repair: boolean }): Promise<FsckHookFinding[]> {
+    const cur = await this.io.getJson<StoredMeta>(this.#metaKey(appId));
+    if (!cur) return [];
+    const app = this.#app(cur.value);
+    return fsckS3App(this.#sh, app.dataPrefix, options.repair, (dryRun) => app.jars.garbage({ dryRun }));
   }
 
   async close(): Promise<void> {
@@ -148,13 +162,20 @@ export class S3AppStorage implements BackendAppStorage {
   constructor(private readonly sh: Shared, private readonly base: string, private readonly initial: StoredMeta, jarSettings: JarSettings) {
     this.#data = `${base}${initial.gen}/`;
     this.jars = new S3JarStore(sh, `${this.#data}jars/`, jarSettings, (signal) => this.meta({ signal }));
-    this.logs = new S3LogStore(sh, `${this.#data}logs/`);
-    this.metrics = new S3MetricsStore(sh, `${this.#data}metrics/`);
-    this.config = new S3ConfigStore(sh, `${this.#data}config/`);
+    // Writes of a deleted app's handle would land in its unreachable data folder and be
+    // acknowledged: one meta GET first (offsets and checkpoints learn it from their epoch).
+    const alive = (signal?: AbortSignal): Promise<unknown> => this.meta({ signal });
+    this.logs = checkAliveBefore(new S3LogStore(sh, `${this.#data}logs/`), ['append'], alive);
+    this.metrics = checkAliveBefore(new S3MetricsStore(sh, `${this.#data}metrics/`), ['write'], alive);
+    this.config = checkAliveBefore(new S3ConfigStore(sh, `${this.#data}config/`), ['set', 'delete'], alive);
   }
 
   get appId(): string {
     return this.initial.appId;
+  }
+  /** This incarnation's data folder (`<root>apps/<id>/<gen>/`). */
+  get dataPrefix(): string {
+    return this.#data;
   }
   get appName(): string {
     return this.initial.appName;
@@ -182,12 +203,14 @@ export class S3AppStorage implements BackendAppStorage {
     return publicMeta(next);
   }
 
+  // Opening a writer is rare: one meta GET there keeps a deleted app's handle from opening one.
   offsets(name: string): OffsetStore {
-    return new S3OffsetStore(this.sh, `${this.#data}offsets/${name}/`, name);
+    return checkAliveBefore(new S3OffsetStore(this.sh, `${this.#data}offsets/${name}/`, name), ['writer'], (signal) => this.meta({ signal }));
   }
 
   checkpoints(name: string, options: { numRetained?: number } = {}): CheckpointStore {
-    return new S3CheckpointStore(this.sh, `${this.#data}checkpoints/${name}/`, name, options.numRetained ?? LIMITS.defaultNumRetained);
+    const store = new S3CheckpointStore(this.sh, `${this.#data}checkpoints/${name}/`, name, options.numRetained ?? LIMITS.defaultNumRetained);
+    return checkAliveBefore(store, ['writer'], (signal) => this.meta({ signal }));
   }
 
   async listTimeStores(kind: 'offsets' | 'checkpoints'): Promise<string[]> {

@@ -95,6 +95,8 @@ export function s3ConformanceFactory(t: S3Target): ConformanceFactory {
         return s;
       },
       corrupt: (target) => corruptS3(raw, t.bucket, prefix, target),
+      // The suite's cross-process cases open the same prefix from a child process.
+      spec: { module: '@sluice/storage-s3', options: s3Options(t, prefix) as Record<string, unknown> },
       destroy: async () => {
         await Promise.allSettled(opened.map((s) => s.close()));
         await deletePrefix(raw, t.bucket, prefix).catch(() => undefined);

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 
 import {
-  DEFAULT_BACKEND, loadStorageModule, openConfiguredStorage, openStorage, runGc, storagePlan, StorageError, unwrapStorage,
+  DEFAULT_BACKEND, loadStorageModule, openConfiguredStorage, openStorage, runFsck, runGc, storagePlan, StorageError, unwrapStorage,
   type Storage, type StorageModule,
 } from '@sluice/storage-api';
 import { redactSecrets } from '../security/redact.js';
-import { runConformance, type ConformanceInstance, type ConformanceResult } from '@sluice/storage-api/conformance';
+import { runConformance, type ChildSpec, type ConformanceInstance, type ConformanceReport, type ConformanceResult } from '@sluice/storage-api/conformance';
 import { loadClusterConfig, type LoadedClusterConfig } from '../config/cluster-config.js';
 import { EXIT, fail, out, printJson, table } from './output.js';
 
@@ -60,8 +60,39 @@ export function registerStorageCommands(program: Command): void {
           onResult: o.json ? undefined : printResult,
         });
         if (o.json) printJson({ ...report, facts });
-        else out(`\n${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped`);
+        else printSummary(report);
         process.exitCode = report.failed > 0 || report.passed === 0 ? EXIT.FAILURE : EXIT.OK;
+      } catch (err) {
+        fail(err, o.json);
+      }
+    });
+
+  storage
+    .command('fsck')
+    .description('verify jar digests, checkpoint parts, offsets and indexes; list orphans (exit 0 clean, 1 damage or orphans found)')
+    .option('-c, --config <file>', 'cluster config (YAML)')
+    .option('--app <id>', 'only this app')
+    .option('--repair', 'remove orphans (never anything committed data or a jar name references)')
+    .option('--json', 'machine-readable output')
+    .action(async (o: CommonOpts & { app?: string; repair?: boolean }) => {
+      try {
+        const { config, baseDir } = await loadClusterConfig(o.config);
+        const s = await openConfiguredStorage(config.storage, { baseDir });
+        try {
+          const report = await runFsck(s, { appIds: o.app ? [o.app] : undefined, repair: o.repair ?? false });
+          if (o.json) printJson(report);
+          else {
+            if (report.findings.length > 0) {
+              out(table([['APP', 'SUB-STORE', 'TARGET', 'KIND', 'REPAIRED', 'WHAT'], ...report.findings.map((f) => [f.appId, f.subStore, f.target, f.kind, f.repaired ? 'yes' : '', f.message])]));
+            }
+            out(`${report.apps} app(s) checked: ${report.damage} damaged, ${report.orphans} orphan(s)${report.repair ? `, ${report.repaired} removed` : ''}${report.orphanScan ? '' : ' (this backend has no orphan scan)'}`);
+          }
+          // Orphans removed by --repair leave a clean store; damage is never repaired.
+          const open = report.damage + report.orphans - report.repaired;
+          process.exitCode = open > 0 ? EXIT.FAILURE : EXIT.OK;
+        } finally {
+          await s.close();
+        }
       } catch (err) {
         fail(err, o.json);
       }
@@ -98,6 +129,8 @@ interface Target {
   name: string;
   open(): Promise<Storage>;
   corrupt?: StorageModule['testHooks'];
+  /** How the suite's child processes open the same store. */
+  spec: ChildSpec;
 }
 
 async function configTarget(loaded: LoadedClusterConfig): Promise<Target> {
@@ -108,6 +141,7 @@ async function configTarget(loaded: LoadedClusterConfig): Promise<Target> {
   return {
     name: loaded.path ?? 'default storage (fs under ./.sluice)',
     open: () => openConfiguredStorage(s, { baseDir: loaded.baseDir }),
+    spec: { storage: s, baseDir: loaded.baseDir },
     corrupt: single ? (await loadStorageModule(def.module, { baseDir: loaded.baseDir })).testHooks : undefined,
   };
 }
@@ -120,7 +154,10 @@ async function moduleTarget(spec: string, optionsJson: string, baseDir: string):
     throw new StorageError(`--options is not valid JSON: ${(err as Error).message}`, { code: 'STORAGE_CONFIG_INVALID', cause: err });
   }
   const mod = await loadStorageModule(spec, { baseDir });
-  return { name: `${mod.name} (${spec})`, open: () => openStorage(mod, options, { baseDir }, ['--options']), corrupt: mod.testHooks };
+  return {
+    name: `${mod.name} (${spec})`, open: () => openStorage(mod, options, { baseDir }, ['--options']), corrupt: mod.testHooks,
+    spec: { module: spec, options, baseDir },
+  };
 }
 
 /**
@@ -133,6 +170,7 @@ async function instanceFor(target: Target): Promise<ConformanceInstance> {
   const opened: Storage[] = [];
   const instance: ConformanceInstance = {
     storage,
+    spec: target.spec,
     reopen: async () => {
       const s = await target.open();
       opened.push(s);
@@ -164,3 +202,12 @@ function printResult(r: ConformanceResult): void {
   out(`  ${mark} ${r.group} › ${r.name} ${r.ms}ms${tail}`);
 }
 
+
+/** Counts, what --grep left out, and what each capability that skipped cases means in production. */
+function printSummary(r: ConformanceReport): void {
+  out(`\n${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped${r.leftOut ? `, ${r.leftOut} left out by --grep` : ''}`);
+  const caps = Object.entries(r.skippedByCapability);
+  if (caps.length === 0) return;
+  out('skipped because the backend does not declare:');
+  for (const [cap, e] of caps) out(`  ${cap} (${e!.cases} case${e!.cases === 1 ? '' : 's'}): ${e!.meaning}`);
+}

@@ -5,6 +5,7 @@ import { createLogger } from '../runtime/logger.js';
 import { Master } from './master.js';
 import { FileSeedStore } from './seed-store.js';
 import { Worker } from './worker.js';
+import { DEFAULT_RETENTION_INTERVAL_MS } from './retention-daemon.js';
 import { createEtcdClient } from './etcd-client.js';
 import { masterUrls } from './master-client.js';
 import { EtcdSeedStore, type SeedWriteFence } from './etcd-seed-store.js';
@@ -35,7 +36,8 @@ export async function startMaster(loaded: LoadedClusterConfig, overrides: { host
   const tls = tlsPaths
     ? await loadTlsServer({ cert: resolve(loaded.baseDir, tlsPaths.cert), key: resolve(loaded.baseDir, tlsPaths.key), ...(tlsPaths.ca ? { ca: resolve(loaded.baseDir, tlsPaths.ca) } : {}) })
     : undefined;
-  const storage = await openConfiguredStorage(loaded.config.storage, { baseDir: loaded.baseDir, context: { logger } });
+  // Master, AppMasters and executors open one app's store from several processes.
+  const storage = await openConfiguredStorage(loaded.config.storage, { baseDir: loaded.baseDir, context: { logger }, require: ['multiProcess'] });
   const ha = loaded.config.master.ha;
   // HA: seeds in etcd, every write fenced by this master's election key.
   const etcd = ha ? createEtcdClient({ endpoints: ha.etcd.endpoints, requestTimeoutMs: ha.etcd.requestTimeoutMs }) : undefined;
@@ -54,6 +56,7 @@ export async function startMaster(loaded: LoadedClusterConfig, overrides: { host
   const master = new Master({
     auth,
     storageRouting,
+    retention: { policy: loaded.config.storage.retention ?? {}, intervalMs: loaded.config.master.retentionIntervalMs ?? DEFAULT_RETENTION_INTERVAL_MS },
     ...(tls ? { tls } : {}),
     host,
     port: overrides.port ?? loaded.config.master.port,

@@ -1,10 +1,11 @@
 import type { IncomingMessage, IncomingMessage as Req, Server, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { ENGINE_VERSION } from '../version.js';
-import { validateName, type AppStorage, type Storage } from '@sluice/storage-api';
+import { validateName, type AppStorage, type RetentionPolicy, type Storage } from '@sluice/storage-api';
+import { RetentionDaemon } from './retention-daemon.js';
 import { observabilityRoutes } from '../observability/index.js';
 import { EngineError, httpStatusOf } from '../errors.js';
-import type { TaskLogger } from '../dsl/task.js';
+import type { Logger } from 'pino';
 import { JsonRouter, readJson, type RouteInfo } from './http.js';
 import { aclSetSchema, parseBody, parseSubmitQuery } from './schemas.js';
 import { registerBlobRoutes } from './blob-routes.js';
@@ -25,7 +26,7 @@ export interface MasterOptions {
   port: number;
   storage: Storage;
   seeds: SeedStore;
-  logger: TaskLogger;
+  logger: Logger;
   /** A worker silent this long is considered dead. */
   workerTimeoutMs?: number;
   /** A running app whose AppMaster is silent this long gets a new one. */
@@ -42,6 +43,8 @@ export interface MasterOptions {
   tls?: TlsServerMaterial;
   /** Sub-store -> backend module, shown on the dashboard's app page. */
   storageRouting?: Record<string, string>;
+  /** Applies retention periodically while this master serves (`master.retentionIntervalMs`). */
+  retention?: { policy: RetentionPolicy; intervalMs: number };
   /**
    * Master HA: the election this master campaigns in (built once the address is known).
    * Only the leader loads seeds and serves; followers answer NOT_LEADER naming it.
@@ -192,6 +195,7 @@ export class Master {
   }
 
   #election: MasterElection | undefined;
+  #retention: RetentionDaemon | undefined;
   #transitions: Promise<void> = Promise.resolve();
   /** True while this master serves: always without HA; while elected with it. */
   #leading = false;
@@ -218,6 +222,11 @@ export class Master {
       this.#apps.set(seed.appId, entry);
     }
     this.#leading = true;
+    if (this.opts.retention) {
+      // Only the serving master collects garbage: two masters' gc passes would race.
+      this.#retention = new RetentionDaemon({ storage: this.opts.storage, ...this.opts.retention, logger: this.opts.logger.child({ component: 'retention' }) });
+      this.#retention.start();
+    }
     if (this.#election) this.opts.logger.info({ address: this.address, apps: this.#apps.size }, 'elected leader: serving');
   }
 
@@ -225,6 +234,8 @@ export class Master {
   async #follow(): Promise<void> {
     if (!this.#leading) return;
     this.#leading = false;
+    await this.#retention?.stop();
+    this.#retention = undefined;
     this.#apps.clear();
     this.#workers.clear();
     for (const t of this.#timers) clearTimeout(t);
@@ -245,6 +256,7 @@ export class Master {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    await this.#retention?.stop();
     await this.#election?.stop().catch((err: unknown) => this.opts.logger.warn({ err }, 'leaving the election failed'));
     if (this.#timer) clearInterval(this.#timer);
     for (const t of this.#timers) clearTimeout(t);

@@ -54,6 +54,8 @@ export const clusterConfigSchema = z
       .object({
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(7070),
+        /** How often the master applies storage.retention to every app (ms); 0 turns it off; default 10 min. */
+        retentionIntervalMs: z.number().int().nonnegative().optional(),
         /** Where the master keeps its small replicated seed (app ids, status, epochs, pointers). */
         seedFile: z.string().optional(),
         /** Largest artifact a submit may upload (bytes). */

@@ -72,7 +72,8 @@ export interface OpenedApp {
 
 /** Opens the app's store and reads its config (before the artifact: logs can reach the store). */
 export async function openApp(env: ExecutorEnv, logger: Logger): Promise<OpenedApp> {
-  const storage = await openConfiguredStorage(env.storage, { baseDir: env.baseDir, context: { logger } });
+  // Executors share the app's store with the master and AppMaster: refuse a single-process module by name.
+  const storage = await openConfiguredStorage(env.storage, { baseDir: env.baseDir, context: { logger }, require: ['multiProcess'] });
   const app = await storage.getAppStorage(env.appId);
   if (!app) throw new EngineError('APP_NOT_FOUND', `app ${env.appId} has no store`);
   const config = ((await app.config.get(APP_CONFIG_ID))?.value ?? {}) as Record<string, unknown>;

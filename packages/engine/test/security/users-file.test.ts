@@ -36,8 +36,9 @@ describe('users file', () => {
     // The hot path starts a background file check; verify() must wait for it.
     expect(reg.cached(tokenDigest(t))).toBeUndefined();
     expect(await reg.verify(t, tokenDigest(t))).toEqual({ name: 'bob', admin: false });
-    // And right after load, before the periodic check is due.
+    // And before the periodic check is due (an unknown id re-reads the file, rate-limited to 100 ms).
     const t2 = await issueToken(file, 'bob');
+    await new Promise((r) => setTimeout(r, 150));
     expect(await reg.verify(t2, tokenDigest(t2))).toEqual({ name: 'bob', admin: false });
   });
 

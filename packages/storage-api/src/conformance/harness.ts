@@ -1,10 +1,14 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { ChildCommand, ChildSpec } from './child.js';
 import { guardStorage } from '../guard.js';
 import { isStorageError, type StorageErrorCode } from '../errors.js';
 import type { AppStorage, BackendStorage, CorruptTarget, Storage, StorageCapabilities } from '../types.js';
 
 export type { CorruptTarget } from '../types.js';
+export type { ChildCommand, ChildSpec } from './child.js';
 
 export interface ConformanceInstance {
   storage: Storage | BackendStorage;
@@ -17,6 +21,12 @@ export interface ConformanceInstance {
    * Every backend must provide it: verify-on-read is part of the contract.
    */
   corrupt?(target: CorruptTarget): Promise<void>;
+  /**
+   * How another process opens the same store (module name or path, options, baseDir).
+   * Required by the cases that prove `persistent`, `multiProcess` and bounded jar memory:
+   * those run part of their work in a separate Node process.
+   */
+  spec?: ChildSpec;
 }
 
 export type ConformanceFactory = () => Promise<ConformanceInstance>;
@@ -32,6 +42,8 @@ export interface CaseContext {
   reopen(): Promise<Storage>;
   /** Unique name with a prefix. */
   uid(prefix: string): string;
+  /** Runs one command in a separate Node process over the same store (instance.spec); fails loudly without a spec. */
+  inChild(command: ChildCommand, why: string): Promise<Record<string, unknown>>;
 }
 
 export interface ConformanceCase {
@@ -68,13 +80,14 @@ export function text(b: Uint8Array | undefined): string | undefined {
 export { assert };
 
 /** Runs one case against a fresh instance; returns 'skipped' with the missing capability. */
-export async function runCase(c: ConformanceCase, factory: ConformanceFactory): Promise<{ status: 'passed' | 'skipped'; reason?: string }> {
+export async function runCase(c: ConformanceCase, factory: ConformanceFactory): Promise<{ status: 'passed' | 'skipped'; reason?: string; missing?: Capability[] }> {
   const instance = await factory();
   const extra: Storage[] = [];
+  const last: LastCall = {};
   try {
-    const storage = guardStorage(instance.storage as BackendStorage);
+    const storage = traced(guardStorage(instance.storage as BackendStorage), 'storage', last);
     const missing = (c.needs ?? []).filter((cap) => !storage.capabilities[cap]);
-    if (missing.length) return { status: 'skipped', reason: `backend does not declare ${missing.join(', ')}` };
+    if (missing.length) return { status: 'skipped', reason: `backend does not declare ${missing.join(', ')}`, missing };
     const ctx: CaseContext = {
       storage,
       instance,
@@ -85,9 +98,14 @@ export async function runCase(c: ConformanceCase, factory: ConformanceFactory): 
         extra.push(s);
         return s;
       },
+      inChild: (command, why) => inChild(instance.spec, command, why),
     };
     await withTimeout(c.run(ctx), c.timeoutMs ?? 30_000, `${c.group} › ${c.name}`);
     return { status: 'passed' };
+  } catch (err) {
+    // Name the call the case made last, with its arguments: the assertion says what was expected.
+    if (err instanceof Error && last.call && !err.message.includes(last.call)) err.message = `${err.message}\n  last storage call: ${last.call}`;
+    throw err;
   } finally {
     await Promise.allSettled(extra.map((s) => s.close()));
     await instance.destroy();
@@ -106,4 +124,58 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
   } finally {
     clearTimeout(timer);
   }
+}
+
+const CHILD = fileURLToPath(new URL('./child.js', import.meta.url));
+
+/** Runs child.js with the instance's spec; bounded in time; its JSON line is the result. */
+export async function inChild(spec: ChildSpec | undefined, command: ChildCommand, why: string): Promise<Record<string, unknown>> {
+  assert.ok(spec, `${why}: this must be shown in a separate process, so the conformance instance must provide spec ({ module, options, baseDir })`);
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, [CHILD, JSON.stringify(spec), JSON.stringify(command)], { timeout: 170_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      // A failed command still prints its JSON line; only a missing line is an error here.
+      if (stdout.trim()) resolve(stdout);
+      else reject(new Error(`${why}: child process ${command.cmd} failed: ${err?.message ?? ''} ${stderr.slice(-2000)}`));
+    });
+  });
+  const line = out.trim().split('\n').pop()!;
+  const result = JSON.parse(line) as Record<string, unknown>;
+  if (result.error) assert.fail(`${why}: child process ${command.cmd} ${JSON.stringify(command)} failed: ${JSON.stringify(result.error)}`);
+  return result;
+}
+
+interface LastCall {
+  call?: string;
+}
+
+function fmtArg(a: unknown): string {
+  if (a instanceof Uint8Array) return a.byteLength <= 32 ? JSON.stringify(Buffer.from(a).toString()) : `<${a.byteLength} bytes>`;
+  if (typeof a === 'function') return '<fn>';
+  if (a && typeof a === 'object' && (Symbol.asyncIterator in a)) return '<stream>';
+  if (a && typeof a === 'object' && 'aborted' in a) return '<signal>';
+  try {
+    const j = JSON.stringify(a, (_k, v: unknown) => (v instanceof Uint8Array ? `<${v.byteLength} bytes>` : v && typeof v === 'object' && 'aborted' in v ? '<signal>' : v));
+    return j === undefined ? String(a) : j.length > 200 ? `${j.slice(0, 200)}…` : j;
+  } catch {
+    return '<unprintable>';
+  }
+}
+
+/** A view of the storage that records the last call made through it (method path and arguments). */
+function traced<T>(x: T, path: string, last: LastCall): T {
+  if (typeof x !== 'object' || x === null || ArrayBuffer.isView(x) || Array.isArray(x) || x instanceof Promise) return x;
+  return new Proxy(x as object, {
+    get(t, k) {
+      const v = Reflect.get(t, k) as unknown;
+      if (typeof k === 'symbol') return v;
+      if (typeof v !== 'function') return traced(v, `${path}.${k}`, last);
+      return (...args: unknown[]) => {
+        const call = `${path}.${k}(${args.map(fmtArg).join(', ')})`;
+        last.call = call;
+        const out = (v as (...a: unknown[]) => unknown).apply(t, args);
+        if (out instanceof Promise) return out.then((r) => traced(r, call, last));
+        return traced(out, call, last);
+      };
+    },
+  }) as T;
 }

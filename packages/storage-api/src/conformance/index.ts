@@ -14,11 +14,14 @@ import { configCases } from './cases/config.js';
 import { lifecycleCases } from './cases/lifecycle.js';
 import { faultCases } from './cases/faults.js';
 import { gcCases } from './cases/gc.js';
+import { fsckCases } from './cases/fsck.js';
 import { blobCases } from './cases/blobs.js';
-import { runCase, type ConformanceCase, type ConformanceFactory } from './harness.js';
+import { runCase, type Capability, type ConformanceCase, type ConformanceFactory } from './harness.js';
+import { CAPABILITY_MEANINGS } from '../loader.js';
 
 export type { ConformanceCase, ConformanceFactory, ConformanceInstance, CaseContext, CorruptTarget, Capability } from './harness.js';
-export { rejectsWith } from './harness.js';
+export { rejectsWith, inChild } from './harness.js';
+export type { ChildSpec, ChildCommand } from './harness.js';
 export { withFaults, faultPlan, type FaultRule, type FaultPlan } from './faults.js';
 
 export const conformanceCases: readonly ConformanceCase[] = [
@@ -32,6 +35,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
   ...lifecycleCases,
   ...faultCases,
   ...gcCases,
+  ...fsckCases,
   ...blobCases,
 ];
 
@@ -90,6 +94,10 @@ export interface ConformanceReport {
   passed: number;
   failed: number;
   skipped: number;
+  /** Cases --grep left out (not run, not counted above). */
+  leftOut: number;
+  /** Per missing capability: how many cases it skipped and what it means in production. */
+  skippedByCapability: Partial<Record<Capability, { cases: number; meaning: string }>>;
   results: ConformanceResult[];
 }
 
@@ -98,21 +106,47 @@ export async function runConformance(
   options: ConformanceOptions & { onResult?: (r: ConformanceResult) => void },
 ): Promise<ConformanceReport> {
   protect(options);
-  const report: ConformanceReport = { name: options.name, passed: 0, failed: 0, skipped: 0, results: [] };
-  for (const c of selected(options.grep)) {
+  const cases = selected(options.grep);
+  const report: ConformanceReport = {
+    name: options.name, passed: 0, failed: 0, skipped: 0, leftOut: conformanceCases.length - cases.length, skippedByCapability: {}, results: [],
+  };
+  // A module's background promise that rejects unobserved (e.g. a throwing follow) fails
+  // the case it happened in; it must not end the run without a summary.
+  const stray: unknown[] = [];
+  const onStray = (err: unknown): void => void stray.push(err);
+  process.on('unhandledRejection', onStray);
+  try {
+    for (const c of cases) await runOne(c);
+  } finally {
+    process.off('unhandledRejection', onStray);
+  }
+  return report;
+
+  async function runOne(c: ConformanceCase): Promise<void> {
     const start = performance.now();
+    stray.length = 0;
     let result: ConformanceResult;
     try {
       const r = await runCase(c, options.factory);
       result = { group: c.group, name: c.name, status: r.status, reason: r.reason, ms: 0 };
+      if (r.status === 'skipped') {
+        for (const cap of r.missing ?? []) {
+          const e = (report.skippedByCapability[cap] ??= { cases: 0, meaning: CAPABILITY_MEANINGS[cap] });
+          e.cases++;
+        }
+      }
     } catch (err) {
       const e = err as { message?: string; code?: string };
       result = { group: c.group, name: c.name, status: 'failed', ms: 0, error: { message: e?.message ?? String(err), code: e?.code } };
+    }
+    await new Promise((r) => setImmediate(r));
+    if (stray.length > 0 && result.status !== 'failed') {
+      const e = stray[0] as { message?: string; code?: string };
+      result = { ...result, status: 'failed', error: { message: `a promise of the module rejected unobserved during the case: ${e?.message ?? String(e)}`, code: e?.code } };
     }
     result.ms = Math.round(performance.now() - start);
     report[result.status]++;
     report.results.push(result);
     options.onResult?.(result);
   }
-  return report;
 }

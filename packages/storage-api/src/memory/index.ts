@@ -23,7 +23,7 @@ const memoryModule: StorageModule<MemoryStorageOptions> = {
   optionsSchema,
   async create(options: MemoryStorageOptions, context: StorageContext) {
     const volume = options.volume ? namedVolume(options.volume) : new MemoryVolume();
-    return new MemoryStorage(volume, context, options.volume !== undefined);
+    return new MemoryStorage(volume, context);
   },
   testHooks: {
     async corrupt(storage, target) {

@@ -1,8 +1,9 @@
 import type {
-  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, OffsetStore, StorageCapabilities,
+  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, FsckHookFinding, OffsetStore, StorageCapabilities,
   StorageContext,
 } from '../types.js';
 import { StorageError } from '../errors.js';
+import { newAppMeta } from '../policy.js';
 import { LIMITS } from '../limits.js';
 import { MemoryCheckpointStore, MemoryOffsetStore } from './time-stores.js';
 import { MemoryConfigStore, MemoryJarStore, MemoryLogStore, MemoryMetricsStore } from './sub-stores.js';
@@ -10,8 +11,11 @@ import { MemoryBlobBackend } from './blobs.js';
 import { type MemoryApp, MemoryVolume, newApp } from './volume.js';
 
 export const MEMORY_CAPABILITIES: StorageCapabilities = Object.freeze({
-  persistent: true, // within the process: a named volume outlives the Storage instance
-  multiProcess: true, // instances on one volume behave like processes on one disk
+  // Data lives in this process only: it does not survive a restart and no other process
+  // can see it, so memory is neither persistent nor multi-process (a named volume only
+  // shares data between instances inside one process).
+  persistent: false,
+  multiProcess: false,
   multiWriter: true, // single-threaded JS makes every check-and-write atomic
   follow: true,
   metricsRollups: true,
@@ -25,18 +29,15 @@ export class MemoryStorage implements BackendStorage {
   readonly blobs: MemoryBlobBackend;
 
   /** shared: opened on a named volume, so other instances see the same data. */
-  constructor(readonly volume: MemoryVolume, private readonly context: StorageContext, shared: boolean) {
-    this.capabilities = Object.freeze({ ...MEMORY_CAPABILITIES, persistent: shared, multiProcess: shared });
+  constructor(readonly volume: MemoryVolume, private readonly context: StorageContext) {
+    this.capabilities = MEMORY_CAPABILITIES;
     this.blobs = new MemoryBlobBackend(volume);
   }
 
   async createAppStorage(appName: string, appId: string, options: CreateAppOptions): Promise<BackendAppStorage> {
     if (this.volume.apps.has(appId)) throw new StorageError(`app ${appId} already exists`, { code: 'STORAGE_ALREADY_EXISTS' });
     const now = this.context.now();
-    const meta: AppMeta = {
-      appId, appName, owner: options.owner, acl: [...(options.acl ?? [])], status: 'created', labels: { ...(options.labels ?? {}) },
-      createdAt: now, updatedAt: now, version: 1,
-    };
+    const meta = newAppMeta(appName, appId, options, now);
     const app = newApp(meta);
     this.volume.apps.set(appId, app);
     return new MemoryAppStorage(app, this.context, this.volume);
@@ -56,6 +57,30 @@ export class MemoryStorage implements BackendStorage {
     if (!app) throw new StorageError(`app ${appId} not found`, { code: 'STORAGE_NOT_FOUND' });
     if (app.meta.status === 'running') throw new StorageError(`app ${appId} is running`, { code: 'STORAGE_IN_USE' });
     this.volume.apps.delete(appId);
+    app.deleted = true;
+  }
+
+  /** fsck's hook: staged parts never committed and before their store's last commit; blobs no jar points at. */
+  async fsckApp(appId: string, options: { repair: boolean }): Promise<FsckHookFinding[]> {
+    const app = this.volume.apps.get(appId);
+    if (!app) return [];
+    const out: FsckHookFinding[] = [];
+    for (const [name, s] of app.checkpoints) {
+      const listed = new Set(s.committed.flatMap((c) => c.parts.map((p) => p.ref)));
+      const lastT = s.committed[s.committed.length - 1]?.t ?? -1;
+      for (const ref of [...s.staged.keys()]) {
+        if (listed.has(ref) || Number(ref.split('/')[0]) >= lastT) continue;
+        if (options.repair) s.staged.delete(ref);
+        out.push({ subStore: 'checkpoints', target: `${name}/${ref}`, kind: 'orphan', message: `staged part ${ref}: never committed, before the last commit`, repaired: options.repair });
+      }
+    }
+    const shas = new Set([...app.jars.values()].map((j) => j.sha256));
+    for (const sha of [...app.blobs.keys()]) {
+      if (shas.has(sha)) continue;
+      if (options.repair) app.blobs.delete(sha);
+      out.push({ subStore: 'jars', target: `blobs/${sha}`, kind: 'orphan', message: `blob ${sha}: no jar name points at it`, repaired: options.repair });
+    }
+    return out;
   }
 
   async close(): Promise<void> {}

@@ -9,12 +9,13 @@ import {
   Aggregator, RESOLUTION_MS, ROLLUP_RESOLUTIONS, addValue, chooseResolution, emptyPartial, labelsMatch, seriesKey,
 } from '../util/metrics.js';
 import { sleep } from '../util/retry.js';
-import type { MemoryApp } from './volume.js';
+import { assertLive, type MemoryApp } from './volume.js';
 
 export class MemoryJarStore {
   constructor(private readonly app: MemoryApp, private readonly now: () => number) {}
 
   async put(name: string, source: ByteSource, options: TransferOptions = {}): Promise<JarInfo> {
+    assertLive(this.app);
     const counter = new HashingCounter(options.onProgress, options.size);
     const chunks: Buffer[] = [];
     for await (const c of counter.wrap(iterateBytes(source, options.signal))) chunks.push(Buffer.from(c));
@@ -50,6 +51,7 @@ export class MemoryJarStore {
   }
 
   async delete(name: string): Promise<void> {
+    assertLive(this.app);
     const info = this.app.jars.get(name);
     if (!info) throw new StorageError(`jar ${name} not found`, { code: 'STORAGE_NOT_FOUND' });
     this.#assertNotInUse(name);
@@ -69,6 +71,7 @@ export class MemoryLogStore implements Pick<LogStore, 'append' | 'query' | 'foll
   constructor(private readonly app: MemoryApp) {}
 
   async append(records: LogRecord[]): Promise<void> {
+    assertLive(this.app);
     for (const r of records) {
       const copy: LogRecord = structuredClone(r);
       this.app.logs.push({ seq: ++this.app.logSeq, record: copy, bytes: JSON.stringify(copy).length });
@@ -117,6 +120,7 @@ export class MemoryLogStore implements Pick<LogStore, 'append' | 'query' | 'foll
   }
 
   async deleteBefore(t: number): Promise<number> {
+    assertLive(this.app);
     const before = this.app.logs.length;
     this.app.logs = this.app.logs.filter((e) => e.record.ts >= t);
     return before - this.app.logs.length;
@@ -132,6 +136,7 @@ export class MemoryMetricsStore implements MetricsStore {
   constructor(private readonly app: MemoryApp) {}
 
   async write(points: MetricPoint[]): Promise<void> {
+    assertLive(this.app);
     for (const p of points) {
       const key = seriesKey(p.name, p.labels);
       let s = this.app.series.get(key);
@@ -172,6 +177,7 @@ export class MemoryMetricsStore implements MetricsStore {
   }
 
   async deleteBefore(t: number, options: { resolution?: MetricResolution } = {}): Promise<number> {
+    assertLive(this.app);
     const res = options.resolution ?? 'raw';
     let n = 0;
     if (res === 'raw') {
@@ -198,6 +204,7 @@ export class MemoryConfigStore implements ConfigStore {
   }
 
   async set(processorId: string, value: unknown, options: { ifVersion?: number } = {}): Promise<ConfigEntry> {
+    assertLive(this.app);
     const cur = this.app.config.get(processorId);
     checkVersion(processorId, cur?.version ?? 0, options.ifVersion);
     const e: ConfigEntry = { processorId, value: structuredClone(value), version: (cur?.version ?? 0) + 1, updatedAt: this.now() };
@@ -210,6 +217,7 @@ export class MemoryConfigStore implements ConfigStore {
   }
 
   async delete(processorId: string, options: { ifVersion?: number } = {}): Promise<void> {
+    assertLive(this.app);
     const cur = this.app.config.get(processorId);
     if (!cur) throw new StorageError(`config ${processorId} not found`, { code: 'STORAGE_NOT_FOUND' });
     checkVersion(processorId, cur.version, options.ifVersion);

@@ -2,10 +2,11 @@ import type {
   Checkpoint, CheckpointPart, CheckpointStore, CheckpointWriter, LookUpResult, OffsetStore, OffsetWriter, TimeEntry,
 } from '../types.js';
 import { StorageError } from '../errors.js';
+import { alreadyCommittedError, checkStagedMatches, fencedError, notStagedError, outOfOrderError, sameCommit } from '../policy.js';
 import { lowerBound, resolveLookUp } from '../util/lookup.js';
 import { bytesEqual, sha256Hex } from '../util/bytes.js';
 import { LIMITS } from '../limits.js';
-import type { MemoryApp } from './volume.js';
+import { assertLive, type MemoryApp } from './volume.js';
 import { randomUUID } from 'node:crypto';
 
 interface Timed { t: number }
@@ -49,20 +50,6 @@ abstract class SortedReader<E extends Timed> {
   }
 }
 
-function fenced(store: string, mine: number, current: number): StorageError {
-  return new StorageError(`store ${store}: epoch ${mine} is fenced by epoch ${current}`, {
-    code: 'STORAGE_FENCED',
-    details: { epoch: mine, currentEpoch: current },
-  });
-}
-
-function outOfOrder(store: string, t: number, last: number): StorageError {
-  return new StorageError(`store ${store}: time ${t} is not after the last time ${last}`, {
-    code: 'STORAGE_OUT_OF_ORDER',
-    details: { t, last },
-  });
-}
-
 function removeWhere<E extends Timed>(a: E[], pred: (e: E) => boolean): number {
   const before = a.length;
   const kept = a.filter((e) => !pred(e));
@@ -88,11 +75,13 @@ export class MemoryOffsetStore extends SortedReader<TimeEntry> implements Offset
   }
 
   async writer(epoch: number): Promise<OffsetWriter> {
+    assertLive(this.app);
     const s = this.#state();
-    if (epoch < s.epoch) throw fenced(this.name, epoch, s.epoch);
+    if (epoch < s.epoch) throw fencedError(this.name, epoch, s.epoch);
     s.epoch = epoch;
     const check = (): void => {
-      if (s.epoch > epoch) throw fenced(this.name, epoch, s.epoch);
+      assertLive(this.app);
+      if (s.epoch > epoch) throw fencedError(this.name, epoch, s.epoch);
     };
     const name = this.name;
     const appendAll = (entries: TimeEntry[]): void => {
@@ -103,7 +92,7 @@ export class MemoryOffsetStore extends SortedReader<TimeEntry> implements Offset
       for (const e of entries) {
         if (last && e.t <= last.t) {
           if (e.t === last.t && toAdd.length === 0 && bytesEqual(e.value, last.value)) continue; // idempotent retry
-          throw outOfOrder(name, e.t, last.t);
+          throw outOfOrderError(name, e.t, last.t);
         }
         const copy = { t: e.t, value: new Uint8Array(e.value) };
         toAdd.push(copy);
@@ -158,15 +147,25 @@ export class MemoryCheckpointStore extends SortedReader<Checkpoint> implements C
   }
 
   async writer(epoch: number): Promise<CheckpointWriter> {
+    assertLive(this.app);
     const s = this.#state();
-    if (epoch < s.epoch) throw fenced(this.name, epoch, s.epoch);
+    if (epoch < s.epoch) throw fencedError(this.name, epoch, s.epoch);
     s.epoch = epoch;
     const check = (): void => {
-      if (s.epoch > epoch) throw fenced(this.name, epoch, s.epoch);
+      assertLive(this.app);
+      if (s.epoch > epoch) throw fencedError(this.name, epoch, s.epoch);
     };
     const name = this.name;
-    const dropParts = (cps: Checkpoint[]): void => {
-      for (const cp of cps) for (const p of cp.parts) s.staged.delete(p.ref);
+    // A staged part may be listed by several checkpoints (one part committed at t=1 and
+    // again at t=2): its bytes go only when no remaining checkpoint lists it.
+    const dropParts = (gone: Checkpoint[]): void => {
+      const kept = new Set(s.committed.filter((c) => !gone.includes(c)).flatMap((c) => c.parts.map((p) => p.ref)));
+      for (const cp of gone) for (const p of cp.parts) if (!kept.has(p.ref)) s.staged.delete(p.ref);
+      // Parts staged for a time older than the oldest kept checkpoint and never committed
+      // can no longer be committed (out of order): sweep them so the store stays bounded.
+      const oldest = s.committed.filter((c) => !gone.includes(c))[0]?.t;
+      if (oldest === undefined) return;
+      for (const ref of [...s.staged.keys()]) if (!kept.has(ref) && Number(ref.split('/')[0]) < oldest) s.staged.delete(ref);
     };
     const writer: CheckpointWriter = {
       epoch,
@@ -179,39 +178,39 @@ export class MemoryCheckpointStore extends SortedReader<Checkpoint> implements C
       commit: async (t, parts, options = {}) => {
         check();
         for (const p of parts) {
-          if (!s.staged.has(p.ref)) throw new StorageError(`part ${p.name} (${p.ref}) was not staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
+          const staged = s.staged.get(p.ref);
+          if (!staged) throw notStagedError(p);
+          checkStagedMatches(p, { size: staged.byteLength, sha256: sha256Hex(staged) });
         }
         const existing = s.committed.find((c) => c.t === t);
         if (existing) {
-          if (existing.epoch === epoch && sameParts(existing.parts, parts)) return existing;
-          throw new StorageError(`checkpoint ${name}@${t} is already committed`, { code: 'STORAGE_ALREADY_EXISTS' });
+          if (sameCommit(existing, epoch, parts)) return existing;
+          throw alreadyCommittedError(name, t);
         }
         const last = s.committed[s.committed.length - 1];
-        if (last && t < last.t) throw outOfOrder(name, t, last.t);
+        if (last && t < last.t) throw outOfOrderError(name, t, last.t);
         const cp: Checkpoint = { t, epoch, parts: parts.map((p) => ({ ...p })), meta: options.meta ?? {}, committedAt: this.now() };
         s.committed.push(cp);
         const excess = s.committed.length - this.numRetained;
-        if (excess > 0) dropParts(s.committed.splice(0, excess));
+        if (excess > 0) {
+          const gone = s.committed.slice(0, excess);
+          dropParts(gone);
+          s.committed.splice(0, excess);
+        }
         return cp;
       },
       append: async (t, bytes) => writer.commit(t, [await writer.stage(t, 'state', bytes)]),
       truncateAfter: async (t) => {
         check();
-        const gone = s.committed.filter((c) => c.t > t);
-        dropParts(gone);
+        dropParts(s.committed.filter((c) => c.t > t));
         return removeWhere(s.committed, (c) => c.t > t);
       },
       truncateBefore: async (t) => {
         check();
-        const gone = s.committed.filter((c) => c.t < t);
-        dropParts(gone);
+        dropParts(s.committed.filter((c) => c.t < t));
         return removeWhere(s.committed, (c) => c.t < t);
       },
     };
     return writer;
   }
-}
-
-function sameParts(a: CheckpointPart[], b: CheckpointPart[]): boolean {
-  return a.length === b.length && a.every((p, i) => p.ref === b[i]!.ref && p.sha256 === b[i]!.sha256);
 }

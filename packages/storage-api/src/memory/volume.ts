@@ -1,9 +1,12 @@
+import { StorageError } from '../errors.js';
 import type { AppMeta, Checkpoint, ConfigEntry, JarInfo, LogRecord, MetricKind, MetricResolution, TimeEntry } from '../types.js';
 import type { PartialAgg } from '../util/metrics.js';
 
 /** Everything one app holds, as plain data. */
 export interface MemoryApp {
   meta: AppMeta;
+  /** Set when the app is deleted: handles kept across delete (and re-create) fail instead of writing into nothing. */
+  deleted: boolean;
   jars: Map<string, JarInfo>;
   blobs: Map<string, Buffer>;
   logs: Array<{ seq: number; record: LogRecord; bytes: number }>;
@@ -35,6 +38,7 @@ export function dropVolume(name: string): void {
 export function newApp(meta: AppMeta): MemoryApp {
   return {
     meta,
+    deleted: false,
     jars: new Map(),
     blobs: new Map(),
     logs: [],
@@ -45,4 +49,9 @@ export function newApp(meta: AppMeta): MemoryApp {
     offsets: new Map(),
     checkpoints: new Map(),
   };
+}
+
+/** Writes through a handle of a deleted app fail: they must not be acknowledged and then lost. */
+export function assertLive(app: MemoryApp): void {
+  if (app.deleted) throw new StorageError(`app ${app.meta.appId} was deleted`, { code: 'STORAGE_NOT_FOUND' });
 }

@@ -27,6 +27,40 @@ export const appCases: ConformanceCase[] = [
   },
   {
     group: 'apps',
+    name: 'a handle kept across delete and re-create of the same id neither writes into the new app nor acknowledges lost writes',
+    async run({ storage, uid }) {
+      const id = uid('app');
+      const old = await storage.createAppStorage('first', id, { owner: 'alice' });
+      const oldOffsets = old.offsets('src');
+      const oldCps = old.checkpoints('state');
+      const oldOffsetWriter = await oldOffsets.writer(1);
+      const oldCpWriter = await oldCps.writer(1);
+      await oldOffsetWriter.append(1, bytes('old-1'));
+      await storage.deleteAppStorage(id);
+      const fresh = await storage.createAppStorage('second', id, { owner: 'alice' });
+      // Each write through the old handle must fail (STORAGE_NOT_FOUND, STORAGE_FENCED or
+      // STORAGE_CLOSED): succeeding means it went into the new app or into nothing.
+      const writes: Array<[string, () => Promise<unknown>]> = [
+        ['offsets writer.append(2, "stale")', () => oldOffsetWriter.append(2, bytes('stale'))],
+        ['checkpoints writer.append(2, "stale")', () => oldCpWriter.append(2, bytes('stale'))],
+        ['offsets("src").writer(1) on the old handle', () => old.offsets('src').writer(1)],
+        ['config.set("p", 1) on the old handle', () => old.config.set('p', 1)],
+        ['logs.append([stale]) on the old handle', () => old.logs.append([{ ts: 1, level: 'info', msg: 'stale', labels: {} }])],
+      ];
+      for (const [what, op] of writes) {
+        const err = await op().then(() => undefined, (e: unknown) => e as { code?: string });
+        assert.ok(err, `${what} after deleteAppStorage(${id}) and createAppStorage(${id}): expected it to fail, but it succeeded`);
+        assert.ok(['STORAGE_NOT_FOUND', 'STORAGE_FENCED', 'STORAGE_CLOSED'].includes(err.code ?? ''),
+          `${what} after delete and re-create: expected STORAGE_NOT_FOUND, STORAGE_FENCED or STORAGE_CLOSED, got ${err.code}`);
+      }
+      assert.equal(await fresh.offsets('src').last(), undefined, 'the re-created app has no offsets from the old handle');
+      assert.equal(await fresh.checkpoints('state').last(), undefined, 'the re-created app has no checkpoints from the old handle');
+      assert.equal(await fresh.config.get('p'), undefined, 'the re-created app has no config from the old handle');
+      assert.equal((await fresh.logs.stats()).count, 0, 'the re-created app has no logs from the old handle');
+    },
+  },
+  {
+    group: 'apps',
     name: 'absent apps: get → undefined, delete → STORAGE_NOT_FOUND',
     async run({ storage, uid }) {
       assert.equal(await storage.getAppStorage(uid('nope')), undefined);
@@ -106,23 +140,19 @@ export const appCases: ConformanceCase[] = [
   },
   {
     group: 'apps',
-    name: 'data outlives the instance: a reopened instance sees apps, meta and data',
+    name: 'data outlives the instance: another process, opened after this one closed, sees apps, meta and data',
     needs: ['persistent'],
-    async run({ app, reopen }) {
+    timeoutMs: 60_000,
+    async run({ app, storage, inChild }) {
       const a = await app();
       await a.updateMeta({ status: 'stopped', labels: { k: 'v' } });
       await (await a.offsets('src').writer(3)).append(5, bytes('five'));
       await a.config.set('p', 'v1');
       await a.jars.put('j', bytes('jar-bytes'));
-      const other = await reopen();
-      const b = await other.getAppStorage(a.appId);
-      assert.ok(b, 'app visible from the second instance');
-      assert.deepEqual((await b.meta()).labels, { k: 'v' });
-      assert.equal(text((await b.offsets('src').get(5))?.value), 'five');
-      assert.equal(await b.offsets('src').currentEpoch(), 3);
-      await rejectsWith(b.offsets('src').writer(2), 'STORAGE_FENCED', 'fencing survives reopen');
-      assert.equal((await b.config.get('p'))?.value, 'v1');
-      assert.equal((await b.jars.stat('j'))?.size, 9);
+      await storage.close();
+      const seen = await inChild({ cmd: 'read-app', appId: a.appId }, 'persistent');
+      assert.deepEqual(seen, { found: true, labels: { k: 'v' }, offset5: 'five', epoch: 3, config: 'v1', jarSize: 9 },
+        `a separate process reading app ${a.appId} after the writer closed (labels, offsets("src").get(5), currentEpoch, config.get("p"), jars.stat("j").size)`);
     },
   },
 ];

@@ -74,6 +74,44 @@ export const checkpointCases: ConformanceCase[] = [
   },
   {
     group: 'checkpoints',
+    name: 'retention keeps the bytes a kept checkpoint lists, even when an older one listed the same staged part',
+    async run({ app }) {
+      const cps = (await app()).checkpoints('state', { numRetained: 1 });
+      const w = await cps.writer(1);
+      const part = await w.stage(1, 'p', bytes('shared state'));
+      await w.commit(1, [part]);
+      await w.commit(2, [part]);
+      assert.deepEqual((await cps.range(0, Number.POSITIVE_INFINITY)).map((c) => c.t), [2], 'range(0, ∞) after numRetained: 1');
+      assert.equal(text(await cps.readPart(2, 'p')), 'shared state', 'readPart(2, "p") after commit(1,[p]), commit(2,[p]) with numRetained: 1');
+      // Backends that delete a retired checkpoint's parts one commit later are caught here.
+      await w.commit(3, [part]);
+      assert.equal(text(await cps.readPart(3, 'p')), 'shared state', 'readPart(3, "p") after commit(1..3, [p]) with numRetained: 1');
+      await w.commit(4, [await w.stage(4, 'p', bytes('next state'))]);
+      await w.append(5, bytes('later'));
+      assert.equal(text(await cps.readPart(5, 'state')), 'later', 'readPart(5) after the shared part was retired');
+    },
+  },
+  {
+    group: 'checkpoints',
+    name: 'commit refuses a part descriptor whose sha256 or size differ from what was staged',
+    async run({ app }) {
+      const cps = (await app()).checkpoints('state');
+      const w = await cps.writer(1);
+      const p = await w.stage(5, 'p', bytes('real bytes'));
+      const otherSha = p.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+      for (const forged of [{ ...p, sha256: otherSha }, { ...p, size: p.size + 1 }]) {
+        const what = `commit(5, [{ ...staged, sha256: ${forged.sha256.slice(0, 8)}…, size: ${forged.size} }]) (staged: ${p.sha256.slice(0, 8)}…, ${p.size} bytes)`;
+        const err = await w.commit(5, [forged]).then(() => undefined, (e: unknown) => e as { code?: string });
+        assert.ok(err, `${what}: expected STORAGE_INVALID_ARGUMENT or STORAGE_CORRUPT, but it succeeded`);
+        assert.ok(err.code === 'STORAGE_INVALID_ARGUMENT' || err.code === 'STORAGE_CORRUPT', `${what}: expected STORAGE_INVALID_ARGUMENT or STORAGE_CORRUPT, got ${err.code}`);
+      }
+      assert.equal(await cps.get(5), undefined, 'get(5) after refused commits');
+      await w.commit(5, [p]);
+      assert.equal(text(await cps.readPart(5, 'p')), 'real bytes');
+    },
+  },
+  {
+    group: 'checkpoints',
     name: 'truncateAfter discards checkpoints from the future; fencing applies to stage and commit',
     async run({ app }) {
       const cps = (await app()).checkpoints('state', { numRetained: 10 });

@@ -31,4 +31,20 @@ export const gcCases: ConformanceCase[] = [
       assert.deepEqual((await a.logs.query({})).records.map((r) => r.msg), ['fresh']);
     },
   },
+  {
+    group: 'gc',
+    name: 'gc without an offsets rule still drops offsets before the oldest kept checkpoint (bounded growth)',
+    async run({ storage, app }) {
+      const a = await app();
+      const cw = await a.checkpoints('cp', { numRetained: 100 }).writer(1);
+      for (const t of [100, 200, 300]) await cw.append(t, bytes(`s${t}`));
+      const ow = await a.offsets('src').writer(1);
+      await ow.appendBatch([50, 150, 250, 350].map((t) => ({ t, value: bytes(`o${t}`) })));
+      const r = await runGc(storage, { checkpoints: { numRetained: 1 } } as never, { appIds: [a.appId] });
+      assert.deepEqual(r.errors, [], 'runGc errors');
+      assert.deepEqual((await a.checkpoints('cp').range(0, Number.POSITIVE_INFINITY)).map((c) => c.t), [300], 'checkpoints after gc with numRetained 1');
+      // floor(300) = 250 is what recovery from checkpoint 300 replays from: it stays, older ones go.
+      assert.deepEqual((await a.offsets('src').range(0, Number.POSITIVE_INFINITY)).map((e) => e.t), [250, 350], 'offsets after gc without an offsets rule');
+    },
+  },
 ];

@@ -127,16 +127,18 @@ export const offsetCases: ConformanceCase[] = [
     group: 'offsets',
     name: 'fencing holds across instances (two processes)',
     needs: ['multiProcess', 'multiWriter'],
-    async run({ app, reopen }) {
+    timeoutMs: 60_000,
+    async run({ app, inChild }) {
       const a = await app();
-      const other = await reopen();
-      const b = (await other.getAppStorage(a.appId))!;
       const zombie = await a.offsets('src').writer(1);
       await zombie.append(1, bytes('a'));
-      const successor = await b.offsets('src').writer(2);
-      await rejectsWith(zombie.append(2, bytes('zombie')), 'STORAGE_FENCED');
-      await successor.append(2, bytes('b'));
-      assert.equal(text((await a.offsets('src').last())?.value), 'b');
+      // The successor is another process: epoch 2 opens there and appends t=2.
+      const successor = await inChild({ cmd: 'offset-writer', appId: a.appId, store: 'src', epoch: 2, append: { t: 2, value: 'b' } }, 'multiProcess');
+      assert.deepEqual(successor, { found: true, ok: true }, 'writer(2).append(2, "b") in another process');
+      await rejectsWith(zombie.append(3, bytes('zombie')), 'STORAGE_FENCED', 'epoch-1 append(3) here after epoch 2 opened in another process');
+      assert.equal(text((await a.offsets('src').last())?.value), 'b', 'offsets("src").last() here sees the other process\'s append');
+      const late = await inChild({ cmd: 'offset-writer', appId: a.appId, store: 'src', epoch: 1 }, 'multiProcess');
+      assert.equal(late.code, 'STORAGE_FENCED', `writer(1) in another process after epoch 2: expected STORAGE_FENCED, got ${JSON.stringify(late)}`);
     },
   },
   {

@@ -1,0 +1,84 @@
+/**
+ * Contract policy that backends share instead of restating: the errors of fencing and
+ * ordering, and the checks that keep a handle of a deleted app from writing.
+ */
+import { StorageError, toStorageError } from './errors.js';
+import type { AppMeta, CheckpointPart, CreateAppOptions, OpOptions } from './types.js';
+
+export function fencedError(store: string, mine: number, current: number): StorageError {
+  return new StorageError(`store ${store}: epoch ${mine} is fenced by epoch ${current}`, { code: 'STORAGE_FENCED', details: { epoch: mine, currentEpoch: current } });
+}
+
+export function outOfOrderError(store: string, t: number, last: number): StorageError {
+  return new StorageError(`store ${store}: time ${t} is not after the last time ${last}`, { code: 'STORAGE_OUT_OF_ORDER', details: { t, last } });
+}
+
+/**
+ * The write-time epoch check of a time-keyed store. A higher epoch fences this writer. A
+ * lower one means the store was wiped since the writer opened (only deleting the app
+ * lowers an epoch): the writer belongs to a deleted app and must not write into nothing
+ * or into a re-created app of the same id.
+ */
+export function checkWriterEpoch(store: string, mine: number, current: number): void {
+  if (current > mine) throw fencedError(store, mine, current);
+  if (current < mine) {
+    throw new StorageError(`store ${store}: its app was deleted since this writer (epoch ${mine}) opened`, { code: 'STORAGE_NOT_FOUND', details: { epoch: mine, currentEpoch: current } });
+  }
+}
+
+/**
+ * Makes the named write methods of a sub-store first await `alive` (which throws
+ * STORAGE_NOT_FOUND once the app is deleted or re-created), for backends whose writes
+ * would otherwise land in a deleted app's data and be acknowledged.
+ */
+export function checkAliveBefore<T extends object>(store: T, methods: ReadonlyArray<keyof T & string>, alive: (signal?: AbortSignal) => Promise<unknown>): T {
+  for (const m of methods) {
+    const orig = store[m] as unknown as (...args: unknown[]) => Promise<unknown>;
+    if (typeof orig !== 'function') throw new TypeError(`checkAliveBefore: ${m} is not a method`);
+    Object.defineProperty(store, m, {
+      value: async (...args: unknown[]) => {
+        const last = args[args.length - 1] as OpOptions | undefined;
+        await alive(last && typeof last === 'object' && 'signal' in last ? last.signal : undefined);
+        return orig.apply(store, args);
+      },
+    });
+  }
+  return store;
+}
+
+/** The metadata of a new app: every backend creates the same record. */
+export function newAppMeta(appName: string, appId: string, options: CreateAppOptions, now: number): AppMeta {
+  return {
+    appId, appName, owner: options.owner, acl: [...(options.acl ?? [])], status: 'created', labels: { ...(options.labels ?? {}) },
+    createdAt: now, updatedAt: now, version: 1,
+  };
+}
+
+/** listApps() entry for an app whose metadata cannot be read: reported, never fatal to the listing. */
+export function damagedAppMeta(appId: string, err: unknown): AppMeta {
+  const e = toStorageError(err, `app ${appId}`);
+  return {
+    appId, appName: appId, owner: '', acl: [], status: 'failed', labels: {}, createdAt: 0, updatedAt: 0, version: 0,
+    damaged: { code: e.code === 'STORAGE_IO_ERROR' ? 'STORAGE_CORRUPT' : e.code, message: e.message },
+  };
+}
+
+export function alreadyCommittedError(store: string, t: number): StorageError {
+  return new StorageError(`checkpoint ${store}@${t} is already committed`, { code: 'STORAGE_ALREADY_EXISTS' });
+}
+
+export function notStagedError(p: CheckpointPart): StorageError {
+  return new StorageError(`part ${p.name} (${p.ref}) was not staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
+}
+
+/** A commit never takes a part's size or digest on trust: they must be what was staged. */
+export function checkStagedMatches(p: CheckpointPart, staged: { size: number; sha256?: string }): void {
+  if (staged.size !== p.size || (staged.sha256 !== undefined && staged.sha256 !== p.sha256)) {
+    throw new StorageError(`part ${p.name} (${p.ref}): size/sha256 differ from what was staged`, { code: 'STORAGE_INVALID_ARGUMENT' });
+  }
+}
+
+/** An identical commit (same epoch, same parts in order) is an idempotent retry. */
+export function sameCommit(existing: { epoch: number; parts: CheckpointPart[] }, epoch: number, parts: CheckpointPart[]): boolean {
+  return existing.epoch === epoch && existing.parts.length === parts.length && existing.parts.every((p, i) => p.ref === parts[i]!.ref && p.sha256 === parts[i]!.sha256);
+}

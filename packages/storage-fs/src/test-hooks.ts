@@ -1,0 +1,39 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { unwrapStorage, type BackendStorage, type CorruptTarget } from '@sluice/storage-api';
+import { FsStorage } from './fs-storage.js';
+
+function flip(buf: Buffer): Buffer {
+  const out = Buffer.from(buf);
+  if (out.length > 0) out[out.length >> 1]! ^= 0xff;
+  return out;
+}
+
+/**
+ * Flips stored bytes behind the backend's back (the conformance suite's corrupt-data
+ * cases, also from `sluice storage conformance -c`): the jar's blob file, or a staged
+ * part's row. Opens the app's database itself, as another process would.
+ */
+export async function corruptFs(storage: BackendStorage, target: CorruptTarget): Promise<void> {
+  const raw = unwrapStorage(storage);
+  if (!(raw instanceof FsStorage)) throw new TypeError(`corrupt: not an fs storage (${raw.backend})`);
+  const dir = join(raw.root, 'apps', target.appId);
+  const db = new Database(join(dir, 'store.db'), { timeout: 10_000 });
+  try {
+    if ('jar' in target) {
+      const sha = db.prepare('SELECT sha256 FROM jars WHERE name = ?').pluck().get(target.jar) as string | undefined;
+      if (!sha) throw new Error(`corrupt: app ${target.appId} has no jar ${target.jar}`);
+      const blob = join(dir, 'blobs', sha);
+      writeFileSync(blob, flip(readFileSync(blob)));
+    } else {
+      const row = db.prepare('SELECT parts FROM checkpoints WHERE store = ? AND t = ?').pluck().get(target.store, target.t) as string | undefined;
+      const ref = row && (JSON.parse(row) as Array<{ name: string; ref: string }>).find((p) => p.name === target.part)?.ref;
+      if (!ref) throw new Error(`corrupt: app ${target.appId} has no checkpoint part ${target.store}@${target.t}/${target.part}`);
+      const data = db.prepare('SELECT data FROM staged_parts WHERE ref = ?').pluck().get(ref) as Buffer;
+      db.prepare('UPDATE staged_parts SET data = ? WHERE ref = ?').run(flip(data), ref);
+    }
+  } finally {
+    db.close();
+  }
+}
