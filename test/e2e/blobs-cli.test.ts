@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3rver, type S3rverHandle } from '../servers/s3rver.js';
-import { cli, Proc, useLocalAdminToken, writeClusterYaml } from './helpers/engine-cluster.js';
+import { cli, Proc, useLocalAdminToken, WORD_COUNT, writeClusterYaml, writeWords } from './helpers/engine-cluster.js';
 
 interface Run {
   code: number | null;
@@ -131,6 +131,33 @@ for (const backend of ['fs', 's3'] as const) {
       expect(gone.stderr).toContain('STORAGE_NOT_FOUND');
       const anon = Proc.start(['blobs', 'list', '--master', master], { cwd: dir, env: { SLUICE_TOKEN: 'not-a-token' } });
       expect(await anon.exited).toBe(1);
+    }, 120_000);
+
+    it('an app may map only blobs its submitter can read; bad mappings are usage errors', async () => {
+      const file = join(dir, 'geo.csv');
+      writeFileSync(file, 'fr,France\n');
+      expect((await as('alice', ['blobs', 'create', 'geo', '--file', file])).code).toBe(0);
+      const input = join(dir, 'words.txt');
+      writeWords(input, 50, 1);
+      const submit = (user: string, mapping: string): Promise<Run> =>
+        as(user, ['submit', WORD_COUNT, '--config', `input=${input}`, '--config', `output=${join(dir, `out-${user}`)}`, '--config', `blobs=${mapping}`]);
+      const mapping = JSON.stringify({ geo: { localName: 'geo.csv', uncompress: false } });
+
+      const refused = await submit('bob', mapping);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/FORBIDDEN/);
+      expect(refused.stderr).toContain('blob geo');
+      const missing = await submit('alice', JSON.stringify({ nope: { localName: 'x.txt' } }));
+      expect(missing.code).toBe(3);
+      const traversal = await submit('alice', JSON.stringify({ geo: { localName: '../../etc/passwd' } }));
+      expect(traversal.code).toBe(2);
+      expect(traversal.stderr).toContain('blobs.geo.localName');
+
+      expect((await as('alice', ['blobs', 'set-acl', 'geo', '--acl', 'u:bob:r'])).code).toBe(0);
+      const ok = await submit('bob', mapping);
+      expect(ok.code, ok.stderr).toBe(0);
+      const appId = ok.stdout.trim();
+      expect((await as('bob', ['kill', appId])).code).toBe(0);
     }, 120_000);
   });
 }

@@ -8,6 +8,7 @@ import { authorize, parseAclFlag, PERMISSION_MEANING, type AuthorizeOptions, typ
 import { principalLabel, type Principal } from '../security/principal.js';
 import { readJson, type JsonRouter } from './http.js';
 import { aclSetSchema, parseBody } from './schemas.js';
+import { blobMappingOf } from './blob-mapping.js';
 
 export interface BlobRouteDeps {
   storage: Storage;
@@ -142,4 +143,13 @@ export async function assertBlobsReadable(storage: Storage, who: Principal, name
     out.push(m);
   }
   return out;
+}
+
+/**
+ * The submit hook: an app config that maps blobs is accepted only if the submitting
+ * user may read (r) every mapped blob. Checked before the artifact is stored.
+ */
+export async function checkAppBlobs(storage: Storage, who: Principal, config: unknown, options: AuthorizeOptions): Promise<void> {
+  const mapping = blobMappingOf(config);
+  if (mapping) await assertBlobsReadable(storage, who, Object.keys(mapping), options);
 }

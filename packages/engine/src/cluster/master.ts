@@ -8,7 +8,7 @@ import { EngineError, httpStatusOf } from '../errors.js';
 import type { Logger } from 'pino';
 import { JsonRouter, readJson, type RouteInfo } from './http.js';
 import { aclSetSchema, parseBody, parseSubmitQuery } from './schemas.js';
-import { registerBlobRoutes } from './blob-routes.js';
+import { checkAppBlobs, registerBlobRoutes } from './blob-routes.js';
 import { authOff, type Authenticate } from '../security/authenticator.js';
 import { assertAuthorized, authorize, filterReadable, type Permission } from '../security/authorize.js';
 import type { Principal } from '../security/principal.js';
@@ -707,6 +707,7 @@ export class Master {
       const q = parseSubmitQuery(url);
       // The owner is who authenticated, never a header the caller chose.
       const owner = who.kind === 'user' ? who.name : 'sluice';
+      await checkAppBlobs(this.opts.storage, who, q.config, this.#authz());
       return this.submit(q.name, req, contentLength(req), q.config, owner, q.acl);
     });
     r.add('GET', '/apps', 'user', async (_req, _p, _u, who) => ({
