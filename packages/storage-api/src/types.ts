@@ -443,8 +443,11 @@ export type BackendJarStore = Omit<JarStore, 'copyFromLocal' | 'copyToLocal'> & 
 export type BackendAppStorage = Omit<AppStorage, 'jars'> & { readonly jars: BackendJarStore };
 
 export type BackendStorage = Omit<Storage, 'createAppStorage' | 'getAppStorage' | 'blobs'> & {
-  /** The blob primitives; the guard builds `Storage.blobs` on them (blob-core.ts). */
-  readonly blobs?: BlobBackend;
+  /**
+   * The blob primitives; the guard builds `Storage.blobs` on them (blob-core.ts). A
+   * composition of guarded stores (routing) passes its BlobStore through instead.
+   */
+  readonly blobs?: BlobBackend | BlobStore;
   createAppStorage(appName: string, appId: string, options: CreateAppOptions): Promise<BackendAppStorage>;
   getAppStorage(appId: string): Promise<BackendAppStorage | undefined>;
   /**
