@@ -36,6 +36,8 @@ const ENGINE_CODES = {
   MASTER_UNREACHABLE: { http: 503, exit: 1 },
   NO_WORKERS: { http: 503, exit: 1 },
   TIMEOUT: { http: 504, exit: 1 },
+  /** A blob archive with unsafe entries (traversal, links, devices) or past its size/entry limits. */
+  ARCHIVE_UNSAFE: { http: 400, exit: 2 },
   INTERNAL: { http: 500, exit: 1 },
 } as const satisfies Record<string, { http: number; exit: number }>;
 
