@@ -121,6 +121,13 @@ export function registerAppCommands(program: Command): void {
         if (failure?.reason) write(`  last failure: ${failure.reason}${failure.at ? ` at ${new Date(failure.at).toISOString()}` : ''}${failure.epoch === undefined ? '' : ` (epoch ${failure.epoch})`}`);
         if (typeof a.nextAttemptAt === 'number') write(`  next attempt: ${new Date(a.nextAttemptAt).toISOString()}`);
         for (const e of (a.executors ?? []) as Array<Record<string, unknown>>) write(`  ${e.role} ${e.executor} epoch=${e.epoch} pid=${e.pid} worker=${e.worker} log=${e.logFile}`);
+
+        // Mapped blobs: the version switched to (from which event time) and what each executor uses now.
+        const blobs = ((a.appMaster as { blobs?: unknown } | null)?.blobs ?? []) as Array<{ name: string; version: number; from?: number; executors: Record<string, number>; refused?: string }>;
+        for (const b of blobs) {
+          const per = Object.entries(b.executors).map(([e, v]) => `${e}:v${v}`).join(' ');
+          write(`  blob ${b.name} v${b.version}${b.from === undefined ? '' : ` from t=${b.from}`} executors ${per || '(none reported)'}${b.refused ? ` (${b.refused})` : ''}`);
+        }
       }),
   );
 

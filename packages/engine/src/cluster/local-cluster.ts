@@ -104,6 +104,8 @@ export function createWorker(loaded: LoadedClusterConfig, master: string, name: 
     heartbeatMs: loaded.config.worker.heartbeatMs,
     workDir: workDirOf(loaded, name),
     cacheMaxBytes: loaded.config.worker.cacheMaxBytes,
+    blobCacheMaxBytes: loaded.config.worker.blobCacheMaxBytes,
+    blobPollMs: loaded.config.worker.blobPollMs,
     executorMemoryMb: loaded.config.worker.executorMemoryMb,
     storage: loaded.config.storage,
     baseDir: loaded.baseDir,

@@ -8,16 +8,16 @@ import { EngineError, httpStatusOf } from '../errors.js';
 import type { Logger } from 'pino';
 import { JsonRouter, readJson, type RouteInfo } from './http.js';
 import { aclSetSchema, parseBody, parseSubmitQuery } from './schemas.js';
-import { checkAppBlobs, registerBlobRoutes } from './blob-routes.js';
+import { assertBlobsReadable, checkAppBlobs, registerBlobRoutes } from './blob-routes.js';
 import { authOff, type Authenticate } from '../security/authenticator.js';
 import { assertAuthorized, authorize, filterReadable, type Permission } from '../security/authorize.js';
-import type { Principal } from '../security/principal.js';
+import { AUTH_OFF_PRINCIPAL, type Principal } from '../security/principal.js';
 import { appDaemonToken, type DaemonRole } from '../security/tokens.js';
 import type { TlsServerMaterial } from '../security/tls.js';
 import { policyFor, recordRestart, type RestartPolicy } from './restart-policy.js';
 import type { AppSeed, SeedStore } from './seed-store.js';
 import {
-  appConfigSchema, appMasterStatusSchema, executorsRequestSchema, finishRequestSchema, restartRequestSchema, workerHeartbeatSchema, workerRegisterSchema,
+  appConfigSchema, appMasterStatusSchema, blobsCheckRequestSchema, executorsRequestSchema, finishRequestSchema, restartRequestSchema, workerHeartbeatSchema, workerRegisterSchema,
   type AmHeartbeatReply, type AppMasterStatus, type ExecutorReport, type ExecutorsReply, type ExitedExecutor, type RestartReply, type RunningExecutor, type WorkerCommand,
 } from './protocol.js';
 
@@ -762,6 +762,17 @@ export class Master {
       // A heartbeat of the current AppMaster sent just before its own epoch bump: not a fence.
       if (b.epoch === seed.epoch) am.status = b;
       return { ok: true, executors: this.#executorReports(entry) };
+    });
+    // Live blob updates: the AppMaster asks before every switch. The master decides, not the
+    // AppMaster: it holds the identities and superusers, and app code runs in the AppMaster's
+    // process, so a check there could be skipped by the very app it guards.
+    r.add('POST', '/apps/:id/am/blobs-check', am, async (req, p, _u, who) => {
+      const b = parseBody(blobsCheckRequestSchema, await readJson(req), 'blobs check');
+      daemonEpoch(who, b.amEpoch);
+      const { seed } = this.#entry(p.id!);
+      const owner: Principal = this.opts.auth ? { kind: 'user', name: seed.owner, admin: false } : AUTH_OFF_PRINCIPAL;
+      await assertBlobsReadable(this.opts.storage, owner, b.blobs, this.#authz());
+      return { ok: true };
     });
     r.add('POST', '/apps/:id/restart', am, async (req, p, _u, who): Promise<RestartReply> => {
       const b = parseBody(restartRequestSchema, await readJson(req), 'restart request');

@@ -88,6 +88,14 @@ export const appMasterStatusSchema = z.object({
   phase: z.string().max(32),
   /** Why the AppMaster waits (e.g. for free slots). */
   waiting: z.string().max(1000).optional(),
+  /** Mapped blobs: the version switched to (from event time `from`) and what each executor uses. */
+  blobs: z.array(z.object({
+    name: z.string().max(128),
+    version: z.number().int().nonnegative(),
+    from: z.number().optional(),
+    executors: z.record(z.string().max(12), z.number().int().nonnegative()),
+    refused: z.string().max(1000).optional(),
+  })).max(64).optional(),
 });
 export type AppMasterStatus = z.infer<typeof appMasterStatusSchema>;
 
@@ -123,6 +131,9 @@ export interface ExecutorsReply {
 }
 
 export const restartRequestSchema = z.object({ ...amCallBase, reason: z.string().max(8000) });
+
+/** AppMaster -> master before a blob switch: may the app's owner still read these blobs? */
+export const blobsCheckRequestSchema = z.object({ ...amCallBase, blobs: z.array(z.string().max(128)).min(1).max(64) });
 
 export interface RestartReply {
   epoch: number;

@@ -25,6 +25,9 @@ export interface WorkerOptions {
   /** Work folder: artifact cache and executor logs. */
   workDir: string;
   cacheMaxBytes: number;
+  /** The shared blob cache's bound (worker.blobCacheMaxBytes) and how often executors poll blob heads. */
+  blobCacheMaxBytes?: number;
+  blobPollMs?: number;
   storage: StorageConfig;
   baseDir: string;
   logger: TaskLogger;
@@ -33,6 +36,8 @@ export interface WorkerOptions {
   /** V8 heap limit of each executor (MiB): a memory-hungry task fails its executor, not the host. */
   executorMemoryMb?: number;
 }
+
+const DEFAULT_BLOB_CACHE_MAX_BYTES = 2 * 1024 ** 3;
 
 /** SIGTERM first so an executor can flush its last log lines; SIGKILL if it lingers. */
 const TERMINATE_GRACE_MS = 2000;
@@ -179,6 +184,11 @@ export class Worker {
       SLUICE_BASE_DIR: this.opts.baseDir,
       SLUICE_CACHE_DIR: join(this.opts.workDir, 'cache'),
       SLUICE_CACHE_MAX_BYTES: String(this.opts.cacheMaxBytes),
+      // Blobs: one LRU cache shared by every app on this worker, one folder per executor.
+      SLUICE_BLOB_CACHE_DIR: join(this.opts.workDir, 'blobs'),
+      SLUICE_BLOB_CACHE_MAX_BYTES: String(this.opts.blobCacheMaxBytes ?? DEFAULT_BLOB_CACHE_MAX_BYTES),
+      SLUICE_BLOB_DIR: join(this.opts.workDir, 'executors', `${c.appId}-e${c.epoch}-${c.role === 'appmaster' ? 'am' : c.executor}`),
+      SLUICE_BLOB_POLL_MS: String(this.opts.blobPollMs ?? 2000),
       SLUICE_HOST: this.opts.host,
       SLUICE_WORKER: this.id ?? '',
       // Scoped to this app, epoch and role; the cluster secret never leaves the worker.

@@ -95,11 +95,15 @@ export const clusterConfigSchema = z
         /** Work folder (artifact cache, executor logs); default ./.sluice/workers/<name>. */
         cacheDir: z.string().optional(),
         cacheMaxBytes: z.number().int().positive().default(1024 * 1024 * 1024),
+        /** The blob cache shared by every app on a worker (LRU, verified by digest). */
+        blobCacheMaxBytes: z.number().int().positive().default(2 * 1024 ** 3),
+        /** How often executors poll the head of each mapped blob (the bound on noticing an update). */
+        blobPollMs: z.number().int().min(50).max(600_000).default(2000),
         /** V8 heap limit per executor process (MiB); a task that needs more fails loudly. */
         executorMemoryMb: z.number().int().min(64).default(2048),
       })
       .strict()
-      .default({ slots: 4, heartbeatMs: 300, cacheMaxBytes: 1024 * 1024 * 1024, executorMemoryMb: 2048 }),
+      .default({ slots: 4, heartbeatMs: 300, cacheMaxBytes: 1024 * 1024 * 1024, blobCacheMaxBytes: 2 * 1024 ** 3, blobPollMs: 2000, executorMemoryMb: 2048 }),
     /** Users allowed everything (ACL superusers). */
     superusers: z.array(z.string()).default([]),
     /**

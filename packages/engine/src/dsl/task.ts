@@ -11,6 +11,14 @@ export interface TaskLogger {
   error(obj: object | string, msg?: string): void;
 }
 
+/** The app's mapped blobs as this task sees them (the version in use switches at a checkpoint boundary). */
+export interface TaskBlobs {
+  /** Local path of the mapped blob (a folder when mapped with `uncompress`); throws for an unmapped name. */
+  path(name: string): string;
+  /** The blob version this task uses now. */
+  version(name: string): number;
+}
+
 export interface TaskContext {
   readonly appId: string;
   readonly taskId: string;
@@ -20,6 +28,8 @@ export interface TaskContext {
   /** Latest per-processor config from the config store (polled; see onConfig). */
   readonly config: unknown;
   readonly logger: TaskLogger;
+  /** Blobs mapped by the app config (`blobs`). */
+  readonly blobs: TaskBlobs;
   /** Sends a batch downstream, all stamped `ts` (must not be below the task's input clock). */
   emit(values: unknown[], ts: number): void;
 }
@@ -44,6 +54,12 @@ export interface Task {
   onRecover?(t: number | undefined, ctx: TaskContext): void | Promise<void>;
   /** The processor's config changed in the config store. */
   onConfig?(value: unknown, ctx: TaskContext): void;
+  /**
+   * A mapped blob switched to `version` (local `path`): called when the task's input clock
+   * reaches the switch boundary B chosen by the AppMaster, after the snapshot of every
+   * boundary before B and before any message at or after B. Synchronous on purpose.
+   */
+  onBlobUpdate?(name: string, version: number, path: string, ctx: TaskContext): void;
   onStop?(ctx: TaskContext): void | Promise<void>;
 }
 

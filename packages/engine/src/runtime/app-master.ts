@@ -8,7 +8,11 @@ import { Committer } from './committer.js';
 import { isExecutorMessage, type AppMasterMessage, type ExecutorMessage } from './control-protocol.js';
 import type { ExecutorEnv, LoadedApp } from './env.js';
 import { ExecutionPlan } from './plan.js';
-import { executorPart } from './executor-core.js';
+import { BLOB_PART_KEY, decodeParts, executorPart } from './executor-core.js';
+import { blobMappingOf } from '../cluster/blob-mapping.js';
+import { BlobSwitcher } from './blob-switch.js';
+import type { BlobVersions } from './executor-blobs.js';
+import { decodeState } from './state-codec.js';
 import { isFenced, MasterLink } from './master-link.js';
 import type { MetricsRegistry } from '../observability/index.js';
 import { exitAfterFlush } from './observe.js';
@@ -64,6 +68,8 @@ export class AppMaster {
   /** The last error each executor reported before it went away: the restart's reason. */
   readonly #lastError = new Map<number, string>();
   readonly #link: MasterLink;
+  /** Live blob updates (undefined when the app maps no blobs). */
+  readonly #blobs: BlobSwitcher | undefined;
 
   constructor(readonly env: ExecutorEnv, readonly loaded: LoadedApp, readonly logger: Logger, registry?: MetricsRegistry) {
     this.epoch = env.epoch;
@@ -78,6 +84,37 @@ export class AppMaster {
     const executors = Math.max(1, Math.floor(Number(loaded.config.executors ?? 2)) || 2);
     this.plan = new ExecutionPlan(loaded.dag, executors);
     this.intervalMs = Number(loaded.dag.options.checkpointIntervalMs ?? loaded.config.checkpointIntervalMs ?? 1000) || 1000;
+    const mapping = blobMappingOf(loaded.config);
+    this.#blobs = mapping && Object.keys(mapping).length > 0 ? new BlobSwitcher({
+      executors: this.plan.executors, intervalMs: this.intervalMs, logger,
+      broadcast: (m) => { for (const c of this.#conns.values()) c.channel.send(m); },
+      maxClock: () => Math.max(0, ...Object.values(this.#clock?.clocks() ?? {})),
+      checkReadable: async (blobs) => { await this.#link.call('POST', `/apps/${this.env.appId}/am/blobs-check`, { epoch: this.epoch, amEpoch: this.amEpoch, blobs }, { attempts: 1 }); },
+      running: () => this.phase === 'running' && this.#conns.size === this.plan.executors,
+    }) : undefined;
+  }
+
+  /**
+   * The blob versions to start with: those recorded in the restored checkpoint (so replayed
+   * messages see what they saw before), else the newest of each mapped blob.
+   */
+  async #initialBlobs(): Promise<BlobVersions> {
+    const names = Object.keys(blobMappingOf(this.loaded.config) ?? {});
+    const out: BlobVersions = {};
+    if (this.#restoreT !== undefined) {
+      const first = [...Array(this.plan.executors).keys()].find((i) => this.plan.tasksOf(i).length > 0) ?? 0;
+      const parts = decodeParts(await this.loaded.app.checkpoints('tasks').readPart(this.#restoreT, executorPart(first)));
+      const rec = parts.get(BLOB_PART_KEY);
+      if (rec) Object.assign(out, decodeState(rec) as BlobVersions);
+    }
+    for (const n of names) {
+      if (out[n] !== undefined) continue;
+      const h = await this.loaded.storage.blobs?.head(n);
+      const v = h?.versions[h.versions.length - 1]?.version;
+      if (v === undefined) throw new Error(`mapped blob ${n} does not exist`);
+      out[n] = v;
+    }
+    return out;
   }
 
   get address(): string {
@@ -93,6 +130,7 @@ export class AppMaster {
     this.#hbTimer = setInterval(() => {
       void this.#heartbeat();
       this.#checkExecutorHeartbeats();
+      void this.#blobs?.tick();
     }, 1000);
     await this.#attempt();
   }
@@ -104,6 +142,11 @@ export class AppMaster {
       executors: this.plan.executors, connected: this.#conns.size, phase: this.phase, messages: this.#messages,
       ...(last === undefined ? {} : { committed: last }), ...(this.#clock ? { minClock: this.#clock.appMinClock() } : {}),
       ...(this.#waiting ? { waiting: this.#waiting } : {}),
+      ...(this.#blobs ? { blobs: Object.entries(this.#blobs.inUse).map(([name, version]) => ({
+        name, version, ...(this.#blobs!.from === undefined ? {} : { from: this.#blobs!.from }),
+        executors: Object.fromEntries([...this.#blobs!.perExecutor].map(([e, v]) => [String(e), v[name] ?? 0])),
+        ...(this.#blobs!.refused ? { refused: this.#blobs!.refused.slice(0, 1000) } : {}),
+      })) } : {}),
     };
   }
 
@@ -167,6 +210,7 @@ export class AppMaster {
     this.#committer = new Committer(this.loaded.app, epoch, names, sources, (t) => this.#onCommitted(t), (err) => this.#onCommitError(err));
     this.#restoreT = await this.#committer.open();
     this.#clock = new ClockService(this.plan.upstreamNames(), this.#restoreT ?? 0);
+    this.#blobs?.reset(await this.#initialBlobs());
     this.#lastError.clear();
     this.logger.info({ epoch, restoreT: this.#restoreT, executors: this.plan.executors }, 'requesting executors');
     // Placement is all or nothing; while the cluster has no room the app is pending.
@@ -215,7 +259,7 @@ export class AppMaster {
           this.#conns.set(m.executor, conn);
           if (this.#conns.size === this.plan.executors) {
             const peers = [...this.#conns.values()].map((c) => ({ executor: c.executor, host: c.host, port: c.dataPort }));
-            for (const c of this.#conns.values()) c.channel.send({ type: 'start', peers, executors: this.plan.executors, intervalMs: this.intervalMs, ...(this.#restoreT === undefined ? {} : { restoreT: this.#restoreT }) });
+            for (const c of this.#conns.values()) c.channel.send({ type: 'start', peers, executors: this.plan.executors, intervalMs: this.intervalMs, ...(this.#restoreT === undefined ? {} : { restoreT: this.#restoreT }), ...(this.#blobs ? { blobs: this.#blobs.inUse } : {}) });
           }
           return;
         }
@@ -255,6 +299,13 @@ export class AppMaster {
           this.#clock.update(s.task, s.clock, s.pendingMin);
           this.#messages[s.task] = s.messages;
         }
+        if (m.blobs) this.#blobs?.perExecutor.set(conn.executor, m.blobs);
+        break;
+      case 'blobReady':
+        this.#blobs?.onReady(conn.executor, m.versions);
+        break;
+      case 'blobPrepared':
+        this.#blobs?.onPrepared(conn.executor, m.id, m.ok, m.reason);
         break;
       case 'stopped':
         conn.stopped = true;
@@ -327,6 +378,7 @@ export class AppMaster {
       c.channel.socket.destroy();
     }
     this.#conns = new Map();
+    this.#blobs?.cancel();
     try {
       // The master counts the restart against the app's budget and answers with the
       // new epoch and the backed-off time to start; past the budget the app fails (409).

@@ -24,21 +24,29 @@ export type ExecutorMessage =
   | { type: 'ready' }
   | { type: 'staged'; t: number; task: string; part: CheckpointPart }
   | { type: 'exhausted'; task: string; lastDataTs: number }
-  | { type: 'status'; tasks: TaskStatus[] }
+  | { type: 'status'; tasks: TaskStatus[]; blobs?: Record<string, number> }
+  /** The newest version of each mapped blob this executor has materialized. */
+  | { type: 'blobReady'; versions: Record<string, number> }
+  /** Answer to blobPrepare: ok = no local task reached `from`, clocks now held below it. */
+  | { type: 'blobPrepared'; id: number; ok: boolean; reason?: string }
   | { type: 'stopped' }
   /** A task or the executor failed: the reason (with its labels) before the executor exits. */
   | { type: 'fatal'; error: string; processor?: string; task?: string; fenced: boolean };
 
 /** AppMaster -> executor. */
 export type AppMasterMessage =
-  | { type: 'start'; peers: PeerAddress[]; executors: number; intervalMs: number; restoreT?: number }
+  | { type: 'start'; peers: PeerAddress[]; executors: number; intervalMs: number; restoreT?: number; blobs?: Record<string, number> }
+  /** Switch mapped blobs to `versions` for every message at or after boundary `from` (two-phase). */
+  | { type: 'blobPrepare'; id: number; from: number; versions: Record<string, number> }
+  | { type: 'blobRelease'; id: number }
+  | { type: 'blobAbort'; id: number }
   | { type: 'go' }
   | { type: 'commit'; t: number }
   | { type: 'stop' }
   | { type: 'exit' };
 
-const EXECUTOR_TYPES = new Set(['hello', 'ready', 'staged', 'exhausted', 'status', 'stopped', 'fatal']);
-const AM_TYPES = new Set(['start', 'go', 'commit', 'stop', 'exit']);
+const EXECUTOR_TYPES = new Set(['hello', 'ready', 'staged', 'exhausted', 'status', 'stopped', 'fatal', 'blobReady', 'blobPrepared']);
+const AM_TYPES = new Set(['start', 'go', 'commit', 'stop', 'exit', 'blobPrepare', 'blobRelease', 'blobAbort']);
 
 /** Narrows a decoded frame; unknown types are dropped by the channel (a newer peer). */
 export function isExecutorMessage(m: unknown): m is ExecutorMessage {

@@ -1,5 +1,6 @@
 import { parseStorageConfig, openConfiguredStorage, type AppStorage, type Storage, type StorageConfig } from '@sluice/storage-api';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Endpoint } from '../cluster/http.js';
 import { masterUrls } from '../cluster/master-client.js';
@@ -25,6 +26,10 @@ export interface ExecutorEnv {
   baseDir: string;
   cacheDir: string;
   cacheMaxBytes: number;
+  blobCacheDir: string;
+  blobCacheMaxBytes: number;
+  blobDir: string;
+  blobPollMs: number;
   host: string;
 }
 
@@ -53,6 +58,10 @@ export function readExecutorEnv(env: NodeJS.ProcessEnv = process.env): ExecutorE
     baseDir: need('SLUICE_BASE_DIR'),
     cacheDir: need('SLUICE_CACHE_DIR'),
     cacheMaxBytes: Number(env.SLUICE_CACHE_MAX_BYTES ?? 1024 * 1024 * 1024),
+    blobCacheDir: env.SLUICE_BLOB_CACHE_DIR ?? join(need('SLUICE_CACHE_DIR'), '..', 'blobs'),
+    blobCacheMaxBytes: Number(env.SLUICE_BLOB_CACHE_MAX_BYTES ?? 2 * 1024 ** 3),
+    blobDir: env.SLUICE_BLOB_DIR ?? join(need('SLUICE_CACHE_DIR'), '..', 'executors', `${need('SLUICE_APP_ID')}-${need('SLUICE_EXECUTOR')}`),
+    blobPollMs: Number(env.SLUICE_BLOB_POLL_MS ?? 2000),
     host: env.SLUICE_HOST ?? '127.0.0.1',
   };
 }

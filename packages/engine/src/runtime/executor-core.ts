@@ -1,6 +1,9 @@
 import type { AppStorage, CheckpointPart, CheckpointWriter } from '@sluice/storage-api';
 import type { Dag } from '../dsl/dag.js';
-import type { TaskContext, TaskLogger } from '../dsl/task.js';
+import type { TaskBlobs, TaskContext, TaskLogger } from '../dsl/task.js';
+import { EngineError } from '../errors.js';
+import { BlobSchedule, type BlobSwitch } from './blob-schedule.js';
+import type { BlobVersions, ExecutorBlobs } from './executor-blobs.js';
 import type { ExecutionPlan, PlannedTask } from './plan.js';
 import { Router, type Transport } from './router.js';
 import { SourceRunner, type SourceHost } from './source-runner.js';
@@ -9,6 +12,9 @@ import { inTask, inTaskAsync } from './task-failure.js';
 import { TaskRunner, type RunnerHost } from './task-runner.js';
 
 export { decodeParts, encodeParts, executorPart } from './state-codec.js';
+
+/** The key of the blob versions record in an executor's checkpoint part (never a task name: NUL). */
+export const BLOB_PART_KEY = '\u0000blobs';
 export { TaskFailure } from './task-failure.js';
 export type { Transport } from './router.js';
 
@@ -25,6 +31,8 @@ export interface CoreOptions {
   logger: TaskLogger & { child?(b: Record<string, unknown>): TaskLogger };
   batchSize?: number;
   configPollMs?: number;
+  /** Mapped blobs and the versions to start with (from the AppMaster: restored or newest). */
+  blobs?: { local: ExecutorBlobs; initial: BlobVersions };
   onStaged(t: number, task: string, part: CheckpointPart): void;
   onExhausted(task: string, lastDataTs: number): void;
   /** App code threw (TaskFailure) or a storage write failed (STORAGE_FENCED: a zombie): the executor must stop. */
@@ -60,10 +68,14 @@ export class ExecutorCore implements RunnerHost, SourceHost {
   #stageQueue: Promise<unknown> = Promise.resolve();
   #collect = new Map<number, { parts: Map<string, Uint8Array>; waits: Promise<unknown>[] }>();
   #localTasks = 0;
+  readonly #schedule: BlobSchedule;
+  /** Task name -> the blob versions it uses now. */
+  readonly #taskBlobs = new Map<string, BlobVersions>();
 
   constructor(readonly opts: CoreOptions) {
     this.intervalMs = opts.intervalMs;
     this.#router = new Router(opts.plan, opts.self, this, opts.transport);
+    this.#schedule = new BlobSchedule(opts.blobs?.initial ?? {});
   }
 
   get stopped(): boolean {
@@ -79,16 +91,105 @@ export class ExecutorCore implements RunnerHost, SourceHost {
     const logger = this.opts.logger.child ? this.opts.logger.child({ task: meta.name }) : this.opts.logger;
     return {
       appId: this.opts.appId, taskId: meta.name, processor: meta.processor, index: meta.index, parallelism: meta.parallelism,
-      epoch: this.opts.epoch, config: this.#initialConfig.get(meta.processor), logger,
+      epoch: this.opts.epoch, config: this.#initialConfig.get(meta.processor), logger, blobs: this.#taskBlobsOf(meta.name),
       emit(values: unknown[], ts: number) {
         core.route(meta, ts, values);
       },
     };
   }
 
+  #taskBlobsOf(task: string): TaskBlobs {
+    this.#taskBlobs.set(task, { ...(this.opts.blobs?.initial ?? {}) });
+    const versions = (): BlobVersions => this.#taskBlobs.get(task)!;
+    const local = this.opts.blobs?.local;
+    const versionOf = (name: string): number => {
+      const v = versions()[name];
+      if (v === undefined) throw new EngineError('BAD_REQUEST', `blob ${JSON.stringify(name)} is not mapped by this app (config blobs)`);
+      return v;
+    };
+    return {
+      version: versionOf,
+      path: (name) => {
+        const v = versionOf(name);
+        const p = local?.pathOf(name, v);
+        if (!p) throw new EngineError('INTERNAL', `blob ${name} v${v} is not materialized on this executor`);
+        return p;
+      },
+    };
+  }
+
+  blobCap(): number | undefined {
+    return this.#schedule.cap();
+  }
+
+  blobSwitchesIn(lo: number, hi: number): BlobSwitch[] {
+    return this.#schedule.between(lo, hi);
+  }
+
+  applyBlobSwitch(runner: TaskRunner, sw: { from: number }): void {
+    const s = sw as BlobSwitch;
+    const mine = this.#taskBlobs.get(runner.meta.name)!;
+    for (const [name, version] of Object.entries(s.versions)) {
+      if (mine[name] === version) continue;
+      mine[name] = version;
+      const path = this.opts.blobs?.local.pathOf(name, version) ?? '';
+      inTask(runner.meta, 'onBlobUpdate', () => runner.task.onBlobUpdate?.(name, version, path, runner.ctx));
+    }
+    void this.#releaseUnused();
+  }
+
+  sourceBoundary(runner: SourceRunner, lo: number, b: number): void {
+    const mine = this.#taskBlobs.get(runner.meta.name)!;
+    for (const sw of this.#schedule.between(lo, b)) Object.assign(mine, sw.versions);
+  }
+
+  /**
+   * The AppMaster proposes switching to `versions` at boundary `from`. Accepted (true) only
+   * if no local task or source has reached `from`; then clocks stay below it until release
+   * or abort. The versions must already be materialized (the caller awaits that first).
+   */
+  prepareBlobSwitch(sw: BlobSwitch): boolean {
+    if (this.#schedule.pending) return false;
+    for (const s of this.sources) if (s.clock >= sw.from || s.lastBoundary >= sw.from) return false;
+    for (const r of this.runners.values()) if (r.inputClock >= sw.from || r.lastBoundary >= sw.from) return false;
+    this.#schedule.pending = sw;
+    return true;
+  }
+
+  releaseBlobSwitch(id: number): void {
+    if (this.#schedule.release(id)) for (const r of this.runners.values()) r.reclock();
+  }
+
+  abortBlobSwitch(id: number): void {
+    this.#schedule.abort(id);
+    for (const r of this.runners.values()) r.reclock();
+  }
+
+  /** The oldest version any local task still uses, per blob (the status report). */
+  blobsInUse(): BlobVersions {
+    const out: BlobVersions = {};
+    for (const v of this.#taskBlobs.values()) for (const [n, x] of Object.entries(v)) out[n] = Math.min(out[n] ?? Infinity, x);
+    return out;
+  }
+
+  async #releaseUnused(): Promise<void> {
+    const local = this.opts.blobs?.local;
+    if (!local) return;
+    const keep = new Map<string, Set<number>>();
+    const add = (v: BlobVersions): void => {
+      for (const [n, x] of Object.entries(v)) keep.set(n, (keep.get(n) ?? new Set()).add(x));
+    };
+    for (const v of this.#taskBlobs.values()) add(v);
+    for (const s of this.#schedule.released) if (s.from !== -Infinity) add(s.versions);
+    if (this.#schedule.pending) add(this.#schedule.pending.versions);
+    await local.release(keep).catch((err: unknown) => this.opts.logger.warn({ err: String(err) }, 'could not remove an old blob version'));
+  }
+
   /** Instantiates local tasks, restores state at restoreT and opens writers. */
   async open(dag: Dag): Promise<void> {
     const { plan, self, app, restoreT, epoch } = this.opts;
+    // Every mapped blob is local before any task starts.
+    for (const [name, version] of Object.entries(this.opts.blobs?.initial ?? {})) await this.opts.blobs!.local.materialize(name, version);
     const store = app.checkpoints('tasks');
     this.#staging = stagingHandle(await store.writer(epoch));
     const restored = restoreT === undefined ? undefined : decodeParts(await store.readPart(restoreT, executorPart(self)));
@@ -228,6 +329,8 @@ export class ExecutorCore implements RunnerHost, SourceHost {
     c.parts.set(task, encodeState(state));
     if (before) c.waits.push(before);
     if (c.parts.size < this.#localTasks) return;
+    // The blob versions for messages at or after t: a restore at t uses exactly these.
+    if (this.opts.blobs) c.parts.set(BLOB_PART_KEY, encodeState(this.#schedule.versionsAt(t)));
     // Every local task reached t: older incomplete times can no longer complete.
     for (const k of this.#collect.keys()) if (k <= t) this.#collect.delete(k);
     const { parts, waits } = c;

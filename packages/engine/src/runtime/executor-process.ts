@@ -10,6 +10,10 @@ import { PeerTransport } from './peer-transport.js';
 import { ExecutionPlan } from './plan.js';
 import type { MetricsRegistry } from '../observability/index.js';
 import { exitAfterFlush } from './observe.js';
+import { blobMappingOf } from '../cluster/blob-mapping.js';
+import { EngineError } from '../errors.js';
+import { BlobCache } from './blob-cache.js';
+import { BlobWatcher, ExecutorBlobs } from './executor-blobs.js';
 
 /**
  * A task executor: connects to its AppMaster, opens a data port for peers, and once
@@ -25,6 +29,8 @@ export class ExecutorProcess {
   #stopping = false;
   #queue: Promise<void> = Promise.resolve();
   #statusTimer: NodeJS.Timeout | undefined;
+  #blobs: ExecutorBlobs | undefined;
+  #watcher: BlobWatcher | undefined;
 
   constructor(readonly env: ExecutorEnv, readonly loaded: LoadedApp, readonly logger: Logger, readonly registry?: MetricsRegistry) {}
 
@@ -74,7 +80,9 @@ export class ExecutorProcess {
         this.transport = new PeerTransport(m.peers, this.env.executor, this.env.epoch, (peer) =>
           this.#stopping ? this.logger.debug({ peer }, 'peer connection closed') : this.logger.warn({ peer }, 'peer connection closed'),
         );
+        this.#blobs = this.#openBlobs();
         this.core = new ExecutorCore({
+          ...(this.#blobs ? { blobs: { local: this.#blobs, initial: m.blobs ?? {} } } : {}),
           appId: this.env.appId, epoch: this.env.epoch, plan, self: this.env.executor, app: this.loaded.app, intervalMs: m.intervalMs,
           transport: this.transport, logger: this.logger,
           ...(m.restoreT === undefined ? {} : { restoreT: m.restoreT }),
@@ -99,7 +107,31 @@ export class ExecutorProcess {
       }
       case 'go':
         this.core!.start();
-        this.#statusTimer = setInterval(() => this.#control.send({ type: 'status', tasks: this.core!.status() }), 500);
+        this.#statusTimer = setInterval(() => this.#control.send({ type: 'status', tasks: this.core!.status(), ...(this.#blobs ? { blobs: this.core!.blobsInUse() } : {}) }), 500);
+        if (this.#blobs) {
+          this.#watcher = new BlobWatcher(this.#blobs, this.env.blobPollMs, this.logger, (versions) => this.#control.send({ type: 'blobReady', versions }));
+          this.#watcher.start(this.core!.blobsInUse());
+        }
+        break;
+      case 'blobPrepare': {
+        // Fetch first (normally done already by the watcher), then answer at once.
+        let ok = false;
+        let reason: string | undefined;
+        try {
+          for (const [name, v] of Object.entries(m.versions)) await this.#blobs!.materialize(name, v);
+          ok = this.core!.prepareBlobSwitch({ id: m.id, from: m.from, versions: m.versions });
+          if (!ok) reason = `a local task or source already reached ${m.from}`;
+        } catch (err) {
+          reason = String(err);
+        }
+        this.#control.send({ type: 'blobPrepared', id: m.id, ok, ...(reason ? { reason } : {}) });
+        break;
+      }
+      case 'blobRelease':
+        this.core?.releaseBlobSwitch(m.id);
+        break;
+      case 'blobAbort':
+        this.core?.abortBlobSwitch(m.id);
         break;
       case 'commit':
         await this.core?.commit(m.t);
@@ -107,6 +139,7 @@ export class ExecutorProcess {
       case 'stop':
         this.#stopping = true;
         clearInterval(this.#statusTimer);
+        this.#watcher?.stop();
         await this.core?.stop();
         await this.#control.flushSend({ type: 'stopped' });
         this.logger.info('stopped');
@@ -121,6 +154,15 @@ export class ExecutorProcess {
         return never;
       }
     }
+  }
+
+  /** The app's mapped blobs on this executor, or undefined when it maps none. */
+  #openBlobs(): ExecutorBlobs | undefined {
+    const mapping = blobMappingOf(this.loaded.config);
+    if (!mapping || Object.keys(mapping).length === 0) return undefined;
+    const store = this.loaded.storage.blobs;
+    if (!store) throw new EngineError('CONFIG_INVALID', 'the app maps blobs but the storage backend has no blob store (capability blobs)');
+    return new ExecutorBlobs(store, new BlobCache(this.env.blobCacheDir, this.env.blobCacheMaxBytes), this.env.blobDir, mapping);
   }
 
   #acceptData(socket: Socket): void {

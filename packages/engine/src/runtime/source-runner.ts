@@ -13,6 +13,10 @@ export interface SourceHost {
   route(meta: PlannedTask, ts: number, values: unknown[]): void;
   forwardClock(meta: PlannedTask, c: number): void;
   exhausted(task: string, lastDataTs: number): void;
+  /** A pending blob switch's boundary: the source's clock stays below it until decided. */
+  blobCap(): number | undefined;
+  /** The source crossed into boundary b: released blob switches up to b apply to it. */
+  sourceBoundary(runner: SourceRunner, lo: number, b: number): void;
   /** Resolves when the outbound queues drained; undefined when not back-pressured. */
   backpressure(): Promise<void> | undefined;
 }
@@ -43,12 +47,20 @@ export class SourceRunner {
     let reported = false;
     while (!host.stopped) {
       const now = Math.max(Date.now(), this.clock);
+      const cap = host.blobCap();
+      if (cap !== undefined && now >= cap) {
+        // Gated by a pending blob switch (decided within a control round trip).
+        await sleep(2);
+        continue;
+      }
       const b = boundary(now, interval);
       if (b > this.lastBoundary) {
         // Everything before b has been emitted: record where b starts, off the hot loop.
         const position = this.source.position() ?? null;
+        const lo = this.lastBoundary;
         this.lastBoundary = b;
         host.stageAfter(this.writer!.append(b, Buffer.from(JSON.stringify(position), 'utf8')), b, this.meta.name, { position });
+        host.sourceBoundary(this, lo, b);
       }
       let values: unknown[] | null = [];
       if (!this.exhausted) {

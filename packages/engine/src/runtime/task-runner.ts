@@ -10,6 +10,11 @@ export interface RunnerHost {
   readonly intervalMs: number;
   stage(t: number, task: string, state: unknown): void;
   forwardClock(meta: PlannedTask, c: number): void;
+  /** A pending blob switch's boundary: the input clock stays below it until decided. */
+  blobCap(): number | undefined;
+  /** Released blob switches with lo < from <= hi, oldest first. */
+  blobSwitchesIn(lo: number, hi: number): Array<{ from: number }>;
+  applyBlobSwitch(runner: TaskRunner, sw: { from: number }): void;
 }
 
 interface Held {
@@ -44,8 +49,16 @@ export class TaskRunner {
     const prev = this.inputs.get(from);
     if (prev === undefined || c <= prev) return;
     this.inputs.set(from, c);
+    this.reclock();
+  }
+
+  /** Advances to the min over the inputs (also when a blob switch's cap is lifted). */
+  reclock(): void {
     let min = Infinity;
     for (const v of this.inputs.values()) if (v < min) min = v;
+    // A pending blob switch at B: stay below B until every executor accepted or dropped it.
+    const cap = this.core.blobCap();
+    if (cap !== undefined && min >= cap) min = cap - 1;
     if (min > this.inputClock) this.advance(min);
   }
 
@@ -66,10 +79,18 @@ export class TaskRunner {
     this.inputClock = c;
     const b = boundary(c, this.core.intervalMs);
     if (b > this.lastBoundary) {
+      // A blob switch at B applies after every message before B and before any at or after B.
+      const switches = this.core.blobSwitchesIn(this.lastBoundary, b);
+      for (const sw of switches) {
+        if (sw.from >= b) continue;
+        this.#release(sw.from);
+        this.core.applyBlobSwitch(this, sw);
+      }
       this.#release(b);
       inTask(this.meta, 'onClock', () => this.task.onClock?.(b, this.ctx));
       this.lastBoundary = b;
       this.core.stage(b, this.meta.name, this.task.snapshot ? inTask(this.meta, 'snapshot', () => this.task.snapshot!()) : null);
+      for (const sw of switches) if (sw.from === b) this.core.applyBlobSwitch(this, sw);
       this.#release(b + this.core.intervalMs);
     }
     this.core.forwardClock(this.meta, c);
