@@ -94,7 +94,8 @@ export class BlobSwitcher {
       // The submitter's r is re-checked by the master at every update (fail closed).
       await this.host.checkReadable(Object.keys(next));
     } catch (err) {
-      this.refused = `update to ${JSON.stringify(next)} refused: ${(err as Error).message}`;
+      const code = (err as { code?: unknown }).code;
+      this.refused = `update to ${JSON.stringify(next)} refused: ${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}`;
       this.#recheckAt = Date.now() + RECHECK_MS;
       this.host.logger.warn({ versions: next, err: (err as Error).message }, 'blob update not applied: the owner may no longer read it');
       return;
