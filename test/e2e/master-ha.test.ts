@@ -207,6 +207,43 @@ if (!leg.run) {
       expect(readCommittedOutput(output)).toEqual(await referenceCount(readFileSync(input, 'utf8')));
     }, 300_000);
 
+    it('SIGSTOP the leader past its lease, then SIGCONT: it steps down and what it held changes nothing', async () => {
+      const input = join(dir, 'stop-words.txt');
+      writeWords(input, 3000, 21);
+      const output = join(dir, 'stop-out');
+      const appId = await submit(input, output, 400);
+      const before = await waitFor('a committed checkpoint', 60_000, async () => {
+        const a = await app(appId);
+        return a.appMaster?.committed > 0 ? a : undefined;
+      });
+      const old = await leader();
+      const pid = masters[old]!.child.pid!;
+      process.kill(pid, 'SIGSTOP');
+      try {
+        const next = await waitFor('a new leader while the old one sleeps', 20_000, async () => {
+          for (let i = 0; i < 3; i++) {
+            if (i === old || !masters[i]) continue;
+            if ((await call(urls[i]!, 'GET', '/health')).body?.role === 'leader') return i;
+          }
+          return undefined;
+        }, 100);
+        expect((await call(urls[next]!, 'PUT', `/apps/${appId}/acl`, { acl: ['u:marker:r'] })).status).toBe(200);
+        await new Promise((r) => setTimeout(r, LEASE_MS));
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      // Awake: it must not believe it still leads.
+      await waitFor('the old leader to step down', 10_000, async () => ((await call(urls[old]!, 'GET', '/health')).body?.role === 'follower' ? true : undefined), 100);
+      const l = await leader();
+      expect(l).not.toBe(old);
+      expect((await call(urls[l]!, 'GET', `/apps/${appId}/acl`)).body.acl).toEqual(['u:marker:r']);
+      const end = await ended(appId);
+      expect(end.status, end.error).toBe('stopped');
+      expect(end.restarts).toBe(0);
+      expect(end.epoch).toBe(before.epoch);
+      expect(readCommittedOutput(output)).toEqual(await referenceCount(readFileSync(input, 'utf8')));
+    }, 180_000);
+
     it('rolls every master one by one while an app runs: exact output, no restart', async () => {
       const input = join(dir, 'roll-words.txt');
       writeWords(input, 4000, 13);
