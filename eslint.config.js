@@ -31,6 +31,9 @@ export default defineConfig(
     languageOptions: { ecmaVersion: 2023, sourceType: 'module', globals: { ...globals.node } },
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     rules: {
+      // A `let` read by a handler installed before its one assignment (signal handlers that
+      // must exist before the server starts) cannot be `const`.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // `_`-prefixed names are deliberately unused (positional parameters, destructured rests).
       'no-unused-vars': [
         'error',
