@@ -163,8 +163,10 @@ export class Master {
       getAppStorage: (id) => this.#appStorage(id),
       prometheus: () => ({ cluster: this.#snapshot() }),
       processMetrics: true,
-      authenticate: (token) => this.#userOfToken(token),
-      authorize: (user, appId, perm) => this.#uiAuthorize(user, appId, perm),
+      // Auth off (explicit, loopback only): the query routes and the dashboard are open too.
+      ...(this.opts.auth && this.opts.auth.clusterSecret
+        ? { authenticate: (token: string) => this.#userOfToken(token), authorize: (user: string, appId: string, perm: 'r' | 'w') => this.#uiAuthorize(user, appId, perm) }
+        : {}),
       secureCookie: this.opts.tls !== undefined,
       ...(this.opts.storageRouting ? { storageRouting: () => this.opts.storageRouting! } : {}),
     });
