@@ -80,7 +80,7 @@ export async function runDemo(options: { dir: string; copies: number; linesPerSe
   // What the demo reads of the master's app view.
   const appSchema = z.looseObject({
     status: z.string(),
-    error: z.unknown(),
+    error: z.unknown().optional(),
     epoch: z.number().optional(),
     appMaster: z.looseObject({ commits: z.number().optional() }).nullish(),
     executors: z.array(z.looseObject({ role: z.string(), pid: z.number(), executor: z.number() })).optional(),
