@@ -1,3 +1,4 @@
+import type { TestJson } from './helpers/engine-cluster.js';
 // Master HA end to end: a real three-member etcd, three `sluice master` processes and two
 // workers on the fs store. Kill the leader during a word count, lose one etcd member, lose
 // all of etcd, roll every master, race concurrent submits: outputs stay exact, no epoch
@@ -26,7 +27,7 @@ async function freePort(): Promise<number> {
 }
 
 /** One HTTP call with the admin token; never throws for HTTP errors (returns status + body). */
-async function call(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function call(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: TestJson }> {
   const headers: Record<string, string> = { authorization: `Bearer ${credentials.token}` };
   if (body !== undefined) headers['content-type'] = 'application/json';
   try {
@@ -67,14 +68,14 @@ if (!leg.run) {
         return undefined;
       }, 100);
 
-    const app = async (appId: string): Promise<any> => {
+    const app = async (appId: string): Promise<TestJson> => {
       const i = await leader();
       const r = await call(urls[i]!, 'GET', `/apps/${appId}`);
       if (r.status !== 200) throw new Error(`GET /apps/${appId}: ${r.status} ${JSON.stringify(r.body)}`);
       return r.body;
     };
 
-    const ended = (appId: string, timeoutMs = 120_000): Promise<any> =>
+    const ended = (appId: string, timeoutMs = 120_000): Promise<TestJson> =>
       waitFor(`app ${appId} to end`, timeoutMs, async () => {
         const a = await app(appId);
         return ['running', 'pending'].includes(a.status) ? undefined : a;
@@ -122,7 +123,7 @@ if (!leg.run) {
 
     afterAll(async () => {
       await Promise.allSettled(workers.map((w) => w.stop()));
-      await Promise.allSettled(masters.map((m) => m?.stop()));
+      await Promise.allSettled(masters.filter((m) => m !== undefined).map((m) => m.stop()));
       await etcd?.close();
       if (dir && !process.env.SLUICE_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
     });
