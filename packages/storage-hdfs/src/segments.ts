@@ -35,14 +35,20 @@ export function liveSegments(list: FileStatus[] | undefined): { live: Segment[];
   for (const s of all) {
     const o = byFirst.get(s.first);
     if (!o) byFirst.set(s.first, s);
-    else if (s.last < o.last) (byFirst.set(s.first, s), stale.push(o));
+    else if (s.last < o.last) {
+      byFirst.set(s.first, s);
+      stale.push(o);
+    }
     else stale.push(s);
   }
   const byLast = new Map<number, Segment>();
   for (const s of byFirst.values()) {
     const o = byLast.get(s.last);
     if (!o) byLast.set(s.last, s);
-    else if (s.first > o.first) (byLast.set(s.last, s), stale.push(o));
+    else if (s.first > o.first) {
+      byLast.set(s.last, s);
+      stale.push(o);
+    }
     else stale.push(s);
   }
   const live = [...byLast.values()].sort((a, b) => a.first - b.first);
