@@ -64,6 +64,13 @@ for (const backend of ['fs', 's3'] as const) {
       return { code, stdout: p.out.join('\n'), stderr: p.err.join('') };
     }
 
+    /** Exit code of a CLI call that must succeed; its stderr is printed when it does not. */
+    async function ok(user: string, args: string[]): Promise<number | null> {
+      const r = await as(user, args);
+      if (r.code !== 0) console.error(`sluice ${args.join(' ')} -> ${r.code}: ${r.stderr}`);
+      return r.code;
+    }
+
     async function blobStatus(user: string, appId: string): Promise<{ status: string; blobs: BlobStatus[] }> {
       const r = await as(user, ['status', appId, '--json']);
       expect(r.code, r.stderr).toBe(0);
@@ -113,7 +120,7 @@ for (const backend of ['fs', 's3'] as const) {
     it('an update while the app runs switches every task at one boundary, exactly once, also across a SIGKILL', async () => {
       writeFileSync(join(dir, 'v1.txt'), 'alpha\n');
       writeFileSync(join(dir, 'v2.txt'), 'beta\n');
-      expect((await as('alice', ['blobs', 'create', 'dict', '--file', join(dir, 'v1.txt')])).code).toBe(0);
+      expect(await ok('alice', ['blobs', 'create', 'dict', '--file', join(dir, 'v1.txt')])).toBe(0);
       const lines = 3000;
       const input = join(dir, 'lines.txt');
       writeFileSync(input, [...Array(lines).keys()].map((i) => `k${i}`).join('\n') + '\n');
@@ -161,7 +168,7 @@ for (const backend of ['fs', 's3'] as const) {
     it('an update is not applied once the submitter lost r on the blob (the master refuses the switch)', async () => {
       writeFileSync(join(dir, 'r1.txt'), 'one\n');
       writeFileSync(join(dir, 'r2.txt'), 'two\n');
-      expect((await as('alice', ['blobs', 'create', 'rules', '--file', join(dir, 'r1.txt'), '--acl', 'u:bob:r'])).code).toBe(0);
+      expect(await ok('alice', ['blobs', 'create', 'rules', '--file', join(dir, 'r1.txt'), '--acl', 'u:bob:r'])).toBe(0);
       const input = join(dir, 'lines-r.txt');
       writeFileSync(input, [...Array(30_000).keys()].map((i) => `r${i}`).join('\n') + '\n');
       const output = join(dir, 'out-r');
@@ -170,17 +177,17 @@ for (const backend of ['fs', 's3'] as const) {
       const appId = sub.stdout.trim();
       await until('bob', appId, (b) => b?.version === 1 && Object.keys(b.executors).length === 2, 30_000);
 
-      expect((await as('alice', ['blobs', 'set-acl', 'rules', '--acl', 'o::-'])).code).toBe(0);
-      expect((await as('alice', ['blobs', 'update', 'rules', '--file', join(dir, 'r2.txt')])).code).toBe(0);
+      expect(await ok('alice', ['blobs', 'set-acl', 'rules', '--acl', 'o::-'])).toBe(0);
+      expect(await ok('alice', ['blobs', 'update', 'rules', '--file', join(dir, 'r2.txt')])).toBe(0);
       const refused = await until('bob', appId, (b) => b?.refused !== undefined, 20_000);
       expect(refused.version).toBe(1);
       expect(refused.refused).toMatch(/FORBIDDEN|not allowed|permission/i);
       expect(Object.values(refused.executors)).toEqual([1, 1]);
 
       // Given r again, the pending update goes through (the refusal was the ACL, nothing else).
-      expect((await as('alice', ['blobs', 'set-acl', 'rules', '--acl', 'u:bob:r'])).code).toBe(0);
+      expect(await ok('alice', ['blobs', 'set-acl', 'rules', '--acl', 'u:bob:r'])).toBe(0);
       await until('bob', appId, (b) => b?.version === 2 && b.refused === undefined, 30_000);
-      expect((await as('bob', ['kill', appId])).code).toBe(0);
+      expect(await ok('bob', ['kill', appId])).toBe(0);
       for (const r of committed(output).values()) expect(r.tag).toBe(r.version === 1 ? 'one' : 'two');
     }, 180_000);
   });

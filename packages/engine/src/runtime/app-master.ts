@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { isStorageError } from '@sluice/storage-api';
+import { isStorageError, StorageError } from '@sluice/storage-api';
 import type { Logger } from 'pino';
 import type { AmHeartbeatReply, AppMasterStatus, ExecutorReport, ExecutorsReply, RestartReply } from '../cluster/protocol.js';
 import { ControlChannel } from './channel.js';
@@ -111,7 +111,7 @@ export class AppMaster {
       if (out[n] !== undefined) continue;
       const h = await this.loaded.storage.blobs?.head(n);
       const v = h?.versions[h.versions.length - 1]?.version;
-      if (v === undefined) throw new Error(`mapped blob ${n} does not exist`);
+      if (v === undefined) throw new StorageError(`mapped blob ${n} does not exist`, { code: 'STORAGE_NOT_FOUND', details: { blob: n } });
       out[n] = v;
     }
     return out;
