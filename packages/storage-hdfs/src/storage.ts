@@ -4,6 +4,7 @@
 //   apps/<appId>/offsets/<store>/             see offsets.ts, epochs.ts
 //   apps/<appId>/checkpoints/<store>/         see checkpoints.ts
 //   apps/<appId>/{logs,metrics,config}/       see logs.ts, metrics.ts, config.ts
+//   blobs/{content,records}/                  shared blobs, see blob-store.ts
 import type {
   AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, FsckHookFinding, OffsetStore, StorageCapabilities,
   StorageContext,
@@ -17,6 +18,7 @@ import { HdfsConfigStore } from './config.js';
 import type { HdfsCtx } from './context.js';
 import type { FileOps } from './files.js';
 import { HdfsJarStore } from './jars.js';
+import { HdfsBlobBackend } from './blob-store.js';
 import { HdfsLogStore } from './logs.js';
 import { HdfsMetricsStore } from './metrics.js';
 import { HdfsOffsetStore } from './offsets.js';
@@ -32,6 +34,8 @@ export const HDFS_CAPABILITIES: StorageCapabilities = Object.freeze({
   metricsRollups: true,
   // Jars stream to and from the DataNode; nothing holds a whole artifact.
   boundedJarMemory: true,
+  // blob-store.ts: content under fresh names, records committed with create-only renames.
+  blobs: true,
 });
 
 /** `gen` names this incarnation of the app: a handle kept across delete and re-create of the id sees a different one. */
@@ -43,6 +47,8 @@ export class HdfsStorage implements BackendStorage {
   readonly client: WebHdfsClient;
   readonly #ops: FileOps;
   readonly #apps: string;
+  /** Shared blobs under `<root>/blobs/` (the guard builds the BlobStore on these primitives). */
+  readonly blobs: HdfsBlobBackend;
 
   constructor(readonly options: HdfsOptions, private readonly context: StorageContext) {
     const urls = options.urls ?? [options.url!];
@@ -52,6 +58,7 @@ export class HdfsStorage implements BackendStorage {
     });
     this.#ops = { client: this.client, filePermission: options.permission.file, dirPermission: options.permission.dir };
     this.#apps = `${options.root.replace(/\/+$/, '')}/apps`;
+    this.blobs = new HdfsBlobBackend(this.#ops, `${options.root.replace(/\/+$/, '')}/blobs`);
   }
 
   /** Creates the root (so a wrong URL or missing permission fails at open, not later). */
