@@ -6,8 +6,8 @@
 //   s3 (s3rver + conditional-write shim): vs lib-storage Upload / raw GetObject stream,
 //       same part size and queue
 // Best of 2 alternating runs each (the machine is shared). `node bench/run.mjs blobs`.
-// Not measured here: time from `blobs update` to executors using the new version
-// (executors do not map blobs yet: see the engine README, "Shared blobs").
+// The time from `blobs update` to every executor using the new version needs a running
+// cluster: bench/blob-switch.bench.mjs (`node bench/run.mjs blob-switch`).
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';

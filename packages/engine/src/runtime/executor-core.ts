@@ -167,6 +167,8 @@ export class ExecutorCore implements RunnerHost, SourceHost {
 
   /** The oldest version any local task still uses, per blob (the status report). */
   blobsInUse(): BlobVersions {
+    // An executor without tasks holds every released version: it reports the newest.
+    if (this.#taskBlobs.size === 0) return this.#schedule.versionsAt(Infinity);
     const out: BlobVersions = {};
     for (const v of this.#taskBlobs.values()) for (const [n, x] of Object.entries(v)) out[n] = Math.min(out[n] ?? Infinity, x);
     return out;
