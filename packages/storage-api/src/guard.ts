@@ -11,6 +11,7 @@ import { LIMITS } from './limits.js';
 import { isLogLevel } from './util/logs.js';
 import { atomicWriteFile } from './util/atomic-file.js';
 import { validateAclEntries } from './acl.js';
+import { offsetStoreOver } from './offset-store.js';
 
 const GUARDED = Symbol.for('@sluice/storage-api.guarded');
 const RAW = Symbol.for('@sluice/storage-api.raw');
@@ -209,7 +210,7 @@ function guardApp(a: BackendAppStorage, life: Life): AppStorage {
       life.check();
       validateName('store', name);
       let s = offsets.get(name);
-      if (!s) offsets.set(name, (s = guardOffsets(a.offsets(name), life)));
+      if (!s) offsets.set(name, (s = guardOffsets(offsetStoreOver(a.offsets(name)), life)));
       return s;
     },
     checkpoints(name: string, options: { numRetained?: number } = {}) {

@@ -70,8 +70,11 @@ export interface StorageModule<O = Record<string, unknown>> {
   };
 }
 
-/** What to corrupt in the verify-on-read cases: a jar's bytes or a checkpoint part's bytes. */
-export type CorruptTarget = { appId: string; jar: string } | { appId: string; store: string; t: number; part: string };
+/** What to corrupt in the verify-on-read cases: a jar's bytes, a checkpoint part's bytes, or the stored value of one offset entry. */
+export type CorruptTarget =
+  | { appId: string; jar: string }
+  | { appId: string; store: string; t: number; part: string }
+  | { appId: string; offsets: string; t: number };
 
 // ---------------------------------------------------------------- storage and apps
 
@@ -435,7 +438,48 @@ export interface ConfigStore {
  */
 export type BackendJarStore = Omit<JarStore, 'copyFromLocal' | 'copyToLocal'> & Partial<Pick<JarStore, 'copyFromLocal' | 'copyToLocal'>>;
 
-export type BackendAppStorage = Omit<AppStorage, 'jars'> & { readonly jars: BackendJarStore };
+export type BackendAppStorage = Omit<AppStorage, 'jars' | 'offsets'> & {
+  readonly jars: BackendJarStore;
+  /** I/O hooks of one offsets store; storage-api applies the contract's policy over them. */
+  offsets(name: string): OffsetBackend;
+};
+
+/** What the state-changing offset hooks see, read inside the backend's atomic section. */
+export interface OffsetState {
+  /** Highest epoch that has opened a writer (0 if none, e.g. after the app was deleted). */
+  epoch: number;
+  /** The newest stored entry. */
+  last: TimeEntry | undefined;
+}
+
+/**
+ * The I/O of one offsets store (abstract-level's "private API for implementors"). Values are
+ * opaque bytes (storage-api stores a checksummed frame); backends never decide fencing,
+ * ordering or retries: each write hook reads the current state atomically with respect to
+ * other writers (a transaction, a lock, a conditional write), hands it to the policy callback
+ * it is given, and stores exactly what that returns; a callback that throws aborts the write.
+ */
+export interface OffsetBackend {
+  readonly name: string;
+  get(t: number, options?: OpOptions): Promise<TimeEntry | undefined>;
+  /** Last entry with time ≤ t. */
+  floor(t: number, options?: OpOptions): Promise<TimeEntry | undefined>;
+  /** First entry with time ≥ t. */
+  ceiling(t: number, options?: OpOptions): Promise<TimeEntry | undefined>;
+  first(options?: OpOptions): Promise<TimeEntry | undefined>;
+  last(options?: OpOptions): Promise<TimeEntry | undefined>;
+  /** from ≤ t < to, ascending, at most `limit` (always given, already capped). */
+  range(from: number, to: number, options: OpOptions & { limit: number }): Promise<TimeEntry[]>;
+  /** Optional: lookUp in fewer round trips; the default composes first/last/ceiling. */
+  lookUp?(t: number, options?: OpOptions): Promise<LookUpResult<TimeEntry>>;
+  currentEpoch(options?: OpOptions): Promise<number>;
+  /** Atomically: decide(current epoch) (throws to refuse), then record `epoch` as current if it is higher or none is recorded. */
+  openEpoch(epoch: number, decide: (current: number) => void, options?: OpOptions): Promise<void>;
+  /** Atomically: plan(state) → entries to store (may be none), stored all or nothing. */
+  append(plan: (state: OffsetState) => TimeEntry[], options?: OpOptions): Promise<void>;
+  /** Atomically: check(current epoch) (throws to refuse), then removes entries with time < t ('before') or > t ('after'); returns how many. */
+  truncate(side: 'before' | 'after', t: number, check: (current: number) => void, options?: OpOptions): Promise<number>;
+}
 
 export type BackendStorage = Omit<Storage, 'createAppStorage' | 'getAppStorage'> & {
   createAppStorage(appName: string, appId: string, options: CreateAppOptions): Promise<BackendAppStorage>;

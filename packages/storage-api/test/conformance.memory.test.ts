@@ -22,6 +22,9 @@ registerConformance({ describe, it }, {
         if ('jar' in target) {
           const blob = app.blobs.get(app.jars.get(target.jar)!.sha256)!;
           blob[0]! ^= 0xff;
+        } else if ('offsets' in target) {
+          const e = app.offsets.get(target.offsets)!.entries.find((x) => x.t === target.t)!;
+          e.value[e.value.length - 1]! ^= 0xff;
         } else {
           const cp = app.checkpoints.get(target.store)!.committed.find((c) => c.t === target.t)!;
           const ref = cp.parts.find((p) => p.name === target.part)!.ref;

@@ -156,4 +156,22 @@ export const offsetCases: ConformanceCase[] = [
       assert.deepEqual(await b.listTimeStores('checkpoints'), []);
     },
   },
+  {
+    group: 'offsets',
+    name: 'a changed offset value is STORAGE_CORRUPT on every read, never returned',
+    async run({ app, instance }) {
+      assert.ok(instance.corrupt, 'the conformance instance must provide corrupt() (offset values are verified on read)');
+      const a = await app();
+      const s = a.offsets('src');
+      const w = await s.writer(1);
+      await w.appendBatch([10, 20, 30].map((t) => ({ t, value: bytes(`offset-${t}`) })));
+      await instance.corrupt({ appId: a.appId, offsets: 'src', t: 20 });
+      await rejectsWith(s.get(20), 'STORAGE_CORRUPT', 'get(20) after its stored value changed');
+      await rejectsWith(s.floor(25), 'STORAGE_CORRUPT', 'floor(25) lands on the changed entry 20');
+      await rejectsWith(s.lookUp(15), 'STORAGE_CORRUPT', 'lookUp(15) lands on the changed entry 20');
+      await rejectsWith(s.range(0, Number.POSITIVE_INFINITY), 'STORAGE_CORRUPT', 'range over the changed entry 20');
+      assert.equal(text((await s.get(10))?.value), 'offset-10', 'get(10): entries around the damage still read');
+      assert.equal(text((await s.last())?.value), 'offset-30', 'last(): entries around the damage still read');
+    },
+  },
 ];
