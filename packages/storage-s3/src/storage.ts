@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
   LIMITS, StorageError, checkAliveBefore, damagedAppMeta, newAppMeta, type AppMeta, type AppMetaPatch, type BackendAppStorage, type BackendStorage, type CheckpointStore,
-  type CreateAppOptions, type FsckHookFinding, type OffsetStore, type StorageCapabilities, type StorageContext,
+  type CreateAppOptions, type FsckHookFinding, type OffsetBackend, type StorageCapabilities, type StorageContext,
 } from '@sluice/storage-api';
 import { S3CheckpointStore } from './checkpoints.js';
 import { fsckS3App } from './fsck.js';
@@ -51,6 +51,11 @@ export class S3Storage implements BackendStorage {
       cache: new LruCache<unknown>(),
       requireSafeWrites: (what) => this.#requireSafeWrites(what),
     };
+  }
+
+  /** Forgets a cached object (the corrupt test hook rewrites immutable objects behind our back). */
+  forgetCached(key: string): void {
+    this.#sh.cache.delete(key);
   }
 
   /** Normalised key prefix ('' or 'a/b/'). */
@@ -200,8 +205,8 @@ export class S3AppStorage implements BackendAppStorage {
   }
 
   // Opening a writer is rare: one meta GET there keeps a deleted app's handle from opening one.
-  offsets(name: string): OffsetStore {
-    return checkAliveBefore(new S3OffsetStore(this.sh, `${this.#data}offsets/${name}/`, name), ['writer'], (signal) => this.meta({ signal }));
+  offsets(name: string): OffsetBackend {
+    return checkAliveBefore(new S3OffsetStore(this.sh, `${this.#data}offsets/${name}/`, name), ['openEpoch'], (signal) => this.meta({ signal }));
   }
 
   checkpoints(name: string, options: { numRetained?: number } = {}): CheckpointStore {
