@@ -32,7 +32,7 @@ export function offsetStoreOver(b: OffsetBackend): OffsetStore {
       await b.openEpoch(epoch, (current) => checkOpenEpoch(b.name, epoch, current), o);
       const appendAll = (entries: TimeEntry[], o2?: OpOptions): Promise<void> => {
         const framed = entries.map((e) => ({ t: e.t, value: frameValue(e.t, e.value) }));
-        return b.append((state) => planOffsetAppend(b.name, epoch, framed, state), o2);
+        return b.append(framed[0]!.t, (state) => planOffsetAppend(b.name, epoch, framed, state), o2);
       };
       const check = (current: number): void => checkWriterEpoch(b.name, epoch, current);
       const w: OffsetWriter = {

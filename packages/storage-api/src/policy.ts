@@ -3,7 +3,7 @@
  * ordering, and the checks that keep a handle of a deleted app from writing.
  */
 import { StorageError, toStorageError } from './errors.js';
-import type { AppMeta, CheckpointPart, CreateAppOptions, OpOptions, TimeEntry } from './types.js';
+import type { AppMeta, CheckpointPart, CreateAppOptions, OffsetState, OpOptions, TimeEntry } from './types.js';
 import { bytesEqual } from './util/bytes.js';
 
 export function fencedError(store: string, mine: number, current: number): StorageError {
@@ -95,13 +95,16 @@ export function checkOpenEpoch(store: string, mine: number, current: number): vo
  * exactly the last entry (same time, same bytes) is a no-op so a retry after a lost
  * acknowledgement is safe. All or nothing: any refusal throws before anything is stored.
  */
-export function planOffsetAppend(store: string, epoch: number, entries: readonly TimeEntry[], state: { epoch: number; last: TimeEntry | undefined }): TimeEntry[] {
+export function planOffsetAppend(store: string, epoch: number, entries: readonly TimeEntry[], state: OffsetState): TimeEntry[] {
   checkWriterEpoch(store, epoch, state.epoch);
   let last = state.last;
   const out: TimeEntry[] = [];
   for (const e of entries) {
     if (last && e.t <= last.t) {
-      if (e.t === last.t && out.length === 0 && bytesEqual(e.value, last.value)) continue;
+      if (e.t === last.t && out.length === 0) {
+        if (!last.value) throw new StorageError(`store ${store}: the backend left out the value of the last entry (${last.t})`, { code: 'STORAGE_IO_ERROR' });
+        if (bytesEqual(e.value, last.value)) continue;
+      }
       throw outOfOrderError(store, e.t, last.t);
     }
     out.push(e);

@@ -448,8 +448,11 @@ export type BackendAppStorage = Omit<AppStorage, 'jars' | 'offsets'> & {
 export interface OffsetState {
   /** Highest epoch that has opened a writer (0 if none, e.g. after the app was deleted). */
   epoch: number;
-  /** The newest stored entry. */
-  last: TimeEntry | undefined;
+  /**
+   * The newest stored entry. Its value may be left out when its time is below the batch's
+   * first time (`firstT`): the policy compares values only for a retry of the last entry.
+   */
+  last: { t: number; value?: Uint8Array } | undefined;
 }
 
 /**
@@ -475,8 +478,8 @@ export interface OffsetBackend {
   currentEpoch(options?: OpOptions): Promise<number>;
   /** Atomically: decide(current epoch) (throws to refuse), then record `epoch` as current if it is higher or none is recorded. */
   openEpoch(epoch: number, decide: (current: number) => void, options?: OpOptions): Promise<void>;
-  /** Atomically: plan(state) → entries to store (may be none), stored all or nothing. */
-  append(plan: (state: OffsetState) => TimeEntry[], options?: OpOptions): Promise<void>;
+  /** Atomically: plan(state) → entries to store (may be none), stored all or nothing. `firstT`: the batch's first time. */
+  append(firstT: number, plan: (state: OffsetState) => TimeEntry[], options?: OpOptions): Promise<void>;
   /** Atomically: check(current epoch) (throws to refuse), then removes entries with time < t ('before') or > t ('after'); returns how many. */
   truncate(side: 'before' | 'after', t: number, check: (current: number) => void, options?: OpOptions): Promise<number>;
 }

@@ -40,7 +40,7 @@ export class FsOffsetStore extends TimeReader<TimeEntry, Row> implements OffsetB
     return mapped(this.what('writer'), () => writeTx(this.db, () => this.raiseEpoch(epoch, decide)));
   }
 
-  append(plan: (state: OffsetState) => TimeEntry[]): Promise<void> {
+  append(_firstT: number, plan: (state: OffsetState) => TimeEntry[]): Promise<void> {
     return mapped(this.what('append'), () =>
       writeTx(this.db, () => {
         const row = this.#last.get(this.name) as Row | undefined;

@@ -23,25 +23,19 @@ export function maxEpoch(list: FileStatus[] | undefined): number {
   return max;
 }
 
-// The contract's error comes from storage-api's policy, not restated here.
-export { fencedError as fenced } from '@sluice/storage-api';
-import { fencedError as fenced } from '@sluice/storage-api';
 
 /** Fenced by a higher epoch; STORAGE_NOT_FOUND when a lower one shows the store was wiped (app deleted) since the writer opened. */
 export function checkEpoch(store: string, list: FileStatus[] | undefined, epoch: number): void {
   checkWriterEpoch(store, epoch, maxEpoch(list));
 }
 
-/** When opening a writer: only a higher epoch refuses it. */
-function checkOpen(store: string, list: FileStatus[] | undefined, epoch: number): void {
-  const cur = maxEpoch(list);
-  if (cur > epoch) throw fenced(store, epoch, cur);
-}
-
-/** Registers `epoch` as a writer of the store in `dir`; STORAGE_FENCED if a higher one exists. */
-export async function openEpoch(ops: FileOps, store: string, dir: string, epoch: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Registers `epoch` as a writer of the store in `dir`. `decide` (the policy) sees the
+ * highest epoch before and again after the marker is written, and refuses a lower one.
+ */
+export async function openEpoch(ops: FileOps, dir: string, epoch: number, decide: (current: number) => void, signal?: AbortSignal): Promise<void> {
   const list = await ops.client.list(dir, signal);
-  checkOpen(store, list, epoch);
+  decide(maxEpoch(list));
   // Opening a writer is rare and already lists the directory: sweep dead writers' temp files.
   const cutoff = Date.now() - TMP_MAX_AGE_MS;
   for (const s of list ?? []) {
@@ -55,6 +49,6 @@ export async function openEpoch(ops: FileOps, store: string, dir: string, epoch:
       if ((err as StorageError).code !== 'STORAGE_ALREADY_EXISTS') throw err;
     }
     // A higher epoch may have opened between the list and the marker.
-    checkEpoch(store, await ops.client.list(dir, signal), epoch);
+    decide(maxEpoch(await ops.client.list(dir, signal)));
   }
 }

@@ -177,7 +177,7 @@ export class S3OffsetStore implements OffsetBackend {
 
   // Epoch read (one GET) and the segment PUT: a zombie's write in flight when a higher
   // epoch opens can still land (no multi-object CAS on S3), a later one cannot.
-  async append(plan: (state: OffsetState) => TimeEntry[], o: OpOptions = {}): Promise<void> {
+  async append(_firstT: number, plan: (state: OffsetState) => TimeEntry[], o: OpOptions = {}): Promise<void> {
     const { epoch } = await this.#epoch.current(o.signal);
     if (this.#last === undefined) this.#last = (await this.last({ signal: o.signal })) ?? null;
     const stored = plan({ epoch, last: this.#last ?? undefined }).map(copy);

@@ -85,7 +85,7 @@ export class MemoryOffsetStore extends SortedReader<TimeEntry> implements Offset
     decide(s.epoch);
     s.epoch = Math.max(s.epoch, epoch);
   }
-  async append(plan: (state: OffsetState) => TimeEntry[]): Promise<void> {
+  async append(_firstT: number, plan: (state: OffsetState) => TimeEntry[]): Promise<void> {
     const s = this.#state();
     const add = plan({ epoch: s.epoch, last: s.entries[s.entries.length - 1] });
     s.entries.push(...add.map((e) => ({ t: e.t, value: new Uint8Array(e.value) })));

@@ -174,4 +174,26 @@ export const offsetCases: ConformanceCase[] = [
       assert.equal(text((await s.last())?.value), 'offset-30', 'last(): entries around the damage still read');
     },
   },
+  {
+    group: 'offsets',
+    name: '150 single appends (compacted by backends that segment) stay exact through truncation',
+    timeoutMs: 60_000,
+    async run({ app }) {
+      const s = (await app()).offsets('src');
+      const w = await s.writer(1);
+      for (let i = 1; i <= 150; i++) await w.append(i * 10, bytes(`v${i}`));
+      await w.append(1500, bytes('v150')); // identical retry of the last entry, after compaction
+      const all = await s.range(0, Number.POSITIVE_INFINITY);
+      assert.deepEqual(all.map((e) => e.t), Array.from({ length: 150 }, (_, i) => (i + 1) * 10), 'range after 150 appends');
+      assert.deepEqual(all.map((e) => text(e.value)), Array.from({ length: 150 }, (_, i) => `v${i + 1}`), 'values after 150 appends');
+      assert.equal(text((await s.floor(755))?.value), 'v75', 'floor(755)');
+      assert.equal(await w.truncateAfter(1000), 50, 'truncateAfter(1000)');
+      await w.append(1005, bytes('new'));
+      assert.equal(await w.truncateBefore(505), 50, 'truncateBefore(505)');
+      const kept = await s.range(0, Number.POSITIVE_INFINITY);
+      assert.deepEqual(kept.map((e) => e.t), [...Array.from({ length: 50 }, (_, i) => 510 + i * 10), 1005], 'range after truncations');
+      const l = await s.lookUp(0);
+      assert.equal(l.status === 'underflow' && l.min.t, 510, 'lookUp(0) after truncateBefore');
+    },
+  },
 ];
