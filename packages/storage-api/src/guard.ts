@@ -11,7 +11,7 @@ import { LIMITS } from './limits.js';
 import { isLogLevel } from './util/logs.js';
 import { atomicWriteFile } from './util/atomic-file.js';
 import { validateAclEntries } from './acl.js';
-import { offsetStoreOver } from './offset-store.js';
+import { markPolicyApplied, offsetStoreOver } from './offset-store.js';
 
 const GUARDED = Symbol.for('@sluice/storage-api.guarded');
 const RAW = Symbol.for('@sluice/storage-api.raw');
@@ -264,7 +264,7 @@ function guardReader<E>(r: {
 
 function guardOffsets(r: OffsetStore, life: Life): OffsetStore {
   const w = `offsets ${r.name}`;
-  return {
+  return markPolicyApplied({
     ...guardReader(r, life, 'offsets'),
     writer: (epoch, o = {}) =>
       run(life, `${w} writer`, o.signal, async () => {
@@ -288,7 +288,7 @@ function guardOffsets(r: OffsetStore, life: Life): OffsetStore {
         };
         return g;
       }),
-  };
+  });
 }
 
 function checkPartsList(parts: CheckpointPart[]): void {

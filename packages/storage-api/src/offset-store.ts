@@ -8,7 +8,18 @@ import { checkOpenEpoch, checkWriterEpoch, planOffsetAppend } from './policy.js'
 import { resolveLookUp } from './util/lookup.js';
 import { frameValue, unframeValue } from './util/value-frame.js';
 
-export function offsetStoreOver(b: OffsetBackend): OffsetStore {
+const POLICY_APPLIED = Symbol.for('@sluice/storage-api.offset-policy');
+
+/**
+ * The public store over `b`. A composed storage (routing) hands out stores that already
+ * apply the policy: those pass through, so values are framed and checked exactly once.
+ */
+export function offsetStoreOver(b: OffsetBackend | OffsetStore): OffsetStore {
+  if ((b as unknown as Record<symbol, unknown>)[POLICY_APPLIED]) return b as OffsetStore;
+  return policyOver(b as OffsetBackend);
+}
+
+function policyOver(b: OffsetBackend): OffsetStore {
   const what = `offsets ${b.name}`;
   const open = (e: TimeEntry): TimeEntry => ({ t: e.t, value: unframeValue(e.t, e.value, what) });
   const maybe = (e: TimeEntry | undefined): TimeEntry | undefined => e && open(e);
@@ -19,7 +30,7 @@ export function offsetStoreOver(b: OffsetBackend): OffsetStore {
     if (r.status === 'overflow') return { status: 'overflow', max: open(r.max) };
     return r;
   };
-  return {
+  const store: OffsetStore = {
     name: b.name,
     get: async (t, o) => maybe(await b.get(t, o)),
     floor: async (t, o) => maybe(await b.floor(t, o)),
@@ -45,4 +56,11 @@ export function offsetStoreOver(b: OffsetBackend): OffsetStore {
       return w;
     },
   };
+  return markPolicyApplied(store);
+}
+
+/** Marks a store (or a guard around one) as applying the policy already. */
+export function markPolicyApplied<T extends OffsetStore>(store: T): T {
+  Object.defineProperty(store, POLICY_APPLIED, { value: true });
+  return store;
 }

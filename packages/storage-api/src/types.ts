@@ -66,7 +66,7 @@ export interface StorageModule<O = Record<string, unknown>> {
   /** Optional hooks for the conformance suite run against a live instance (CLI). */
   readonly testHooks?: {
     /** Flips bytes of a stored jar or checkpoint part behind the backend's back. */
-    corrupt(storage: BackendStorage, target: CorruptTarget): Promise<void>;
+    corrupt(storage: Storage | BackendStorage, target: CorruptTarget): Promise<void>;
   };
 }
 

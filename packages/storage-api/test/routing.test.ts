@@ -33,7 +33,11 @@ registerConformance({ describe, it }, {
       corrupt: async (target) => {
         const app = namedVolume(side).apps.get(target.appId)!;
         if ('jar' in target) app.blobs.get(app.jars.get(target.jar)!.sha256)![0]! ^= 0xff;
-        else {
+        else if ('offsets' in target) {
+          // Offsets stay on the default (main) volume.
+          const e = namedVolume(main).apps.get(target.appId)!.offsets.get(target.offsets)!.entries.find((x) => x.t === target.t)!;
+          e.value[e.value.length - 1]! ^= 0xff;
+        } else {
           const s = app.checkpoints.get(target.store)!;
           s.staged.get(s.committed.find((c) => c.t === target.t)!.parts.find((p) => p.name === target.part)!.ref)![0]! ^= 0xff;
         }

@@ -55,6 +55,8 @@ function copy(e: TimeEntry): TimeEntry {
 /** Small segments this store merges into one, so listings stay short under unbatched appends. */
 export const COMPACT_EVERY = 32;
 const COMPACT_MAX_BYTES = 4 * 1024 * 1024;
+/** A merged segment keeps absorbing runs until it holds this many entries (then a new one starts). */
+export const FULL_SEGMENT_ENTRIES = 1024;
 
 /**
  * Offsets as batched segment objects: I/O hooks only (storage-api applies the policy). The
@@ -68,6 +70,8 @@ export class S3OffsetStore implements OffsetBackend {
   #last: TimeEntry | null | undefined;
   /** Recent small segments written here, merged every COMPACT_EVERY. */
   #run: Array<{ key: string; entries: TimeEntry[]; bytes: number }> = [];
+  /** The last merged segment while it is not full: the next merge absorbs it, so merged segments do not pile up either. */
+  #tail: { key: string; entries: TimeEntry[]; bytes: number } | undefined;
 
   constructor(private readonly sh: Shared, base: string, readonly name: string) {
     this.#dir = `${base}seg/`;
@@ -173,6 +177,7 @@ export class S3OffsetStore implements OffsetBackend {
     // A new writer learns the last entry from the store, not from an earlier writer here.
     this.#last = undefined;
     this.#run = [];
+    this.#tail = undefined;
   }
 
   // Epoch read (one GET) and the segment PUT: a zombie's write in flight when a higher
@@ -204,7 +209,7 @@ export class S3OffsetStore implements OffsetBackend {
    * so the overlap in between (or after a crash) shows identical entries once.
    */
   async #compact(signal?: AbortSignal): Promise<void> {
-    const run = this.#run;
+    const run = this.#tail ? [this.#tail, ...this.#run] : this.#run;
     const all = run.flatMap((r) => r.entries).sort((a, b) => a.t - b.t);
     try {
       const key = `${this.#dir}${pad(all[0]!.t)}-${pad(all[all.length - 1]!.t)}-${randomUUID()}`;
@@ -212,6 +217,8 @@ export class S3OffsetStore implements OffsetBackend {
       await this.sh.io.put(key, body, signal);
       this.sh.cache.set(key, all, body.length);
       this.#run = [];
+      const bytes = run.reduce((n, r) => n + r.bytes, 0);
+      this.#tail = all.length < FULL_SEGMENT_ENTRIES && bytes < COMPACT_MAX_BYTES ? { key, entries: all, bytes } : undefined;
       await this.sh.io.deleteMany(run.map((r) => r.key), signal);
       for (const r of run) this.sh.cache.delete(r.key);
     } catch (err) {
@@ -223,6 +230,7 @@ export class S3OffsetStore implements OffsetBackend {
   async truncate(side: 'before' | 'after', t: number, check: (current: number) => void, o: OpOptions = {}): Promise<number> {
     check((await this.#epoch.current(o.signal)).epoch);
     this.#run = [];
+    this.#tail = undefined;
     try {
       return await this.#truncate(t, side, o.signal);
     } finally {
