@@ -12,6 +12,7 @@ import { isLogLevel } from './util/logs.js';
 import { atomicWriteFile } from './util/atomic-file.js';
 import { validateAclEntries } from './acl.js';
 import { markPolicyApplied, offsetStoreOver } from './offset-store.js';
+import { attachBlobs } from './blob-guard.js';
 
 const GUARDED = Symbol.for('@sluice/storage-api.guarded');
 const RAW = Symbol.for('@sluice/storage-api.raw');
@@ -180,6 +181,7 @@ export function guardStorage(raw: BackendStorage): Storage {
       await raw.close();
     },
   };
+  attachBlobs(s, raw, () => life.check());
   Object.defineProperty(s, GUARDED, { value: true });
   Object.defineProperty(s, RAW, { value: raw });
   return s;

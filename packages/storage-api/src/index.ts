@@ -31,4 +31,10 @@ export {
 export { seededRandom } from './util/random.js';
 export { intercept, type Around, type InterceptedCall } from './intercept.js';
 export { pollForNew, type PollOptions } from './util/follow.js';
+export {
+  validateBlobName, DEFAULT_BLOB_KEEP, MAX_BLOB_KEEP, type BlobStore, type BlobBackend, type BlobMeta, type BlobVersionInfo, type BlobCreateOptions,
+  type BlobUpdateOptions, type BlobReadOptions, type BlobWriteOptions,
+} from './blobs.js';
+export { BlobStoreCore, blobContentRef, type BlobCoreOptions } from './blob-core.js';
+export { blobBackendOf } from './blob-guard.js';
 export { atomicWriteFile } from './util/atomic-file.js';

@@ -113,6 +113,7 @@ export const CAPABILITY_MEANINGS: Readonly<Record<keyof StorageCapabilities, str
   follow: 'logs.follow() tails records appended by other instances (`sluice logs -f`)',
   metricsRollups: 'metrics are rolled up to 1m and 1h with their own retention (long dashboard ranges)',
   boundedJarMemory: 'jars of any size stream in and out without being held whole in memory',
+  blobs: 'shared blobs (storage.blobs): versioned, content-addressed files with ACLs that apps map (`sluice blobs`)',
 });
 
 /** This package's version: what a backend's peer range on @sluice/storage-api must accept. */

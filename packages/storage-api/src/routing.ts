@@ -91,7 +91,13 @@ export class RoutingStorage implements Storage {
       multiWriter: caps.every((c) => c.multiWriter),
       follow: caps.every((c) => c.follow),
       metricsRollups: caps.every((c) => c.metricsRollups),
+      // Blobs are cluster-wide, not per app: they live on the default backend.
+      blobs: primary.capabilities.blobs === true,
     });
+  }
+
+  get blobs(): Storage['blobs'] {
+    return this.primary.blobs;
   }
 
   #secondaries(): Storage[] {

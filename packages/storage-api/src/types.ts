@@ -8,6 +8,7 @@
  * stray errors, so backends receive only normalised input.
  */
 import type { StorageErrorCode } from './errors.js';
+import type { BlobBackend, BlobStore } from './blobs.js';
 
 // ---------------------------------------------------------------- context, module
 
@@ -46,6 +47,8 @@ export interface StorageCapabilities {
   metricsRollups: boolean;
   /** Jar put/get of any size run in bounded memory (content is not held in the process). */
   boundedJarMemory?: boolean;
+  /** Shared blobs (`storage.blobs`): versioned, content-addressed, with ACLs. */
+  blobs?: boolean;
 }
 
 /** A zod-compatible schema (only safeParse is used), so modules need not depend on zod. */
@@ -123,6 +126,8 @@ export interface Storage {
   deleteAppStorage(appId: string): Promise<void>;
   /** Backend facts for plans and reports, e.g. the S3 capability probe's findings. Optional. */
   describe?(): Record<string, unknown>;
+  /** Cluster-wide shared blobs; present when `capabilities.blobs` is true. */
+  readonly blobs?: BlobStore;
   close(): Promise<void>;
 }
 
@@ -484,7 +489,12 @@ export interface OffsetBackend {
   truncate(side: 'before' | 'after', t: number, check: (current: number) => void, options?: OpOptions): Promise<number>;
 }
 
-export type BackendStorage = Omit<Storage, 'createAppStorage' | 'getAppStorage'> & {
+export type BackendStorage = Omit<Storage, 'createAppStorage' | 'getAppStorage' | 'blobs'> & {
+  /**
+   * The blob primitives; the guard builds `Storage.blobs` on them (blob-core.ts). A
+   * composition of guarded stores (routing) passes its BlobStore through instead.
+   */
+  readonly blobs?: BlobBackend | BlobStore;
   createAppStorage(appName: string, appId: string, options: CreateAppOptions): Promise<BackendAppStorage>;
   getAppStorage(appId: string): Promise<BackendAppStorage | undefined>;
   /**

@@ -10,6 +10,7 @@ import { mapNativeError, mapped } from './errors.js';
 import { fsyncDirSync, mkdirPrivate } from './files.js';
 import { DB_FILE, FsAppStorage, readMeta, writeMeta } from './app-storage.js';
 import type { ResolvedFsOptions } from './options.js';
+import { FsBlobBackend } from './blob-store.js';
 
 export const FS_CAPABILITIES: StorageCapabilities = Object.freeze({
   persistent: true, // files under `root`
@@ -18,6 +19,7 @@ export const FS_CAPABILITIES: StorageCapabilities = Object.freeze({
   follow: true, // follow() polls by seq, so it sees other processes' appends
   metricsRollups: true, // 1m and 1h tables maintained on write
   boundedJarMemory: true, // jars stream through a temp file; at most two 1 MiB chunks in memory
+  blobs: true, // blob-store.ts: files + create-exclusive (link) records under <root>/blobs
 });
 
 /**
@@ -28,11 +30,13 @@ export class FsStorage implements BackendStorage {
   readonly backend = '@sluice/storage-fs';
   readonly capabilities = FS_CAPABILITIES;
   readonly root: string;
+  readonly blobs: FsBlobBackend;
   readonly #apps = new Set<FsAppStorage>();
 
   constructor(private readonly options: ResolvedFsOptions, private readonly context: StorageContext) {
     // Relative roots follow the config file (context.baseDir), like every path in cluster config.
     this.root = resolve(context.baseDir, options.root);
+    this.blobs = new FsBlobBackend(this.root);
   }
 
   /** Creates root, apps/ and tmp/ (all 0700). */

@@ -220,7 +220,7 @@ export class S3JarStore implements BackendJarStore {
 }
 
 /** A body that stalls longer than `ms` between chunks ends with STORAGE_TIMEOUT (and is destroyed). */
-async function* idleTimeout(src: AsyncIterable<Uint8Array>, ms: number, what: string): AsyncIterable<Uint8Array> {
+export async function* idleTimeout(src: AsyncIterable<Uint8Array>, ms: number, what: string): AsyncIterable<Uint8Array> {
   const it = src[Symbol.asyncIterator]();
   try {
     for (;;) {

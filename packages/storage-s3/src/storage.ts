@@ -9,6 +9,7 @@ import { fsckS3App } from './fsck.js';
 import { S3ConfigStore, casUpdate, strip, type Versioned } from './config.js';
 import type { S3Io } from './io.js';
 import { S3JarStore, type JarSettings } from './jars.js';
+import { S3BlobBackend } from './blob-store.js';
 import { LruCache, SegmentIds, mapLimit } from './keys.js';
 import { S3LogStore } from './logs.js';
 import { S3MetricsStore } from './metrics.js';
@@ -23,6 +24,7 @@ export const S3_CAPABILITIES: StorageCapabilities = Object.freeze({
   follow: true,
   metricsRollups: true,
   boundedJarMemory: true,
+  blobs: true, // blob-store.ts: objects under <root>blobs/, records created with If-None-Match
 });
 
 /** App meta as stored: `gen` names this incarnation's data folder, so a deleted app's leftovers are never read again. */
@@ -41,6 +43,7 @@ export class S3Storage implements BackendStorage {
   readonly backend = '@sluice/storage-s3';
   readonly capabilities: StorageCapabilities;
   readonly #sh: Shared;
+  readonly blobs: S3BlobBackend;
 
   constructor(readonly io: S3Io, readonly probe: ProbeReport, private readonly settings: S3StorageSettings, context: StorageContext) {
     this.capabilities = Object.freeze({ ...S3_CAPABILITIES, multiWriter: probe.multiWriterSafe && !settings.singleWriter });
@@ -51,6 +54,7 @@ export class S3Storage implements BackendStorage {
       cache: new LruCache<unknown>(),
       requireSafeWrites: (what) => this.#requireSafeWrites(what),
     };
+    this.blobs = new S3BlobBackend(this.#sh, `${settings.root}blobs/`, settings.jars);
   }
 
   /** Forgets a cached object (the corrupt test hook rewrites immutable objects behind our back). */

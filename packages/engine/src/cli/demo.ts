@@ -28,10 +28,16 @@ worker:
   heartbeatMs: 200
 `;
 
+/** The demo cannot go on (the app ended early or failed): stop polling at once. */
+class DemoAbort extends Error {}
+
 async function poll<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; i < 100_000; i++) {
-    const v = await fn().catch(() => undefined);
+    const v = await fn().catch((err: unknown) => {
+      if (err instanceof DemoAbort) throw err;
+      return undefined; // a transient failure (master busy): ask again
+    });
     if (v !== undefined) return v;
     if (Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 100));
@@ -43,7 +49,7 @@ async function poll<T>(what: string, timeoutMs: number, fn: () => Promise<T | un
  * `sluice demo`: local cluster on the fs store, word count over a bundled text, one
  * executor killed midway, exact counts checked against a direct reference count.
  */
-export async function runDemo(options: { dir: string; copies: number; linesPerSec: number }): Promise<boolean> {
+export async function runDemo(options: { dir: string; copies: number; linesPerSec: number; keepRunning?: boolean; port?: number }): Promise<boolean> {
   const dir = resolve(options.dir);
   mkdirSync(dir, { recursive: true });
   const yamlPath = join(dir, 'cluster.yaml');
@@ -67,7 +73,8 @@ export async function runDemo(options: { dir: string; copies: number; linesPerSe
   write(`starting a local cluster (master + 2 workers) on the fs store in ${dir}`);
   // Auth is on: the demo's admin token lands in <folder>/admin.token (0600), where the CLI finds it.
   await ensureLocalAdmin(loaded);
-  const cluster: LocalCluster = await startLocalCluster(loaded, { workers: 2 });
+  const cluster: LocalCluster = await startLocalCluster(loaded, { workers: 2, ...(options.port === undefined ? {} : { port: options.port }) });
+  const dashboard = `http://${cluster.address}/ui/`;
   const master = await cliEndpoint(cluster.address, loaded);
   let exact = false;
   try {
@@ -75,10 +82,10 @@ export async function runDemo(options: { dir: string; copies: number; linesPerSe
     const { appId } = await uploadArtifact(master, join(EXAMPLE_DIR, 'word-count.mjs'), 'word-count', {
       input, output, executors: 2, linesPerSec: options.linesPerSec, checkpointIntervalMs: 500,
     });
-    write(`app ${appId} submitted`);
+    write(`app ${appId} submitted; watch it at ${dashboard}#/apps/${encodeURIComponent(appId)} (log in with the token in ${join(dir, 'admin.token')})`);
     const victim = await poll('the first checkpoint', 60_000, async () => {
       const a = await callJson(master, 'GET', `/apps/${appId}`);
-      if (a.status !== 'running') throw new Error(`app is ${a.status}: ${a.error ?? ''}`);
+      if (a.status !== 'running' && a.status !== 'pending') throw new DemoAbort(`app is ${a.status} before the first checkpoints${a.error ? `: ${a.error}` : ''} (more --copies or fewer --lines-per-sec give it time)`);
       if (!(a.appMaster?.commits >= 2)) return undefined;
       return (a.executors as Array<{ role: string; pid: number; executor: number }>).find((e) => e.role === 'executor');
     });
@@ -86,7 +93,7 @@ export async function runDemo(options: { dir: string; copies: number; linesPerSe
     write(`killed executor ${victim.executor} (pid ${victim.pid}) with SIGKILL midway; the AppMaster restores from the last checkpoint`);
     const final = await poll('the app to finish', 180_000, async () => {
       const a = await callJson(master, 'GET', `/apps/${appId}`);
-      if (a.status === 'failed') throw new Error(`app failed: ${a.error}`);
+      if (a.status === 'failed' || a.status === 'killed') throw new DemoAbort(`app ${a.status}: ${a.error ?? ''}`);
       return a.status === 'stopped' ? a : undefined;
     });
     const got = readCommittedOutput(output);
@@ -101,6 +108,13 @@ export async function runDemo(options: { dir: string; copies: number; linesPerSe
     write(`logs:     daemons in ${process.env.SLUICE_LOG_FILE}; executors in ${join(dir, 'workers')}/<worker>/logs/${appId}/ (one file per executor and epoch); sluice logs ${appId} -c ${yamlPath}`);
     write(`metrics:  in the app's metrics store under ${join(dir, 'apps', appId)}; sluice metrics ${appId} -c ${yamlPath}`);
     write(`registry: sluice apps -c ${yamlPath}`);
+    if (options.keepRunning) {
+      write(`dashboard: ${dashboard} (token: ${join(dir, 'admin.token')}); the cluster keeps running, Ctrl-C to stop`);
+      await new Promise<void>((r) => {
+        process.once('SIGINT', () => r());
+        process.once('SIGTERM', () => r());
+      });
+    }
   } finally {
     await cluster.stop();
     rmSync(input, { force: true });
@@ -115,9 +129,11 @@ export function registerDemoCommand(program: Command): void {
     .option('--dir <dir>', 'where the store and cluster.yaml go', '.sluice')
     .option('--copies <n>', 'copies of the bundled text to count', (v: string) => Number(v), 200)
     .option('--lines-per-sec <n>', 'source throttle, so there is a "midway"', (v: string) => Number(v), 2000)
-    .action(async (o: { dir: string; copies: number; linesPerSec: number }) =>
+    .option('-k, --keep-running', 'keep the cluster (and its dashboard) running after the demo, until Ctrl-C')
+    .option('--port <port>', 'master port (default: any free port)', (v: string) => Number(v))
+    .action(async (o: { dir: string; copies: number; linesPerSec: number; keepRunning?: boolean; port?: number }) =>
       run(false, async () => {
-        const ok = await runDemo({ dir: o.dir, copies: o.copies, linesPerSec: o.linesPerSec });
+        const ok = await runDemo({ dir: o.dir, copies: o.copies, linesPerSec: o.linesPerSec, ...(o.keepRunning ? { keepRunning: true } : {}), ...(o.port === undefined ? {} : { port: o.port }) });
         process.exitCode = ok ? 0 : 1;
       }),
     );

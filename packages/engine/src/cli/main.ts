@@ -7,6 +7,7 @@ import { registerAppCommands } from './app-commands.js';
 import { registerDemoCommand } from './demo.js';
 import { registerAuthCommands } from './auth-commands.js';
 import { registerMastersCommand } from './masters-commands.js';
+import { registerBlobCommands } from './blobs-commands.js';
 import { exitQuietlyOnClosedPipe } from './pipe.js';
 import { quietAwsNodeWarning } from './node-support.js';
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerDemoCommand(program);
   registerAuthCommands(program);
   registerMastersCommand(program);
+  registerBlobCommands(program);
   return program;
 }
 

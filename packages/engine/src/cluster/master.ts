@@ -8,6 +8,7 @@ import { EngineError, httpStatusOf } from '../errors.js';
 import type { Logger } from 'pino';
 import { JsonRouter, readJson, type RouteInfo } from './http.js';
 import { aclSetSchema, parseBody, parseSubmitQuery } from './schemas.js';
+import { checkAppBlobs, registerBlobRoutes } from './blob-routes.js';
 import { authOff, type Authenticate } from '../security/authenticator.js';
 import { assertAuthorized, authorize, filterReadable, type Permission } from '../security/authorize.js';
 import type { Principal } from '../security/principal.js';
@@ -163,8 +164,10 @@ export class Master {
       getAppStorage: (id) => this.#appStorage(id),
       prometheus: () => ({ cluster: this.#snapshot() }),
       processMetrics: true,
-      authenticate: (token) => this.#userOfToken(token),
-      authorize: (user, appId, perm) => this.#uiAuthorize(user, appId, perm),
+      // Auth off (explicit, loopback only): the query routes and the dashboard are open too.
+      ...(this.opts.auth && this.opts.auth.clusterSecret
+        ? { authenticate: (token: string) => this.#userOfToken(token), authorize: (user: string, appId: string, perm: 'r' | 'w') => this.#uiAuthorize(user, appId, perm) }
+        : {}),
       secureCookie: this.opts.tls !== undefined,
       ...(this.opts.storageRouting ? { storageRouting: () => this.opts.storageRouting! } : {}),
     });
@@ -665,6 +668,7 @@ export class Master {
     const daemonEpoch = (p: Principal, epoch: number): void => {
       if (p.kind === 'appDaemon' && p.epoch !== epoch) throw new EngineError('FORBIDDEN', `token is for epoch ${p.epoch}, request says ${epoch}`);
     };
+    registerBlobRoutes(r, { storage: this.opts.storage, authz: () => this.#authz(), logger: this.opts.logger });
     r.add('GET', '/health', 'public', async () => ({
       ok: true, role: this.role, leader: this.#election ? (this.#election.leader ?? null) : this.address, address: this.address, workers: this.#workers.size, apps: this.#apps.size, startedAt: this.startedAt, version: ENGINE_VERSION,
     }));
@@ -705,6 +709,7 @@ export class Master {
       const q = parseSubmitQuery(url);
       // The owner is who authenticated, never a header the caller chose.
       const owner = who.kind === 'user' ? who.name : 'sluice';
+      await checkAppBlobs(this.opts.storage, who, q.config, this.#authz());
       return this.submit(q.name, req, contentLength(req), q.config, owner, q.acl);
     });
     r.add('GET', '/apps', 'user', async (_req, _p, _u, who) => ({

@@ -1,16 +1,16 @@
-import type { AppStorage, CheckpointPart, CheckpointWriter, OffsetWriter } from '@sluice/storage-api';
+import type { AppStorage, CheckpointPart, CheckpointWriter } from '@sluice/storage-api';
 import type { Dag } from '../dsl/dag.js';
-import type { SourceTask, Task, TaskContext, TaskLogger } from '../dsl/task.js';
-import { encodeClock, encodeData } from './framing.js';
-import { hashKey, type ExecutionPlan, type PlannedTask } from './plan.js';
+import type { TaskContext, TaskLogger } from '../dsl/task.js';
+import type { ExecutionPlan, PlannedTask } from './plan.js';
+import { Router, type Transport } from './router.js';
+import { SourceRunner, type SourceHost } from './source-runner.js';
+import { decodeParts, decodeState, encodeParts, encodeState, executorPart } from './state-codec.js';
+import { inTask, inTaskAsync } from './task-failure.js';
+import { TaskRunner, type RunnerHost } from './task-runner.js';
 
-/** Sends frames to other executors; absent when every task is local. */
-export interface Transport {
-  send(executor: number, frame: Buffer): void;
-  /** True while some outbound queue is above its high-water mark. */
-  backpressured(): boolean;
-  whenDrained(): Promise<void>;
-}
+export { decodeParts, encodeParts, executorPart } from './state-codec.js';
+export { TaskFailure } from './task-failure.js';
+export type { Transport } from './router.js';
 
 export interface CoreOptions {
   appId: string;
@@ -31,179 +31,13 @@ export interface CoreOptions {
   onFatal(err: unknown): void;
 }
 
-const boundary = (c: number, interval: number): number => Math.floor(c / interval) * interval;
-
-function encodeState(state: unknown): Uint8Array {
-  if (state instanceof Uint8Array) {
-    const out = new Uint8Array(state.length + 1);
-    out[0] = 1;
-    out.set(state, 1);
-    return out;
-  }
-  const json = Buffer.from(JSON.stringify(state ?? null), 'utf8');
-  const out = new Uint8Array(json.length + 1);
-  out[0] = 0;
-  out.set(json, 1);
-  return out;
+/** The one thing an executor may do with a checkpoint: stage its part (never commit). */
+export interface StagingHandle {
+  stage(t: number, name: string, bytes: Uint8Array): Promise<CheckpointPart>;
 }
 
-function decodeState(bytes: Uint8Array): unknown {
-  if (bytes[0] === 1) return bytes.subarray(1);
-  return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + 1, bytes.length - 1).toString('utf8'));
-}
-
-/** One checkpoint part per executor: the states of all its tasks (fewer store writes). */
-export function encodeParts(parts: Map<string, Uint8Array>): Uint8Array {
-  let n = 4;
-  const names = [...parts.keys()].map((k) => Buffer.from(k, 'utf8'));
-  for (const [i, v] of [...parts.values()].entries()) n += 2 + names[i]!.length + 4 + v.length;
-  const out = Buffer.allocUnsafe(n);
-  out.writeUInt32BE(parts.size, 0);
-  let off = 4;
-  for (const [i, v] of [...parts.values()].entries()) {
-    const name = names[i]!;
-    out.writeUInt16BE(name.length, off);
-    name.copy(out, off + 2);
-    off += 2 + name.length;
-    out.writeUInt32BE(v.length, off);
-    out.set(v, off + 4);
-    off += 4 + v.length;
-  }
-  return out;
-}
-
-export function decodeParts(bytes: Uint8Array): Map<string, Uint8Array> {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  const out = new Map<string, Uint8Array>();
-  let off = 4;
-  for (let i = 0, n = b.readUInt32BE(0); i < n; i++) {
-    const len = b.readUInt16BE(off);
-    const name = b.toString('utf8', off + 2, off + 2 + len);
-    off += 2 + len;
-    const size = b.readUInt32BE(off);
-    out.set(name, b.subarray(off + 4, off + 4 + size));
-    off += 4 + size;
-  }
-  return out;
-}
-
-/**
- * An exception thrown by app code (a task's onNext/onClock/restore/..., a source's
- * open/read), labelled with where it happened so it reaches the logs and the app's
- * status with its processor and task.
- */
-export class TaskFailure extends Error {
-  constructor(readonly processor: string, readonly task: string, readonly hook: string, cause: unknown) {
-    super(`${hook} threw: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    if (cause instanceof Error && cause.stack) this.stack = `TaskFailure: ${this.message}\n    in ${hook} of task ${task}\n${cause.stack}`;
-  }
-  override get name(): string {
-    return 'TaskFailure';
-  }
-}
-
-function inTask<T>(meta: PlannedTask, hook: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw err instanceof TaskFailure ? err : new TaskFailure(meta.processor, meta.name, hook, err);
-  }
-}
-
-async function inTaskAsync<T>(meta: PlannedTask, hook: string, fn: () => Promise<T> | T): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw err instanceof TaskFailure ? err : new TaskFailure(meta.processor, meta.name, hook, err);
-  }
-}
-
-/** The checkpoint part name of an executor's combined state. */
-export const executorPart = (executor: number): string => `exec-${executor}`;
-
-interface Held {
-  ts: number;
-  values: unknown[];
-}
-
-/** Runs one non-source task: input channel clocks, alignment at boundaries, snapshots. */
-class TaskRunner {
-  readonly inputs = new Map<number, number>();
-  inputClock: number;
-  lastBoundary: number;
-  held: Held[] = [];
-  messagesIn = 0;
-  constructor(readonly core: ExecutorCore, readonly meta: PlannedTask, readonly task: Task, readonly ctx: TaskContext & { epoch: number }, start: number) {
-    for (const i of meta.inputs) this.inputs.set(i, start);
-    this.inputClock = start;
-    this.lastBoundary = boundary(start, core.intervalMs);
-  }
-
-  receive(ts: number, values: unknown[]): void {
-    if (ts >= this.lastBoundary + this.core.intervalMs) {
-      // Past the next boundary while some input is still before it: hold (alignment).
-      this.held.push({ ts, values });
-      return;
-    }
-    this.messagesIn += values.length;
-    inTask(this.meta, 'onNext', () => this.task.onNext(values, ts, this.ctx));
-  }
-
-  clock(from: number, c: number): void {
-    const prev = this.inputs.get(from);
-    if (prev === undefined || c <= prev) return;
-    this.inputs.set(from, c);
-    let min = Infinity;
-    for (const v of this.inputs.values()) if (v < min) min = v;
-    if (min > this.inputClock) this.advance(min);
-  }
-
-  #release(below: number): void {
-    if (this.held.length === 0) return;
-    const keep: Held[] = [];
-    const held = this.held;
-    this.held = keep;
-    for (const h of held) {
-      if (h.ts < below) {
-        this.messagesIn += h.values.length;
-        inTask(this.meta, 'onNext', () => this.task.onNext(h.values, h.ts, this.ctx));
-      } else keep.push(h);
-    }
-  }
-
-  advance(c: number): void {
-    this.inputClock = c;
-    const b = boundary(c, this.core.intervalMs);
-    if (b > this.lastBoundary) {
-      this.#release(b);
-      inTask(this.meta, 'onClock', () => this.task.onClock?.(b, this.ctx));
-      this.lastBoundary = b;
-      this.core.stage(b, this.meta.name, this.task.snapshot ? inTask(this.meta, 'snapshot', () => this.task.snapshot!()) : null);
-      this.#release(b + this.core.intervalMs);
-    }
-    this.core.forwardClock(this.meta, c);
-  }
-
-  pendingMin(): number | undefined {
-    let m: number | undefined;
-    for (const h of this.held) if (m === undefined || h.ts < m) m = h.ts;
-    return m;
-  }
-}
-
-/** Runs one source task: reads batches, stamps them, records offsets at boundaries. */
-class SourceRunner {
-  clock: number;
-  lastBoundary: number;
-  lastDataTs: number;
-  exhausted = false;
-  messagesOut = 0;
-  writer: OffsetWriter | undefined;
-  constructor(readonly core: ExecutorCore, readonly meta: PlannedTask, readonly source: SourceTask, readonly ctx: TaskContext & { epoch: number }, start: number) {
-    this.clock = start;
-    this.lastBoundary = boundary(start, core.intervalMs);
-    this.lastDataTs = start - 1;
-  }
+function stagingHandle(w: CheckpointWriter): StagingHandle {
+  return { stage: (t, name, bytes) => w.stage(t, name, bytes) };
 }
 
 /**
@@ -211,12 +45,13 @@ class SourceRunner {
  * to other executors they go through the Transport as binary frames. Clocks travel
  * in-band after the data they cover, so a task's input clock is exact.
  */
-export class ExecutorCore {
+export class ExecutorCore implements RunnerHost, SourceHost {
   readonly intervalMs: number;
   readonly runners = new Map<number, TaskRunner>();
   readonly sources: SourceRunner[] = [];
-  #ckpt: CheckpointWriter | undefined;
-  #rr = new Map<string, number>();
+  /** Executors only stage: committing is the AppMaster's (a narrower handle than the writer). */
+  #staging: StagingHandle | undefined;
+  readonly #router: Router;
   #stopped = false;
   #loops: Promise<void>[] = [];
   #configTimer: NodeJS.Timeout | undefined;
@@ -228,6 +63,11 @@ export class ExecutorCore {
 
   constructor(readonly opts: CoreOptions) {
     this.intervalMs = opts.intervalMs;
+    this.#router = new Router(opts.plan, opts.self, this, opts.transport);
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
   }
 
   get plan(): ExecutionPlan {
@@ -250,7 +90,7 @@ export class ExecutorCore {
   async open(dag: Dag): Promise<void> {
     const { plan, self, app, restoreT, epoch } = this.opts;
     const store = app.checkpoints('tasks');
-    this.#ckpt = await store.writer(epoch);
+    this.#staging = stagingHandle(await store.writer(epoch));
     const restored = restoreT === undefined ? undefined : decodeParts(await store.readPart(restoreT, executorPart(self)));
     this.#localTasks = plan.tasksOf(self).length;
     // Tasks see their processor's config from onStart on; later versions via onConfig.
@@ -266,7 +106,7 @@ export class ExecutorCore {
       if (meta.source) {
         const src = inTask(meta, 'create', () => spec.source!());
         const start = Math.max(restoreT ?? 0, 0);
-        const r = new SourceRunner(this, meta, src, ctx, start);
+        const r = new SourceRunner(meta, src, ctx, start, this.intervalMs);
         const offsets = app.offsets(meta.name);
         r.writer = await offsets.writer(epoch);
         await r.writer.truncateAfter(restoreT ?? 0);
@@ -321,7 +161,17 @@ export class ExecutorCore {
 
   /** Starts the source loops (after every executor is connected). */
   start(): void {
-    for (const s of this.sources) this.#loops.push(this.#runSource(s));
+    const batch = this.opts.batchSize ?? 1000;
+    for (const s of this.sources) this.#loops.push(s.run(this, batch).catch((err: unknown) => this.#fail(err)));
+  }
+
+  exhausted(task: string, lastDataTs: number): void {
+    this.opts.onExhausted(task, lastDataTs);
+  }
+
+  backpressure(): Promise<void> | undefined {
+    const t = this.opts.transport;
+    return t?.backpressured() ? t.whenDrained() : undefined;
   }
 
   /** Delivers a batch to a local task (from a local emit or a DATA frame). */
@@ -358,54 +208,19 @@ export class ExecutorCore {
   }
 
   route(meta: PlannedTask, ts: number, values: unknown[]): void {
-    if (values.length === 0) return;
-    for (const out of this.plan.outEdges(meta.processor)) {
-      const { edge, targets } = out;
-      if (edge.partition === 'forward') this.#send(meta.id, targets[meta.index]!, ts, values);
-      else if (edge.partition === 'shuffle') {
-        const k = `${meta.id}>${edge.to}`;
-        const n = this.#rr.get(k) ?? meta.index;
-        this.#rr.set(k, n + 1);
-        this.#send(meta.id, targets[n % targets.length]!, ts, values);
-      } else {
-        const p = targets.length;
-        if (p === 1) {
-          this.#send(meta.id, targets[0]!, ts, values);
-          continue;
-        }
-        const parts: unknown[][] = Array.from({ length: p }, () => []);
-        const key = edge.key!;
-        for (let i = 0; i < values.length; i++) parts[hashKey(key(values[i])) % p]!.push(values[i]);
-        for (let j = 0; j < p; j++) if (parts[j]!.length) this.#send(meta.id, targets[j]!, ts, parts[j]!);
-      }
-    }
-  }
-
-  #send(from: number, to: number, ts: number, values: unknown[]): void {
-    const owner = this.plan.tasks[to]!.executor;
-    if (owner === this.opts.self) this.deliver(to, ts, values);
-    else this.opts.transport!.send(owner, encodeData(from, to, ts, values));
+    this.#router.route(meta, ts, values);
   }
 
   forwardClock(meta: PlannedTask, c: number): void {
-    const remote = new Map<number, number[]>();
-    for (const { edge, targets } of this.plan.outEdges(meta.processor)) {
-      const tos = edge.partition === 'forward' ? [targets[meta.index]!] : targets;
-      for (const to of tos) {
-        const owner = this.plan.tasks[to]!.executor;
-        if (owner === this.opts.self) this.clock(meta.id, to, c);
-        else remote.set(owner, [...(remote.get(owner) ?? []), to]);
-      }
-    }
-    for (const [owner, tos] of remote) this.opts.transport!.send(owner, encodeClock(c, meta.id, tos));
+    this.#router.forwardClock(meta, c);
   }
 
   /** Snapshots are taken synchronously (consistent), stored asynchronously in order. */
   stage(t: number, task: string, state: unknown): void {
-    this.#stageAfter(undefined, t, task, state);
+    this.stageAfter(undefined, t, task, state);
   }
 
-  #stageAfter(before: Promise<unknown> | undefined, t: number, task: string, state: unknown): void {
+  stageAfter(before: Promise<unknown> | undefined, t: number, task: string, state: unknown): void {
     // Start the prerequisite now (e.g. the offset append); the part is staged after it.
     before?.catch(() => {});
     let c = this.#collect.get(t);
@@ -421,57 +236,12 @@ export class ExecutorCore {
       if (this.#stopped) return;
       try {
         await Promise.all(waits);
-        const part = await this.#ckpt!.stage(t, name, encodeParts(parts));
+        const part = await this.#staging!.stage(t, name, encodeParts(parts));
         this.opts.onStaged(t, name, part);
       } catch (err) {
         this.opts.onFatal(err);
       }
     });
-  }
-
-  async #runSource(s: SourceRunner): Promise<void> {
-    const batch = this.opts.batchSize ?? 1000;
-    const interval = this.intervalMs;
-    let reported = false;
-    try {
-      while (!this.#stopped) {
-        const now = Math.max(Date.now(), s.clock);
-        const b = boundary(now, interval);
-        if (b > s.lastBoundary) {
-          // Everything before b has been emitted: record where b starts. The write is
-          // off the hot loop; the source's part is staged only once the offset is
-          // durable, so a commit of b implies offset(b) is in the store.
-          const position = s.source.position() ?? null;
-          s.lastBoundary = b;
-          this.#stageAfter(s.writer!.append(b, Buffer.from(JSON.stringify(position), 'utf8')), b, s.meta.name, { position });
-        }
-        let values: unknown[] | null = [];
-        if (!s.exhausted) {
-          values = inTask(s.meta, 'read', () => s.source.read(batch));
-          if (values === null) {
-            s.exhausted = true;
-            values = [];
-          }
-        }
-        if (values.length) {
-          s.messagesOut += values.length;
-          s.lastDataTs = now;
-          this.route(s.meta, now, values);
-        }
-        s.clock = now;
-        this.forwardClock(s.meta, now);
-        if (s.exhausted && !reported) {
-          reported = true;
-          this.opts.onExhausted(s.meta.name, s.lastDataTs);
-        }
-        const t = this.opts.transport;
-        if (t?.backpressured()) await t.whenDrained();
-        else if (values.length === 0) await sleep(Math.min(20, interval / 4));
-        else await new Promise<void>((r) => setImmediate(r));
-      }
-    } catch (err) {
-      this.#fail(err);
-    }
   }
 
   /** Checkpoint t is committed: let transactional sinks publish. */
@@ -498,8 +268,4 @@ export class ExecutorCore {
     for (const s of this.sources) await s.source.close?.();
     for (const r of this.runners.values()) await r.task.onStop?.(r.ctx);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -15,6 +15,7 @@ import { lifecycleCases } from './cases/lifecycle.js';
 import { faultCases } from './cases/faults.js';
 import { gcCases } from './cases/gc.js';
 import { fsckCases } from './cases/fsck.js';
+import { blobCases } from './cases/blobs.js';
 import { runCase, type Capability, type ConformanceCase, type ConformanceFactory } from './harness.js';
 import { CAPABILITY_MEANINGS } from '../loader.js';
 
@@ -35,6 +36,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
   ...faultCases,
   ...gcCases,
   ...fsckCases,
+  ...blobCases,
 ];
 
 export interface ConformanceOptions {

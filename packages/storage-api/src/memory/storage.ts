@@ -7,6 +7,7 @@ import { newAppMeta } from '../policy.js';
 import { LIMITS } from '../limits.js';
 import { MemoryCheckpointStore, MemoryOffsetStore } from './time-stores.js';
 import { MemoryConfigStore, MemoryJarStore, MemoryLogStore, MemoryMetricsStore } from './sub-stores.js';
+import { MemoryBlobBackend } from './blobs.js';
 import { type MemoryApp, MemoryVolume, newApp } from './volume.js';
 
 export const MEMORY_CAPABILITIES: StorageCapabilities = Object.freeze({
@@ -18,16 +19,19 @@ export const MEMORY_CAPABILITIES: StorageCapabilities = Object.freeze({
   multiWriter: true, // single-threaded JS makes every check-and-write atomic
   follow: true,
   metricsRollups: true,
+  blobs: true, // memory/blobs.ts
 });
 
 /** The reference backend: the simplest code that has every semantic of the contract. */
 export class MemoryStorage implements BackendStorage {
   readonly backend = 'memory';
   readonly capabilities: StorageCapabilities;
+  readonly blobs: MemoryBlobBackend;
 
   /** shared: opened on a named volume, so other instances see the same data. */
   constructor(readonly volume: MemoryVolume, private readonly context: StorageContext) {
     this.capabilities = MEMORY_CAPABILITIES;
+    this.blobs = new MemoryBlobBackend(volume);
   }
 
   async createAppStorage(appName: string, appId: string, options: CreateAppOptions): Promise<BackendAppStorage> {
