@@ -778,13 +778,10 @@ class MetricsStore extends Doc {
 
 // ---------------------------------------------------------------- config
 
-function checkVersion(id, current, expected) {
-  if (expected !== undefined && expected !== current) {
-    throw fail('STORAGE_PRECONDITION_FAILED', `config ${id}: version is ${current}, expected ${expected}`, { current, expected });
-  }
-}
-
-/** config.json is { entries: [ConfigEntry] }; versions start at 1 and grow by one per set. */
+/**
+ * config.json is { entries: [ConfigEntry] }. Only I/O: storage-api owns versions,
+ * compare-and-set and a checksum inside each value; put/remove hand the current entry (read under the lock) to its callback.
+ */
 class ConfigStore extends Doc {
   constructor(app) {
     super(app, app.file('config.json'), () => ({ entries: [] }));
@@ -795,24 +792,20 @@ class ConfigStore extends Doc {
   }
 
   async list() {
-    return (await this.load()).entries.sort((a, b) => (a.processorId < b.processorId ? -1 : 1));
+    return (await this.load()).entries;
   }
 
-  set(processorId, value, options = {}) {
+  put(processorId, next) {
     return this.change((doc) => {
       const cur = doc.entries.find((e) => e.processorId === processorId);
-      checkVersion(processorId, cur?.version ?? 0, options.ifVersion); // ifVersion 0: must not exist yet
-      const entry = { processorId, value, version: (cur?.version ?? 0) + 1, updatedAt: this.app.now() };
-      doc.entries = [...doc.entries.filter((e) => e !== cur), entry];
-      return entry;
+      doc.entries = [...doc.entries.filter((e) => e !== cur), next(cur, this.app.now())];
     });
   }
 
-  delete(processorId, options = {}) {
+  remove(processorId, check) {
     return this.change((doc) => {
       const cur = doc.entries.find((e) => e.processorId === processorId);
-      if (!cur) throw fail('STORAGE_NOT_FOUND', `config ${processorId} not found`);
-      checkVersion(processorId, cur.version, options.ifVersion);
+      check(cur);
       doc.entries = doc.entries.filter((e) => e !== cur);
     });
   }
@@ -844,6 +837,11 @@ const jsonDirStore = {
       if ('jar' in target) {
         const info = (await readJson(join(dir, 'jars.json')))?.jars.find((j) => j.name === target.jar);
         file = info && join(dir, 'blobs', info.sha256);
+      } else if ('config' in target) {
+        const docFile = join(dir, 'config.json');
+        const text = await readFile(docFile, 'utf8').catch(() => undefined);
+        if (!text?.includes(target.from)) throw fail('STORAGE_NOT_FOUND', `nothing stored for ${JSON.stringify(target)}`);
+        return writeFile(docFile, text.replace(target.from, target.to));
       } else if ('offsets' in target) {
         const docFile = join(dir, 'offsets', `${target.offsets}.json`);
         const doc = await readJson(docFile);

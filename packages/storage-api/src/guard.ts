@@ -12,6 +12,7 @@ import { isLogLevel } from './util/logs.js';
 import { atomicWriteFile } from './util/atomic-file.js';
 import { validateAclEntries } from './acl.js';
 import { markPolicyApplied, offsetStoreOver } from './offset-store.js';
+import { configStoreOver, markConfigPolicy } from './config-store.js';
 import { attachBlobs } from './blob-guard.js';
 
 const GUARDED = Symbol.for('@sluice/storage-api.guarded');
@@ -207,7 +208,7 @@ function guardApp(a: BackendAppStorage, life: Life): AppStorage {
     jars: guardJars(a.jars, life),
     logs: guardLogs(a.logs, life),
     metrics: guardMetrics(a.metrics, life),
-    config: guardConfig(a.config, life),
+    config: guardConfig(configStoreOver(a.config), life),
     offsets(name: string) {
       life.check();
       validateName('store', name);
@@ -454,7 +455,7 @@ function guardConfig(r: ConfigStore, life: Life): ConfigStore {
   const checkVersionArg = (v: number | undefined): void => {
     if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw invalid(`ifVersion must be a non-negative integer`);
   };
-  return {
+  return markConfigPolicy({
     get: (id, o = {}) => run(life, `config get ${id}`, o.signal, async () => r.get(validateName('processor', id), o)),
     set: (id, value, o = {}) =>
       run(life, `config set ${id}`, o.signal, async () => {
@@ -480,7 +481,7 @@ function guardConfig(r: ConfigStore, life: Life): ConfigStore {
         checkVersionArg(o.ifVersion);
         await r.delete(id, o);
       }),
-  };
+  });
 }
 
 function checkSha(x: string | undefined): void {

@@ -112,3 +112,10 @@ export function planOffsetAppend(store: string, epoch: number, entries: readonly
   }
   return out;
 }
+
+/** Config compare-and-set: `ifVersion` (0 = must not exist yet) must be the current version. */
+export function checkConfigVersion(id: string, current: number, expected: number | undefined): void {
+  if (expected !== undefined && expected !== current) {
+    throw new StorageError(`config ${id}: version is ${current}, expected ${expected}`, { code: 'STORAGE_PRECONDITION_FAILED', details: { current, expected } });
+  }
+}

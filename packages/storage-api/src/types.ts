@@ -77,7 +77,9 @@ export interface StorageModule<O = Record<string, unknown>> {
 export type CorruptTarget =
   | { appId: string; jar: string }
   | { appId: string; store: string; t: number; part: string }
-  | { appId: string; offsets: string; t: number };
+  | { appId: string; offsets: string; t: number }
+  /** Replaces the text `from` by `to` in the stored form of one config entry (a value changed at rest). */
+  | { appId: string; config: string; from: string; to: string };
 
 // ---------------------------------------------------------------- storage and apps
 
@@ -443,11 +445,27 @@ export interface ConfigStore {
  */
 export type BackendJarStore = Omit<JarStore, 'copyFromLocal' | 'copyToLocal'> & Partial<Pick<JarStore, 'copyFromLocal' | 'copyToLocal'>>;
 
-export type BackendAppStorage = Omit<AppStorage, 'jars' | 'offsets'> & {
+export type BackendAppStorage = Omit<AppStorage, 'jars' | 'offsets' | 'config'> & {
   readonly jars: BackendJarStore;
+  /** I/O hooks of the config store; storage-api applies versions, compare-and-set and the checksum. */
+  readonly config: ConfigBackend;
   /** I/O hooks of one offsets store; storage-api applies the contract's policy over them. */
   offsets(name: string): OffsetBackend;
 };
+
+/**
+ * The I/O of the config store. Entries are stored exactly as given (the value is a
+ * checksummed frame storage-api made); each write hook reads the current entry atomically
+ * with its write (a transaction, a lock, a conditional write) and hands it to the policy.
+ */
+export interface ConfigBackend {
+  get(processorId: string, options?: OpOptions): Promise<ConfigEntry | undefined>;
+  list(options?: OpOptions): Promise<ConfigEntry[]>;
+  /** Atomically: next(current entry, the backend's clock now) → the entry to store (throws to refuse). */
+  put(processorId: string, next: (current: ConfigEntry | undefined, now: number) => ConfigEntry, options?: OpOptions): Promise<void>;
+  /** Atomically: check(current entry) (throws to refuse), then removes it. */
+  remove(processorId: string, check: (current: ConfigEntry | undefined) => void, options?: OpOptions): Promise<void>;
+}
 
 /** What the state-changing offset hooks see, read inside the backend's atomic section. */
 export interface OffsetState {

@@ -26,6 +26,10 @@ export async function corruptFs(storage: BackendStorage, target: CorruptTarget):
       if (!sha) throw new Error(`corrupt: app ${target.appId} has no jar ${target.jar}`);
       const blob = join(dir, 'blobs', sha);
       writeFileSync(blob, flip(readFileSync(blob)));
+    } else if ('config' in target) {
+      const value = db.prepare('SELECT value FROM config WHERE processor_id = ?').pluck().get(target.config) as string | undefined;
+      if (value === undefined) throw new Error(`corrupt: app ${target.appId} has no config ${target.config}`);
+      db.prepare('UPDATE config SET value = ? WHERE processor_id = ?').run(value.replace(target.from, target.to), target.config);
     } else if ('offsets' in target) {
       const value = db.prepare('SELECT value FROM offsets WHERE store = ? AND t = ?').pluck().get(target.offsets, target.t) as Buffer | undefined;
       if (!value) throw new Error(`corrupt: app ${target.appId} has no offset ${target.offsets}@${target.t}`);

@@ -147,7 +147,7 @@ class HdfsAppStorage implements BackendAppStorage {
     const alive = (): Promise<unknown> => this.#latest();
     this.logs = checkAliveBefore(new HdfsLogStore(this.#ctx), ['append'], alive);
     this.metrics = checkAliveBefore(new HdfsMetricsStore(this.#ctx), ['write'], alive);
-    this.config = checkAliveBefore(new HdfsConfigStore(this.#ctx), ['set', 'delete'], alive);
+    this.config = checkAliveBefore(new HdfsConfigStore(this.#ctx), ['put', 'remove'], alive);
   }
 
   async #latest() {

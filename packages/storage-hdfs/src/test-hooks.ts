@@ -19,6 +19,15 @@ export async function corruptAt(client: WebHdfsClient, root: string, target: Cor
   if ('jar' in target) {
     const rec = JSON.parse((await client.readAll(`${app}/jars/names/${target.jar}`)).toString()) as { sha256: string };
     path = `${app}/jars/blobs/${rec.sha256}`;
+  } else if ('config' in target) {
+    // The newest version file of the entry (names are zero-padded sequence numbers).
+    const dir = `${app}/config/${target.config}`;
+    const seqs = ((await client.list(dir)) ?? []).map((s) => s.pathSuffix).filter((n) => /^\d{20}$/.test(n)).sort();
+    const newest = seqs[seqs.length - 1];
+    if (!newest) throw new Error(`corrupt: no config ${target.config} in ${dir}`);
+    const text = (await client.readAll(`${dir}/${newest}`)).toString('utf8');
+    await client.create(`${dir}/${newest}`, Buffer.from(text.replace(target.from, target.to)), { overwrite: true, permission: '600' });
+    return;
   } else if ('offsets' in target) {
     // Every segment file holding t (a stale copy too): its value's last byte flipped.
     const dir = `${app}/offsets/${target.offsets}`;

@@ -172,7 +172,7 @@ export class S3AppStorage implements BackendAppStorage {
     const alive = (signal?: AbortSignal): Promise<unknown> => this.meta({ signal });
     this.logs = checkAliveBefore(new S3LogStore(sh, `${this.#data}logs/`), ['append'], alive);
     this.metrics = checkAliveBefore(new S3MetricsStore(sh, `${this.#data}metrics/`), ['write'], alive);
-    this.config = checkAliveBefore(new S3ConfigStore(sh, `${this.#data}config/`), ['set', 'delete'], alive);
+    this.config = checkAliveBefore(new S3ConfigStore(sh, `${this.#data}config/`), ['put', 'remove'], alive);
   }
 
   get appId(): string {

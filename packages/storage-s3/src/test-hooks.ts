@@ -18,6 +18,12 @@ export async function corrupt(guarded: BackendStorage, target: CorruptTarget): P
   let key: string | undefined;
   if ('jar' in target) {
     key = (await io.getJson<{ dataKey: string }>(`${data}jars/names/${target.jar}.json`))?.value.dataKey;
+  } else if ('config' in target) {
+    const k = `${data}config/${target.config}.json`;
+    const obj = await io.getBytes(k);
+    if (!obj) throw new StorageError(`config ${target.config} not found`, { code: 'STORAGE_NOT_FOUND' });
+    await io.put(k, obj.body.toString('utf8').replace(target.from, target.to));
+    return;
   } else if ('offsets' in target) {
     let hit = 0;
     for (const k of await io.listKeys(`${data}offsets/${target.offsets}/seg/`)) {
