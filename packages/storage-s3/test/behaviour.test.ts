@@ -3,7 +3,7 @@
  * the error mapping table, and multipart clean-up on a failing source.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { collectBytes, offsetStoreOver, sha256Hex, type BackendAppStorage, type CheckpointPart } from '@sluice/storage-api';
 import { createS3Storage, mapS3Error, type S3Storage } from '@sluice/storage-s3';
 import { startS3rver, type S3rverHandle } from '../../../test/servers/s3rver.js';
@@ -70,6 +70,20 @@ describe('S3 backend behaviour', () => {
     const mean = (a: number[]): number => a.reduce((x, y) => x + y, 0) / a.length;
     expect(mean(costs.slice(-100)) / mean(costs.slice(0, 100))).toBeLessThanOrEqual(1.2);
     expect((await offsets('flat').range(0, 1000)).map((e) => e.t)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+  });
+
+  it('listApps reports one app whose meta is garbage as damaged and lists the others', async () => {
+    await storage.createAppStorage('d', 'app-damaged', { owner: 'alice' });
+    await storage.createAppStorage('d', 'app-fine', { owner: 'alice' });
+    const c = rawClient({ ...server, bucket: 'sluice-behaviour', singleWriter: false });
+    await c.send(new PutObjectCommand({ Bucket: 'sluice-behaviour', Key: 'b/apps/app-damaged/meta.json', Body: '{"appId": "app-dam' }));
+    c.destroy();
+    const apps = await storage.listApps();
+    const damaged = apps.find((a) => a.appId === 'app-damaged');
+    expect(damaged?.damaged?.code).toBe('STORAGE_CORRUPT');
+    expect(apps.find((a) => a.appId === 'app-fine')?.damaged).toBeUndefined();
+    expect(apps.find((a) => a.appId === 'app-b')?.owner).toBe('alice');
+    await storage.deleteAppStorage('app-fine');
   });
 
   it('a commit takes at most 3 requests whether it lists 1 or 50 parts', async () => {
