@@ -32,8 +32,9 @@ export function checkEpoch(store: string, list: FileStatus[] | undefined, epoch:
 /**
  * Registers `epoch` as a writer of the store in `dir`. `decide` (the policy) sees the
  * highest epoch before and again after the marker is written, and refuses a lower one.
+ * Returns the marker's inode id (see sameMarker).
  */
-export async function openEpoch(ops: FileOps, dir: string, epoch: number, decide: (current: number) => void, signal?: AbortSignal): Promise<void> {
+export async function openEpoch(ops: FileOps, dir: string, epoch: number, decide: (current: number) => void, signal?: AbortSignal): Promise<number | undefined> {
   const list = await ops.client.list(dir, signal);
   decide(maxEpoch(list));
   // Opening a writer is rare and already lists the directory: sweep dead writers' temp files.
@@ -42,13 +43,28 @@ export async function openEpoch(ops: FileOps, dir: string, epoch: number, decide
     if (isTmp(s.pathSuffix) && s.modificationTime < cutoff) await removeQuietly(ops, `${dir}/${s.pathSuffix}`);
   }
   const marker = `e.${pad(epoch)}`;
-  if (!(list ?? []).some((s) => s.pathSuffix === marker)) {
-    try {
-      await commitFile(ops, `${dir}/${marker}`, new Uint8Array(0), 'create-only', signal);
-    } catch (err) {
-      if ((err as StorageError).code !== 'STORAGE_ALREADY_EXISTS') throw err;
-    }
-    // A higher epoch may have opened between the list and the marker.
-    decide(maxEpoch(await ops.client.list(dir, signal)));
+  const found = (list ?? []).find((s) => s.pathSuffix === marker);
+  if (found) return found.fileId;
+  try {
+    await commitFile(ops, `${dir}/${marker}`, new Uint8Array(0), 'create-only', signal);
+  } catch (err) {
+    if ((err as StorageError).code !== 'STORAGE_ALREADY_EXISTS') throw err;
+  }
+  // A higher epoch may have opened between the list and the marker.
+  const after = await ops.client.list(dir, signal);
+  decide(maxEpoch(after));
+  return after?.find((s) => s.pathSuffix === marker)?.fileId;
+}
+
+/**
+ * Epoch markers cannot tell a deleted app from its re-creation when both opened the same
+ * epoch; their inodes can. A writer remembers its marker's inode id at open, and every
+ * write (whose LISTSTATUS shows the markers anyway) checks it is still the same file.
+ */
+export function checkSameMarker(store: string, list: FileStatus[] | undefined, epoch: number, fileId: number | undefined): void {
+  if (fileId === undefined) return; // a server without inode ids: the epoch check alone
+  const now = (list ?? []).find((s) => s.pathSuffix === `e.${pad(epoch)}`);
+  if (now && now.fileId !== fileId) {
+    throw new StorageError(`store ${store}: its app was deleted and re-created since this writer (epoch ${epoch}) opened`, { code: 'STORAGE_NOT_FOUND' });
   }
 }

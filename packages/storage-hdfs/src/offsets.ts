@@ -1,7 +1,8 @@
 import type { LookUpResult, OffsetBackend, OffsetState, OpOptions, TimeEntry } from '@sluice/storage-api';
 import { StorageError, LIMITS } from '@sluice/storage-api';
 import type { HdfsCtx } from './context.js';
-import { maxEpoch, openEpoch } from './epochs.js';
+import type { FileStatus } from './client.js';
+import { checkSameMarker, maxEpoch, openEpoch } from './epochs.js';
 import { ImmutableCache, commitFile, removeQuietly } from './files.js';
 import { decodeSegment, encodeSegment, liveSegments, segmentCeil, segmentName, type Segment } from './segments.js';
 
@@ -121,12 +122,21 @@ export class HdfsOffsetStore implements OffsetBackend {
     return (await this.#index(o.signal)).epoch;
   }
 
-  openEpoch(epoch: number, decide: (current: number) => void, o: OpOptions = {}): Promise<void> {
-    return openEpoch(this.ctx, this.#dir, epoch, decide, o.signal);
+  /** Inode ids of the epoch markers this handle opened writers with (see checkSameMarker). */
+  readonly #markers = new Map<number, number | undefined>();
+
+  async openEpoch(epoch: number, decide: (current: number) => void, o: OpOptions = {}): Promise<void> {
+    this.#markers.set(epoch, await openEpoch(this.ctx, this.#dir, epoch, decide, o.signal));
+  }
+
+  /** Fails if a marker this handle opened with was replaced: the app was deleted and re-created. */
+  #checkSameApp(list: FileStatus[] | undefined): void {
+    for (const [epoch, id] of this.#markers) checkSameMarker(this.name, list, epoch, id);
   }
 
   async append(firstT: number, plan: (state: OffsetState) => TimeEntry[], o: OpOptions = {}): Promise<void> {
     const idx = await this.#index(o.signal);
+    this.#checkSameApp(idx.list);
     const lastSeg = idx.live[idx.live.length - 1];
     let last: OffsetState['last'];
     if (lastSeg && firstT <= lastSeg.last) {
@@ -193,7 +203,8 @@ export class HdfsOffsetStore implements OffsetBackend {
    * higher generation before its original is deleted.
    */
   async truncate(side: 'before' | 'after', t: number, check: (current: number) => void, o: OpOptions = {}): Promise<number> {
-    const { live, stale, epoch, gen } = await this.#index(o.signal);
+    const { list, live, stale, epoch, gen } = await this.#index(o.signal);
+    this.#checkSameApp(list);
     check(epoch);
     await this.#removeStale(stale);
     const gone = (x: number): boolean => (side === 'after' ? x > t : x < t);
