@@ -6,6 +6,7 @@
 import type { LookUpResult, OffsetBackend, OffsetStore, OffsetWriter, OpOptions, TimeEntry } from './types.js';
 import { checkOpenEpoch, checkWriterEpoch, planOffsetAppend } from './policy.js';
 import { resolveLookUp } from './util/lookup.js';
+import { LIMITS } from './limits.js';
 import { frameValue, unframeValue } from './util/value-frame.js';
 
 const POLICY_APPLIED = Symbol.for('@sluice/storage-api.offset-policy');
@@ -37,7 +38,8 @@ function policyOver(b: OffsetBackend): OffsetStore {
     lookUp,
     first: async (o) => maybe(await b.first(o)),
     last: async (o) => maybe(await b.last(o)),
-    range: async (from, to, o = {}) => (await b.range(from, to, { ...o, limit: o.limit ?? 10_000 })).map(open),
+    // The guard always passes a capped limit; the cap again for callers that skip the guard (tests).
+    range: async (from, to, o = {}) => (await b.range(from, to, { ...o, limit: o.limit ?? LIMITS.maxLimit })).map(open),
     currentEpoch: (o) => b.currentEpoch(o),
     writer: async (epoch, o) => {
       await b.openEpoch(epoch, (current) => checkOpenEpoch(b.name, epoch, current), o);
