@@ -5,7 +5,6 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { dag, fileSource, fileSink, InProcessApp } from '../packages/engine/dist/index.js';
 import { startLocalCluster } from '../packages/engine/dist/cluster/local-cluster.js';
 import { loadClusterConfig } from '../packages/engine/dist/config/cluster-config.js';

@@ -1,7 +1,7 @@
 // @sluice/storage-fs against raw baselines measured in the same run (see bench/lib.mjs).
 // Run: node bench/run.mjs fs   (builds are not run here: `npm run build` first)
 import { spawn } from 'node:child_process';
-import { copyFile, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -25,7 +25,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import {
   Aggregator, HashingCounter, LIMITS, RESOLUTION_MS, ROLLUP_RESOLUTIONS, StorageError, addValue, afterCursor, alreadyCommittedError,
   checkStagedMatches, chooseResolution, decodeCursor, effectiveLimit, emptyPartial, encodeCursor, fencedError, isStorageError,

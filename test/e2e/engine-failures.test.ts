@@ -1,3 +1,4 @@
+import type { TestJson } from './helpers/engine-cluster.js';
 // Failures that must be visible and bounded, and the race that must never happen: a real
 // master (in this process, so the seed store can be slowed down), real workers, real
 // executor processes. The master is the thing under test; nothing of it is mocked.
@@ -99,12 +100,12 @@ async function startCluster(name: string, o: { workers?: number; slots?: number;
   return c;
 }
 
-async function submit(c: Cluster, file: string, config: Record<string, unknown>, name = 'app'): Promise<{ status: number; body: any }> {
+async function submit(c: Cluster, file: string, config: Record<string, unknown>, name = 'app'): Promise<{ status: number; body: TestJson }> {
   const res = await fetch(`${c.base}/apps?name=${name}&config=${encodeURIComponent(JSON.stringify(config))}`, { method: 'POST', body: readFileSync(file) });
   return { status: res.status, body: await res.json() };
 }
 
-async function ended(c: Cluster, appId: string, timeoutMs: number): Promise<any> {
+async function ended(c: Cluster, appId: string, timeoutMs: number): Promise<TestJson> {
   return waitFor(`app ${appId} to end`, timeoutMs, async () => {
     const a = await api(c.base, 'GET', `/apps/${appId}`);
     return ['running', 'pending'].includes(a.status) ? undefined : a;
@@ -138,7 +139,7 @@ describe('epochs under races', () => {
       for (const s of subs) expect(s.status, JSON.stringify(s.body)).toBe(200);
       const ids = subs.map((s) => s.body.appId as string);
       const ends = await Promise.all(ids.map((id) => ended(c, id, 240_000).catch(async (err: unknown) => {
-        throw new Error(`${String(err)}; state: ${JSON.stringify(await api(c.base, 'GET', `/apps/${id}`))}; workers: ${JSON.stringify((await api(c.base, 'GET', '/workers')).workers.map((w: any) => [w.id, w.usedSlots, w.executors.length]))}`);
+        throw new Error(`${String(err)}; state: ${JSON.stringify(await api(c.base, 'GET', `/apps/${id}`))}; workers: ${JSON.stringify((await api(c.base, 'GET', '/workers')).workers.map((w: TestJson) => [w.id, w.usedSlots, w.executors.length]))}`);
       })));
       for (const e of ends) expect(e.status, e.error).toBe('stopped');
       const reference = await referenceCount(readFileSync(input, 'utf8'));
@@ -166,7 +167,7 @@ describe('epochs under races', () => {
     const appId = sub.body.appId as string;
     const hb = await waitFor('the AppMaster launch', 10_000, async () => {
       const r = await api(c.base, 'POST', `/workers/${reg.workerId}/heartbeat`, { executors: [], exited: [] });
-      return (r.commands as any[]).find((x) => x.type === 'launch' && x.role === 'appmaster');
+      return (r.commands as TestJson[]).find((x) => x.type === 'launch' && x.role === 'appmaster');
     });
     const amEpoch = hb.epoch as number;
     const status = { epoch: amEpoch, amEpoch, control: '127.0.0.1:1', pid: process.pid, restarts: 0, commits: 0, executors: 1, connected: 0, phase: 'starting' };
@@ -228,7 +229,7 @@ describe('failures are visible and bounded', () => {
     const cfg = join(dir, 'cluster.yaml');
     const logs = await waitFor('the error in the log store', 20_000, async () => {
       const r = await cli(['logs', appId, '-c', cfg, '--level', 'error', '--json', '--since', '1h'], dir);
-      const recs = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+      const recs = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, TestJson>);
       return recs.some((x) => JSON.stringify(x).includes('poison record')) ? recs : undefined;
     });
     const rec = logs.find((x) => JSON.stringify(x).includes('poison record'))!;

@@ -1,3 +1,4 @@
+import type { TestJson } from './helpers/engine-cluster.js';
 // End to end on the fs store: a master process and two worker processes (executors are
 // their child processes), word count submitted through the CLI, exact output; then bad
 // input, with the cluster still serving afterwards.
@@ -36,7 +37,7 @@ afterAll(async () => {
   if (dir && !process.env.SLUICE_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
 });
 
-async function finalStatus(appId: string, timeoutMs = 60_000): Promise<any> {
+async function finalStatus(appId: string, timeoutMs = 60_000): Promise<TestJson> {
   return waitFor(`app ${appId} to end`, timeoutMs, async () => {
     const a = await api(base, 'GET', `/apps/${appId}`);
     return ['running', 'pending'].includes(a.status) ? undefined : a;

@@ -1,3 +1,4 @@
+import type { TestJson } from './helpers/engine-cluster.js';
 // Master HA end to end: a real three-member etcd, three `sluice master` processes and two
 // workers on the fs store. Kill the leader during a word count, lose one etcd member, lose
 // all of etcd, roll every master, race concurrent submits: outputs stay exact, no epoch
@@ -26,7 +27,7 @@ async function freePort(): Promise<number> {
 }
 
 /** One HTTP call with the admin token; never throws for HTTP errors (returns status + body). */
-async function call(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function call(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: TestJson }> {
   const headers: Record<string, string> = { authorization: `Bearer ${credentials.token}` };
   if (body !== undefined) headers['content-type'] = 'application/json';
   try {
@@ -67,14 +68,14 @@ if (!leg.run) {
         return undefined;
       }, 100);
 
-    const app = async (appId: string): Promise<any> => {
+    const app = async (appId: string): Promise<TestJson> => {
       const i = await leader();
       const r = await call(urls[i]!, 'GET', `/apps/${appId}`);
       if (r.status !== 200) throw new Error(`GET /apps/${appId}: ${r.status} ${JSON.stringify(r.body)}`);
       return r.body;
     };
 
-    const ended = (appId: string, timeoutMs = 120_000): Promise<any> =>
+    const ended = (appId: string, timeoutMs = 120_000): Promise<TestJson> =>
       waitFor(`app ${appId} to end`, timeoutMs, async () => {
         const a = await app(appId);
         return ['running', 'pending'].includes(a.status) ? undefined : a;
@@ -122,7 +123,7 @@ if (!leg.run) {
 
     afterAll(async () => {
       await Promise.allSettled(workers.map((w) => w.stop()));
-      await Promise.allSettled(masters.map((m) => m?.stop()));
+      await Promise.allSettled(masters.filter((m) => m !== undefined).map((m) => m.stop()));
       await etcd?.close();
       if (dir && !process.env.SLUICE_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
     });
@@ -206,6 +207,43 @@ if (!leg.run) {
       expect(end.epoch).toBe(running.epoch);
       expect(readCommittedOutput(output)).toEqual(await referenceCount(readFileSync(input, 'utf8')));
     }, 300_000);
+
+    it('SIGSTOP the leader past its lease, then SIGCONT: it steps down and what it held changes nothing', async () => {
+      const input = join(dir, 'stop-words.txt');
+      writeWords(input, 3000, 21);
+      const output = join(dir, 'stop-out');
+      const appId = await submit(input, output, 400);
+      const before = await waitFor('a committed checkpoint', 60_000, async () => {
+        const a = await app(appId);
+        return a.appMaster?.committed > 0 ? a : undefined;
+      });
+      const old = await leader();
+      const pid = masters[old]!.child.pid!;
+      process.kill(pid, 'SIGSTOP');
+      try {
+        const next = await waitFor('a new leader while the old one sleeps', 20_000, async () => {
+          for (let i = 0; i < 3; i++) {
+            if (i === old || !masters[i]) continue;
+            if ((await call(urls[i]!, 'GET', '/health')).body?.role === 'leader') return i;
+          }
+          return undefined;
+        }, 100);
+        expect((await call(urls[next]!, 'PUT', `/apps/${appId}/acl`, { acl: ['u:marker:r'] })).status).toBe(200);
+        await new Promise((r) => setTimeout(r, LEASE_MS));
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      // Awake: it must not believe it still leads.
+      await waitFor('the old leader to step down', 10_000, async () => ((await call(urls[old]!, 'GET', '/health')).body?.role === 'follower' ? true : undefined), 100);
+      const l = await leader();
+      expect(l).not.toBe(old);
+      expect((await call(urls[l]!, 'GET', `/apps/${appId}/acl`)).body.acl).toEqual(['u:marker:r']);
+      const end = await ended(appId);
+      expect(end.status, end.error).toBe('stopped');
+      expect(end.restarts).toBe(0);
+      expect(end.epoch).toBe(before.epoch);
+      expect(readCommittedOutput(output)).toEqual(await referenceCount(readFileSync(input, 'utf8')));
+    }, 180_000);
 
     it('rolls every master one by one while an app runs: exact output, no restart', async () => {
       const input = join(dir, 'roll-words.txt');

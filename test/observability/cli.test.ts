@@ -101,7 +101,7 @@ describe('sluice logs / sluice metrics as a child process', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toContain('word-count line 58');
     expect(lines[1]).toContain('word-count line 59');
-    expect(lines[1]).toMatch(/^2026-11-23 12:00:59\.000 INFO  \[count#0@e1\] word-count line 59 i=59$/);
+    expect(lines[1]).toMatch(/^2026-11-23 12:00:59\.000 INFO {2}\[count#0@e1\] word-count line 59 i=59$/);
     expect(r.stdout).not.toContain('\u001b['); // no colours in a pipe
   });
 

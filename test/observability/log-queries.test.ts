@@ -21,9 +21,9 @@ function fixture(): LogRecord[] {
   }));
 }
 
-const backends: Array<[string, StorageModule<any>, (dir: string) => Record<string, unknown>]> = [
+const backends: Array<[string, StorageModule<unknown>, (dir: string) => Record<string, unknown>]> = [
   ['memory', memoryModule, () => ({})],
-  ['fs', fsModule as StorageModule<any>, (dir) => ({ root: join(dir, 'data') })],
+  ['fs', fsModule as StorageModule<unknown>, (dir) => ({ root: join(dir, 'data') })],
 ];
 
 describe.each(backends)('log queries on the %s store', (_name, mod, options) => {

@@ -1,3 +1,4 @@
+import type { TestJson } from '../e2e/helpers/engine-cluster.js';
 // The real master's control API probed as an attacker would: every route of its route
 // table without credentials, every permission as the wrong user, daemon tokens on the
 // wrong app or role, spoofed workers, traversal in every id and name, malformed payloads.
@@ -20,7 +21,7 @@ const tok: Record<string, string> = {};
 let appA: string;
 let appB: string;
 
-async function req(method: string, path: string, o: { token?: string; body?: unknown; raw?: string } = {}): Promise<{ status: number; body: any; headers: Headers }> {
+async function req(method: string, path: string, o: { token?: string; body?: unknown; raw?: string } = {}): Promise<{ status: number; body: TestJson; headers: Headers }> {
   const headers: Record<string, string> = {};
   if (o.token) headers.authorization = `Bearer ${o.token}`;
   let body: string | Buffer | undefined;
@@ -31,7 +32,7 @@ async function req(method: string, path: string, o: { token?: string; body?: unk
   }
   const res = await fetch(base + path, { method, headers, ...(body === undefined ? {} : { body }) });
   const text = await res.text();
-  let parsed: any = text;
+  let parsed: TestJson = text;
   try {
     parsed = JSON.parse(text);
   } catch {
@@ -108,7 +109,7 @@ describe('the master control API under attack', () => {
     expect((await req('GET', `/apps/${appB}`, { token: tok.carol })).status).toBe(403);
     expect((await req('POST', `/apps/${appA}/kill`, { token: tok.carol })).status).toBe(403);
     expect((await req('PUT', `/apps/${appA}/acl`, { token: tok.carol, body: { acl: [] } })).status).toBe(403);
-    expect((await req('GET', '/apps', { token: tok.carol })).body.apps.map((x: any) => x.appId)).toEqual([appA]);
+    expect((await req('GET', '/apps', { token: tok.carol })).body.apps.map((x: TestJson) => x.appId)).toEqual([appA]);
     // alice owns both; the owner is who authenticated, not a header.
     const mine = await req('GET', `/apps/${appA}`, { token: tok.alice });
     expect(mine.body.owner).toBe('alice');
@@ -134,7 +135,7 @@ describe('the master control API under attack', () => {
     expect((await req('POST', `/apps/${appA}/am/heartbeat`, { token: amA, body: status })).status).toBe(200);
     // Launch commands carry the scoped token; the cluster secret never leaves the master.
     const hb = await req('POST', '/workers/w1/heartbeat', { token: tok.worker, body: { executors: [], exited: [] } });
-    const launches = (hb.body.commands as any[]).filter((c) => c.type === 'launch');
+    const launches = (hb.body.commands as TestJson[]).filter((c) => c.type === 'launch');
     expect(launches.length).toBeGreaterThan(0);
     for (const c of launches) expect(c.token).toBe(appDaemonToken(secret, c.role, c.appId, c.epoch));
     expect(JSON.stringify(hb.body)).not.toContain(secret.toString('hex'));
@@ -146,7 +147,7 @@ describe('the master control API under attack', () => {
     expect((await req('POST', '/workers/w1/heartbeat', { body: fakeExit })).status).toBe(401);
     expect((await req('POST', '/workers/w1/heartbeat', { token: tok.alice, body: fakeExit })).status).toBe(403);
     const workers = await req('GET', '/workers', { token: tok.alice });
-    expect(workers.body.workers.map((w: any) => w.id)).toEqual(['w1']);
+    expect(workers.body.workers.map((w: TestJson) => w.id)).toEqual(['w1']);
   });
 
   it('traversal in every id and name is 400 and creates no file; malformed payloads are 400 and others are unaffected', async () => {

@@ -66,7 +66,7 @@ export async function startS3rver(options: { shim?: boolean; dir?: string; port?
       if (c.conflictRate !== undefined) q.set('conflictRate', String(c.conflictRate));
       if (c.seed !== undefined) q.set('seed', String(c.seed));
       if (c.rgwIfMatch !== undefined) q.set('rgwIfMatch', String(c.rgwIfMatch));
-      await admin(`config?${q}`);
+      await admin(`config?${q.toString()}`);
     },
     kill: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;

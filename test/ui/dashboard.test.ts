@@ -33,7 +33,7 @@ async function see(page: Page, selector: string, timeout = 10_000): Promise<void
     await page.locator(selector).first().waitFor({ timeout });
   } catch (err) {
     const shown = await page.locator('body').innerText().catch(() => '');
-    throw new Error(`${(err as Error).message.split("\n")[0]}; page shows: ${shown.slice(0, 1500)}; console: ${consoleErrors.join(" / ")}`);
+    throw new Error(`${(err as Error).message.split("\n")[0]}; page shows: ${shown.slice(0, 1500)}; console: ${consoleErrors.join(" / ")}`, { cause: err });
   }
 }
 

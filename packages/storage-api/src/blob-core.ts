@@ -62,7 +62,7 @@ function checkLabels(labels: unknown): Record<string, string> {
 
 function checkVersion(v: unknown, what: string): number | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw invalid(`${what} must be a non-negative integer, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw invalid(`${what} must be a non-negative integer, got ${JSON.stringify(v) ?? typeof v}`);
   return v;
 }
 

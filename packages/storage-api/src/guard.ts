@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type {
   AppMetaPatch, AppStorage, BackendAppStorage, BackendJarStore, BackendStorage, Checkpoint, CheckpointPart, CheckpointStore,
-  CheckpointWriter, ConfigStore, CreateAppOptions, JarInfo, JarStore, LogQuery, LogRecord, LogStore, MetricPoint, MetricQuery,
+  CheckpointWriter, ConfigStore, CreateAppOptions, JarStore, LogQuery, LogRecord, LogStore, MetricPoint, MetricQuery,
   MetricsStore, OffsetStore, OffsetWriter, OpOptions, Storage, TimeEntry, TransferOptions,
 } from './types.js';
 import { StorageError, throwIfAborted, toStorageError } from './errors.js';
@@ -69,7 +69,6 @@ async function disposeLate(v: unknown): Promise<void> {
   if (!v || typeof v !== 'object' || typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] !== 'function') return;
   try {
     // Starting the iteration reaches the underlying body; return() then destroys it.
-    // eslint-disable-next-line no-unreachable-loop
     for await (const _ of v as AsyncIterable<unknown>) break;
   } catch {
     // an abandoned stream's failure has nobody to tell

@@ -22,8 +22,9 @@ function isPath(spec: string): boolean {
  * Loads a backend by package name, file path (relative to `baseDir`, usually the
  * config file's folder) or the built-in name `memory`, and checks its shape.
  */
-export async function loadStorageModule(spec: string, options: { baseDir?: string } = {}): Promise<StorageModule<any>> {
-  if (spec === 'memory' || spec === '@sluice/storage-api/memory') return memoryModule as StorageModule<any>;
+export async function loadStorageModule(spec: string, options: { baseDir?: string } = {}): Promise<StorageModule<unknown>> {
+  // A loaded module's options type is not known statically: its optionsSchema parses them.
+  if (spec === 'memory' || spec === '@sluice/storage-api/memory') return memoryModule as StorageModule<unknown>;
   const baseDir = options.baseDir ?? process.cwd();
   let url: string;
   try {
@@ -57,7 +58,7 @@ export async function loadStorageModule(spec: string, options: { baseDir?: strin
       code: 'STORAGE_MODULE_INVALID',
     });
   }
-  return mod as StorageModule<any>;
+  return mod as StorageModule<unknown>;
 }
 
 /**
@@ -65,7 +66,7 @@ export async function loadStorageModule(spec: string, options: { baseDir?: strin
  * backend and guards it. The one way callers obtain a Storage.
  */
 export async function openStorage(
-  mod: StorageModule<any>,
+  mod: StorageModule<unknown>,
   options: Record<string, unknown> = {},
   context: Partial<StorageContext> = {},
   keyPath: string[] = ['storage', 'default', 'options'],
@@ -79,7 +80,7 @@ export async function openStorage(
     }
     parsed = r.data;
   }
-  const raw = await mod.create(parsed as never, defaultContext(context));
+  const raw = await mod.create(parsed, defaultContext(context));
   const claimed = (Object.keys(raw.capabilities) as Array<keyof StorageCapabilities>).filter((k) => raw.capabilities[k] && !mod.capabilities[k]);
   if (claimed.length > 0) {
     await raw.close().catch(() => undefined);

@@ -46,7 +46,7 @@ export function fsckFsApp(dir: string, db: Db, options: { repair: boolean; stale
   // Temp files of writers that died.
   for (const f of safeList(join(dir, 'tmp'))) {
     const p = join(dir, 'tmp', f);
-    let age = 0;
+    let age: number;
     try {
       age = options.now - statSync(p).mtimeMs;
     } catch {

@@ -1,5 +1,5 @@
 import { constants as fsConstants, createReadStream, existsSync, linkSync, unlinkSync } from 'node:fs';
-import { copyFile, open, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, open, rm, stat } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { HashingCounter, StorageError, atomicWriteFile, iterateBytes, verifyingStream } from '@sluice/storage-api';

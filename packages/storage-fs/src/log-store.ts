@@ -82,11 +82,23 @@ export class FsLogStore implements LogStore {
 
   #where(q: LogQuery, args: unknown[]): string[] {
     const where: string[] = [];
-    if (q.from !== undefined) (where.push('ts >= ?'), args.push(q.from));
-    if (q.to !== undefined) (where.push('ts < ?'), args.push(q.to));
-    if (q.minLevel !== undefined) (where.push('level >= ?'), args.push(LOG_LEVEL_VALUES[q.minLevel]));
+    if (q.from !== undefined) {
+      where.push('ts >= ?');
+      args.push(q.from);
+    }
+    if (q.to !== undefined) {
+      where.push('ts < ?');
+      args.push(q.to);
+    }
+    if (q.minLevel !== undefined) {
+      where.push('level >= ?');
+      args.push(LOG_LEVEL_VALUES[q.minLevel]);
+    }
     where.push(...labelClause(q.labels, args));
-    if (q.text) (where.push('sluice_icontains(msg, ?)'), args.push(q.text.toLowerCase()));
+    if (q.text) {
+      where.push('sluice_icontains(msg, ?)');
+      args.push(q.text.toLowerCase());
+    }
     return where;
   }
 

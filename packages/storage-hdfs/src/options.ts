@@ -12,6 +12,7 @@ export const hdfsOptionsSchema = z
     /** `user.name` sent with every request (security off). */
     user: z.string().regex(/^[A-Za-z_][A-Za-z0-9._-]*[$]?$/).default('sluice'),
     /** Base path of the store on HDFS. */
+    // eslint-disable-next-line no-control-regex -- control characters are what this refuses
     root: z.string().regex(/^\/[^\u0000-\u001f]*$/, 'must be an absolute path').default('/sluice'),
     /** Delegation token (sent as `delegation`, instead of user.name). */
     token: z.string().min(1).optional(),

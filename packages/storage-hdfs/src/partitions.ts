@@ -66,7 +66,10 @@ export class Partitions {
       [...byHour].map(async ([hour, xs]) => {
         let min = Infinity;
         let max = -Infinity;
-        for (const x of xs) (min = Math.min(min, tsOf(x))), (max = Math.max(max, tsOf(x)));
+        for (const x of xs) {
+          min = Math.min(min, tsOf(x));
+          max = Math.max(max, tsOf(x));
+        }
         await commitFile(this.ops, this.path({ hour, name: `${pad(min)}.${pad(max)}.${xs.length}.${id}` }), encode(xs), 'create-only', o.signal);
       }),
     );
@@ -122,7 +125,10 @@ export function liveSegs(hour: number, list: FileStatus[] | undefined): { live: 
     const seg: PSeg = { hour, name: s.pathSuffix, min: Number(m[1]), max: Number(m[2]), count: Number(m[3]), id: m[4]!, status: s };
     const o = byId.get(seg.id);
     if (!o) byId.set(seg.id, seg);
-    else if (seg.min > o.min) (byId.set(seg.id, seg), stale.push(o));
+    else if (seg.min > o.min) {
+      byId.set(seg.id, seg);
+      stale.push(o);
+    }
     else stale.push(seg);
   }
   return { live: [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)), stale };

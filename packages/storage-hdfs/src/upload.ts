@@ -30,7 +30,7 @@ export function putBody(url: string, body: Body, options: { signal?: AbortSignal
     if (options.expectContinue) headers.expect = '100-continue';
     let settled = false;
     let responded = false;
-    const finish = (err: unknown, r?: UploadResult): void => {
+    const finish = (err: Error | null, r?: UploadResult): void => {
       if (settled) return;
       settled = true;
       options.signal?.removeEventListener('abort', onAbort);

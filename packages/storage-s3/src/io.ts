@@ -73,7 +73,7 @@ export class S3Io {
   async send<T>(cmd: Cmd | (() => Cmd), what: string, signal?: AbortSignal, read?: (out: T) => Promise<T>): Promise<T> {
     return withRetry(
       async () => {
-        const out = await this.sendOnce<T>(typeof cmd === 'function' ? cmd() : cmd, what, signal);
+        const out = await this.sendOnce<T>(typeof cmd === 'function' ? (cmd as () => Cmd)() : cmd, what, signal);
         if (!read) return out;
         try {
           return await read(out);

@@ -74,7 +74,7 @@ export class LruCache<V> {
 
 /** Runs fn over items with at most `n` in flight, keeping order. */
 export async function mapLimit<T, R>(items: readonly T[], n: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
+  const out = new Array<R>(items.length);
   let i = 0;
   const worker = async (): Promise<void> => {
     while (i < items.length) {

@@ -145,7 +145,7 @@ export async function runProbe(io: S3Io, root: string): Promise<ProbeReport> {
 }
 
 async function probeMultipart(io: S3Io, key: string): Promise<Pick<ProbeReport, 'multipartCreateOnly' | 'abortMultipart'>> {
-  let multipartCreateOnly: ProbeReport['multipartCreateOnly'] = 'unsupported';
+  let multipartCreateOnly: ProbeReport['multipartCreateOnly'];
   const start = async (): Promise<string | undefined> =>
     (await io.sendOnce<{ UploadId?: string }>(new CreateMultipartUploadCommand({ Bucket: io.bucket, Key: key }), 'probe multipart')).UploadId;
   try {
@@ -170,7 +170,7 @@ async function probeMultipart(io: S3Io, key: string): Promise<Pick<ProbeReport, 
   } catch {
     multipartCreateOnly = 'unsupported';
   }
-  let abortMultipart: ProbeReport['abortMultipart'] = 'unsupported';
+  let abortMultipart: ProbeReport['abortMultipart'];
   try {
     const uploadId = await start();
     await io.sendOnce(new AbortMultipartUploadCommand({ Bucket: io.bucket, Key: key, UploadId: uploadId }), 'probe abort');

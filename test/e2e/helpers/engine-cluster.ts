@@ -98,11 +98,19 @@ export async function cli(args: string[], cwd: string): Promise<{ code: number |
   return { code, stdout: p.out.join('\n'), stderr: p.err.join('') };
 }
 
-export async function api(base: string, method: string, path: string, body?: unknown): Promise<any> {
+/**
+ * A daemon's JSON answer as the end-to-end tests read it: they navigate it freely and
+ * `expect` checks every value they rely on (a wrong shape fails the assertion or throws).
+ * The one `any` of the tests, named so it is greppable; library code has none.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test-side JSON navigation, checked by expect()
+export type TestJson = any;
+
+export async function api(base: string, method: string, path: string, body?: unknown): Promise<TestJson> {
   const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
   if (credentials.token) headers.authorization = `Bearer ${credentials.token}`;
   const res = await fetch(new URL(path, base), { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  const json = (await res.json()) as any;
+  const json = (await res.json()) as TestJson;
   if (!res.ok) throw Object.assign(new Error(json?.error?.message ?? `HTTP ${res.status}`), { status: res.status });
   return json;
 }
@@ -121,7 +129,7 @@ export async function waitFor<T>(what: string, timeoutMs: number, fn: () => Prom
     if (Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, everyMs));
   }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last instanceof Error ? last.message : JSON.stringify(last)}` : ''}`, { cause: last });
 }
 
 export function writeClusterYaml(path: string, storageYaml = "  default:\n    module: '@sluice/storage-fs'\n    options:\n      root: ./store\n"): void {

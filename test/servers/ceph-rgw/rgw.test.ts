@@ -87,7 +87,7 @@ describe.runIf(avail.ok)('Ceph RGW: S3 behaviours Sluice relies on', () => {
     if (rgw) {
       // nothing we started may survive (zombies waiting for init to reap them count as gone)
       for (const pid of rgw.pids) {
-        let state = '';
+        let state: string;
         try {
           state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] ?? '';
         } catch {

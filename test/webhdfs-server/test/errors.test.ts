@@ -15,7 +15,7 @@ afterAll(async () => {
   await h.stop();
 });
 
-const rex = (r: { json(): any }) => r.json().RemoteException as { exception: string; javaClassName: string; message: string };
+const rex = (r: { json(): unknown }) => (r.json() as { RemoteException: { exception: string; javaClassName: string; message: string } }).RemoteException;
 
 describe('error matrix (item 16)', () => {
   it('item 16: RemoteException JSON with 404 / 403 / 400 per exception class', async () => {

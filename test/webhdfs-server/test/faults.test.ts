@@ -14,7 +14,7 @@ afterAll(async () => {
   await s.stop();
 });
 
-const rex = (r: { json(): any }) => r.json().RemoteException as { exception: string; javaClassName: string; message: string };
+const rex = (r: { json(): unknown }) => (r.json() as { RemoteException: { exception: string; javaClassName: string; message: string } }).RemoteException;
 /** Follows a Location after rewriting its host to 127.0.0.1 (the client's host-rewrite hook). */
 const rewrite = (loc: string) => {
   const u = new URL(loc);

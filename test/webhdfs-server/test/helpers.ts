@@ -1,3 +1,4 @@
+import type { TestJson } from '../../e2e/helpers/engine-cluster.js';
 // Raw HTTP helpers for the fidelity tests: node:http, no redirects followed, no keep-alive.
 import * as http from 'node:http';
 import type { WebHdfsServer } from '@sluice/webhdfs-test-server';
@@ -9,7 +10,7 @@ export interface RawResponse {
   text: string;
   /** Informational (1xx) statuses seen before the final response. */
   informational: number[];
-  json(): any;
+  json(): TestJson;
 }
 
 export interface RawOptions {

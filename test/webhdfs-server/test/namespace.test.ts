@@ -1,3 +1,4 @@
+import type { TestJson } from '../../e2e/helpers/engine-cluster.js';
 // Checklist items 8-15: create defaults, leases, rename, delete, listing, FileStatus.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareNames, startWebHdfsServer } from '@sluice/webhdfs-test-server';
@@ -12,7 +13,7 @@ afterAll(async () => {
   await s.stop();
 });
 
-const rex = (r: { json(): any }) => r.json().RemoteException as { exception: string; javaClassName: string; message: string };
+const rex = (r: { json(): unknown }) => (r.json() as { RemoteException: { exception: string; javaClassName: string; message: string } }).RemoteException;
 
 describe('create semantics (item 8)', () => {
   it('item 8: overwrite defaults to false, createparent to true, permissions 644/755', async () => {
@@ -83,7 +84,7 @@ describe('leases (item 9)', () => {
     const oldId = (await status(s, '/steal/f')).json().FileStatus.fileId;
     expect((await create(s, '/steal/f', 'new', 'overwrite=true')).status).toBe(201);
     expect((await status(s, '/steal/f')).json().FileStatus.fileId).not.toBe(oldId);
-    const done = (await up.finish()) as { status: number; json(): any };
+    const done = (await up.finish()) as { status: number; json(): TestJson };
     expect(done.status).toBe(404);
     expect(done.json().RemoteException.exception).toBe('FileNotFoundException');
     expect(done.json().RemoteException.message).toMatch(/^No lease on \/steal\/f \(inode \d+\): File does not exist/);

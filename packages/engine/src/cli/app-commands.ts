@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
+import { z } from 'zod';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_BACKEND, openConfiguredStorage } from '@sluice/storage-api';
 import { loadClusterConfig } from '../config/cluster-config.js';
 import { EngineError } from '../errors.js';
-import { callJson } from '../cluster/http.js';
+import { callJson, parseReply } from '../cluster/http.js';
 import { parseAclFlag } from '../security/authorize.js';
 import { defaultAppName, resolveArtifact, uploadArtifact } from '../cluster/client.js';
 import { parseConfigPairs } from './app-config.js';
@@ -15,18 +16,27 @@ import { registerLifecycleCommands } from './lifecycle-commands.js';
 
 export { parseConfigPairs } from './app-config.js';
 
-type AppView = Record<string, unknown> & { appId: string };
+// The master's app view: the CLI relies on `appId` and prints the rest as it comes.
+const appViewSchema = z.looseObject({ appId: z.string() });
+type AppView = z.infer<typeof appViewSchema>;
+const appsReplySchema = z.looseObject({ apps: z.array(appViewSchema) });
+const aclReplySchema = z.looseObject({ owner: z.string(), acl: z.array(z.string()) });
+
+/** A field as text: objects as JSON (never `[object Object]`). */
+function str(v: unknown): string {
+  return typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+}
 
 /** One line per app; absent numbers print as '-' (only here: --json keeps them absent, never a string). */
 export function appLine(a: AppView): string {
   const am = a.appMaster as Record<string, unknown> | null | undefined;
-  const shown = (v: unknown): string => (v === undefined || v === null ? '-' : String(v));
+  const shown = (v: unknown): string => (v === undefined || v === null ? '-' : str(v));
   const extra = am ? ` committed=${shown(am.committed)} phase=${shown(am.phase)}` : '';
   const restarts = a.restarts ?? am?.restarts;
   const failure = a.lastFailure as { reason?: string } | undefined;
   return (
     `${a.appId}\t${shown(a.name)}\t${shown(a.status)}\tepoch=${shown(a.epoch)}${restarts === undefined ? '' : ` restarts=${shown(restarts)}`}${extra}` +
-    `${a.error ? `\terror=${String(a.error)}` : failure?.reason ? `\tlast failure: ${failure.reason}` : ''}`
+    `${a.error ? `\terror=${str(a.error)}` : failure?.reason ? `\tlast failure: ${failure.reason}` : ''}`
   );
 }
 
@@ -89,7 +99,7 @@ export function registerAppCommands(program: Command): void {
       const c = commonOf(o);
       let apps: AppView[];
       try {
-        apps = (await callJson(await masterOf(c), 'GET', '/apps')).apps;
+        apps = parseReply(appsReplySchema, await callJson(await masterOf(c), 'GET', '/apps'), 'GET /apps').apps;
       } catch (err) {
         if (!isUnreachable(err)) throw err;
         const fromStore = await appsFromStore(c);
@@ -108,7 +118,7 @@ export function registerAppCommands(program: Command): void {
         const c = commonOf(o);
         let a: AppView;
         try {
-          a = await callJson(await masterOf(c), 'GET', `/apps/${encodeURIComponent(id)}`);
+          a = parseReply(appViewSchema, await callJson(await masterOf(c), 'GET', `/apps/${encodeURIComponent(id)}`), 'GET /apps/:id');
         } catch (err) {
           if (!isUnreachable(err)) throw err;
           const found = (await appsFromStore(c)).apps.find((x) => x.appId === id);
@@ -120,21 +130,21 @@ export function registerAppCommands(program: Command): void {
         const failure = a.lastFailure as { reason?: string; at?: number; epoch?: number } | undefined;
         if (failure?.reason) write(`  last failure: ${failure.reason}${failure.at ? ` at ${new Date(failure.at).toISOString()}` : ''}${failure.epoch === undefined ? '' : ` (epoch ${failure.epoch})`}`);
         if (typeof a.nextAttemptAt === 'number') write(`  next attempt: ${new Date(a.nextAttemptAt).toISOString()}`);
-        for (const e of (a.executors ?? []) as Array<Record<string, unknown>>) write(`  ${e.role} ${e.executor} epoch=${e.epoch} pid=${e.pid} worker=${e.worker} log=${e.logFile}`);
+        for (const e of (a.executors ?? []) as Array<Record<string, unknown>>) write(`  ${str(e.role)} ${str(e.executor)} epoch=${str(e.epoch)} pid=${str(e.pid)} worker=${str(e.worker)} log=${str(e.logFile)}`);
       }),
   );
 
   const acl = program.command('acl').description("show or change an app's ACL (u:<user>:rwa, o::rwa; r = status/logs/metrics, w = kill/config, a = ACL/delete)");
   withCommonOptions(acl.command('get <appId>').description("print the app's owner and ACL")).action(async (id: string, o: CommonFlags) =>
     run(o.json, async () => {
-      const a = await callJson(await masterOf(commonOf(o)), 'GET', `/apps/${encodeURIComponent(id)}/acl`);
-      write(o.json ? JSON.stringify(a) : `owner=${a.owner}\tacl=${(a.acl as string[]).join(',') || '(none)'}`);
+      const a = parseReply(aclReplySchema, await callJson(await masterOf(commonOf(o)), 'GET', `/apps/${encodeURIComponent(id)}/acl`), 'GET /apps/:id/acl');
+      write(o.json ? JSON.stringify(a) : `owner=${a.owner}\tacl=${a.acl.join(',') || '(none)'}`);
     }),
   );
   withCommonOptions(acl.command('set <appId> <entries>').description('replace the ACL, e.g. u:bob:r,o:: (needs a on the app)')).action(async (id: string, entries: string, o: CommonFlags) =>
     run(o.json, async () => {
-      const a = await callJson(await masterOf(commonOf(o)), 'PUT', `/apps/${encodeURIComponent(id)}/acl`, { acl: parseAclFlag(entries) });
-      write(o.json ? JSON.stringify(a) : `owner=${a.owner}\tacl=${(a.acl as string[]).join(',') || '(none)'}`);
+      const a = parseReply(aclReplySchema, await callJson(await masterOf(commonOf(o)), 'PUT', `/apps/${encodeURIComponent(id)}/acl`, { acl: parseAclFlag(entries) }), 'PUT /apps/:id/acl');
+      write(o.json ? JSON.stringify(a) : `owner=${a.owner}\tacl=${a.acl.join(',') || '(none)'}`);
     }),
   );
 

@@ -1,13 +1,16 @@
 import type { Command } from 'commander';
+import { z } from 'zod';
 import { stat } from 'node:fs/promises';
 import type { BlobMeta } from '@sluice/storage-api';
-import { callJson } from '../cluster/http.js';
+import { callJson, parseReply } from '../cluster/http.js';
 import { downloadBlob, uploadBlob } from '../cluster/blob-client.js';
 import { EngineError } from '../errors.js';
 import { parseAclFlag } from '../security/authorize.js';
 import { commonOf, masterOf, withCommonOptions, type CommonFlags } from './common.js';
 import { progressBar } from './progress.js';
 import { run, write } from './exit.js';
+
+const blobAclReplySchema = z.looseObject({ name: z.string(), owner: z.string(), acl: z.array(z.string()) });
 
 /** Below this a progress bar would only flicker. */
 const PROGRESS_MIN_BYTES = 8 * 1024 * 1024;
@@ -113,8 +116,8 @@ export function registerBlobCommands(program: Command): void {
     .action(async (name: string, o: CommonFlags & { acl: string }) => {
       const c = commonOf(o);
       await run(c.json, async () => {
-        const r = await callJson(await masterOf(c), 'PUT', `/blobs/${encodeURIComponent(name)}/acl`, { acl: parseAclFlag(o.acl) });
-        write(c.json ? JSON.stringify(r) : `${r.name}\towner=${r.owner}\tacl=${(r.acl as string[]).join(',') || '-'}`);
+        const r = parseReply(blobAclReplySchema, await callJson(await masterOf(c), 'PUT', `/blobs/${encodeURIComponent(name)}/acl`, { acl: parseAclFlag(o.acl) }), 'PUT /blobs/:name/acl');
+        write(c.json ? JSON.stringify(r) : `${r.name}\towner=${r.owner}\tacl=${r.acl.join(',') || '-'}`);
       });
     });
 
@@ -122,8 +125,8 @@ export function registerBlobCommands(program: Command): void {
     .action(async (name: string, o: CommonFlags) => {
       const c = commonOf(o);
       await run(c.json, async () => {
-        const r = await callJson(await masterOf(c), 'GET', `/blobs/${encodeURIComponent(name)}/acl`);
-        write(c.json ? JSON.stringify(r) : `${r.name}\towner=${r.owner}\tacl=${(r.acl as string[]).join(',') || '-'}`);
+        const r = parseReply(blobAclReplySchema, await callJson(await masterOf(c), 'GET', `/blobs/${encodeURIComponent(name)}/acl`), 'GET /blobs/:name/acl');
+        write(c.json ? JSON.stringify(r) : `${r.name}\towner=${r.owner}\tacl=${r.acl.join(',') || '-'}`);
       });
     });
 }

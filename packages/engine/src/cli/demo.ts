@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
+import { z } from 'zod';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadClusterConfig } from '../config/cluster-config.js';
 import { startLocalCluster, type LocalCluster } from '../cluster/local-cluster.js';
-import { callJson } from '../cluster/http.js';
+import { callJson, parseReply } from '../cluster/http.js';
 import { ensureLocalAdmin } from '../security/auth-setup.js';
 import { cliEndpoint } from '../security/credentials.js';
 import { uploadArtifact } from '../cluster/client.js';
@@ -76,7 +77,17 @@ export async function runDemo(options: { dir: string; copies: number; linesPerSe
   const cluster: LocalCluster = await startLocalCluster(loaded, { workers: 2, ...(options.port === undefined ? {} : { port: options.port }) });
   const dashboard = `http://${cluster.address}/ui/`;
   const master = await cliEndpoint(cluster.address, loaded);
-  let exact = false;
+  // What the demo reads of the master's app view.
+  const appSchema = z.looseObject({
+    status: z.string(),
+    error: z.unknown().optional(),
+    epoch: z.number().optional(),
+    appMaster: z.looseObject({ commits: z.number().optional() }).nullish(),
+    executors: z.array(z.looseObject({ role: z.string(), pid: z.number(), executor: z.number() })).optional(),
+  });
+  const getApp = async (appId: string) => parseReply(appSchema, await callJson(master, 'GET', `/apps/${appId}`), 'GET /apps/:id');
+  const errorOf = (e: unknown): string => (e === undefined || e === null ? '' : typeof e === 'string' ? e : JSON.stringify(e));
+  let exact: boolean;
   try {
     write(`master on ${cluster.address}; submitting word count over ${words} words (${options.copies} copies of the bundled text)`);
     const { appId } = await uploadArtifact(master, join(EXAMPLE_DIR, 'word-count.mjs'), 'word-count', {
@@ -84,16 +95,16 @@ export async function runDemo(options: { dir: string; copies: number; linesPerSe
     });
     write(`app ${appId} submitted; watch it at ${dashboard}#/apps/${encodeURIComponent(appId)} (log in with the token in ${join(dir, 'admin.token')})`);
     const victim = await poll('the first checkpoint', 60_000, async () => {
-      const a = await callJson(master, 'GET', `/apps/${appId}`);
-      if (a.status !== 'running' && a.status !== 'pending') throw new DemoAbort(`app is ${a.status} before the first checkpoints${a.error ? `: ${a.error}` : ''} (more --copies or fewer --lines-per-sec give it time)`);
-      if (!(a.appMaster?.commits >= 2)) return undefined;
-      return (a.executors as Array<{ role: string; pid: number; executor: number }>).find((e) => e.role === 'executor');
+      const a = await getApp(appId);
+      if (a.status !== 'running' && a.status !== 'pending') throw new DemoAbort(`app is ${a.status} before the first checkpoints${a.error ? `: ${errorOf(a.error)}` : ''} (more --copies or fewer --lines-per-sec give it time)`);
+      if (!((a.appMaster?.commits ?? 0) >= 2)) return undefined;
+      return (a.executors ?? []).find((e) => e.role === 'executor');
     });
     process.kill(victim.pid, 'SIGKILL');
     write(`killed executor ${victim.executor} (pid ${victim.pid}) with SIGKILL midway; the AppMaster restores from the last checkpoint`);
     const final = await poll('the app to finish', 180_000, async () => {
-      const a = await callJson(master, 'GET', `/apps/${appId}`);
-      if (a.status === 'failed' || a.status === 'killed') throw new DemoAbort(`app ${a.status}: ${a.error ?? ''}`);
+      const a = await getApp(appId);
+      if (a.status === 'failed' || a.status === 'killed') throw new DemoAbort(`app ${a.status}: ${errorOf(a.error)}`);
       return a.status === 'stopped' ? a : undefined;
     });
     const got = readCommittedOutput(output);

@@ -30,7 +30,7 @@ async function errorOf(res: IncomingMessage): Promise<HttpError> {
   }
   let body: { error?: { code?: string; message?: string; details?: Record<string, unknown> } } = {};
   try {
-    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;
   } catch {
     // not JSON: status only
   }

@@ -3,7 +3,10 @@ import { request, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join, basename, extname } from 'node:path';
 import { EngineError } from '../errors.js';
-import { HttpError, type Endpoint } from './http.js';
+import { z } from 'zod';
+import { httpErrorOf, parseReply, type Endpoint } from './http.js';
+
+const uploadReplySchema = z.object({ appId: z.string(), sha256: z.string(), size: z.number() });
 
 /** Resolves `app.js` or a folder (package.json main, index.mjs, index.js, app.mjs, app.js). */
 export function resolveArtifact(path: string): string {
@@ -43,14 +46,18 @@ export function uploadArtifact(
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        let body: any = {};
+        let body: unknown = {};
         try {
-          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
         } catch {
           // fall through with an empty body
         }
-        if ((res.statusCode ?? 500) >= 400) reject(new HttpError(res.statusCode ?? 500, body?.error?.code ?? 'INTERNAL', body?.error?.message ?? `HTTP ${res.statusCode}`));
-        else resolve(body);
+        if ((res.statusCode ?? 500) >= 400) return reject(httpErrorOf(res.statusCode ?? 500, body, `HTTP ${res.statusCode}`));
+        try {
+          resolve(parseReply(uploadReplySchema, body, 'POST /apps'));
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
       });
     };
     const req = url.protocol === 'https:'

@@ -122,7 +122,7 @@ export class EtcdSeedStore implements SeedStore {
     return { seed, rev: String(kv.mod_revision) };
   }
 
-  async #write(appId: string, key: string, rev: string | 'none', op: Parameters<ReturnType<Etcd3['if']>['then']>[0]): Promise<string> {
+  async #write(appId: string, key: string, rev: string /* a mod revision, or 'none' */, op: Parameters<ReturnType<Etcd3['if']>['then']>[0]): Promise<string> {
     const fence = this.#fence.fence();
     if (!fence) throw this.#notLeader(`not the leader: seed ${appId} not written`);
     // Compare and write in ONE transaction: a check in JavaScript before the write would let

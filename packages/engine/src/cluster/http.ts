@@ -173,7 +173,7 @@ function decodeParams(route: Route, pathname: string): Record<string, string> {
 }
 
 /** Reads a small JSON request body (bounded); prefer readBody with a schema. */
-export async function readJson(req: IncomingMessage, max = MAX_JSON_BODY): Promise<any> {
+export async function readJson(req: IncomingMessage, max = MAX_JSON_BODY): Promise<unknown> {
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const c of req) {
@@ -183,7 +183,7 @@ export async function readJson(req: IncomingMessage, max = MAX_JSON_BODY): Promi
   }
   if (n === 0) return {};
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
   } catch {
     throw new EngineError('BAD_REQUEST', 'request body is not valid JSON');
   }
@@ -198,6 +198,30 @@ export class HttpError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly details?: Record<string, unknown>) {
     super(message);
   }
+}
+
+/** The `error` member of a daemon's error answer, read defensively (any of it may be missing). */
+export function httpErrorOf(status: number, body: unknown, fallback: string): HttpError {
+  const e: unknown = body && typeof body === 'object' ? (body as { error?: unknown }).error : undefined;
+  const f = (e && typeof e === 'object' ? e : {}) as { code?: unknown; message?: unknown; details?: unknown };
+  return new HttpError(
+    status,
+    typeof f.code === 'string' ? f.code : 'INTERNAL',
+    typeof f.message === 'string' ? f.message : fallback,
+    typeof f.details === 'object' && f.details !== null ? (f.details as Record<string, unknown>) : undefined,
+  );
+}
+
+/**
+ * Checks a daemon's answer against the shape the caller relies on; a mismatch (a daemon of
+ * another version, a proxy's page) is an INTERNAL error naming the call and the field.
+ */
+export function parseReply<T>(schema: ZodType<T>, body: unknown, what: string): T {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const at = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
+  throw new EngineError('INTERNAL', `unexpected answer to ${what}${at}: ${issue?.message ?? 'invalid'}`);
 }
 
 /** A daemon's address plus how to talk to it: bearer token and, for https, the CA to verify it with. */
@@ -220,7 +244,7 @@ function endpointOf(base: string | Endpoint): Endpoint {
  * MASTER_UNREACHABLE; error responses become HttpError with the server's code.
  * Bounded by timeoutMs. `base` may carry a token and a CA (https).
  */
-export async function callJson(base: string | Endpoint, method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<any> {
+export async function callJson(base: string | Endpoint, method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<unknown> {
   const ep = endpointOf(base);
   const url = new URL(path, ep.url.includes('://') ? ep.url : `http://${ep.url}`);
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
@@ -237,16 +261,13 @@ export async function callJson(base: string | Endpoint, method: string, path: st
         chunks.push(c);
       });
       res.on('end', () => {
-        let parsed: any;
+        let parsed: unknown;
         try {
-          parsed = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
+          parsed = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown) : {};
         } catch {
           return reject(new HttpError(res.statusCode ?? 500, 'INTERNAL', `bad JSON from ${url.origin}${url.pathname}`));
         }
-        if ((res.statusCode ?? 500) >= 400) {
-          const e = parsed?.error;
-          return reject(new HttpError(res.statusCode ?? 500, typeof e?.code === 'string' ? e.code : 'INTERNAL', typeof e?.message === 'string' ? e.message : `HTTP ${res.statusCode}`, typeof e?.details === 'object' && e.details ? e.details : undefined));
-        }
+        if ((res.statusCode ?? 500) >= 400) return reject(httpErrorOf(res.statusCode ?? 500, parsed, `HTTP ${res.statusCode}`));
         resolve(parsed);
       });
       res.on('error', reject);

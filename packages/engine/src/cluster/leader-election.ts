@@ -77,7 +77,7 @@ export class LeaderElection extends EventEmitter implements SeedWriteFence {
   }
 
   override on(event: 'change', listener: (change: LeadershipChange) => void): this;
-  override on(event: string, listener: (...args: any[]) => void): this {
+  override on(event: string, listener: (change: LeadershipChange) => void): this {
     return super.on(event, listener);
   }
 

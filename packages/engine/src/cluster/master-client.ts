@@ -93,7 +93,6 @@ export class MasterClient {
     let tried = new Set<string>();
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       const target = this.#next(hint, tried);
-      hint = undefined;
       tried.add(target);
       const left = deadline - Date.now();
       if (left <= 0) break;

@@ -3,6 +3,14 @@ import { EngineError } from '../errors.js';
 import type { SourceFactory, Task, TaskContext, TaskFactory } from './task.js';
 import { countTask, filterTask, flatMapTask, mapTask, reduceTask } from './operators.js';
 
+/**
+ * A user callback over the messages of an untyped stream. It may declare what it expects
+ * (`(line: string) => …`): method-style signatures are bivariant in their parameters, so
+ * that is accepted without `any`; undeclared, a parameter is `unknown`.
+ */
+type Fn<R> = { bivarianceHack(v: unknown): R }['bivarianceHack'];
+type Fn2<R> = { bivarianceHack(acc: unknown, v: unknown): R }['bivarianceHack'];
+
 export type Partition = 'forward' | 'shuffle' | 'hash';
 
 export interface ProcessorSpec {
@@ -80,20 +88,20 @@ export class Stream {
     return new Stream(this.dag, name);
   }
 
-  map(...args: NameOr<(v: any) => unknown>): Stream {
+  map(...args: NameOr<Fn<unknown>>): Stream {
     const { name, fn, opts } = split(args, this.dag, 'map');
     return this.add(name, () => mapTask(fn), opts);
   }
-  flatMap(...args: NameOr<(v: any) => Iterable<unknown>>): Stream {
+  flatMap(...args: NameOr<Fn<Iterable<unknown>>>): Stream {
     const { name, fn, opts } = split(args, this.dag, 'flatMap');
     return this.add(name, () => flatMapTask(fn), opts);
   }
-  filter(...args: NameOr<(v: any) => boolean>): Stream {
+  filter(...args: NameOr<Fn<boolean>>): Stream {
     const { name, fn, opts } = split(args, this.dag, 'filter');
     return this.add(name, () => filterTask(fn), opts);
   }
   /** Routes messages by key: the next processor sees every message of a key in one task. */
-  groupBy(key: (v: any) => unknown): KeyedStream {
+  groupBy(key: Fn<unknown>): KeyedStream {
     return new KeyedStream(this.dag, this.from, key);
   }
   /** A custom processor built on the Task API. */
@@ -112,7 +120,7 @@ export class KeyedStream extends Stream {
   constructor(dag: Dag, from: string, key: (v: unknown) => unknown) {
     super(dag, from, key);
   }
-  reduce(name: string, fn: (acc: any, v: any) => unknown, opts: ProcessorOptions = {}): Stream {
+  reduce(name: string, fn: Fn2<unknown>, opts: ProcessorOptions = {}): Stream {
     const key = this.key!;
     return this.add(name, () => reduceTask(key, fn), opts);
   }
@@ -122,7 +130,7 @@ export class KeyedStream extends Stream {
     return this.add(name, () => countTask(key), opts);
   }
   /** Sums `value(v)` (default: v itself, or v[1] for [key, n] pairs) per key. */
-  sum(name = this.dag.autoName('sum'), value?: (v: any) => number, opts: ProcessorOptions = {}): Stream {
+  sum(name = this.dag.autoName('sum'), value?: Fn<number>, opts: ProcessorOptions = {}): Stream {
     const key = this.key!;
     const get = value ?? ((v: unknown) => (Array.isArray(v) ? Number(v[1]) : Number(v)));
     return this.add(name, () => reduceTask(key, (a: unknown, v: unknown) => (a as number) + get(v), get), opts);

@@ -2,7 +2,9 @@ import { isStorageError } from '@sluice/storage-api';
 import { loadClusterConfig } from '../config/cluster-config.js';
 import { isObservabilityError } from './errors.js';
 import { openSource, type ObservabilitySource } from './sources.js';
+import { resolve } from 'node:path';
 import { resolveToken } from '../security/credentials.js';
+import { loadTlsClientCa } from '../security/tls.js';
 
 /** Exit codes of `sluice logs` / `sluice metrics`. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 3 } as const;
@@ -17,8 +19,12 @@ export async function openCliSource(appId: string, o: SourceCliOptions): Promise
   const loaded = o.config || !o.master ? await loadClusterConfig(o.config) : undefined;
   const master = o.master ?? `${loaded!.config.master.host}:${loaded!.config.master.port}`;
   const { token } = await resolveToken({ master: master.replace(/^https?:\/\//, ''), ...(loaded ? { loaded } : {}), ...(o.tokenFile ? { tokenFile: o.tokenFile } : {}) });
-  if (o.master) return openSource(appId, { master: o.master, ...(token ? { token } : {}) });
-  return openSource(appId, { config: loaded!.config, baseDir: loaded!.baseDir, ...(token ? { token } : {}) });
+  // HTTPS masters are verified with the cluster's CA (`master.tls.ca`).
+  const tls = loaded?.config.master.tls;
+  const ca = tls?.ca ? await loadTlsClientCa({ ca: resolve(loaded!.baseDir, tls.ca) }) : undefined;
+  const extra = { ...(token ? { token } : {}), ...(ca ? { ca } : {}) };
+  if (o.master) return openSource(appId, { master: ca && !o.master.includes('://') ? `https://${o.master}` : o.master, ...extra });
+  return openSource(appId, { config: loaded!.config, baseDir: loaded!.baseDir, ...extra });
 }
 
 /** Prints the error on stderr and maps it to an exit code. */

@@ -9,6 +9,16 @@ export const DEFAULT_LABEL_KEYS: readonly string[] = ['app', 'executor', 'proces
 /** Pino adds these; the store has ts/level/msg already and pid/hostname are not useful per line. */
 const DROPPED_KEYS = new Set(['time', 'level', 'msg', 'pid', 'hostname']);
 
+/** A value as text: objects as JSON (never `[object Object]`). */
+function text(v: unknown): string {
+  if (typeof v !== 'object' || v === null || v instanceof Error) return String(v);
+  try {
+    return JSON.stringify(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+}
+
 export function levelName(n: number): LogLevel {
   if (LEVEL_NAMES[n]) return LEVEL_NAMES[n];
   // Custom pino levels: round down to the nearest known one.
@@ -38,7 +48,7 @@ export function pinoLineToRecord(line: string, labelKeys: ReadonlySet<string>): 
     if (DROPPED_KEYS.has(k)) continue;
     const v = obj[k];
     if (labelKeys.has(k) && v !== undefined && v !== null && nLabels < LIMITS.maxLabels) {
-      labels[k] = String(v).slice(0, LIMITS.labelValueLength);
+      labels[k] = text(v).slice(0, LIMITS.labelValueLength);
       nLabels++;
     } else {
       (fields ??= {})[k] = v;
@@ -46,7 +56,7 @@ export function pinoLineToRecord(line: string, labelKeys: ReadonlySet<string>): 
   }
   const ts = typeof obj.time === 'number' ? obj.time : Date.now();
   const level = levelName(typeof obj.level === 'number' ? obj.level : 30);
-  const msg = typeof obj.msg === 'string' ? obj.msg : obj.msg === undefined ? '' : String(obj.msg);
+  const msg = typeof obj.msg === 'string' ? obj.msg : obj.msg === undefined ? '' : text(obj.msg);
   const rec: LogRecord = fields ? { ts, level, msg, labels, fields } : { ts, level, msg, labels };
   return fitRecord(rec, line.length);
 }

@@ -1,3 +1,5 @@
+import { request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
 import { openConfiguredStorage, type AppStorage, type LogRecord, type MetricSeries, type SeriesInfo, type Storage, type StorageConfig } from '@sluice/storage-api';
 import { ObservabilityError } from './errors.js';
 import { followLogs, readLogs, resolveLogFilter, type LogFilter } from './log-query.js';
@@ -26,6 +28,8 @@ export class MasterSource implements ObservabilitySource {
     private readonly appId: string,
     private readonly timeoutMs = 30_000,
     private readonly token?: string,
+    /** CA to verify an HTTPS master with (`master.tls.ca`). */
+    private readonly ca?: Buffer,
   ) {
     this.base = /^https?:\/\//.test(master) ? master.replace(/\/$/, '') : `http://${master}`;
     this.description = `master ${this.base}`;
@@ -43,7 +47,10 @@ export class MasterSource implements ObservabilitySource {
   private async get(url: string, signal?: AbortSignal): Promise<Response> {
     let res: Response;
     try {
-      res = await fetch(url, { signal: signal ?? AbortSignal.timeout(this.timeoutMs), ...(this.token ? { headers: { authorization: `Bearer ${this.token}` } } : {}) });
+      const headers: Record<string, string> = this.token ? { authorization: `Bearer ${this.token}` } : {};
+      const init = { signal: signal ?? AbortSignal.timeout(this.timeoutMs), headers };
+      // fetch cannot take a private CA; node:https can, and its stream becomes a Response.
+      res = this.ca && url.startsWith('https:') ? await httpsGet(url, init.headers, this.ca, init.signal) : await fetch(url, init);
     } catch (err) {
       throw new ObservabilityError('MASTER_UNREACHABLE', `cannot reach ${this.description}: ${causeMessage(err)}`, { cause: err });
     }
@@ -109,6 +116,18 @@ export class MasterSource implements ObservabilitySource {
   async close(): Promise<void> {}
 }
 
+function httpsGet(url: string, headers: Record<string, string>, ca: Buffer, signal: AbortSignal): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(new URL(url), { headers, ca, signal }, (res) => {
+      const h = new Headers();
+      for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
+      resolve(new Response(Readable.toWeb(res) as ReadableStream<Uint8Array>, { status: res.statusCode ?? 500, statusText: res.statusMessage ?? '', headers: h }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 function causeMessage(err: unknown): string {
   const e = err as { cause?: { code?: string; message?: string }; message?: string };
   return e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
@@ -166,12 +185,12 @@ export class StoreSource implements ObservabilitySource {
  */
 export async function openSource(
   appId: string,
-  options: { master?: string; config?: { storage: StorageConfig; master: { host: string; port: number } }; baseDir?: string; token?: string },
+  options: { master?: string; config?: { storage: StorageConfig; master: { host: string; port: number } }; baseDir?: string; token?: string; ca?: Buffer },
 ): Promise<ObservabilitySource> {
-  if (options.master) return new MasterSource(options.master, appId, 30_000, options.token);
+  if (options.master) return new MasterSource(options.master, appId, 30_000, options.token, options.ca);
   const cfg = options.config;
   if (!cfg) throw new ObservabilityError('INVALID_ARGUMENT', 'give --master host:port or -c cluster.yaml');
-  const master = new MasterSource(`${cfg.master.host}:${cfg.master.port}`, appId, 2000, options.token);
+  const master = new MasterSource(`${options.ca ? 'https://' : ''}${cfg.master.host}:${cfg.master.port}`, appId, 2000, options.token, options.ca);
   try {
     await master.readLogs({ limit: 1 });
     return master;

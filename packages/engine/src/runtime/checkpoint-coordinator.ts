@@ -26,7 +26,7 @@ export class CheckpointCoordinator {
     if (this.#committed !== undefined && t <= this.#committed) return undefined;
     let parts = this.#open.get(t);
     if (!parts) {
-      this.#open.set(t, (parts = new Map()));
+      this.#open.set(t, (parts = new Map<string, CheckpointPart>()));
       while (this.#open.size > this.maxOpen) this.#open.delete(Math.min(...this.#open.keys()));
     }
     parts.set(taskId, part);

@@ -123,7 +123,7 @@ function decodeBody(kind: number, b: Buffer): Frame {
     if (b.length < 16) throw new EngineError('FRAME_INVALID', 'CLOCK frame too short');
     const n = b.readUInt32BE(12);
     if (b.length !== 16 + n * 4) throw new EngineError('FRAME_INVALID', 'CLOCK frame length mismatch');
-    const to: number[] = new Array(n);
+    const to = new Array<number>(n);
     for (let i = 0; i < n; i++) to[i] = b.readUInt32BE(16 + i * 4);
     return { kind, clock: b.readDoubleBE(0), from: b.readUInt32BE(8), to };
   }

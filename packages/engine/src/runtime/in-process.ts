@@ -28,7 +28,11 @@ export class InProcessApp {
   core!: ExecutorCore;
   committer!: Committer;
   restoredFrom: number | undefined;
-  #error: unknown;
+  #error: Error | undefined;
+  /** Keeps the latest failure (a commit, a task); waitFinished() rethrows it. */
+  readonly #fail = (e: unknown): void => {
+    this.#error = e instanceof Error ? e : new Error(String(e));
+  };
 
   constructor(private readonly opts: InProcessOptions) {
     this.plan = new ExecutionPlan(validateDag(opts.dag), 1);
@@ -37,7 +41,7 @@ export class InProcessApp {
   async start(): Promise<void> {
     const names = [executorPart(0)];
     const sources = this.plan.tasks.filter((t) => t.source).map((t) => t.name);
-    this.committer = new Committer(this.opts.app, this.opts.epoch, names, sources, (t) => void this.core.commit(t).catch((e) => (this.#error = e)), (e) => (this.#error = e));
+    this.committer = new Committer(this.opts.app, this.opts.epoch, names, sources, (t) => void this.core.commit(t).catch(this.#fail), this.#fail);
     this.restoredFrom = await this.committer.open();
     this.core = new ExecutorCore({
       appId: this.opts.app.appId, epoch: this.opts.epoch, plan: this.plan, self: 0, app: this.opts.app,
@@ -45,7 +49,7 @@ export class InProcessApp {
       ...(this.restoredFrom === undefined ? {} : { restoreT: this.restoredFrom }),
       onStaged: (t, task, part) => this.committer.staged(t, task, part),
       onExhausted: (task, ts) => this.committer.exhausted(task, ts),
-      onFatal: (e) => (this.#error = e),
+      onFatal: this.#fail,
     });
     await this.core.open(this.opts.dag);
     this.core.start();

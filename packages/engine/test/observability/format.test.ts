@@ -9,6 +9,7 @@ describe('terminal output', () => {
     expect(formatLogLine(rec)).toBe('2026-11-23 12:00:00.000 ERROR [count#1.0@e2] boom n=3 why=disk');
     const coloured = formatLogLine(rec, { color: true });
     expect(coloured).toContain('\u001b[31mERROR\u001b[0m');
+    // eslint-disable-next-line no-control-regex -- strips the ANSI colour escapes (ESC [ n m) under test
     expect(coloured.replace(/\u001b\[\d+m/g, '')).toBe(formatLogLine(rec));
   });
 

@@ -1,3 +1,4 @@
+import type { TestJson } from '../../../../test/e2e/helpers/engine-cluster.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ export function closeServer(server: Server): Promise<void> {
 }
 
 /** A raw request (no URL normalisation: the path is sent as written). */
-export function rawRequest(port: number, method: string, path: string, options: { token?: string; body?: string } = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: any }> {
+export function rawRequest(port: number, method: string, path: string, options: { token?: string; body?: string } = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: TestJson }> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {};
     if (options.token) headers.authorization = `Bearer ${options.token}`;
@@ -30,7 +31,7 @@ export function rawRequest(port: number, method: string, path: string, options: 
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        let body: any = text;
+        let body: TestJson = text;
         try {
           body = JSON.parse(text);
         } catch {

@@ -12,7 +12,7 @@ const HEADERS = { 'x-sluice-ui': '1' };
 export async function api(path, options = {}) {
   const res = await fetch(path, { credentials: 'same-origin', ...options, headers: { ...HEADERS, ...(options.headers || {}) } });
   const text = await res.text();
-  let body = {};
+  let body;
   try {
     body = text ? JSON.parse(text) : {};
   } catch {

@@ -20,7 +20,7 @@ export interface ConformanceInstance {
    * Flips bytes of stored content behind the backend's back (corrupt-data cases).
    * Every backend must provide it: verify-on-read is part of the contract.
    */
-  corrupt?(target: CorruptTarget): Promise<void>;
+  corrupt?: (target: CorruptTarget) => Promise<void>;
   /**
    * How another process opens the same store (module name or path, options, baseDir).
    * Required by the cases that prove `persistent`, `multiProcess` and bounded jar memory:
@@ -33,17 +33,19 @@ export type ConformanceFactory = () => Promise<ConformanceInstance>;
 
 export type Capability = keyof StorageCapabilities;
 
+// Members are function-typed properties, not methods: cases destructure them
+// (`run({ storage, uid })`) and the context's functions do not use `this`.
 export interface CaseContext {
   storage: Storage;
   instance: ConformanceInstance;
   /** A fresh app with a unique id. */
-  app(owner?: string): Promise<AppStorage>;
+  app: (owner?: string) => Promise<AppStorage>;
   /** Opens (and tracks for closing) a second instance over the same data. */
-  reopen(): Promise<Storage>;
+  reopen: () => Promise<Storage>;
   /** Unique name with a prefix. */
-  uid(prefix: string): string;
+  uid: (prefix: string) => string;
   /** Runs one command in a separate Node process over the same store (instance.spec); fails loudly without a spec. */
-  inChild(command: ChildCommand, why: string): Promise<Record<string, unknown>>;
+  inChild: (command: ChildCommand, why: string) => Promise<Record<string, unknown>>;
 }
 
 export interface ConformanceCase {
@@ -173,7 +175,7 @@ function traced<T>(x: T, path: string, last: LastCall): T {
         const call = `${path}.${k}(${args.map(fmtArg).join(', ')})`;
         last.call = call;
         const out = (v as (...a: unknown[]) => unknown).apply(t, args);
-        if (out instanceof Promise) return out.then((r) => traced(r, call, last));
+        if (out instanceof Promise) return (out as Promise<unknown>).then((r) => traced(r, call, last));
         return traced(out, call, last);
       };
     },

@@ -141,8 +141,8 @@ export async function runConformance(
     }
     await new Promise((r) => setImmediate(r));
     if (stray.length > 0 && result.status !== 'failed') {
-      const e = stray[0] as { message?: string; code?: string };
-      result = { ...result, status: 'failed', error: { message: `a promise of the module rejected unobserved during the case: ${e?.message ?? String(e)}`, code: e?.code } };
+      const e = stray[0] as { message?: string; code?: string } | undefined;
+      result = { ...result, status: 'failed', error: { message: `a promise of the module rejected unobserved during the case: ${e?.message ?? String(stray[0])}`, code: e?.code } };
     }
     result.ms = Math.round(performance.now() - start);
     report[result.status]++;

@@ -49,7 +49,7 @@ export class MemoryBlobBackend implements BlobBackend {
 
   async createRecord(name: string, seq: number, data: Uint8Array): Promise<void> {
     let m = this.#space.records.get(name);
-    if (!m) this.#space.records.set(name, (m = new Map()));
+    if (!m) this.#space.records.set(name, (m = new Map<number, Buffer>()));
     if (m.has(seq)) throw new StorageError(`blob ${name} record ${seq} exists`, { code: 'STORAGE_ALREADY_EXISTS' });
     m.set(seq, Buffer.from(data));
   }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { StorageContext, StorageModule } from '../types.js';
 import { unwrapStorage } from '../guard.js';
 import { MEMORY_CAPABILITIES, MemoryStorage } from './storage.js';
-import { MemoryVolume, dropVolume, namedVolume } from './volume.js';
+import { MemoryVolume, namedVolume } from './volume.js';
 
 export { MemoryStorage, MEMORY_CAPABILITIES } from './storage.js';
 export { MemoryVolume, dropVolume, namedVolume } from './volume.js';

@@ -6,7 +6,7 @@ import { StorageError } from '../errors.js';
 import { HashingCounter, iterateBytes, verifyingStream } from '../util/bytes.js';
 import { afterCursor, decodeCursor, effectiveLimit, logPage, matchesLogQuery } from '../util/logs.js';
 import {
-  Aggregator, RESOLUTION_MS, ROLLUP_RESOLUTIONS, addValue, chooseResolution, emptyPartial, labelsMatch, seriesKey,
+  Aggregator, RESOLUTION_MS, ROLLUP_RESOLUTIONS, addValue, chooseResolution, emptyPartial, labelsMatch, seriesKey, type PartialAgg,
 } from '../util/metrics.js';
 import { sleep } from '../util/retry.js';
 import { assertLive, type MemoryApp } from './volume.js';
@@ -145,7 +145,7 @@ export class MemoryMetricsStore implements MetricsStore {
       for (const r of ROLLUP_RESOLUTIONS) {
         const ms = RESOLUTION_MS[r];
         let m = this.app.rollups[r].get(key);
-        if (!m) this.app.rollups[r].set(key, (m = new Map()));
+        if (!m) this.app.rollups[r].set(key, (m = new Map<number, PartialAgg>()));
         const b = Math.floor(p.ts / ms) * ms;
         let part = m.get(b);
         if (!part) m.set(b, (part = emptyPartial()));

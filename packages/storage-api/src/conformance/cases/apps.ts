@@ -1,4 +1,4 @@
-import { assert, bytes, rejectsWith, text, type ConformanceCase } from '../harness.js';
+import { assert, bytes, rejectsWith, type ConformanceCase } from '../harness.js';
 import { assertAccess, hasAccess } from '../../acl.js';
 
 const BAD_NAMES = ['', '..', '../x', 'a/b', '/abs', 'a\\b', 'x\u0000y', 'new\nline', 'x'.repeat(200), '.hidden', 'sp ace'];
