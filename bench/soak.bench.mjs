@@ -170,11 +170,22 @@ async function soak(target) {
   const lat = [];
   const req = [];
   const sizes = [];
+  // Offsets: an append and a lookUp per checkpoint, their latency and requests.
+  const offLat = [];
+  const offReq = [];
+  const lookLat = [];
   const policy = { logs: { maxAgeMs: 60_000 } };
   const started = performance.now();
   for (let i = 1; i <= N; i++) {
     const t = i * 10;
+    const o0 = target.requests();
+    const os = performance.now();
     await ow.append(t, Buffer.from(`offset-${i}`));
+    offLat.push(performance.now() - os);
+    if (o0 !== undefined) offReq.push(target.requests() - o0);
+    const ls = performance.now();
+    await app.offsets('src').lookUp(t - 5);
+    lookLat.push(performance.now() - ls);
     if (i % 10 === 0) await app.logs.append([{ ts: Date.now(), level: 'info', msg: `commit ${i}`, labels: { task: '0' } }]);
     const r0 = target.requests();
     const s = performance.now();
@@ -195,6 +206,11 @@ async function soak(target) {
   if (req.length) {
     report({ name: `${name}: requests per checkpoint (stage+commit), last ${WINDOW} of ${N}`, value: mean(req.slice(-WINDOW)), unit: 'requests', baseline: `the first ${WINDOW} commits (same run)`, baselineValue: mean(req.slice(0, WINDOW)), higherIsBetter: false, goal: 'end/start ≤ 1.2 (ratio ≥ 0.83)' });
   }
+  report({ name: `${name}: offset append latency, last ${WINDOW} of ${N}`, value: median(offLat.slice(-WINDOW)), unit: 'ms', baseline: `the first ${WINDOW} appends (same run)`, baselineValue: median(offLat.slice(0, WINDOW)), higherIsBetter: false, goal: 'end/start ≤ 1.2 (ratio ≥ 0.83)', notes: `mean ${mean(offLat.slice(-WINDOW)).toFixed(2)} vs ${mean(offLat.slice(0, WINDOW)).toFixed(2)} ms; segments compacted, offsets truncated by retention` });
+  if (offReq.length) {
+    report({ name: `${name}: requests per offset append (compaction included), last ${WINDOW} of ${N}`, value: mean(offReq.slice(-WINDOW)), unit: 'requests', baseline: `the first ${WINDOW} appends (same run)`, baselineValue: mean(offReq.slice(0, WINDOW)), higherIsBetter: false, goal: 'end/start ≤ 1.2 (ratio ≥ 0.83)' });
+  }
+  report({ name: `${name}: offset lookUp latency, last ${WINDOW} of ${N}`, value: median(lookLat.slice(-WINDOW)), unit: 'ms', baseline: `the first ${WINDOW} lookUps (same run)`, baselineValue: median(lookLat.slice(0, WINDOW)), higherIsBetter: false, goal: 'end/start ≤ 1.2 (ratio ≥ 0.83)' });
   const settled = sizes[Math.min(1, sizes.length - 1)];
   report({ name: `${name}: store size after ${N} checkpoints`, value: sizes[sizes.length - 1].bytes / 1024, unit: 'KiB', baseline: `store size at commit ${settled.i} (retention applied)`, baselineValue: settled.bytes / 1024, higherIsBetter: false, goal: 'levels off: end/settled ≤ 1.2 (ratio ≥ 0.83)' });
 }

@@ -498,6 +498,11 @@ function removeWhere(doc, pred) {
   return gone;
 }
 
+/**
+ * Offsets: only I/O. storage-api owns the policy (fencing, ordering, identical retries)
+ * and a checksum inside each value; each write hook hands the state it read under the
+ * lock to the callback it is given and stores exactly what that returns.
+ */
 class OffsetStore extends TimeStore {
   constructor(app, name) {
     super(app, 'offsets', name);
@@ -507,31 +512,34 @@ class OffsetStore extends TimeStore {
     return { t: e.t, value: new Uint8Array(Buffer.from(e.value, 'base64')) };
   }
 
-  async writer(epoch) {
-    await this.openWriter(epoch);
-    const appendAll = (entries) =>
-      this.update(epoch, (doc) => {
-        // Check the whole batch before changing anything: all or nothing.
-        let last = doc.entries[doc.entries.length - 1];
-        const toAdd = [];
-        for (const e of entries) {
-          const value = Buffer.from(e.value).toString('base64');
-          if (last && e.t <= last.t) {
-            // A retry after a lost acknowledgement re-sends exactly the last entry: a no-op.
-            if (e.t === last.t && toAdd.length === 0 && value === last.value) continue;
-            throw outOfOrder(this.name, e.t, last.t);
-          }
-          toAdd.push((last = { t: e.t, value }));
-        }
-        doc.entries.push(...toAdd);
-      });
-    return {
-      epoch,
-      append: (t, value) => appendAll([{ t, value }]),
-      appendBatch: (entries) => appendAll(entries),
-      truncateAfter: (t) => this.update(epoch, (doc) => removeWhere(doc, (e) => e.t > t).length),
-      truncateBefore: (t) => this.update(epoch, (doc) => removeWhere(doc, (e) => e.t < t).length),
-    };
+  /** First entry with time ≥ t. */
+  async ceiling(t) {
+    const { entries } = await this.load();
+    const e = entries[lowerBound(entries, t)];
+    return e && this.decode(e);
+  }
+
+  openEpoch(epoch, decide) {
+    return this.change((doc) => {
+      decide(doc.epoch);
+      // Written even at an equal epoch: the store then shows up in listTimeStores.
+      doc.epoch = Math.max(doc.epoch, epoch);
+    });
+  }
+
+  append(_firstT, plan) {
+    return this.change((doc) => {
+      const last = doc.entries[doc.entries.length - 1];
+      const add = plan({ epoch: doc.epoch, last: last && this.decode(last) });
+      for (const e of add) doc.entries.push({ t: e.t, value: Buffer.from(e.value).toString('base64') });
+    });
+  }
+
+  truncate(side, t, check) {
+    return this.change((doc) => {
+      check(doc.epoch);
+      return removeWhere(doc, (e) => (side === 'after' ? e.t > t : e.t < t)).length;
+    });
   }
 }
 
@@ -770,13 +778,10 @@ class MetricsStore extends Doc {
 
 // ---------------------------------------------------------------- config
 
-function checkVersion(id, current, expected) {
-  if (expected !== undefined && expected !== current) {
-    throw fail('STORAGE_PRECONDITION_FAILED', `config ${id}: version is ${current}, expected ${expected}`, { current, expected });
-  }
-}
-
-/** config.json is { entries: [ConfigEntry] }; versions start at 1 and grow by one per set. */
+/**
+ * config.json is { entries: [ConfigEntry] }. Only I/O: storage-api owns versions,
+ * compare-and-set and a checksum inside each value; put/remove hand the current entry (read under the lock) to its callback.
+ */
 class ConfigStore extends Doc {
   constructor(app) {
     super(app, app.file('config.json'), () => ({ entries: [] }));
@@ -787,24 +792,20 @@ class ConfigStore extends Doc {
   }
 
   async list() {
-    return (await this.load()).entries.sort((a, b) => (a.processorId < b.processorId ? -1 : 1));
+    return (await this.load()).entries;
   }
 
-  set(processorId, value, options = {}) {
+  put(processorId, next) {
     return this.change((doc) => {
       const cur = doc.entries.find((e) => e.processorId === processorId);
-      checkVersion(processorId, cur?.version ?? 0, options.ifVersion); // ifVersion 0: must not exist yet
-      const entry = { processorId, value, version: (cur?.version ?? 0) + 1, updatedAt: this.app.now() };
-      doc.entries = [...doc.entries.filter((e) => e !== cur), entry];
-      return entry;
+      doc.entries = [...doc.entries.filter((e) => e !== cur), next(cur, this.app.now())];
     });
   }
 
-  delete(processorId, options = {}) {
+  remove(processorId, check) {
     return this.change((doc) => {
       const cur = doc.entries.find((e) => e.processorId === processorId);
-      if (!cur) throw fail('STORAGE_NOT_FOUND', `config ${processorId} not found`);
-      checkVersion(processorId, cur.version, options.ifVersion);
+      check(cur);
       doc.entries = doc.entries.filter((e) => e !== cur);
     });
   }
@@ -827,7 +828,7 @@ const jsonDirStore = {
     return new JsonDirStorage(root, context);
   },
   testHooks: {
-    /** Flips a byte of a stored jar or checkpoint part behind the backend's back. */
+    /** Flips a byte of a stored jar, checkpoint part or offset value behind the backend's back. */
     async corrupt(storage, target) {
       const instance = instances.get(storage.capabilities);
       if (!instance) throw new TypeError('corrupt() needs a storage opened from json-dir-store');
@@ -836,6 +837,20 @@ const jsonDirStore = {
       if ('jar' in target) {
         const info = (await readJson(join(dir, 'jars.json')))?.jars.find((j) => j.name === target.jar);
         file = info && join(dir, 'blobs', info.sha256);
+      } else if ('config' in target) {
+        const docFile = join(dir, 'config.json');
+        const text = await readFile(docFile, 'utf8').catch(() => undefined);
+        if (!text?.includes(target.from)) throw fail('STORAGE_NOT_FOUND', `nothing stored for ${JSON.stringify(target)}`);
+        return writeFile(docFile, text.replace(target.from, target.to));
+      } else if ('offsets' in target) {
+        const docFile = join(dir, 'offsets', `${target.offsets}.json`);
+        const doc = await readJson(docFile);
+        const e = doc?.entries.find((x) => x.t === target.t);
+        if (!e) throw fail('STORAGE_NOT_FOUND', `nothing stored for ${JSON.stringify(target)}`);
+        const value = Buffer.from(e.value, 'base64');
+        value[value.length - 1] ^= 0xff;
+        e.value = value.toString('base64');
+        return writeJson(docFile, doc);
       } else {
         const cp = (await readJson(join(dir, 'checkpoints', `${target.store}.json`)))?.entries.find((c) => c.t === target.t);
         const part = cp?.parts.find((p) => p.name === target.part);

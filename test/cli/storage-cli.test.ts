@@ -68,12 +68,13 @@ describe('sluice storage', () => {
     // Inside the repo so the module resolves @sluice/storage-api like a user's project would.
     const dir = await mkdtemp(join(root, 'test', '.tmp-cli-'));
     try {
-      // The memory backend with fencing broken: every writer silently gets one huge epoch.
+      // The memory backend with fencing broken: its openEpoch hook skips the policy's
+      // decision, so a lower epoch opens a writer after a higher one did.
       await writeFile(
         join(dir, 'broken.mjs'),
         `import memory from '@sluice/storage-api/memory';
 const proxied = (obj, wrap) => new Proxy(obj, { get: (t, p) => { const v = Reflect.get(t, p); return typeof v === 'function' ? wrap(p, v.bind(t)) : v; } });
-const store = (st) => proxied(st, (p, f) => (p === 'writer' ? () => f(1e6) : f));
+const store = (st) => proxied(st, (p, f) => (p === 'openEpoch' ? (e, _decide, o) => f(e, () => {}, o) : f));
 const app = (a) => a && proxied(a, (p, f) => (p === 'offsets' ? (n) => store(f(n)) : f));
 export default { ...memory, name: 'broken', async create(o, c) {
   const s = await memory.create(o, c);

@@ -34,7 +34,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'cluster.yaml'), yaml('good'));
   // Same master, but a client that trusts another CA.
   writeFileSync(join(dir, 'wrong-ca.yaml'), yaml('evil'));
-  local = Proc.start(['local', '-c', 'cluster.yaml', '--workers', '1'], { cwd: dir });
+  local = Proc.start(['local', '-c', 'cluster.yaml', '--workers', '1'], { cwd: dir, env: { SLUICE_LOG_LEVEL: 'info' } });
   addr = (await local.line(/master on (\S+),/, 30_000))[1]!;
   useLocalAdminToken(dir);
 }, 90_000);
@@ -58,9 +58,13 @@ describe('TLS on a whole cluster', () => {
       return ['running', 'pending'].includes(a.status) ? undefined : a;
     }, 500);
     expect(end.status).toBe('stopped');
-    const logs = await cli(['logs', appId, '-c', 'cluster.yaml', '--master', addr, '--since', '1h'], dir);
-    expect(logs.code, logs.stderr).toBe(0);
-    expect(logs.stdout).toMatch(/app finished/);
+    // Logs ship in batches: the AppMaster's last lines land as it exits, just after the finish.
+    const logs = await waitFor('the last log lines over HTTPS', 20_000, async () => {
+      const r = await cli(['logs', appId, '-c', 'cluster.yaml', '--master', addr, '--since', '1h', '--limit', '5000'], dir);
+      if (r.code !== 0) throw new Error(r.stderr);
+      return /app finished/.test(r.stdout) ? r : undefined;
+    }, 500);
+    expect(logs.stdout).toMatch(/all executors running/);
     const wrong = await cli(['acl', 'get', appId, '-c', 'wrong-ca.yaml', '--master', addr], dir);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/MASTER_UNREACHABLE|certificate|self.signed|verify/i);

@@ -70,6 +70,9 @@ const STORAGE_CODES: Record<StorageErrorCode, { http: number; exit: number }> = 
 const OTHER_CODES: Record<string, { http: number; exit: number }> = {
   INVALID_ARGUMENT: { http: 400, exit: 2 },
   CLOSED: { http: 503, exit: 1 },
+  /** A dashboard write without the dashboard's header or from another origin. */
+  CSRF: { http: 403, exit: 1 },
+  UI_NOT_BUILT: { http: 503, exit: 1 },
 };
 
 export class EngineError extends Error {

@@ -11,6 +11,8 @@ import { LIMITS } from './limits.js';
 import { isLogLevel } from './util/logs.js';
 import { atomicWriteFile } from './util/atomic-file.js';
 import { validateAclEntries } from './acl.js';
+import { markPolicyApplied, offsetStoreOver } from './offset-store.js';
+import { configStoreOver, markConfigPolicy } from './config-store.js';
 import { attachBlobs } from './blob-guard.js';
 
 const GUARDED = Symbol.for('@sluice/storage-api.guarded');
@@ -205,12 +207,12 @@ function guardApp(a: BackendAppStorage, life: Life): AppStorage {
     jars: guardJars(a.jars, life),
     logs: guardLogs(a.logs, life),
     metrics: guardMetrics(a.metrics, life),
-    config: guardConfig(a.config, life),
+    config: guardConfig(configStoreOver(a.config), life),
     offsets(name: string) {
       life.check();
       validateName('store', name);
       let s = offsets.get(name);
-      if (!s) offsets.set(name, (s = guardOffsets(a.offsets(name), life)));
+      if (!s) offsets.set(name, (s = guardOffsets(offsetStoreOver(a.offsets(name)), life)));
       return s;
     },
     checkpoints(name: string, options: { numRetained?: number } = {}) {
@@ -264,7 +266,7 @@ function guardReader<E>(r: {
 
 function guardOffsets(r: OffsetStore, life: Life): OffsetStore {
   const w = `offsets ${r.name}`;
-  return {
+  return markPolicyApplied({
     ...guardReader(r, life, 'offsets'),
     writer: (epoch, o = {}) =>
       run(life, `${w} writer`, o.signal, async () => {
@@ -288,7 +290,7 @@ function guardOffsets(r: OffsetStore, life: Life): OffsetStore {
         };
         return g;
       }),
-  };
+  });
 }
 
 function checkPartsList(parts: CheckpointPart[]): void {
@@ -452,7 +454,7 @@ function guardConfig(r: ConfigStore, life: Life): ConfigStore {
   const checkVersionArg = (v: number | undefined): void => {
     if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw invalid(`ifVersion must be a non-negative integer`);
   };
-  return {
+  return markConfigPolicy({
     get: (id, o = {}) => run(life, `config get ${id}`, o.signal, async () => r.get(validateName('processor', id), o)),
     set: (id, value, o = {}) =>
       run(life, `config set ${id}`, o.signal, async () => {
@@ -478,7 +480,7 @@ function guardConfig(r: ConfigStore, life: Life): ConfigStore {
         checkVersionArg(o.ifVersion);
         await r.delete(id, o);
       }),
-  };
+  });
 }
 
 function checkSha(x: string | undefined): void {

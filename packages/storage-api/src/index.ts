@@ -14,8 +14,11 @@ export { runGc, type GcReport, type GcAction } from './gc.js';
 export { runFsck, type FsckReport, type FsckFinding, type FsckOptions } from './fsck.js';
 export {
   fencedError, outOfOrderError, checkWriterEpoch, checkAliveBefore, newAppMeta, damagedAppMeta, alreadyCommittedError, notStagedError,
-  checkStagedMatches, sameCommit,
+  checkStagedMatches, sameCommit, checkOpenEpoch, planOffsetAppend, checkConfigVersion,
 } from './policy.js';
+export { offsetStoreOver } from './offset-store.js';
+export { configStoreOver } from './config-store.js';
+export { frameValue, unframeValue, FRAME_OVERHEAD } from './util/value-frame.js';
 export { withRetry, sleep, type RetryPolicy } from './util/retry.js';
 export { HashingCounter, iterateBytes, verifyingStream, sha256Hex, bytesEqual, collectBytes } from './util/bytes.js';
 export { resolveLookUp, lowerBound } from './util/lookup.js';

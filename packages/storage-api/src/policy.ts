@@ -3,7 +3,8 @@
  * ordering, and the checks that keep a handle of a deleted app from writing.
  */
 import { StorageError, toStorageError } from './errors.js';
-import type { AppMeta, CheckpointPart, CreateAppOptions, OpOptions } from './types.js';
+import type { AppMeta, CheckpointPart, CreateAppOptions, OffsetState, OpOptions, TimeEntry } from './types.js';
+import { bytesEqual } from './util/bytes.js';
 
 export function fencedError(store: string, mine: number, current: number): StorageError {
   return new StorageError(`store ${store}: epoch ${mine} is fenced by epoch ${current}`, { code: 'STORAGE_FENCED', details: { epoch: mine, currentEpoch: current } });
@@ -81,4 +82,40 @@ export function checkStagedMatches(p: CheckpointPart, staged: { size: number; sh
 /** An identical commit (same epoch, same parts in order) is an idempotent retry. */
 export function sameCommit(existing: { epoch: number; parts: CheckpointPart[] }, epoch: number, parts: CheckpointPart[]): boolean {
   return existing.epoch === epoch && existing.parts.length === parts.length && existing.parts.every((p, i) => p.ref === parts[i]!.ref && p.sha256 === parts[i]!.sha256);
+}
+
+/** Opening a writer: only a higher epoch already seen refuses it. */
+export function checkOpenEpoch(store: string, mine: number, current: number): void {
+  if (mine < current) throw fencedError(store, mine, current);
+}
+
+/**
+ * What an append stores, decided from the store's state read atomically with the write:
+ * the writer's epoch must still be current, times strictly increase, and re-sending
+ * exactly the last entry (same time, same bytes) is a no-op so a retry after a lost
+ * acknowledgement is safe. All or nothing: any refusal throws before anything is stored.
+ */
+export function planOffsetAppend(store: string, epoch: number, entries: readonly TimeEntry[], state: OffsetState): TimeEntry[] {
+  checkWriterEpoch(store, epoch, state.epoch);
+  let last = state.last;
+  const out: TimeEntry[] = [];
+  for (const e of entries) {
+    if (last && e.t <= last.t) {
+      if (e.t === last.t && out.length === 0) {
+        if (!last.value) throw new StorageError(`store ${store}: the backend left out the value of the last entry (${last.t})`, { code: 'STORAGE_IO_ERROR' });
+        if (bytesEqual(e.value, last.value)) continue;
+      }
+      throw outOfOrderError(store, e.t, last.t);
+    }
+    out.push(e);
+    last = e;
+  }
+  return out;
+}
+
+/** Config compare-and-set: `ifVersion` (0 = must not exist yet) must be the current version. */
+export function checkConfigVersion(id: string, current: number, expected: number | undefined): void {
+  if (expected !== undefined && expected !== current) {
+    throw new StorageError(`config ${id}: version is ${current}, expected ${expected}`, { code: 'STORAGE_PRECONDITION_FAILED', details: { current, expected } });
+  }
 }

@@ -69,12 +69,17 @@ export interface StorageModule<O = Record<string, unknown>> {
   /** Optional hooks for the conformance suite run against a live instance (CLI). */
   readonly testHooks?: {
     /** Flips bytes of a stored jar or checkpoint part behind the backend's back. */
-    corrupt(storage: BackendStorage, target: CorruptTarget): Promise<void>;
+    corrupt(storage: Storage | BackendStorage, target: CorruptTarget): Promise<void>;
   };
 }
 
-/** What to corrupt in the verify-on-read cases: a jar's bytes or a checkpoint part's bytes. */
-export type CorruptTarget = { appId: string; jar: string } | { appId: string; store: string; t: number; part: string };
+/** What to corrupt in the verify-on-read cases: a jar's bytes, a checkpoint part's bytes, or the stored value of one offset entry. */
+export type CorruptTarget =
+  | { appId: string; jar: string }
+  | { appId: string; store: string; t: number; part: string }
+  | { appId: string; offsets: string; t: number }
+  /** Replaces the text `from` by `to` in the stored form of one config entry (a value changed at rest). */
+  | { appId: string; config: string; from: string; to: string };
 
 // ---------------------------------------------------------------- storage and apps
 
@@ -440,7 +445,67 @@ export interface ConfigStore {
  */
 export type BackendJarStore = Omit<JarStore, 'copyFromLocal' | 'copyToLocal'> & Partial<Pick<JarStore, 'copyFromLocal' | 'copyToLocal'>>;
 
-export type BackendAppStorage = Omit<AppStorage, 'jars'> & { readonly jars: BackendJarStore };
+export type BackendAppStorage = Omit<AppStorage, 'jars' | 'offsets' | 'config'> & {
+  readonly jars: BackendJarStore;
+  /** I/O hooks of the config store; storage-api applies versions, compare-and-set and the checksum. */
+  readonly config: ConfigBackend;
+  /** I/O hooks of one offsets store; storage-api applies the contract's policy over them. */
+  offsets(name: string): OffsetBackend;
+};
+
+/**
+ * The I/O of the config store. Entries are stored exactly as given (the value is a
+ * checksummed frame storage-api made); each write hook reads the current entry atomically
+ * with its write (a transaction, a lock, a conditional write) and hands it to the policy.
+ */
+export interface ConfigBackend {
+  get(processorId: string, options?: OpOptions): Promise<ConfigEntry | undefined>;
+  list(options?: OpOptions): Promise<ConfigEntry[]>;
+  /** Atomically: next(current entry, the backend's clock now) → the entry to store (throws to refuse). */
+  put(processorId: string, next: (current: ConfigEntry | undefined, now: number) => ConfigEntry, options?: OpOptions): Promise<void>;
+  /** Atomically: check(current entry) (throws to refuse), then removes it. */
+  remove(processorId: string, check: (current: ConfigEntry | undefined) => void, options?: OpOptions): Promise<void>;
+}
+
+/** What the state-changing offset hooks see, read inside the backend's atomic section. */
+export interface OffsetState {
+  /** Highest epoch that has opened a writer (0 if none, e.g. after the app was deleted). */
+  epoch: number;
+  /**
+   * The newest stored entry. Its value may be left out when its time is below the batch's
+   * first time (`firstT`): the policy compares values only for a retry of the last entry.
+   */
+  last: { t: number; value?: Uint8Array } | undefined;
+}
+
+/**
+ * The I/O of one offsets store (abstract-level's "private API for implementors"). Values are
+ * opaque bytes (storage-api stores a checksummed frame); backends never decide fencing,
+ * ordering or retries: each write hook reads the current state atomically with respect to
+ * other writers (a transaction, a lock, a conditional write), hands it to the policy callback
+ * it is given, and stores exactly what that returns; a callback that throws aborts the write.
+ */
+export interface OffsetBackend {
+  readonly name: string;
+  get(t: number, options?: OpOptions): Promise<TimeEntry | undefined>;
+  /** Last entry with time ≤ t. */
+  floor(t: number, options?: OpOptions): Promise<TimeEntry | undefined>;
+  /** First entry with time ≥ t. */
+  ceiling(t: number, options?: OpOptions): Promise<TimeEntry | undefined>;
+  first(options?: OpOptions): Promise<TimeEntry | undefined>;
+  last(options?: OpOptions): Promise<TimeEntry | undefined>;
+  /** from ≤ t < to, ascending, at most `limit` (always given, already capped). */
+  range(from: number, to: number, options: OpOptions & { limit: number }): Promise<TimeEntry[]>;
+  /** Optional: lookUp in fewer round trips; the default composes first/last/ceiling. */
+  lookUp?(t: number, options?: OpOptions): Promise<LookUpResult<TimeEntry>>;
+  currentEpoch(options?: OpOptions): Promise<number>;
+  /** Atomically: decide(current epoch) (throws to refuse), then record `epoch` as current if it is higher or none is recorded. */
+  openEpoch(epoch: number, decide: (current: number) => void, options?: OpOptions): Promise<void>;
+  /** Atomically: plan(state) → entries to store (may be none), stored all or nothing. `firstT`: the batch's first time. */
+  append(firstT: number, plan: (state: OffsetState) => TimeEntry[], options?: OpOptions): Promise<void>;
+  /** Atomically: check(current epoch) (throws to refuse), then removes entries with time < t ('before') or > t ('after'); returns how many. */
+  truncate(side: 'before' | 'after', t: number, check: (current: number) => void, options?: OpOptions): Promise<number>;
+}
 
 export type BackendStorage = Omit<Storage, 'createAppStorage' | 'getAppStorage' | 'blobs'> & {
   /**

@@ -22,6 +22,12 @@ registerConformance({ describe, it }, {
         if ('jar' in target) {
           const blob = app.blobs.get(app.jars.get(target.jar)!.sha256)!;
           blob[0]! ^= 0xff;
+        } else if ('config' in target) {
+          const e = app.config.get(target.config)!;
+          app.config.set(target.config, JSON.parse(JSON.stringify(e).replace(target.from, target.to)) as typeof e);
+        } else if ('offsets' in target) {
+          const e = app.offsets.get(target.offsets)!.entries.find((x) => x.t === target.t)!;
+          e.value[e.value.length - 1]! ^= 0xff;
         } else {
           const cp = app.checkpoints.get(target.store)!.committed.find((c) => c.t === target.t)!;
           const ref = cp.parts.find((p) => p.name === target.part)!.ref;

@@ -33,7 +33,15 @@ registerConformance({ describe, it }, {
       corrupt: async (target) => {
         const app = namedVolume(side).apps.get(target.appId)!;
         if ('jar' in target) app.blobs.get(app.jars.get(target.jar)!.sha256)![0]! ^= 0xff;
-        else {
+        else if ('config' in target) {
+          const m = namedVolume(main).apps.get(target.appId)!;
+          const e = m.config.get(target.config)!;
+          m.config.set(target.config, JSON.parse(JSON.stringify(e).replace(target.from, target.to)) as typeof e);
+        } else if ('offsets' in target) {
+          // Offsets stay on the default (main) volume.
+          const e = namedVolume(main).apps.get(target.appId)!.offsets.get(target.offsets)!.entries.find((x) => x.t === target.t)!;
+          e.value[e.value.length - 1]! ^= 0xff;
+        } else {
           const s = app.checkpoints.get(target.store)!;
           s.staged.get(s.committed.find((c) => c.t === target.t)!.parts.find((p) => p.name === target.part)!.ref)![0]! ^= 0xff;
         }

@@ -1,7 +1,7 @@
 import { readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { LIMITS, StorageError } from '@sluice/storage-api';
-import type { AppMeta, AppMetaPatch, BackendAppStorage, CheckpointStore, OffsetStore, StorageContext } from '@sluice/storage-api';
+import type { AppMeta, AppMetaPatch, BackendAppStorage, CheckpointStore, OffsetBackend, StorageContext } from '@sluice/storage-api';
 import { type Db, writeTx } from './db.js';
 import { mapped } from './errors.js';
 import { FsJarStore } from './jar-store.js';
@@ -103,7 +103,7 @@ export class FsAppStorage implements BackendAppStorage {
     });
   }
 
-  offsets(name: string): OffsetStore {
+  offsets(name: string): OffsetBackend {
     return new FsOffsetStore(this.db, name);
   }
 

@@ -43,7 +43,7 @@ export class FsCheckpointStore extends TimeReader<Checkpoint, Row> implements Ch
   }
 
   async writer(epoch: number): Promise<CheckpointWriter> {
-    await mapped(this.what('writer'), () => writeTx(this.db, () => this.openEpoch(epoch)));
+    await mapped(this.what('writer'), () => writeTx(this.db, () => this.openWriterEpoch(epoch)));
     const db = this.db;
     const name = this.name;
     // A staged part may be listed by several checkpoints (committed at t=1 and again at

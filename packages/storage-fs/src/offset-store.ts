@@ -1,7 +1,6 @@
-import { bytesEqual } from '@sluice/storage-api';
-import type { OffsetStore, OffsetWriter, TimeEntry } from '@sluice/storage-api';
+import type { OffsetBackend, OffsetState, TimeEntry } from '@sluice/storage-api';
 import { type Db, writeTx } from './db.js';
-import { mapped, outOfOrder } from './errors.js';
+import { mapped } from './errors.js';
 import { TimeReader } from './time-reader.js';
 
 interface Row {
@@ -9,56 +8,54 @@ interface Row {
   value: Buffer;
 }
 
-export class FsOffsetStore extends TimeReader<TimeEntry, Row> implements OffsetStore {
+/**
+ * Offsets in the app's SQLite database: I/O hooks only (storage-api applies the policy).
+ * Each write hook runs in one IMMEDIATE transaction, so the state the policy sees and the
+ * write it allows are atomic across processes.
+ */
+export class FsOffsetStore extends TimeReader<TimeEntry, Row> implements OffsetBackend {
   readonly #insert;
   readonly #last;
+  readonly #ceiling;
 
   constructor(db: Db, name: string) {
     super(db, name, 'offsets', 'offsets', 't, value');
     this.#insert = db.prepare('INSERT INTO offsets (store, t, value) VALUES (?, ?, ?)');
     this.#last = db.prepare('SELECT t, value FROM offsets WHERE store = ? ORDER BY t DESC LIMIT 1');
+    this.#ceiling = db.prepare('SELECT t, value FROM offsets WHERE store = ? AND t >= ? ORDER BY t ASC LIMIT 1');
   }
 
   protected decode(row: Row): TimeEntry {
     return { t: row.t, value: new Uint8Array(row.value.buffer, row.value.byteOffset, row.value.byteLength) };
   }
 
-  async writer(epoch: number): Promise<OffsetWriter> {
-    await mapped(this.what('writer'), () => writeTx(this.db, () => this.openEpoch(epoch)));
-    const appendAll = (entries: TimeEntry[]): Promise<void> =>
-      mapped(this.what('append'), () =>
-        // Fencing check, ordering check and insert in one IMMEDIATE transaction: two
-        // processes racing cannot both pass; the batch is all or nothing.
-        writeTx(this.db, () => {
-          this.checkEpoch(epoch);
-          let last = this.#last.get(this.name) as Row | undefined;
-          let lastT = last?.t;
-          let added = 0;
-          for (const e of entries) {
-            if (lastT !== undefined && e.t <= lastT) {
-              if (e.t === lastT && added === 0 && last && bytesEqual(e.value, last.value)) continue; // idempotent retry
-              throw outOfOrder(this.name, e.t, lastT);
-            }
-            this.#insert.run(this.name, e.t, e.value);
-            lastT = e.t;
-            last = undefined;
-            added++;
-          }
-        }),
-      );
-    const truncate = (op: string, sql: string) => (t: number): Promise<number> =>
-      mapped(this.what(op), () =>
-        writeTx(this.db, () => {
-          this.checkEpoch(epoch);
-          return this.db.prepare(sql).run(this.name, t).changes;
-        }),
-      );
-    return {
-      epoch,
-      append: (t, value) => appendAll([{ t, value }]),
-      appendBatch: (entries) => appendAll(entries),
-      truncateAfter: truncate('truncateAfter', 'DELETE FROM offsets WHERE store = ? AND t > ?'),
-      truncateBefore: truncate('truncateBefore', 'DELETE FROM offsets WHERE store = ? AND t < ?'),
-    };
+  ceiling(t: number): Promise<TimeEntry | undefined> {
+    return mapped(this.what('ceiling'), () => {
+      const row = this.#ceiling.get(this.name, t) as Row | undefined;
+      return row && this.decode(row);
+    });
+  }
+
+  openEpoch(epoch: number, decide: (current: number) => void): Promise<void> {
+    return mapped(this.what('writer'), () => writeTx(this.db, () => this.raiseEpoch(epoch, decide)));
+  }
+
+  append(_firstT: number, plan: (state: OffsetState) => TimeEntry[]): Promise<void> {
+    return mapped(this.what('append'), () =>
+      writeTx(this.db, () => {
+        const row = this.#last.get(this.name) as Row | undefined;
+        for (const e of plan({ epoch: this.epochNow(), last: row && this.decode(row) })) this.#insert.run(this.name, e.t, e.value);
+      }),
+    );
+  }
+
+  truncate(side: 'before' | 'after', t: number, check: (current: number) => void): Promise<number> {
+    const sql = `DELETE FROM offsets WHERE store = ? AND t ${side === 'after' ? '>' : '<'} ?`;
+    return mapped(this.what(`truncate${side === 'after' ? 'After' : 'Before'}`), () =>
+      writeTx(this.db, () => {
+        check(this.epochNow());
+        return this.db.prepare(sql).run(this.name, t).changes;
+      }),
+    );
   }
 }

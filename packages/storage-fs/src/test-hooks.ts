@@ -13,7 +13,7 @@ function flip(buf: Buffer): Buffer {
 /**
  * Flips stored bytes behind the backend's back (the conformance suite's corrupt-data
  * cases, also from `sluice storage conformance -c`): the jar's blob file, or a staged
- * part's row. Opens the app's database itself, as another process would.
+ * part's row, or an offset's value. Opens the app's database itself, as another process would.
  */
 export async function corruptFs(storage: BackendStorage, target: CorruptTarget): Promise<void> {
   const raw = unwrapStorage(storage);
@@ -26,6 +26,14 @@ export async function corruptFs(storage: BackendStorage, target: CorruptTarget):
       if (!sha) throw new Error(`corrupt: app ${target.appId} has no jar ${target.jar}`);
       const blob = join(dir, 'blobs', sha);
       writeFileSync(blob, flip(readFileSync(blob)));
+    } else if ('config' in target) {
+      const value = db.prepare('SELECT value FROM config WHERE processor_id = ?').pluck().get(target.config) as string | undefined;
+      if (value === undefined) throw new Error(`corrupt: app ${target.appId} has no config ${target.config}`);
+      db.prepare('UPDATE config SET value = ? WHERE processor_id = ?').run(value.replace(target.from, target.to), target.config);
+    } else if ('offsets' in target) {
+      const value = db.prepare('SELECT value FROM offsets WHERE store = ? AND t = ?').pluck().get(target.offsets, target.t) as Buffer | undefined;
+      if (!value) throw new Error(`corrupt: app ${target.appId} has no offset ${target.offsets}@${target.t}`);
+      db.prepare('UPDATE offsets SET value = ? WHERE store = ? AND t = ?').run(flip(value), target.offsets, target.t);
     } else {
       const row = db.prepare('SELECT parts FROM checkpoints WHERE store = ? AND t = ?').pluck().get(target.store, target.t) as string | undefined;
       const ref = row && (JSON.parse(row) as Array<{ name: string; ref: string }>).find((p) => p.name === target.part)?.ref;

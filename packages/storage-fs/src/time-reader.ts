@@ -81,9 +81,17 @@ export abstract class TimeReader<E extends { t: number }, Row> {
   }
 
   /** Opens a writer: lower than the current epoch is fenced; otherwise it becomes current. */
-  protected openEpoch(epoch: number): void {
+  protected openWriterEpoch(epoch: number): void {
+    this.raiseEpoch(epoch, (cur) => {
+      if (epoch < cur) throw fenced(this.name, epoch, cur);
+    });
+  }
+
+  /** Inside a write transaction: `decide` sees the current epoch (and may refuse), then `epoch` becomes current if higher. */
+  protected raiseEpoch(epoch: number, decide: (current: number) => void): void {
     const cur = this.epochNow();
-    if (epoch < cur) throw fenced(this.name, epoch, cur);
+    decide(cur);
+    if (epoch < cur) return;
     this.db.prepare(`INSERT INTO epochs (kind, store, epoch) VALUES (?, ?, ?) ON CONFLICT (kind, store) DO UPDATE SET epoch = excluded.epoch`).run(this.kind, this.name, epoch);
   }
 }

@@ -4,12 +4,12 @@
 // Epoch markers live in `_commits/` too, so one LISTSTATUS both fences and indexes a commit.
 import { randomUUID } from 'node:crypto';
 import type { Checkpoint, CheckpointPart, CheckpointStore, CheckpointWriter, LookUpResult, OpOptions } from '@sluice/storage-api';
-import { LIMITS, StorageError, alreadyCommittedError, checkStagedMatches, notStagedError, sameCommit, sha256Hex } from '@sluice/storage-api';
+import { LIMITS, StorageError, alreadyCommittedError, checkOpenEpoch, checkStagedMatches, notStagedError, sameCommit, sha256Hex } from '@sluice/storage-api';
 import type { FileStatus } from './client.js';
 import type { HdfsCtx } from './context.js';
-import { checkEpoch, maxEpoch, openEpoch } from './epochs.js';
+import { checkEpoch, checkSameMarker, maxEpoch, openEpoch } from './epochs.js';
 import { ImmutableCache, commitFile, committed, jsonBytes, pad, readJson, removeQuietly } from './files.js';
-import { outOfOrder } from './offsets.js';
+import { outOfOrderError as outOfOrder } from '@sluice/storage-api';
 
 const COMMIT_RE = /^\d{20}$/;
 const REF_RE = /^(\d{20})\/[A-Za-z0-9_][A-Za-z0-9._@=-]*$/;
@@ -156,12 +156,13 @@ export class HdfsCheckpointStore implements CheckpointStore {
   }
 
   async writer(epoch: number, o: OpOptions = {}): Promise<CheckpointWriter> {
-    await openEpoch(this.ctx, this.name, this.#commits, epoch, o.signal);
+    const marker = await openEpoch(this.ctx, this.#commits, epoch, (cur) => checkOpenEpoch(this.name, epoch, cur), o.signal);
     const store = this;
     /** One LISTSTATUS of _commits: the epoch fence and the commit index at once. */
     const fenced = async (signal?: AbortSignal): Promise<Commit[]> => {
       const { list, commits } = await store.#listing(signal);
       checkEpoch(store.name, list, epoch);
+      checkSameMarker(store.name, list, epoch, marker);
       return commits;
     };
     const fence = async (signal?: AbortSignal): Promise<void> => void (await fenced(signal));

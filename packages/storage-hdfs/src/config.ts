@@ -1,14 +1,21 @@
-import type { ConfigEntry, ConfigStore, OpOptions } from '@sluice/storage-api';
+import type { ConfigBackend, ConfigEntry, OpOptions } from '@sluice/storage-api';
 import { StorageError } from '@sluice/storage-api';
 import type { HdfsCtx } from './context.js';
 import { readLatest, writeVersion } from './versioned.js';
+
+/** Rounds of losing the race for the next sequence number before giving up. */
+const MAX_ROUNDS = 50;
 
 interface ConfigDoc {
   entry: ConfigEntry | null;
 }
 
-/** Per processor: versioned files `config/<processorId>/<seq>`; a delete is a tombstone, then the directory goes. */
-export class HdfsConfigStore implements ConfigStore {
+/**
+ * Per processor: versioned files `config/<processorId>/<seq>`; a delete is a tombstone, then
+ * the directory goes. I/O hooks only (storage-api applies versions and CAS): each write
+ * claims the next sequence number create-only, so a lost race re-reads and decides again.
+ */
+export class HdfsConfigStore implements ConfigBackend {
   readonly #dir: string;
 
   constructor(private readonly ctx: HdfsCtx) {
@@ -24,13 +31,10 @@ export class HdfsConfigStore implements ConfigStore {
     return (await this.#current(id, o.signal)).entry;
   }
 
-  async set(id: string, value: unknown, o: OpOptions & { ifVersion?: number } = {}): Promise<ConfigEntry> {
-    for (let attempt = 0; attempt < 50; attempt++) {
+  async put(id: string, next: (current: ConfigEntry | undefined, now: number) => ConfigEntry, o: OpOptions = {}): Promise<void> {
+    for (let attempt = 0; attempt < MAX_ROUNDS; attempt++) {
       const cur = await this.#current(id, o.signal);
-      checkVersion(id, cur.entry?.version ?? 0, o.ifVersion);
-      const entry: ConfigEntry = { processorId: id, value, version: (cur.entry?.version ?? 0) + 1, updatedAt: this.ctx.now() };
-      if (await writeVersion<ConfigDoc>(this.ctx, `${this.#dir}/${id}`, cur.seq + 1, { entry }, o.signal)) return entry;
-      // Lost the race for this sequence number: re-read and re-check the version.
+      if (await writeVersion<ConfigDoc>(this.ctx, `${this.#dir}/${id}`, cur.seq + 1, { entry: next(cur.entry, this.ctx.now()) }, o.signal)) return;
     }
     throw new StorageError(`config ${id}: too much contention`, { code: 'STORAGE_UNAVAILABLE', transient: true });
   }
@@ -42,14 +46,13 @@ export class HdfsConfigStore implements ConfigStore {
       const e = await this.get(s.pathSuffix, o);
       if (e) out.push(e);
     }
-    return out.sort((a, b) => (a.processorId < b.processorId ? -1 : 1));
+    return out;
   }
 
-  async delete(id: string, o: OpOptions & { ifVersion?: number } = {}): Promise<void> {
-    for (let attempt = 0; attempt < 50; attempt++) {
+  async remove(id: string, check: (current: ConfigEntry | undefined) => void, o: OpOptions = {}): Promise<void> {
+    for (let attempt = 0; attempt < MAX_ROUNDS; attempt++) {
       const cur = await this.#current(id, o.signal);
-      if (!cur.entry) throw new StorageError(`config ${id} not found`, { code: 'STORAGE_NOT_FOUND' });
-      checkVersion(id, cur.entry.version, o.ifVersion);
+      check(cur.entry);
       // The tombstone is the atomic step; removing the directory is cleanup.
       if (await writeVersion<ConfigDoc>(this.ctx, `${this.#dir}/${id}`, cur.seq + 1, { entry: null }, o.signal)) {
         await this.ctx.client.delete(`${this.#dir}/${id}`, true, o.signal).catch(() => undefined);
@@ -57,11 +60,5 @@ export class HdfsConfigStore implements ConfigStore {
       }
     }
     throw new StorageError(`config ${id}: too much contention`, { code: 'STORAGE_UNAVAILABLE', transient: true });
-  }
-}
-
-function checkVersion(id: string, current: number, expected: number | undefined): void {
-  if (expected !== undefined && expected !== current) {
-    throw new StorageError(`config ${id}: version is ${current}, expected ${expected}`, { code: 'STORAGE_PRECONDITION_FAILED', details: { current, expected } });
   }
 }

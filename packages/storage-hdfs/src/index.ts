@@ -8,6 +8,7 @@ export { WebHdfsClient, encodePath, type FileStatus, type ClientOptions } from '
 export { mapHdfsError, type HdfsFailure, type RemoteException } from './errors.js';
 export { hdfsOptionsSchema, type HdfsOptions, type HdfsOptionsInput } from './options.js';
 export { corruptAt } from './test-hooks.js';
+export { COMPACT_AT_SEGMENTS, FULL_SEGMENT_ENTRIES } from './offsets.js';
 
 /** `module: '@sluice/storage-hdfs'` in cluster config. */
 const hdfsModule: StorageModule<HdfsOptions> = {

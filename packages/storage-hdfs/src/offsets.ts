@@ -1,11 +1,25 @@
-import type { LookUpResult, OffsetStore, OffsetWriter, OpOptions, TimeEntry } from '@sluice/storage-api';
-import { StorageError, bytesEqual, LIMITS } from '@sluice/storage-api';
+import type { LookUpResult, OffsetBackend, OffsetState, OpOptions, TimeEntry } from '@sluice/storage-api';
+import { StorageError, LIMITS } from '@sluice/storage-api';
 import type { HdfsCtx } from './context.js';
-import { checkEpoch, maxEpoch, openEpoch } from './epochs.js';
+import type { FileStatus } from './client.js';
+import { checkSameMarker, maxEpoch, openEpoch } from './epochs.js';
 import { ImmutableCache, commitFile, removeQuietly } from './files.js';
 import { decodeSegment, encodeSegment, liveSegments, segmentCeil, segmentName, type Segment } from './segments.js';
 
-export class HdfsOffsetStore implements OffsetStore {
+/** Below this many live segments an append writes one more; at it, small trailing ones are merged. */
+export const COMPACT_AT_SEGMENTS = 32;
+/** A segment with this many entries is left alone by compaction (bounds its rewriting). */
+export const FULL_SEGMENT_ENTRIES = 1024;
+
+/**
+ * Offsets as immutable segment files (see segments.ts): I/O hooks only, storage-api applies
+ * the policy. Every hook starts with one LISTSTATUS, which also yields the epoch markers.
+ *
+ * Race window (README): HDFS has no compare-and-set across two paths, so a write whose
+ * epoch check passed can still land after a higher epoch's marker appears; at most the one
+ * write in flight per zombie writer gets through, never a later one.
+ */
+export class HdfsOffsetStore implements OffsetBackend {
   readonly #dir: string;
   readonly #cache = new ImmutableCache<TimeEntry[]>(64);
 
@@ -52,6 +66,13 @@ export class HdfsOffsetStore implements OffsetStore {
     return undefined;
   }
 
+  async ceiling(t: number, o: OpOptions = {}): Promise<TimeEntry | undefined> {
+    const { live } = await this.#index(o.signal);
+    const seg = live[segmentCeil(live, t)];
+    return seg && (await this.#load(seg, o.signal)).find((e) => e.t >= t);
+  }
+
+  // One listing for every probe (resolveLookUp would list three times).
   async lookUp(t: number, o: OpOptions = {}): Promise<LookUpResult<TimeEntry>> {
     const { live } = await this.#index(o.signal);
     if (live.length === 0) return { status: 'empty' };
@@ -101,96 +122,106 @@ export class HdfsOffsetStore implements OffsetStore {
     return (await this.#index(o.signal)).epoch;
   }
 
-  async writer(epoch: number, o: OpOptions = {}): Promise<OffsetWriter> {
-    await openEpoch(this.ctx, this.name, this.#dir, epoch, o.signal);
-    const store = this;
-    const fencedIndex = async (signal?: AbortSignal) => {
-      const idx = await store.#index(signal);
-      checkEpoch(store.name, idx.list, epoch);
-      return idx;
-    };
-    const appendAll = async (entries: TimeEntry[], signal?: AbortSignal): Promise<void> => {
-      const { live } = await fencedIndex(signal);
-      const lastSeg = live[live.length - 1];
-      let toAdd = entries;
-      if (lastSeg && entries[0]!.t <= lastSeg.last) {
-        const prev = await store.#load(lastSeg, signal);
-        const last = prev[prev.length - 1];
-        // The segment vanished between list and read: a concurrent truncation; look again.
-        if (!last) throw new StorageError(`offsets ${store.name}: the store changed while appending`, { code: 'STORAGE_UNAVAILABLE', transient: true });
-        const e0 = entries[0]!;
-        // Re-appending exactly the last entry is a no-op (retry after a lost answer).
-        if (e0.t === last.t && bytesEqual(e0.value, last.value)) toAdd = entries.slice(1);
-        else throw outOfOrder(store.name, e0.t, last.t);
+  /** Inode ids of the epoch markers this handle opened writers with (see checkSameMarker). */
+  readonly #markers = new Map<number, number | undefined>();
+
+  async openEpoch(epoch: number, decide: (current: number) => void, o: OpOptions = {}): Promise<void> {
+    this.#markers.set(epoch, await openEpoch(this.ctx, this.#dir, epoch, decide, o.signal));
+  }
+
+  /** Fails if a marker this handle opened with was replaced: the app was deleted and re-created. */
+  #checkSameApp(list: FileStatus[] | undefined): void {
+    for (const [epoch, id] of this.#markers) checkSameMarker(this.name, list, epoch, id);
+  }
+
+  async append(firstT: number, plan: (state: OffsetState) => TimeEntry[], o: OpOptions = {}): Promise<void> {
+    const idx = await this.#index(o.signal);
+    this.#checkSameApp(idx.list);
+    const lastSeg = idx.live[idx.live.length - 1];
+    let last: OffsetState['last'];
+    if (lastSeg && firstT <= lastSeg.last) {
+      // Only a batch reaching back to the last time needs its value (a retry of it).
+      const prev = await this.#load(lastSeg, o.signal);
+      last = prev[prev.length - 1];
+      // The segment vanished between list and read: a concurrent truncation; look again.
+      if (!last) throw new StorageError(`offsets ${this.name}: the store changed while appending`, { code: 'STORAGE_UNAVAILABLE', transient: true });
+    } else if (lastSeg) last = { t: lastSeg.last };
+    const add = plan({ epoch: idx.epoch, last });
+    if (add.length === 0) return;
+    const path = `${this.#dir}/${segmentName(add[0]!.t, add[add.length - 1]!.t, add.length, idx.gen)}`;
+    const bytes = encodeSegment(add);
+    try {
+      await commitFile(this.ctx, path, bytes, 'create-only', o.signal);
+    } catch (err) {
+      if ((err as StorageError).code !== 'STORAGE_ALREADY_EXISTS') throw err;
+      // Same segment already there: ours (a lost answer) if the bytes match.
+      const existing = await this.ctx.client.readAll(path, o.signal);
+      if (!existing.equals(bytes)) throw err;
+    }
+    if (idx.live.length + 1 >= COMPACT_AT_SEGMENTS) await this.#compact(o.signal);
+  }
+
+  /**
+   * Merges the small trailing segments into one file of a higher generation, then deletes
+   * them: listings and lookups stay flat however the appends were batched. A failure
+   * leaves the appends durable (compaction runs again at the next append).
+   */
+  async #compact(signal?: AbortSignal): Promise<void> {
+    try {
+      const { live, stale, gen } = await this.#index(signal);
+      await this.#removeStale(stale);
+      let i = live.length;
+      while (i > 0 && live[i - 1]!.count < FULL_SEGMENT_ENTRIES) i--;
+      const small = live.slice(i);
+      if (small.length < 2) return;
+      const entries: TimeEntry[] = [];
+      for (const s of small) entries.push(...(await this.#load(s, signal)));
+      await this.#write(entries, gen + 1, signal);
+      for (const s of small) await removeQuietly(this.ctx, `${this.#dir}/${s.name}`);
+    } catch (err) {
+      this.ctx.logger.warn({ store: this.name, err: (err as Error).message }, 'offset segment compaction failed');
+    }
+  }
+
+  async #write(entries: TimeEntry[], gen: number, signal?: AbortSignal): Promise<void> {
+    if (entries.length === 0) return;
+    const path = `${this.#dir}/${segmentName(entries[0]!.t, entries[entries.length - 1]!.t, entries.length, gen)}`;
+    try {
+      await commitFile(this.ctx, path, encodeSegment(entries), 'create-only', signal);
+    } catch (err) {
+      if ((err as StorageError).code !== 'STORAGE_ALREADY_EXISTS') throw err;
+    }
+  }
+
+  async #removeStale(stale: Segment[]): Promise<void> {
+    for (const s of stale) await removeQuietly(this.ctx, `${this.#dir}/${s.name}`);
+  }
+
+  /**
+   * Stale copies go first (so none can resurface once the files overlapping them are
+   * gone), then whole segments on the far side of t; a straddling one is rewritten under a
+   * higher generation before its original is deleted.
+   */
+  async truncate(side: 'before' | 'after', t: number, check: (current: number) => void, o: OpOptions = {}): Promise<number> {
+    const { list, live, stale, epoch, gen } = await this.#index(o.signal);
+    this.#checkSameApp(list);
+    check(epoch);
+    await this.#removeStale(stale);
+    const gone = (x: number): boolean => (side === 'after' ? x > t : x < t);
+    let n = 0;
+    for (const seg of side === 'after' ? [...live].reverse() : live) {
+      if (!gone(seg.first) && !gone(seg.last)) break;
+      if (gone(seg.first) && gone(seg.last)) {
+        await this.ctx.client.delete(`${this.#dir}/${seg.name}`, false, o.signal);
+        n += seg.count;
+        continue;
       }
-      if (toAdd.length === 0) return;
-      const first = toAdd[0]!.t;
-      const lastT = toAdd[toAdd.length - 1]!.t;
-      const path = `${store.#dir}/${segmentName(first, lastT, toAdd.length)}`;
-      const bytes = encodeSegment(toAdd);
-      try {
-        await commitFile(store.ctx, path, bytes, 'create-only', signal);
-      } catch (err) {
-        if ((err as StorageError).code !== 'STORAGE_ALREADY_EXISTS') throw err;
-        // Same segment already there: ours (lost answer) if the bytes match.
-        const existing = await store.ctx.client.readAll(path, signal);
-        if (!existing.equals(bytes)) throw outOfOrder(store.name, first, lastT);
-      }
-    };
-    const rewrite = async (seg: Segment, keep: TimeEntry[], signal?: AbortSignal): Promise<void> => {
-      if (keep.length > 0) {
-        const path = `${store.#dir}/${segmentName(keep[0]!.t, keep[keep.length - 1]!.t, keep.length)}`;
-        try {
-          await commitFile(store.ctx, path, encodeSegment(keep), 'create-only', signal);
-        } catch (err) {
-          if ((err as StorageError).code !== 'STORAGE_ALREADY_EXISTS') throw err;
-        }
-      }
-      await store.ctx.client.delete(`${store.#dir}/${seg.name}`, false, signal);
-    };
-    return {
-      epoch,
-      append: (t, value, o2 = {}) => appendAll([{ t, value }], o2.signal),
-      appendBatch: (entries, o2 = {}) => appendAll(entries, o2.signal),
-      truncateAfter: async (t, o2 = {}) => {
-        const { live, stale } = await fencedIndex(o2.signal);
-        let n = 0;
-        for (const seg of [...live].reverse()) {
-          if (seg.last <= t) break;
-          if (seg.first > t) {
-            await store.ctx.client.delete(`${store.#dir}/${seg.name}`, false, o2.signal);
-            n += seg.count;
-          } else {
-            const entries = await store.#load(seg, o2.signal);
-            const keep = entries.filter((e) => e.t <= t);
-            await rewrite(seg, keep, o2.signal);
-            n += entries.length - keep.length;
-          }
-        }
-        for (const s of stale) await removeQuietly(store.ctx, `${store.#dir}/${s.name}`);
-        return n;
-      },
-      truncateBefore: async (t, o2 = {}) => {
-        const { live, stale } = await fencedIndex(o2.signal);
-        let n = 0;
-        for (const seg of live) {
-          if (seg.first >= t) break;
-          if (seg.last < t) {
-            await store.ctx.client.delete(`${store.#dir}/${seg.name}`, false, o2.signal);
-            n += seg.count;
-          } else {
-            const entries = await store.#load(seg, o2.signal);
-            const keep = entries.filter((e) => e.t >= t);
-            await rewrite(seg, keep, o2.signal);
-            n += entries.length - keep.length;
-          }
-        }
-        for (const s of stale) await removeQuietly(store.ctx, `${store.#dir}/${s.name}`);
-        return n;
-      },
-    };
+      const entries = await this.#load(seg, o.signal);
+      const keep = entries.filter((e) => !gone(e.t));
+      await this.#write(keep, gen + 1, o.signal);
+      await this.ctx.client.delete(`${this.#dir}/${seg.name}`, false, o.signal);
+      n += entries.length - keep.length;
+    }
+    return n;
   }
 }
-
-export { outOfOrderError as outOfOrder } from '@sluice/storage-api';
-import { outOfOrderError as outOfOrder } from '@sluice/storage-api';

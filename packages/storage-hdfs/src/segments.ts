@@ -1,8 +1,9 @@
-// Offsets: one immutable segment file per append/appendBatch, named by its first and
-// last time (`s.<first 20>.<last 20>.<count>`) so ONE LISTSTATUS of the store directory
-// locates the segment holding any t, and ONE OPEN reads it. Truncation writes the
-// shortened segment under a new name first, then deletes the old one; a reader that
-// sees both ignores the wider (stale) one.
+// Offsets: immutable segment files named by first and last time, count and generation
+// (`s.<first 20>.<last 20>.<count>[.<gen>]`) so ONE LISTSTATUS of the store directory
+// locates the segment holding any t, and ONE OPEN reads it. Every rewrite (a truncation's
+// shortened copy, a compaction's merged file) is written under a higher generation first,
+// then the files it replaces are deleted; a reader that sees both keeps the newer
+// generation and ignores what it overlaps (stale). Appends carry the current generation.
 import type { TimeEntry } from '@sluice/storage-api';
 import { StorageError } from '@sluice/storage-api';
 import type { FileStatus } from './client.js';
@@ -12,47 +13,36 @@ export interface Segment {
   first: number;
   last: number;
   count: number;
+  gen: number;
   status: FileStatus;
 }
 
-const SEG_RE = /^s\.(\d{20})\.(\d{20})\.(\d+)$/;
+const SEG_RE = /^s\.(\d{20})\.(\d{20})\.(\d+)(?:\.(\d+))?$/;
 
-export function segmentName(first: number, last: number, count: number): string {
-  return `s.${first.toString().padStart(20, '0')}.${last.toString().padStart(20, '0')}.${count}`;
+export function segmentName(first: number, last: number, count: number, gen: number): string {
+  return `s.${first.toString().padStart(20, '0')}.${last.toString().padStart(20, '0')}.${count}${gen > 0 ? `.${gen}` : ''}`;
 }
 
-/** Live segments in time order, with stale pre-truncation copies removed. */
-export function liveSegments(list: FileStatus[] | undefined): { live: Segment[]; stale: Segment[] } {
+/**
+ * Live segments in time order, and the stale ones (overlapped by a newer generation, or,
+ * within one generation, by a shorter copy: files written before generations existed).
+ */
+export function liveSegments(list: FileStatus[] | undefined): { live: Segment[]; stale: Segment[]; gen: number } {
   const all: Segment[] = [];
   for (const s of list ?? []) {
     const m = SEG_RE.exec(s.pathSuffix);
-    if (m && s.type === 'FILE') all.push({ name: s.pathSuffix, first: Number(m[1]), last: Number(m[2]), count: Number(m[3]), status: s });
+    if (m && s.type === 'FILE') all.push({ name: s.pathSuffix, first: Number(m[1]), last: Number(m[2]), count: Number(m[3]), gen: Number(m[4] ?? 0), status: s });
   }
-  // Same first: the shorter one is the result of truncateAfter. Same last: the later
-  // first is the result of truncateBefore.
-  const byFirst = new Map<number, Segment>();
+  all.sort((a, b) => b.gen - a.gen || a.count - b.count || a.first - b.first);
+  const live: Segment[] = [];
   const stale: Segment[] = [];
   for (const s of all) {
-    const o = byFirst.get(s.first);
-    if (!o) byFirst.set(s.first, s);
-    else if (s.last < o.last) {
-      byFirst.set(s.first, s);
-      stale.push(o);
-    }
-    else stale.push(s);
+    // Live segments are disjoint: binary search the one that could overlap.
+    const i = segmentCeil(live, s.first);
+    if (i < live.length && live[i]!.first <= s.last) stale.push(s);
+    else live.splice(i, 0, s);
   }
-  const byLast = new Map<number, Segment>();
-  for (const s of byFirst.values()) {
-    const o = byLast.get(s.last);
-    if (!o) byLast.set(s.last, s);
-    else if (s.first > o.first) {
-      byLast.set(s.last, s);
-      stale.push(o);
-    }
-    else stale.push(s);
-  }
-  const live = [...byLast.values()].sort((a, b) => a.first - b.first);
-  return { live, stale };
+  return { live, stale, gen: all[0]?.gen ?? 0 };
 }
 
 export function encodeSegment(entries: TimeEntry[]): Buffer {

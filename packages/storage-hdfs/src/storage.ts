@@ -6,7 +6,7 @@
 //   apps/<appId>/{logs,metrics,config}/       see logs.ts, metrics.ts, config.ts
 //   blobs/{content,records}/                  shared blobs, see blob-store.ts
 import type {
-  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, FsckHookFinding, OffsetStore, StorageCapabilities,
+  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, FsckHookFinding, OffsetBackend, StorageCapabilities,
   StorageContext,
 } from '@sluice/storage-api';
 import { LIMITS, StorageError, checkAliveBefore, damagedAppMeta, newAppMeta } from '@sluice/storage-api';
@@ -154,7 +154,7 @@ class HdfsAppStorage implements BackendAppStorage {
     const alive = (): Promise<unknown> => this.#latest();
     this.logs = checkAliveBefore(new HdfsLogStore(this.#ctx), ['append'], alive);
     this.metrics = checkAliveBefore(new HdfsMetricsStore(this.#ctx), ['write'], alive);
-    this.config = checkAliveBefore(new HdfsConfigStore(this.#ctx), ['set', 'delete'], alive);
+    this.config = checkAliveBefore(new HdfsConfigStore(this.#ctx), ['put', 'remove'], alive);
   }
 
   async #latest() {
@@ -181,8 +181,8 @@ class HdfsAppStorage implements BackendAppStorage {
   }
 
   // Opening a writer is rare: one meta read there keeps a deleted app's handle from opening one in a re-created app.
-  offsets(name: string): OffsetStore {
-    return checkAliveBefore(new HdfsOffsetStore(this.#ctx, name), ['writer'], () => this.#latest());
+  offsets(name: string): OffsetBackend {
+    return checkAliveBefore(new HdfsOffsetStore(this.#ctx, name), ['openEpoch'], () => this.#latest());
   }
 
   checkpoints(name: string, options: { numRetained?: number } = {}): CheckpointStore {

@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Storage } from '@sluice/storage-api';
 import { startWebHdfsServer, type WebHdfsServer } from '@sluice/webhdfs-test-server';
-import { freshRoot, openHdfs } from './helpers.js';
+import { COMPACT_AT_SEGMENTS } from '@sluice/storage-hdfs';
+import { freshRoot, openHdfs, rawClient } from './helpers.js';
 
 let server: WebHdfsServer;
 beforeAll(async () => {
@@ -78,5 +79,29 @@ describe('bounded requests', () => {
     const base = await cost(root, (x) => appOf(x));
     expect((await cost(root, async (x) => expect((await (await appOf(x)).floor(1550))!.t).toBe(1500))) - base).toBeLessThanOrEqual(3);
     expect((await cost(root, async (x) => expect((await (await appOf(x)).lookUp(1550)).status).toBe('found'))) - base).toBeLessThanOrEqual(3);
+  });
+
+  it('400 single appends: segments are compacted, so the listing and an append cost stay flat', async () => {
+    const root = freshRoot();
+    const s = await openHdfs(server, root);
+    const app = await s.createAppStorage('a', 'app1', { owner: 'alice' });
+    const store = app.offsets('src');
+    const w = await store.writer(1);
+    const costs: number[] = [];
+    for (let i = 1; i <= 400; i++) {
+      const before = requests();
+      await w.append(i * 10, Buffer.from(`v${i}`));
+      costs.push(requests() - before);
+    }
+    const client = rawClient(server);
+    const files = ((await client.list(`${root}/apps/app1/offsets/src`)) ?? []).filter((f) => f.pathSuffix.startsWith('s.'));
+    await client.close();
+    // One merged file per 32 appends would be 12; compaction keeps one plus the tail.
+    expect(files.length).toBeLessThanOrEqual(COMPACT_AT_SEGMENTS);
+    const mean = (a: number[]): number => a.reduce((x, y) => x + y, 0) / a.length;
+    // Requests per append over the last 100 vs the first 100 (compactions included).
+    expect(mean(costs.slice(-100)) / mean(costs.slice(0, 100))).toBeLessThanOrEqual(1.2);
+    expect((await store.range(0, Number.POSITIVE_INFINITY)).map((e) => e.t)).toEqual(Array.from({ length: 400 }, (_, i) => (i + 1) * 10));
+    await s.close();
   });
 });

@@ -116,7 +116,7 @@ export class S3CheckpointStore implements CheckpointStore {
 
   async writer(epoch: number, o: OpOptions = {}): Promise<CheckpointWriter> {
     this.sh.requireSafeWrites(`checkpoints ${this.name}: opening a writer`);
-    await this.#epoch.open(epoch, o.signal);
+    await this.#epoch.open(epoch, undefined, o.signal);
     const committed = new Map<number, Checkpoint>();
     for (const cp of await this.range(0, Number.MAX_SAFE_INTEGER, o)) committed.set(cp.t, cp);
     const w = new S3CheckpointWriter(this, this.#epoch, epoch, this.sh, committed);

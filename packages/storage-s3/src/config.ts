@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { StorageError, type ConfigEntry, type ConfigStore, type OpOptions } from '@sluice/storage-api';
+import { StorageError, type ConfigBackend, type ConfigEntry, type OpOptions } from '@sluice/storage-api';
 import { mapLimit } from './keys.js';
 import type { Shared } from './shared.js';
 
@@ -35,16 +35,8 @@ export function strip<T extends object>(v: T & Partial<Versioned>): T {
   return rest as T;
 }
 
-export function checkVersion(id: string, current: number, expected: number | undefined): void {
-  if (expected !== undefined && expected !== current) {
-    throw new StorageError(`config ${id}: version is ${current}, expected ${expected}`, {
-      code: 'STORAGE_PRECONDITION_FAILED',
-      details: { current, expected },
-    });
-  }
-}
-
-export class S3ConfigStore implements ConfigStore {
+/** Config entries as one JSON object each: I/O hooks only (storage-api applies versions and CAS). */
+export class S3ConfigStore implements ConfigBackend {
   constructor(private readonly sh: Shared, private readonly dir: string) {}
 
   #key(id: string): string {
@@ -56,34 +48,22 @@ export class S3ConfigStore implements ConfigStore {
     return r && strip(r.value);
   }
 
-  async set(processorId: string, value: unknown, o: OpOptions & { ifVersion?: number } = {}): Promise<ConfigEntry> {
+  /** Read, decide, PUT with If-Match (If-None-Match for a new entry): a lost race re-reads and decides again. */
+  async put(processorId: string, next: (current: ConfigEntry | undefined, now: number) => ConfigEntry, o: OpOptions = {}): Promise<void> {
     this.sh.requireSafeWrites(`config ${processorId}: set`);
-    return casUpdate<ConfigEntry>(
-      this.sh,
-      this.#key(processorId),
-      `config ${processorId}`,
-      (cur) => {
-        checkVersion(processorId, cur?.version ?? 0, o.ifVersion);
-        return { processorId, value, version: (cur?.version ?? 0) + 1, updatedAt: this.sh.context.now() };
-      },
-      o.signal,
-    );
+    await casUpdate<ConfigEntry>(this.sh, this.#key(processorId), `config ${processorId}`, (cur) => next(cur, this.sh.context.now()), o.signal);
   }
 
   async list(o: OpOptions = {}): Promise<ConfigEntry[]> {
     const keys = await this.sh.io.listKeys(this.dir, o.signal);
     const all = await mapLimit(keys, 8, async (k) => (await this.sh.io.getJson<ConfigEntry & Versioned>(k, o.signal))?.value);
-    return all
-      .filter((e): e is ConfigEntry & Versioned => e !== undefined)
-      .map((e) => strip(e))
-      .sort((a, b) => (a.processorId < b.processorId ? -1 : a.processorId > b.processorId ? 1 : 0));
+    return all.filter((e): e is ConfigEntry & Versioned => e !== undefined).map((e) => strip(e));
   }
 
-  async delete(processorId: string, o: OpOptions & { ifVersion?: number } = {}): Promise<void> {
+  // The check and the DELETE are two requests (S3 has no conditional delete everywhere).
+  async remove(processorId: string, check: (current: ConfigEntry | undefined) => void, o: OpOptions = {}): Promise<void> {
     this.sh.requireSafeWrites(`config ${processorId}: delete`);
-    const cur = await this.get(processorId, o);
-    if (!cur) throw new StorageError(`config ${processorId} not found`, { code: 'STORAGE_NOT_FOUND' });
-    checkVersion(processorId, cur.version, o.ifVersion);
+    check(await this.get(processorId, o));
     await this.sh.io.delete(this.#key(processorId), o.signal);
   }
 }

@@ -17,11 +17,12 @@ export class EpochRecord {
     return r ? { epoch: r.value.epoch, etag: r.etag } : { epoch: 0 };
   }
 
-  /** Opens a writer at `epoch`: fails if a higher one has opened, raises the record otherwise. */
-  async open(epoch: number, signal?: AbortSignal): Promise<void> {
+  /** Opens a writer at `epoch`: `decide` sees the current epoch (the policy refuses a lower one), then the record is raised with CAS. */
+  async open(epoch: number, decide: (current: number) => void = (c) => this.#refuseLower(epoch, c), signal?: AbortSignal): Promise<void> {
     for (let i = 0; i < 50; i++) {
       const cur = await this.current(signal);
-      if (epoch < cur.epoch) throw this.fenced(epoch, cur.epoch);
+      decide(cur.epoch);
+      if (epoch < cur.epoch) return;
       // Written even at an equal epoch when absent, so the store shows up in listTimeStores.
       if (epoch === cur.epoch && cur.etag !== undefined) return;
       const ok = await this.io.putIfMatch(this.key, JSON.stringify({ epoch } satisfies EpochDoc), cur.etag, signal);
@@ -34,6 +35,10 @@ export class EpochRecord {
   /** Throws STORAGE_FENCED if a higher epoch has opened, STORAGE_NOT_FOUND if the store was wiped (app deleted). One GET. */
   async check(epoch: number, signal?: AbortSignal): Promise<void> {
     checkWriterEpoch(this.store, epoch, (await this.current(signal)).epoch);
+  }
+
+  #refuseLower(mine: number, current: number): void {
+    if (mine < current) throw this.fenced(mine, current);
   }
 
   fenced(mine: number, current: number): StorageError {

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  StorageError, bytesEqual, lowerBound, resolveLookUp, type LookUpResult, type OffsetStore, type OffsetWriter, type OpOptions,
-  type TimeEntry,
+  StorageError, lowerBound, resolveLookUp, type LookUpResult, type OffsetBackend, type OffsetState, type OpOptions, type TimeEntry,
 } from '@sluice/storage-api';
 import { EpochRecord } from './epoch.js';
 import { pad } from './keys.js';
@@ -53,13 +52,26 @@ function copy(e: TimeEntry): TimeEntry {
   return { t: e.t, value: new Uint8Array(e.value) };
 }
 
+/** Small segments this store merges into one, so listings stay short under unbatched appends. */
+export const COMPACT_EVERY = 32;
+const COMPACT_MAX_BYTES = 4 * 1024 * 1024;
+/** A merged segment keeps absorbing runs until it holds this many entries (then a new one starts). */
+export const FULL_SEGMENT_ENTRIES = 1024;
+
 /**
- * Offsets as batched segment objects. The listing of `seg/` is the index (keys carry the
- * first and last time), so get/floor/lookUp cost one LIST page plus one to three GETs.
+ * Offsets as batched segment objects: I/O hooks only (storage-api applies the policy). The
+ * listing of `seg/` is the index (keys carry the first and last time), so get/floor/lookUp
+ * cost one LIST page plus one to three GETs.
  */
-export class S3OffsetStore implements OffsetStore {
+export class S3OffsetStore implements OffsetBackend {
   readonly #dir: string;
   readonly #epoch: EpochRecord;
+  /** Last stored entry as this process knows it; undefined = read it from the store. */
+  #last: TimeEntry | null | undefined;
+  /** Recent small segments written here, merged every COMPACT_EVERY. */
+  #run: Array<{ key: string; entries: TimeEntry[]; bytes: number }> = [];
+  /** The last merged segment while it is not full: the next merge absorbs it, so merged segments do not pile up either. */
+  #tail: { key: string; entries: TimeEntry[]; bytes: number } | undefined;
 
   constructor(private readonly sh: Shared, base: string, readonly name: string) {
     this.#dir = `${base}seg/`;
@@ -151,56 +163,31 @@ export class S3OffsetStore implements OffsetStore {
     return [...byT.values()].sort((a, b) => a.t - b.t).slice(0, limit).map(copy);
   }
 
+  async ceiling(t: number, o: OpOptions = {}): Promise<TimeEntry | undefined> {
+    return this.#ceilingIn(await this.segments(o.signal), t, o.signal);
+  }
+
   async currentEpoch(o: OpOptions = {}): Promise<number> {
     return (await this.#epoch.current(o.signal)).epoch;
   }
 
-  async writer(epoch: number, o: OpOptions = {}): Promise<OffsetWriter> {
+  async openEpoch(epoch: number, decide: (current: number) => void, o: OpOptions = {}): Promise<void> {
     this.sh.requireSafeWrites(`offsets ${this.name}: opening a writer`);
-    await this.#epoch.open(epoch, o.signal);
-    return new S3OffsetWriter(this, this.#epoch, epoch, this.sh, this.#dir);
-  }
-}
-
-/** Small segments a writer merges into one, so listings stay short under unbatched appends. */
-export const COMPACT_EVERY = 32;
-const COMPACT_MAX_BYTES = 4 * 1024 * 1024;
-
-class S3OffsetWriter implements OffsetWriter {
-  /** Last stored entry as this writer knows it; undefined = read it from the store. */
-  #last: TimeEntry | null | undefined;
-  /** Recent small segments this writer wrote, merged every COMPACT_EVERY. */
-  #run: Array<{ key: string; entries: TimeEntry[]; bytes: number }> = [];
-
-  constructor(private readonly store: S3OffsetStore, private readonly ep: EpochRecord, readonly epoch: number, private readonly sh: Shared, private readonly dir: string) {}
-
-  async #lastEntry(signal?: AbortSignal): Promise<TimeEntry | null> {
-    if (this.#last === undefined) this.#last = (await this.store.last({ signal })) ?? null;
-    return this.#last;
+    await this.#epoch.open(epoch, decide, o.signal);
+    // A new writer learns the last entry from the store, not from an earlier writer here.
+    this.#last = undefined;
+    this.#run = [];
+    this.#tail = undefined;
   }
 
-  append(t: number, value: Uint8Array, o: OpOptions = {}): Promise<void> {
-    return this.appendBatch([{ t, value }], o);
-  }
-
-  async appendBatch(entries: TimeEntry[], o: OpOptions = {}): Promise<void> {
-    await this.ep.check(this.epoch, o.signal);
-    const last = await this.#lastEntry(o.signal);
-    let batch = entries;
-    if (last && batch[0]!.t <= last.t) {
-      // Re-appending exactly the last entry is a no-op (retry after a lost acknowledgement).
-      if (batch[0]!.t === last.t && bytesEqual(batch[0]!.value, last.value)) batch = batch.slice(1);
-      const bad = batch.find((e) => e.t <= last.t);
-      if (bad) {
-        throw new StorageError(`store ${this.store.name}: time ${bad.t} is not after the last time ${last.t}`, {
-          code: 'STORAGE_OUT_OF_ORDER',
-          details: { t: bad.t, last: last.t },
-        });
-      }
-    }
-    if (batch.length === 0) return;
-    const stored = batch.map(copy);
-    const key = `${this.dir}${pad(stored[0]!.t)}-${pad(stored[stored.length - 1]!.t)}-${randomUUID()}`;
+  // Epoch read (one GET) and the segment PUT: a zombie's write in flight when a higher
+  // epoch opens can still land (no multi-object CAS on S3), a later one cannot.
+  async append(_firstT: number, plan: (state: OffsetState) => TimeEntry[], o: OpOptions = {}): Promise<void> {
+    const { epoch } = await this.#epoch.current(o.signal);
+    if (this.#last === undefined) this.#last = (await this.last({ signal: o.signal })) ?? null;
+    const stored = plan({ epoch, last: this.#last ?? undefined }).map(copy);
+    if (stored.length === 0) return;
+    const key = `${this.#dir}${pad(stored[0]!.t)}-${pad(stored[stored.length - 1]!.t)}-${randomUUID()}`;
     const body = encodeEntries(stored);
     try {
       await this.sh.io.put(key, body, o.signal);
@@ -222,28 +209,33 @@ class S3OffsetWriter implements OffsetWriter {
    * so the overlap in between (or after a crash) shows identical entries once.
    */
   async #compact(signal?: AbortSignal): Promise<void> {
-    const run = this.#run;
+    const run = this.#tail ? [this.#tail, ...this.#run] : this.#run;
     const all = run.flatMap((r) => r.entries).sort((a, b) => a.t - b.t);
     try {
-      const key = `${this.dir}${pad(all[0]!.t)}-${pad(all[all.length - 1]!.t)}-${randomUUID()}`;
+      const key = `${this.#dir}${pad(all[0]!.t)}-${pad(all[all.length - 1]!.t)}-${randomUUID()}`;
       const body = encodeEntries(all);
       await this.sh.io.put(key, body, signal);
       this.sh.cache.set(key, all, body.length);
       this.#run = [];
+      const bytes = run.reduce((n, r) => n + r.bytes, 0);
+      this.#tail = all.length < FULL_SEGMENT_ENTRIES && bytes < COMPACT_MAX_BYTES ? { key, entries: all, bytes } : undefined;
       await this.sh.io.deleteMany(run.map((r) => r.key), signal);
       for (const r of run) this.sh.cache.delete(r.key);
     } catch (err) {
       // The appends are durable already; compaction is retried at the next threshold.
-      this.sh.context.logger.warn({ store: this.store.name, err: (err as Error).message }, 'offset segment compaction failed');
+      this.sh.context.logger.warn({ store: this.name, err: (err as Error).message }, 'offset segment compaction failed');
     }
   }
 
-  async truncateAfter(t: number, o: OpOptions = {}): Promise<number> {
-    return this.#truncate(t, 'after', o.signal);
-  }
-
-  async truncateBefore(t: number, o: OpOptions = {}): Promise<number> {
-    return this.#truncate(t, 'before', o.signal);
+  async truncate(side: 'before' | 'after', t: number, check: (current: number) => void, o: OpOptions = {}): Promise<number> {
+    check((await this.#epoch.current(o.signal)).epoch);
+    this.#run = [];
+    this.#tail = undefined;
+    try {
+      return await this.#truncate(t, side, o.signal);
+    } finally {
+      this.#last = undefined;
+    }
   }
 
   /**
@@ -251,19 +243,17 @@ class S3OffsetWriter implements OffsetWriter {
    * inwards: an interrupted truncate leaves a state equal to a milder truncate.
    */
   async #truncate(t: number, side: 'after' | 'before', signal?: AbortSignal): Promise<number> {
-    await this.ep.check(this.epoch, signal);
-    this.#run = [];
     const gone = (x: number): boolean => (side === 'after' ? x > t : x < t);
-    const segs = await this.store.segments(signal);
+    const segs = await this.segments(signal);
     const removed = new Set<number>();
     const doomed: Seg[] = [];
     for (const s of segs) {
       if (!gone(s.last) && !gone(s.first)) continue;
-      const entries = await this.store.load(s, signal);
+      const entries = await this.load(s, signal);
       const kept = entries.filter((e) => !gone(e.t));
       for (const e of entries) if (gone(e.t)) removed.add(e.t);
       if (kept.length > 0) {
-        const key = `${this.dir}${pad(kept[0]!.t)}-${pad(kept[kept.length - 1]!.t)}-${randomUUID()}`;
+        const key = `${this.#dir}${pad(kept[0]!.t)}-${pad(kept[kept.length - 1]!.t)}-${randomUUID()}`;
         const body = encodeEntries(kept);
         await this.sh.io.put(key, body, signal);
         this.sh.cache.set(key, kept, body.length);
@@ -275,7 +265,6 @@ class S3OffsetWriter implements OffsetWriter {
       await this.sh.io.delete(s.key, signal);
       this.sh.cache.delete(s.key);
     }
-    this.#last = undefined;
     return removed.size;
   }
 }

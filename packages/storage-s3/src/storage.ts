@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
   LIMITS, StorageError, checkAliveBefore, damagedAppMeta, newAppMeta, type AppMeta, type AppMetaPatch, type BackendAppStorage, type BackendStorage, type CheckpointStore,
-  type CreateAppOptions, type FsckHookFinding, type OffsetStore, type StorageCapabilities, type StorageContext,
+  type CreateAppOptions, type FsckHookFinding, type OffsetBackend, type StorageCapabilities, type StorageContext,
 } from '@sluice/storage-api';
 import { S3CheckpointStore } from './checkpoints.js';
 import { fsckS3App } from './fsck.js';
@@ -55,6 +55,11 @@ export class S3Storage implements BackendStorage {
       requireSafeWrites: (what) => this.#requireSafeWrites(what),
     };
     this.blobs = new S3BlobBackend(this.#sh, `${settings.root}blobs/`, settings.jars);
+  }
+
+  /** Forgets a cached object (the corrupt test hook rewrites immutable objects behind our back). */
+  forgetCached(key: string): void {
+    this.#sh.cache.delete(key);
   }
 
   /** Normalised key prefix ('' or 'a/b/'). */
@@ -167,7 +172,7 @@ export class S3AppStorage implements BackendAppStorage {
     const alive = (signal?: AbortSignal): Promise<unknown> => this.meta({ signal });
     this.logs = checkAliveBefore(new S3LogStore(sh, `${this.#data}logs/`), ['append'], alive);
     this.metrics = checkAliveBefore(new S3MetricsStore(sh, `${this.#data}metrics/`), ['write'], alive);
-    this.config = checkAliveBefore(new S3ConfigStore(sh, `${this.#data}config/`), ['set', 'delete'], alive);
+    this.config = checkAliveBefore(new S3ConfigStore(sh, `${this.#data}config/`), ['put', 'remove'], alive);
   }
 
   get appId(): string {
@@ -204,8 +209,8 @@ export class S3AppStorage implements BackendAppStorage {
   }
 
   // Opening a writer is rare: one meta GET there keeps a deleted app's handle from opening one.
-  offsets(name: string): OffsetStore {
-    return checkAliveBefore(new S3OffsetStore(this.sh, `${this.#data}offsets/${name}/`, name), ['writer'], (signal) => this.meta({ signal }));
+  offsets(name: string): OffsetBackend {
+    return checkAliveBefore(new S3OffsetStore(this.sh, `${this.#data}offsets/${name}/`, name), ['openEpoch'], (signal) => this.meta({ signal }));
   }
 
   checkpoints(name: string, options: { numRetained?: number } = {}): CheckpointStore {

@@ -3,8 +3,8 @@
  * the error mapping table, and multipart clean-up on a failing source.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { collectBytes, sha256Hex, type BackendAppStorage, type CheckpointPart } from '@sluice/storage-api';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { collectBytes, offsetStoreOver, sha256Hex, type BackendAppStorage, type CheckpointPart } from '@sluice/storage-api';
 import { createS3Storage, mapS3Error, type S3Storage } from '@sluice/storage-s3';
 import { startS3rver, type S3rverHandle } from '../../../test/servers/s3rver.js';
 import { rawClient, s3Options, type S3Target } from '../../../test/servers/s3/factories.js';
@@ -24,6 +24,9 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** The offsets store as callers see it: storage-api's policy over the backend's hooks. */
+const offsets = (name: string) => offsetStoreOver(app.offsets(name));
+
 async function requestsOf(fn: () => Promise<unknown>): Promise<number> {
   const before = storage.io.requests;
   await fn();
@@ -32,27 +35,55 @@ async function requestsOf(fn: () => Promise<unknown>): Promise<number> {
 
 describe('S3 backend behaviour', () => {
   it('appendBatch costs the same few requests for 1 or 1000 entries', async () => {
-    const w = await app.offsets('batch').writer(1);
+    const w = await offsets('batch').writer(1);
     await w.append(1, new Uint8Array([1])); // the first write also reads the last entry (one LIST)
     const one = await requestsOf(() => w.appendBatch([{ t: 2, value: new Uint8Array([2]) }]));
     const entries = Array.from({ length: 1000 }, (_, i) => ({ t: i + 3, value: new Uint8Array(Buffer.from(`v${i}`)) }));
     const thousand = await requestsOf(() => w.appendBatch(entries));
     expect(thousand).toBe(one);
     expect(thousand).toBeLessThanOrEqual(2); // epoch check + one segment PUT
-    expect((await app.offsets('batch').floor(500))?.t).toBe(500);
+    expect((await offsets('batch').floor(500))?.t).toBe(500);
   });
 
   it('unbatched appends are compacted so the segment listing stays short', async () => {
-    const w = await app.offsets('many').writer(1);
+    const w = await offsets('many').writer(1);
     for (let t = 1; t <= 100; t++) await w.append(t, new Uint8Array(Buffer.from(`v${t}`)));
     const c = rawClient({ ...server, bucket: 'sluice-behaviour', singleWriter: false });
     const listed = await c.send(new ListObjectsV2Command({ Bucket: 'sluice-behaviour', Prefix: 'b/apps/app-b/' }));
     c.destroy();
     const segs = (listed.Contents ?? []).filter((o) => o.Key!.includes('/offsets/many/seg/'));
-    expect(segs.length).toBeLessThanOrEqual(3 + (100 - 3 * 32)); // 3 merged runs of 32 + the tail
-    const all = await app.offsets('many').range(0, 1000);
+    expect(segs.length).toBeLessThanOrEqual(1 + (100 - 3 * 32)); // 3 runs of 32 merged into one segment + the tail
+    const all = await offsets('many').range(0, 1000);
     expect(all.map((e) => e.t)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
-    expect(Buffer.from((await app.offsets('many').floor(64))!.value).toString()).toBe('v64');
+    expect(Buffer.from((await offsets('many').floor(64))!.value).toString()).toBe('v64');
+  });
+
+  it('400 unbatched appends: merged segments absorb each other, so the listing and an append cost stay flat', async () => {
+    const w = await offsets('flat').writer(1);
+    const costs: number[] = [];
+    for (let t = 1; t <= 400; t++) costs.push(await requestsOf(() => w.append(t, new Uint8Array(Buffer.from(`v${t}`)))));
+    const c = rawClient({ ...server, bucket: 'sluice-behaviour', singleWriter: false });
+    const listed = await c.send(new ListObjectsV2Command({ Bucket: 'sluice-behaviour', Prefix: 'b/apps/app-b/' }));
+    c.destroy();
+    const segs = (listed.Contents ?? []).filter((o) => o.Key!.includes('/offsets/flat/seg/'));
+    expect(segs.length).toBeLessThanOrEqual(1 + (400 % 32)); // one merged segment (< 1024 entries) + the tail
+    const mean = (a: number[]): number => a.reduce((x, y) => x + y, 0) / a.length;
+    expect(mean(costs.slice(-100)) / mean(costs.slice(0, 100))).toBeLessThanOrEqual(1.2);
+    expect((await offsets('flat').range(0, 1000)).map((e) => e.t)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+  });
+
+  it('listApps reports one app whose meta is garbage as damaged and lists the others', async () => {
+    await storage.createAppStorage('d', 'app-damaged', { owner: 'alice' });
+    await storage.createAppStorage('d', 'app-fine', { owner: 'alice' });
+    const c = rawClient({ ...server, bucket: 'sluice-behaviour', singleWriter: false });
+    await c.send(new PutObjectCommand({ Bucket: 'sluice-behaviour', Key: 'b/apps/app-damaged/meta.json', Body: '{"appId": "app-dam' }));
+    c.destroy();
+    const apps = await storage.listApps();
+    const damaged = apps.find((a) => a.appId === 'app-damaged');
+    expect(damaged?.damaged?.code).toBe('STORAGE_CORRUPT');
+    expect(apps.find((a) => a.appId === 'app-fine')?.damaged).toBeUndefined();
+    expect(apps.find((a) => a.appId === 'app-b')?.owner).toBe('alice');
+    await storage.deleteAppStorage('app-fine');
   });
 
   it('a commit takes at most 3 requests whether it lists 1 or 50 parts', async () => {

@@ -1,7 +1,8 @@
-import { isStorageError } from '@sluice/storage-api';
+import { EXIT_CODES, exitCodeOfCode } from '../errors.js';
+import { redactMessage, stripControlChars } from '../security/redact.js';
 
-/** Exit codes shared by every command. */
-export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, NOT_FOUND: 3 } as const;
+/** Exit codes shared by every command (the engine's one table). */
+export const EXIT = EXIT_CODES;
 
 export function out(line = ''): void {
   process.stdout.write(`${line}\n`);
@@ -13,16 +14,12 @@ export function printJson(value: unknown): void {
 
 /** Prints an error the way every command does and sets the exit code from its reason. */
 export function fail(err: unknown, json = false): void {
-  const e = err as { code?: string; message?: string; details?: unknown };
-  const code = isStorageError(err) ? e.code : undefined;
-  if (json) process.stderr.write(`${JSON.stringify({ error: { code: code ?? 'ERROR', message: e?.message ?? String(err), details: e?.details } })}\n`);
-  else process.stderr.write(`sluice: ${e?.message ?? String(err)}${code ? ` [${code}]` : ''}\n`);
-  process.exitCode =
-    code === 'STORAGE_CONFIG_INVALID' || code === 'STORAGE_MODULE_INVALID' || code === 'STORAGE_INVALID_ARGUMENT'
-      ? EXIT.USAGE
-      : code === 'STORAGE_NOT_FOUND'
-        ? EXIT.NOT_FOUND
-        : EXIT.FAILURE;
+  const e = err as { code?: unknown; message?: unknown; details?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : undefined;
+  const message = stripControlChars(redactMessage(typeof e?.message === 'string' ? e.message : String(err)));
+  if (json) process.stderr.write(`${JSON.stringify({ error: { code: code ?? 'ERROR', message, details: e?.details } })}\n`);
+  else process.stderr.write(`sluice: ${message}${code ? ` [${stripControlChars(code)}]` : ''}\n`);
+  process.exitCode = code ? exitCodeOfCode(code) : EXIT.FAILURE;
 }
 
 /** Left-aligned table for TTY-friendly output. */

@@ -1,13 +1,13 @@
-import { isStorageError } from '@sluice/storage-api';
 import { loadClusterConfig } from '../config/cluster-config.js';
-import { isObservabilityError } from './errors.js';
 import { openSource, type ObservabilitySource } from './sources.js';
 import { resolve } from 'node:path';
+import { EXIT_CODES, exitCodeOfCode } from '../errors.js';
+import { redactMessage, stripControlChars } from '../security/redact.js';
 import { resolveToken } from '../security/credentials.js';
 import { loadTlsClientCa } from '../security/tls.js';
 
 /** Exit codes of `sluice logs` / `sluice metrics`. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 3 } as const;
+export const EXIT = { ok: EXIT_CODES.OK, failure: EXIT_CODES.FAILURE, usage: EXIT_CODES.USAGE, notFound: EXIT_CODES.NOT_FOUND } as const;
 
 export interface SourceCliOptions {
   config?: string;
@@ -27,20 +27,12 @@ export async function openCliSource(appId: string, o: SourceCliOptions): Promise
   return openSource(appId, { config: loaded!.config, baseDir: loaded!.baseDir, ...extra });
 }
 
-/** Prints the error on stderr and maps it to an exit code. */
+/** Prints the error on stderr and maps it to an exit code (the engine's one table, errors.ts). */
 export function reportCliError(command: string, err: unknown): number {
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = stripControlChars(redactMessage(err instanceof Error ? err.message : String(err)));
   process.stderr.write(`sluice ${command}: ${msg}\n`);
-  if (isObservabilityError(err, 'APP_NOT_FOUND') || isStorageError(err, 'STORAGE_NOT_FOUND')) return EXIT.notFound;
-  if (
-    isObservabilityError(err, 'INVALID_ARGUMENT') ||
-    isStorageError(err, 'STORAGE_CONFIG_INVALID') ||
-    isStorageError(err, 'STORAGE_MODULE_INVALID') ||
-    isStorageError(err, 'STORAGE_INVALID_ARGUMENT')
-  ) {
-    return EXIT.usage;
-  }
-  return EXIT.failure;
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' ? exitCodeOfCode(code) : EXIT.failure;
 }
 
 /** Writes to stdout, waiting when the pipe is full so a huge result does not pile up in memory. */

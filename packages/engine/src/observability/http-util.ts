@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isStorageError } from '@sluice/storage-api';
 import { isObservabilityError } from './errors.js';
+import { httpStatusOf } from '../errors.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -15,16 +16,12 @@ export function errorBody(err: unknown): { code: string; message: string } {
   return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
 }
 
+/** The HTTP status of an error: an explicit `status` (405, 413), else the engine's one code table. */
 export function statusOf(err: unknown): number {
-  if (isObservabilityError(err, 'INVALID_ARGUMENT') || isStorageError(err, 'STORAGE_INVALID_ARGUMENT')) return 400;
-  if (isObservabilityError(err, 'UNAUTHENTICATED')) return 401;
-  if (isObservabilityError(err, 'FORBIDDEN') || isObservabilityError(err, 'CSRF') || isStorageError(err, 'STORAGE_PERMISSION_DENIED')) return 403;
-  if (isObservabilityError(err, 'APP_NOT_FOUND')) return 404;
-  if (isObservabilityError(err, 'UI_NOT_BUILT') || isObservabilityError(err, 'MASTER_UNREACHABLE')) return 503;
   const status = (err as { status?: unknown })?.status;
   if (typeof status === 'number' && status >= 400 && status < 600) return status;
-  if (isStorageError(err) && err.transient) return 503;
-  return 500;
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' ? httpStatusOf(code) : 500;
 }
 
 export function sendError(res: ServerResponse, err: unknown): void {

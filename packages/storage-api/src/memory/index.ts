@@ -32,6 +32,13 @@ const memoryModule: StorageModule<MemoryStorageOptions> = {
       if (!app) throw new Error(`no app ${target.appId}`);
       if ('jar' in target) {
         app.blobs.get(app.jars.get(target.jar)!.sha256)![0]! ^= 0xff;
+      } else if ('config' in target) {
+        const e = app.config.get(target.config);
+        if (!e) throw new Error(`no config ${target.config}`);
+        app.config.set(target.config, JSON.parse(JSON.stringify(e).replace(target.from, target.to)) as typeof e);
+      } else if ('offsets' in target) {
+        const e = app.offsets.get(target.offsets)!.entries.find((x) => x.t === target.t)!;
+        e.value[e.value.length - 1]! ^= 0xff;
       } else {
         const s = app.checkpoints.get(target.store)!;
         const ref = s.committed.find((c) => c.t === target.t)!.parts.find((p) => p.name === target.part)!.ref;

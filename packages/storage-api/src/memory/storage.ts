@@ -1,5 +1,5 @@
 import type {
-  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, FsckHookFinding, OffsetStore, StorageCapabilities,
+  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, FsckHookFinding, OffsetBackend, StorageCapabilities,
   StorageContext,
 } from '../types.js';
 import { StorageError } from '../errors.js';
@@ -121,7 +121,7 @@ class MemoryAppStorage implements BackendAppStorage {
     return structuredClone(m);
   }
 
-  offsets(name: string): OffsetStore {
+  offsets(name: string): OffsetBackend {
     return new MemoryOffsetStore(this.app, name);
   }
 

@@ -1,5 +1,5 @@
 import type {
-  ByteSource, ConfigEntry, ConfigStore, FollowOptions, JarInfo, LogPage, LogQuery, LogRecord, LogStats, LogStore,
+  ByteSource, ConfigBackend, ConfigEntry, FollowOptions, JarInfo, LogPage, LogQuery, LogRecord, LogStats, LogStore,
   MetricPoint, MetricQuery, MetricResolution, MetricSeries, MetricsStore, SeriesInfo, TransferOptions,
 } from '../types.js';
 import { StorageError } from '../errors.js';
@@ -195,7 +195,8 @@ export class MemoryMetricsStore implements MetricsStore {
   }
 }
 
-export class MemoryConfigStore implements ConfigStore {
+/** Config entries in a map: I/O hooks only (storage-api applies versions and CAS). */
+export class MemoryConfigStore implements ConfigBackend {
   constructor(private readonly app: MemoryApp, private readonly now: () => number) {}
 
   async get(processorId: string): Promise<ConfigEntry | undefined> {
@@ -203,33 +204,20 @@ export class MemoryConfigStore implements ConfigStore {
     return e && structuredClone(e);
   }
 
-  async set(processorId: string, value: unknown, options: { ifVersion?: number } = {}): Promise<ConfigEntry> {
-    assertLive(this.app);
-    const cur = this.app.config.get(processorId);
-    checkVersion(processorId, cur?.version ?? 0, options.ifVersion);
-    const e: ConfigEntry = { processorId, value: structuredClone(value), version: (cur?.version ?? 0) + 1, updatedAt: this.now() };
-    this.app.config.set(processorId, e);
-    return structuredClone(e);
-  }
-
   async list(): Promise<ConfigEntry[]> {
-    return [...this.app.config.values()].map((e) => structuredClone(e)).sort((a, b) => (a.processorId < b.processorId ? -1 : 1));
+    return [...this.app.config.values()].map((e) => structuredClone(e));
   }
 
-  async delete(processorId: string, options: { ifVersion?: number } = {}): Promise<void> {
+  // Single-threaded: read, decide and write without yielding, so each hook is atomic.
+  async put(processorId: string, next: (current: ConfigEntry | undefined, now: number) => ConfigEntry): Promise<void> {
     assertLive(this.app);
-    const cur = this.app.config.get(processorId);
-    if (!cur) throw new StorageError(`config ${processorId} not found`, { code: 'STORAGE_NOT_FOUND' });
-    checkVersion(processorId, cur.version, options.ifVersion);
+    this.app.config.set(processorId, structuredClone(next(this.app.config.get(processorId), this.now())));
+  }
+
+  async remove(processorId: string, check: (current: ConfigEntry | undefined) => void): Promise<void> {
+    assertLive(this.app);
+    check(this.app.config.get(processorId));
     this.app.config.delete(processorId);
   }
 }
 
-export function checkVersion(id: string, current: number, expected: number | undefined): void {
-  if (expected !== undefined && expected !== current) {
-    throw new StorageError(`config ${id}: version is ${current}, expected ${expected}`, {
-      code: 'STORAGE_PRECONDITION_FAILED',
-      details: { current, expected },
-    });
-  }
-}

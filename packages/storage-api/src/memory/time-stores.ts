@@ -1,10 +1,10 @@
 import type {
-  Checkpoint, CheckpointPart, CheckpointStore, CheckpointWriter, LookUpResult, OffsetStore, OffsetWriter, TimeEntry,
+  Checkpoint, CheckpointPart, CheckpointStore, CheckpointWriter, LookUpResult, OffsetBackend, OffsetState, TimeEntry,
 } from '../types.js';
 import { StorageError } from '../errors.js';
 import { alreadyCommittedError, checkStagedMatches, fencedError, notStagedError, outOfOrderError, sameCommit } from '../policy.js';
 import { lowerBound, resolveLookUp } from '../util/lookup.js';
-import { bytesEqual, sha256Hex } from '../util/bytes.js';
+import { sha256Hex } from '../util/bytes.js';
 import { LIMITS } from '../limits.js';
 import { assertLive, type MemoryApp } from './volume.js';
 import { randomUUID } from 'node:crypto';
@@ -58,11 +58,13 @@ function removeWhere<E extends Timed>(a: E[], pred: (e: E) => boolean): number {
   return before - kept.length;
 }
 
-export class MemoryOffsetStore extends SortedReader<TimeEntry> implements OffsetStore {
+/** Offsets as a sorted array: I/O hooks only (storage-api applies the policy). */
+export class MemoryOffsetStore extends SortedReader<TimeEntry> implements OffsetBackend {
   constructor(private readonly app: MemoryApp, name: string) {
     super(name);
   }
   #state() {
+    assertLive(this.app);
     let s = this.app.offsets.get(this.name);
     if (!s) this.app.offsets.set(this.name, (s = { epoch: 0, entries: [] }));
     return s;
@@ -73,46 +75,25 @@ export class MemoryOffsetStore extends SortedReader<TimeEntry> implements Offset
   protected epochNow(): number {
     return this.app.offsets.get(this.name)?.epoch ?? 0;
   }
-
-  async writer(epoch: number): Promise<OffsetWriter> {
-    assertLive(this.app);
+  async ceiling(t: number): Promise<TimeEntry | undefined> {
+    const a = this.items();
+    return a[lowerBound(a, t)];
+  }
+  // Single-threaded: each hook runs to completion without yielding, so it is atomic.
+  async openEpoch(epoch: number, decide: (current: number) => void): Promise<void> {
     const s = this.#state();
-    if (epoch < s.epoch) throw fencedError(this.name, epoch, s.epoch);
-    s.epoch = epoch;
-    const check = (): void => {
-      assertLive(this.app);
-      if (s.epoch > epoch) throw fencedError(this.name, epoch, s.epoch);
-    };
-    const name = this.name;
-    const appendAll = (entries: TimeEntry[]): void => {
-      check();
-      // Validate the whole batch first: all or nothing.
-      let last = s.entries[s.entries.length - 1];
-      const toAdd: TimeEntry[] = [];
-      for (const e of entries) {
-        if (last && e.t <= last.t) {
-          if (e.t === last.t && toAdd.length === 0 && bytesEqual(e.value, last.value)) continue; // idempotent retry
-          throw outOfOrderError(name, e.t, last.t);
-        }
-        const copy = { t: e.t, value: new Uint8Array(e.value) };
-        toAdd.push(copy);
-        last = copy;
-      }
-      s.entries.push(...toAdd);
-    };
-    return {
-      epoch,
-      append: async (t, value) => appendAll([{ t, value }]),
-      appendBatch: async (entries) => appendAll(entries),
-      truncateAfter: async (t) => {
-        check();
-        return removeWhere(s.entries, (e) => e.t > t);
-      },
-      truncateBefore: async (t) => {
-        check();
-        return removeWhere(s.entries, (e) => e.t < t);
-      },
-    };
+    decide(s.epoch);
+    s.epoch = Math.max(s.epoch, epoch);
+  }
+  async append(_firstT: number, plan: (state: OffsetState) => TimeEntry[]): Promise<void> {
+    const s = this.#state();
+    const add = plan({ epoch: s.epoch, last: s.entries[s.entries.length - 1] });
+    s.entries.push(...add.map((e) => ({ t: e.t, value: new Uint8Array(e.value) })));
+  }
+  async truncate(side: 'before' | 'after', t: number, check: (current: number) => void): Promise<number> {
+    const s = this.#state();
+    check(s.epoch);
+    return removeWhere(s.entries, (e) => (side === 'after' ? e.t > t : e.t < t));
   }
 }
 

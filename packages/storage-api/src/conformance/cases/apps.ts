@@ -61,6 +61,34 @@ export const appCases: ConformanceCase[] = [
   },
   {
     group: 'apps',
+    name: 'a writer kept across delete and re-create fails even when the new app opened the same epoch',
+    async run({ storage, uid }) {
+      const id = uid('app');
+      const old = await storage.createAppStorage('first', id, { owner: 'alice' });
+      const oldOffsetWriter = await old.offsets('src').writer(1);
+      const oldCpWriter = await old.checkpoints('state').writer(1);
+      await oldOffsetWriter.append(1, bytes('old-1'));
+      await storage.deleteAppStorage(id);
+      const fresh = await storage.createAppStorage('second', id, { owner: 'alice' });
+      // The new app's first attempt uses epoch 1 too: epochs alone cannot tell the apps apart.
+      await (await fresh.offsets('src').writer(1)).append(5, bytes('new-5'));
+      await (await fresh.checkpoints('state').writer(1)).append(5, bytes('new-5'));
+      const writes: Array<[string, () => Promise<unknown>]> = [
+        ['old offsets writer(1).append(10, "stale")', () => oldOffsetWriter.append(10, bytes('stale'))],
+        ['old offsets writer(1).truncateBefore(100)', () => oldOffsetWriter.truncateBefore(100)],
+        ['old checkpoints writer(1).append(10, "stale")', () => oldCpWriter.append(10, bytes('stale'))],
+      ];
+      for (const [what, op] of writes) {
+        const err = await op().then(() => undefined, (e: unknown) => e as { code?: string });
+        assert.ok(err, `${what} after delete, re-create and writer(1) in the new app: expected it to fail, but it succeeded`);
+        assert.ok(['STORAGE_NOT_FOUND', 'STORAGE_FENCED', 'STORAGE_CLOSED'].includes(err.code ?? ''), `${what}: expected STORAGE_NOT_FOUND, STORAGE_FENCED or STORAGE_CLOSED, got ${err.code}`);
+      }
+      assert.deepEqual((await fresh.offsets('src').range(0, Number.POSITIVE_INFINITY)).map((e) => e.t), [5], 'the new app holds only its own offsets');
+      assert.deepEqual((await fresh.checkpoints('state').range(0, Number.POSITIVE_INFINITY)).map((c) => c.t), [5], 'the new app holds only its own checkpoints');
+    },
+  },
+  {
+    group: 'apps',
     name: 'absent apps: get → undefined, delete → STORAGE_NOT_FOUND',
     async run({ storage, uid }) {
       assert.equal(await storage.getAppStorage(uid('nope')), undefined);

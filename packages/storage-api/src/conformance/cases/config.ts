@@ -55,4 +55,21 @@ export const configCases: ConformanceCase[] = [
       assert.equal((await apps[1]!.config.get('p'))?.version, 6);
     },
   },
+  {
+    group: 'config',
+    name: 'a config value changed at rest is STORAGE_CORRUPT on get and list, never returned',
+    async run({ app, instance }) {
+      assert.ok(instance.corrupt, 'the conformance instance must provide corrupt() (config values are verified on read)');
+      const a = await app();
+      await a.config.set('split', { mode: 'fast', sep: ' ' });
+      await a.config.set('other', { mode: 'kept' });
+      await instance.corrupt({ appId: a.appId, config: 'split', from: 'fast', to: 'slow' });
+      await rejectsWith(a.config.get('split'), 'STORAGE_CORRUPT', "config.get('split') after its stored value changed");
+      await rejectsWith(a.config.list(), 'STORAGE_CORRUPT', 'config.list() over the changed entry');
+      assert.deepEqual((await a.config.get('other'))?.value, { mode: 'kept' }, "config.get('other'): other entries still read");
+      const fixed = await a.config.set('split', { mode: 'fast' }, { ifVersion: 1 });
+      assert.equal(fixed.version, 2, 'a compare-and-set over the damaged entry rewrites it');
+      assert.deepEqual((await a.config.get('split'))?.value, { mode: 'fast' });
+    },
+  },
 ];

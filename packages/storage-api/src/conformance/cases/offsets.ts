@@ -156,4 +156,44 @@ export const offsetCases: ConformanceCase[] = [
       assert.deepEqual(await b.listTimeStores('checkpoints'), []);
     },
   },
+  {
+    group: 'offsets',
+    name: 'a changed offset value is STORAGE_CORRUPT on every read, never returned',
+    async run({ app, instance }) {
+      assert.ok(instance.corrupt, 'the conformance instance must provide corrupt() (offset values are verified on read)');
+      const a = await app();
+      const s = a.offsets('src');
+      const w = await s.writer(1);
+      await w.appendBatch([10, 20, 30].map((t) => ({ t, value: bytes(`offset-${t}`) })));
+      await instance.corrupt({ appId: a.appId, offsets: 'src', t: 20 });
+      await rejectsWith(s.get(20), 'STORAGE_CORRUPT', 'get(20) after its stored value changed');
+      await rejectsWith(s.floor(25), 'STORAGE_CORRUPT', 'floor(25) lands on the changed entry 20');
+      await rejectsWith(s.lookUp(15), 'STORAGE_CORRUPT', 'lookUp(15) lands on the changed entry 20');
+      await rejectsWith(s.range(0, Number.POSITIVE_INFINITY), 'STORAGE_CORRUPT', 'range over the changed entry 20');
+      assert.equal(text((await s.get(10))?.value), 'offset-10', 'get(10): entries around the damage still read');
+      assert.equal(text((await s.last())?.value), 'offset-30', 'last(): entries around the damage still read');
+    },
+  },
+  {
+    group: 'offsets',
+    name: '150 single appends (compacted by backends that segment) stay exact through truncation',
+    timeoutMs: 60_000,
+    async run({ app }) {
+      const s = (await app()).offsets('src');
+      const w = await s.writer(1);
+      for (let i = 1; i <= 150; i++) await w.append(i * 10, bytes(`v${i}`));
+      await w.append(1500, bytes('v150')); // identical retry of the last entry, after compaction
+      const all = await s.range(0, Number.POSITIVE_INFINITY);
+      assert.deepEqual(all.map((e) => e.t), Array.from({ length: 150 }, (_, i) => (i + 1) * 10), 'range after 150 appends');
+      assert.deepEqual(all.map((e) => text(e.value)), Array.from({ length: 150 }, (_, i) => `v${i + 1}`), 'values after 150 appends');
+      assert.equal(text((await s.floor(755))?.value), 'v75', 'floor(755)');
+      assert.equal(await w.truncateAfter(1000), 50, 'truncateAfter(1000)');
+      await w.append(1005, bytes('new'));
+      assert.equal(await w.truncateBefore(505), 50, 'truncateBefore(505)');
+      const kept = await s.range(0, Number.POSITIVE_INFINITY);
+      assert.deepEqual(kept.map((e) => e.t), [...Array.from({ length: 50 }, (_, i) => 510 + i * 10), 1005], 'range after truncations');
+      const l = await s.lookUp(0);
+      assert.equal(l.status === 'underflow' && l.min.t, 510, 'lookUp(0) after truncateBefore');
+    },
+  },
 ];
