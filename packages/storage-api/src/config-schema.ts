@@ -46,7 +46,11 @@ export const storageConfigSchema = z
     default: backendRefSchema.optional(),
     /** Per-sub-store overrides, e.g. checkpoints on S3 and the rest on fs. */
     routes: z
-      .object(Object.fromEntries(SUB_STORES.map((k) => [k, backendRefSchema.optional()])) as Record<SubStoreKind, z.ZodOptional<typeof backendRefSchema>>)
+      .object({
+        ...(Object.fromEntries(SUB_STORES.map((k) => [k, backendRefSchema.optional()])) as Record<SubStoreKind, z.ZodOptional<typeof backendRefSchema>>),
+        /** Shared blobs are cluster-wide (not per app); they may live on their own backend too. */
+        blobs: backendRefSchema.optional(),
+      })
       .strict()
       .default({} as never),
     retention: retentionSchema.default({}),

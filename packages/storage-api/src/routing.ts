@@ -4,7 +4,7 @@ import { loadStorageModule, openStorage, requireCapabilities } from './loader.js
 import { SUB_STORES, type AppMeta, type AppMetaPatch, type AppStorage, type CreateAppOptions, type Storage, type StorageCapabilities, type StorageContext, type SubStoreKind } from './types.js';
 
 export interface PlanRow {
-  subStore: SubStoreKind;
+  subStore: SubStoreKind | 'blobs';
   module: string;
   options: Record<string, unknown>;
   /** Where the ref came from in the config. */
@@ -23,7 +23,7 @@ function redact(v: unknown): unknown {
 
 /** The effective routing of each sub-store, with secrets redacted. */
 export function storagePlan(config: StorageConfig): PlanRow[] {
-  return SUB_STORES.map((k) => {
+  return [...SUB_STORES, 'blobs' as const].map((k) => {
     const routed = config.routes?.[k];
     const ref = routed ?? config.default ?? DEFAULT_BACKEND;
     const source = routed ? `storage.routes.${k}` : config.default ? 'storage.default' : '(built-in default)';
@@ -51,6 +51,10 @@ export async function openConfiguredStorage(
     if (!refs.has(key)) refs.set(key, { ref: r, path: ['storage', 'routes', k, 'options'] });
     route[k] = key;
   }
+  // Blobs are cluster-wide: their backend holds no apps, only the shared blob store.
+  const blobsRef = config.routes?.blobs ?? def;
+  const blobsKey = keyOf(blobsRef);
+  if (!refs.has(blobsKey)) refs.set(blobsKey, { ref: blobsRef, path: ['storage', 'routes', 'blobs', 'options'] });
   const opened = new Map<string, Storage>();
   try {
     for (const [key, { ref, path }] of refs) {
@@ -65,7 +69,10 @@ export async function openConfiguredStorage(
   }
   if (opened.size === 1) return [...opened.values()][0]!;
   const byKind = Object.fromEntries(SUB_STORES.map((k) => [k, opened.get(route[k]!)!])) as Record<SubStoreKind, Storage>;
-  return new RoutingStorage(opened.get(keyOf(def))!, byKind, [...opened.values()]);
+  const appBackends = [...new Set(Object.values(byKind))];
+  const blobs = opened.get(blobsKey)!;
+  // A backend that serves only blobs is closed with the rest but never learns about apps.
+  return new RoutingStorage(opened.get(keyOf(def))!, byKind, appBackends, blobs, [...opened.values()]);
 }
 
 /**
@@ -79,11 +86,22 @@ export class RoutingStorage implements Storage {
 
   /** The distinct backends it routes to (for tools such as fsck). */
   get backends(): Storage[] {
-    return [...this.all];
+    return [...this.#owned];
   }
 
-  constructor(private readonly primary: Storage, private readonly byKind: Record<SubStoreKind, Storage>, private readonly all: Storage[]) {
-    this.backend = `routing(${[...new Set(all.map((s) => s.backend))].join(',')})`;
+  readonly #blobs: Storage;
+  readonly #owned: Storage[];
+
+  constructor(
+    private readonly primary: Storage,
+    private readonly byKind: Record<SubStoreKind, Storage>,
+    private readonly all: Storage[],
+    blobs: Storage = primary,
+    owned: Storage[] = all,
+  ) {
+    this.#blobs = blobs;
+    this.#owned = owned;
+    this.backend = `routing(${[...new Set(owned.map((s) => s.backend))].join(',')})`;
     const caps = all.map((s) => s.capabilities);
     this.capabilities = Object.freeze({
       persistent: caps.every((c) => c.persistent),
@@ -91,13 +109,13 @@ export class RoutingStorage implements Storage {
       multiWriter: caps.every((c) => c.multiWriter),
       follow: caps.every((c) => c.follow),
       metricsRollups: caps.every((c) => c.metricsRollups),
-      // Blobs are cluster-wide, not per app: they live on the default backend.
-      blobs: primary.capabilities.blobs === true,
+      // Blobs are cluster-wide, not per app: on `routes.blobs`, else the default backend.
+      blobs: blobs.capabilities.blobs === true,
     });
   }
 
   get blobs(): Storage['blobs'] {
-    return this.primary.blobs;
+    return this.#blobs.blobs;
   }
 
   #secondaries(): Storage[] {
@@ -130,7 +148,7 @@ export class RoutingStorage implements Storage {
   }
 
   describe(): Record<string, unknown> {
-    return Object.fromEntries(this.all.map((s, i) => [`${i}:${s.backend}`, s.describe?.() ?? {}]));
+    return Object.fromEntries(this.#owned.map((s, i) => [`${i}:${s.backend}`, s.describe?.() ?? {}]));
   }
 
   async deleteAppStorage(appId: string): Promise<void> {
@@ -144,7 +162,7 @@ export class RoutingStorage implements Storage {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.all.map((s) => s.close()));
+    await Promise.all(this.#owned.map((s) => s.close()));
   }
 
   #compose(main: AppStorage, parts: Map<Storage, AppStorage>): AppStorage {

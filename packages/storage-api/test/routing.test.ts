@@ -71,6 +71,24 @@ describe('routing', () => {
     await s.close();
   });
 
+  it('routes shared blobs to their own backend (routes.blobs), which never learns about apps', async () => {
+    const main = `main-${randomUUID()}`;
+    const blobVol = `blobs-${randomUUID()}`;
+    const s = await openConfiguredStorage(parseStorageConfig({ default: { module: 'memory', options: { volume: main } }, routes: { blobs: { module: 'memory', options: { volume: blobVol } } } }));
+    expect(s.capabilities.blobs).toBe(true);
+    await s.blobs!.create('dict', (async function* () {
+      yield new Uint8Array([1, 2, 3]);
+    })(), { owner: 'alice' });
+    const direct = await openConfiguredStorage(parseStorageConfig({ default: { module: 'memory', options: { volume: blobVol } } }));
+    const other = await openConfiguredStorage(parseStorageConfig({ default: { module: 'memory', options: { volume: main } } }));
+    expect((await direct.blobs!.head('dict'))?.version).toBe(1);
+    expect(await other.blobs!.head('dict')).toBeUndefined();
+    await s.createAppStorage('wc', 'app-b', { owner: 'alice' });
+    expect(namedVolume(blobVol).apps.has('app-b')).toBe(false);
+    expect(storagePlan(parseStorageConfig({ routes: { blobs: { module: 'memory', options: { volume: blobVol } } } })).find((r) => r.subStore === 'blobs')?.source).toBe('storage.routes.blobs');
+    await Promise.all([s.close(), direct.close(), other.close()]);
+  });
+
   it('plans name where each route came from and redact secrets', () => {
     const plan = storagePlan(
       parseStorageConfig({ routes: { checkpoints: { module: '@sluice/storage-s3', options: { bucket: 'b', credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' } } } } }),

@@ -52,6 +52,8 @@ export class LeaderElection extends EventEmitter implements SeedWriteFence {
   #watchdog: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #observer: Watcher | undefined;
+  #observeTimer: NodeJS.Timeout | undefined;
+  #observedRevision = -1n;
   #waiter: Watcher | undefined;
 
   constructor(opts: LeaderElectionOptions) {
@@ -119,6 +121,7 @@ export class LeaderElection extends EventEmitter implements SeedWriteFence {
     this.#stopped = true;
     this.#generation++;
     clearInterval(this.#watchdog);
+    clearInterval(this.#observeTimer);
     clearTimeout(this.#retryTimer);
     const lease = this.#lease;
     this.#lease = undefined;
@@ -237,6 +240,10 @@ export class LeaderElection extends EventEmitter implements SeedWriteFence {
     const refresh = async (): Promise<void> => {
       try {
         const first = await client.getAll().prefix(this.#candidates).sort('Create', 'Ascend').limit(1).exec();
+        // Lookups overlap (one per watch event): an older answer landing late must not win.
+        const rev = BigInt(first.header.revision);
+        if (rev < this.#observedRevision) return;
+        this.#observedRevision = rev;
         this.#observed(first.kvs[0]);
       } catch (err) {
         this.#log.debug({ err: (err as Error).message }, 'leader lookup failed');
@@ -249,6 +256,9 @@ export class LeaderElection extends EventEmitter implements SeedWriteFence {
     // after an etcd outage the stream reconnects; what changed meanwhile is re-read
     watcher.on('connected', () => void refresh());
     watcher.on('error', (err: Error) => this.#log.warn({ err: err.message }, 'leader watch failed'));
+    // A safety net for a missed event: followers re-read the leader once per lease period.
+    this.#observeTimer = setInterval(() => void refresh(), this.#opts.leaseTtlMs);
+    this.#observeTimer.unref();
     await refresh();
   }
 
