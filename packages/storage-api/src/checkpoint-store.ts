@@ -104,10 +104,14 @@ function policyOver(b: CheckpointBackend, numRetained: number): CheckpointStore 
         },
         commit: async (t, parts, options = {}) => {
           const cp: Checkpoint = { t, epoch, parts: parts.map((p) => ({ name: p.name, size: p.size, sha256: p.sha256, ref: p.ref })), meta: options.meta ?? {}, committedAt: 0 };
-          const stored = await b.commit(cp, (s, now) => planCheckpointCommit(name, epoch, { ...cp, committedAt: now }, s), options);
-          // Retention after the commit: a crash in between leaves extra checkpoints that the next commit drops.
-          await prune((_t, i, n) => i < n - numRetained, options);
-          return stored;
+          // Retention rides on the commit (one transaction where the backend has them); an
+          // identical retry applies it too, so a crash after a commit leaves nothing extra for long.
+          return b.commit(
+            cp,
+            (s, now) => planCheckpointCommit(name, epoch, { ...cp, committedAt: now }, s),
+            (s) => planCheckpointPrune(s, (_t, i, n) => i < n - numRetained),
+            options,
+          );
         },
         append: async (t, bytes, o2) => writer.commit(t, [await writer.stage(t, 'state', bytes, o2)], o2),
         truncateAfter: (t, o2) => prune((x) => x > t, o2),

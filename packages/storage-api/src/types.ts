@@ -500,9 +500,15 @@ export interface CheckpointBackend {
   /**
    * Atomically: plan(state, the backend's clock now) → the checkpoint and whether to store
    * it (false: an identical retry, nothing to write); returns the plan's checkpoint.
-   * `cp` carries the t and the part refs whose staged state the plan needs.
+   * `cp` carries the t and the part refs whose staged state the plan needs. Then, in the
+   * same atomic section where the backend has one, applies `retain` as prune() does.
    */
-  commit(cp: Checkpoint, plan: (state: CheckpointCommitState, now: number) => { store: boolean; checkpoint: Checkpoint }, options?: OpOptions): Promise<Checkpoint>;
+  commit(
+    cp: Checkpoint,
+    plan: (state: CheckpointCommitState, now: number) => { store: boolean; checkpoint: Checkpoint },
+    retain: (state: CheckpointPruneState) => { manifests: number[]; refs: string[] },
+    options?: OpOptions,
+  ): Promise<Checkpoint>;
   /** Atomically: plan(state) → the manifests (by t) and staged refs to delete; returns how many manifests went. */
   prune(plan: (state: CheckpointPruneState) => { manifests: number[]; refs: string[] }, options?: OpOptions): Promise<number>;
 }

@@ -4,7 +4,6 @@ import type {
 } from '../types.js';
 import { StorageError } from '../errors.js';
 import { newAppMeta } from '../policy.js';
-import { LIMITS } from '../limits.js';
 import { MemoryCheckpointStore, MemoryOffsetStore } from './time-stores.js';
 import { MemoryConfigStore, MemoryJarStore, MemoryLogStore, MemoryMetricsStore } from './sub-stores.js';
 import { MemoryBlobBackend } from './blobs.js';

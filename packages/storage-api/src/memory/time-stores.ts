@@ -94,6 +94,8 @@ export class MemoryOffsetStore extends SortedReader<TimeEntry> implements Offset
   }
 }
 
+type PrunePlan = (state: CheckpointPruneState) => { manifests: number[]; refs: string[] };
+
 /** Checkpoints in memory: I/O hooks only (storage-api's checkpoint-store applies the policy). */
 export class MemoryCheckpointStore extends SortedReader<Checkpoint> implements CheckpointBackend {
   constructor(private readonly app: MemoryApp, name: string, private readonly now: () => number) {
@@ -130,7 +132,7 @@ export class MemoryCheckpointStore extends SortedReader<Checkpoint> implements C
     return b && Buffer.from(b);
   }
 
-  async commit(cp: Checkpoint, plan: (state: CheckpointCommitState, now: number) => { store: boolean; checkpoint: Checkpoint }): Promise<Checkpoint> {
+  async commit(cp: Checkpoint, plan: (state: CheckpointCommitState, now: number) => { store: boolean; checkpoint: Checkpoint }, retain: PrunePlan): Promise<Checkpoint> {
     assertLive(this.app);
     const s = this.#state();
     const staged = new Map<string, { size: number; sha256: string }>();
@@ -140,11 +142,16 @@ export class MemoryCheckpointStore extends SortedReader<Checkpoint> implements C
     }
     const r = plan({ epoch: s.epoch, atT: s.committed.find((c) => c.t === cp.t), last: s.committed[s.committed.length - 1], staged }, this.now());
     if (r.store) s.committed.push(r.checkpoint);
+    this.#prune(retain);
     return r.checkpoint;
   }
 
-  async prune(plan: (state: CheckpointPruneState) => { manifests: number[]; refs: string[] }): Promise<number> {
+  async prune(plan: PrunePlan): Promise<number> {
     assertLive(this.app);
+    return this.#prune(plan);
+  }
+
+  #prune(plan: PrunePlan): number {
     const s = this.#state();
     const r = plan({ epoch: s.epoch, committed: s.committed.map((c) => ({ t: c.t, refs: c.parts.map((p) => p.ref) })), staged: [...s.staged.keys()] });
     for (const ref of r.refs) s.staged.delete(ref);
