@@ -27,9 +27,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
-  Aggregator, HashingCounter, LIMITS, RESOLUTION_MS, ROLLUP_RESOLUTIONS, StorageError, addValue, afterCursor, alreadyCommittedError,
-  checkStagedMatches, chooseResolution, decodeCursor, effectiveLimit, emptyPartial, encodeCursor, fencedError, isStorageError,
-  iterateBytes, labelsMatch, lowerBound, matchesLogQuery, newAppMeta, notStagedError, outOfOrderError, resolveLookUp, sameCommit, seriesKey,
+  Aggregator, HashingCounter, LIMITS, RESOLUTION_MS, ROLLUP_RESOLUTIONS, StorageError, addValue, afterCursor,
+  chooseResolution, decodeCursor, effectiveLimit, emptyPartial, encodeCursor, isStorageError,
+  iterateBytes, labelsMatch, lowerBound, matchesLogQuery, newAppMeta, resolveLookUp, seriesKey,
   sha256Hex, sleep, verifyingStream, atomicWriteFile,
 } from '@sluice/storage-api';
 
@@ -70,10 +70,8 @@ const optionsSchema = {
 
 const fail = (code, message, details) => new StorageError(message, { code, details });
 
-// Fencing, ordering and commit errors, the new-app record and the commit checks are the
+// Fencing, ordering and commit errors, the new-app record, the commit checks and retention are the
 // contract's policy: they come from @sluice/storage-api, not restated here.
-const fenced = fencedError;
-const outOfOrder = outOfOrderError;
 
 /**
  * Maps Node's fs errors to contract codes. `transient` follows from the code:
@@ -285,8 +283,8 @@ class JsonDirApp {
     return new OffsetStore(this, name);
   }
 
-  checkpoints(name, options = {}) {
-    return new CheckpointStore(this, name, options.numRetained ?? LIMITS.defaultNumRetained);
+  checkpoints(name) {
+    return new CheckpointStore(this, name);
   }
 
   async listTimeStores(kind) {
@@ -470,25 +468,6 @@ class TimeStore extends Doc {
   async currentEpoch() {
     return (await this.load()).epoch;
   }
-
-  /**
-   * Fencing, part 1: opening a writer records its epoch. A lower epoch than one already
-   * seen is refused, so a zombie from before a restart cannot even open.
-   */
-  async openWriter(epoch) {
-    await this.change((doc) => {
-      if (epoch < doc.epoch) throw fenced(this.name, epoch, doc.epoch);
-      doc.epoch = epoch; // the write also makes the store show up in listTimeStores
-    });
-  }
-
-  /** Fencing, part 2: every write re-checks, under the lock, that no higher epoch has opened since. */
-  update(epoch, fn) {
-    return this.change((doc) => {
-      if (doc.epoch > epoch) throw fenced(this.name, epoch, doc.epoch);
-      return fn(doc);
-    });
-  }
 }
 
 /** Removes entries matching `pred`; returns them. */
@@ -543,96 +522,92 @@ class OffsetStore extends TimeStore {
   }
 }
 
-// Refs name files in this store's parts folder: same safe alphabet as names, so a
-// forged ref cannot point elsewhere.
-const isSafeRef = (ref) => /^[A-Za-z0-9_][A-Za-z0-9._@=-]*$/.test(ref) && !ref.includes('..');
+// A part's file is its ref with '/' as '~' (storage-api mints refs `${t}/${part}/${uuid}`).
+// The same safe alphabet as names plus '~', so a forged ref cannot point elsewhere.
+const fileOfRef = (ref) => ref.replaceAll('/', '~');
+const refOfFile = (file) => file.replaceAll('~', '/');
+const isSafePartFile = (file) => /^[A-Za-z0-9_][A-Za-z0-9._@=~-]*$/.test(file) && !file.includes('..');
 
-
+/**
+ * Checkpoints: only I/O. storage-api owns the policy (fencing, ordering, identical
+ * retries, the staged/descriptor checks, retention and the sweep of parts that can no
+ * longer be committed); each write hook runs under the app's lock, hands the state it
+ * read to the callback and does exactly what that returns.
+ */
 class CheckpointStore extends TimeStore {
-  constructor(app, name, numRetained) {
+  constructor(app, name) {
     super(app, 'checkpoints', name);
-    this.numRetained = numRetained;
     this.partsDir = app.file('parts', name);
   }
 
-  async readPart(t, part) {
-    const p = (await this.get(t))?.parts.find((x) => x.name === part);
-    if (!p) throw fail('STORAGE_NOT_FOUND', `checkpoint ${this.name}@${t} has no part ${part}`);
-    const bytes = await readFile(join(this.partsDir, p.ref)).catch((err) => {
-      // The manifest lists it, so a missing file is lost data, not an absent part.
-      throw err.code === 'ENOENT' ? fail('STORAGE_CORRUPT', `checkpoint ${this.name}@${t} part ${part} is missing`) : fsError(err, `read part ${part}`);
+  openEpoch(epoch, decide) {
+    return this.change((doc) => {
+      decide(doc.epoch);
+      doc.epoch = Math.max(doc.epoch, epoch); // written even when equal: the store shows up in listTimeStores
     });
-    if (sha256Hex(bytes) !== p.sha256) throw fail('STORAGE_CORRUPT', `checkpoint ${this.name}@${t} part ${part} is corrupt`);
-    return bytes;
   }
 
-  async writer(epoch) {
-    await this.openWriter(epoch);
-    const writer = {
-      epoch,
-      // Each part gets a fresh, never reused file, invisible until a commit lists it.
-      // Any writer of the current epoch may stage.
-      stage: (t, part, bytes) =>
-        this.update(epoch, async () => {
-          const ref = `${t}-${randomUUID()}-${part}`;
-          await writeFileAtomic(join(this.partsDir, ref), bytes);
-          return { name: part, size: bytes.byteLength, sha256: sha256Hex(bytes), ref };
-        }),
-      commit: async (t, parts, options = {}) => {
-        const dropped = [];
-        let kept = [];
-        const cp = await this.update(epoch, async (doc) => {
-          for (const p of parts) {
-            if (!isSafeRef(p.ref) || !(await exists(join(this.partsDir, p.ref)))) {
-              throw notStagedError(p);
-            }
-            // The descriptor must describe what was staged: a commit never takes size or digest on trust.
-            const staged = await readFile(join(this.partsDir, p.ref)).catch((err) => {
-              throw fsError(err, `read staged part ${p.name}`);
-            });
-            checkStagedMatches(p, { size: staged.byteLength, sha256: sha256Hex(staged) });
-          }
-          // Create-only: a committed t is never overwritten. Re-sending the identical
-          // commit (same epoch, same parts) after a lost acknowledgement returns it.
-          const existing = doc.entries.find((c) => c.t === t);
-          if (existing) {
-            if (sameCommit(existing, epoch, parts)) return existing;
-            throw alreadyCommittedError(this.name, t);
-          }
-          const last = doc.entries[doc.entries.length - 1];
-          if (last && t < last.t) throw outOfOrder(this.name, t, last.t);
-          const committed = { t, epoch, parts: parts.map((p) => ({ ...p })), meta: options.meta ?? {}, committedAt: this.app.now() };
-          doc.entries.push(committed);
-          // numRetained: keep the newest N manifests; the dropped ones' files go below.
-          dropped.push(...doc.entries.splice(0, Math.max(0, doc.entries.length - this.numRetained)));
-          kept = doc.entries;
-          return committed;
-        });
-        await this.#removeParts(dropped, kept); // only after the saved manifest stopped listing them
-        return cp;
-      },
-      append: async (t, bytes) => writer.commit(t, [await writer.stage(t, 'state', bytes)]),
-      truncateAfter: (t) => this.#truncate(epoch, (c) => c.t > t),
-      truncateBefore: (t) => this.#truncate(epoch, (c) => c.t < t),
-    };
-    return writer;
-  }
-
-  async #truncate(epoch, pred) {
-    let kept = [];
-    const gone = await this.update(epoch, (doc) => {
-      const removed = removeWhere(doc, pred);
-      kept = doc.entries;
-      return removed;
+  // Each part gets a fresh, never reused file, invisible until a commit lists it.
+  stage(part, bytes, check) {
+    return this.change(async (doc) => {
+      check(doc.epoch);
+      await writeFileAtomic(join(this.partsDir, fileOfRef(part.ref)), bytes);
     });
-    await this.#removeParts(gone, kept);
-    return gone.length;
   }
 
-  /** Deletes the files of dropped checkpoints' parts, except those a kept checkpoint still lists (one part committed at two times). */
-  async #removeParts(checkpoints, kept) {
-    const keep = new Set(kept.flatMap((cp) => cp.parts.map((p) => p.ref)));
-    await Promise.all(checkpoints.flatMap((cp) => cp.parts.filter((p) => !keep.has(p.ref)).map((p) => rm(join(this.partsDir, p.ref), { force: true }))));
+  async readStaged(ref) {
+    const file = fileOfRef(ref);
+    if (!isSafePartFile(file)) return undefined;
+    return readFile(join(this.partsDir, file)).catch((err) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw fsError(err, `read part ${ref}`);
+    });
+  }
+
+  commit(cp, plan, retain) {
+    let removeFiles = [];
+    return this.change(async (doc) => {
+      const staged = new Map();
+      for (const p of cp.parts) {
+        const bytes = await this.readStaged(p.ref);
+        if (bytes) staged.set(p.ref, { size: bytes.byteLength, sha256: sha256Hex(bytes) });
+      }
+      const r = plan({ epoch: doc.epoch, atT: doc.entries.find((c) => c.t === cp.t), last: doc.entries[doc.entries.length - 1], staged }, this.app.now());
+      if (r.store) doc.entries.push(r.checkpoint);
+      removeFiles = await this.#prune(doc, retain);
+      return r.checkpoint;
+    }).then(async (checkpoint) => {
+      await this.#removeFiles(removeFiles); // only after the saved manifest stopped listing them
+      return checkpoint;
+    });
+  }
+
+  async prune(plan) {
+    let removeFiles = [];
+    const n = await this.change(async (doc) => {
+      const before = doc.entries.length;
+      removeFiles = await this.#prune(doc, plan);
+      return before - doc.entries.length;
+    });
+    await this.#removeFiles(removeFiles);
+    return n;
+  }
+
+  /** Under the lock: drops the manifests the plan names from doc; returns the part files to remove once doc is saved. */
+  async #prune(doc, plan) {
+    const files = await readdir(this.partsDir).catch((err) => {
+      if (err.code === 'ENOENT') return [];
+      throw fsError(err, `list ${this.partsDir}`);
+    });
+    const staged = files.filter(isSafePartFile).map(refOfFile);
+    const r = plan({ epoch: doc.epoch, committed: doc.entries.map((c) => ({ t: c.t, refs: c.parts.map((p) => p.ref) })), staged });
+    const gone = new Set(r.manifests);
+    removeWhere(doc, (c) => gone.has(c.t));
+    return r.refs.map(fileOfRef);
+  }
+
+  async #removeFiles(files) {
+    await Promise.all(files.map((f) => rm(join(this.partsDir, f), { force: true })));
   }
 }
 
@@ -854,7 +829,7 @@ const jsonDirStore = {
       } else {
         const cp = (await readJson(join(dir, 'checkpoints', `${target.store}.json`)))?.entries.find((c) => c.t === target.t);
         const part = cp?.parts.find((p) => p.name === target.part);
-        file = part && join(dir, 'parts', target.store, part.ref);
+        file = part && join(dir, 'parts', target.store, part.ref.replaceAll('/', '~'));
       }
       if (!file) throw fail('STORAGE_NOT_FOUND', `nothing stored for ${JSON.stringify(target)}`);
       const bytes = await readFile(file);

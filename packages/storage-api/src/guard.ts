@@ -12,6 +12,7 @@ import { isLogLevel } from './util/logs.js';
 import { atomicWriteFile } from './util/atomic-file.js';
 import { validateAclEntries } from './acl.js';
 import { markPolicyApplied, offsetStoreOver } from './offset-store.js';
+import { checkpointStoreOver } from './checkpoint-store.js';
 import { configStoreOver, markConfigPolicy } from './config-store.js';
 import { attachBlobs } from './blob-guard.js';
 
@@ -223,7 +224,7 @@ function guardApp(a: BackendAppStorage, life: Life): AppStorage {
       }
       const key = `${name}\u0000${options.numRetained ?? ''}`;
       let s = checkpoints.get(key);
-      if (!s) checkpoints.set(key, (s = guardCheckpoints(a.checkpoints(name, options), life)));
+      if (!s) checkpoints.set(key, (s = guardCheckpoints(checkpointStoreOver(a.checkpoints(name, options), options.numRetained ?? LIMITS.defaultNumRetained), life)));
       return s;
     },
     listTimeStores: (kind) => run(life, `list ${kind} stores`, undefined, () => a.listTimeStores(kind)),

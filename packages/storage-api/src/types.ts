@@ -445,13 +445,73 @@ export interface ConfigStore {
  */
 export type BackendJarStore = Omit<JarStore, 'copyFromLocal' | 'copyToLocal'> & Partial<Pick<JarStore, 'copyFromLocal' | 'copyToLocal'>>;
 
-export type BackendAppStorage = Omit<AppStorage, 'jars' | 'offsets' | 'config'> & {
+export type BackendAppStorage = Omit<AppStorage, 'jars' | 'offsets' | 'config' | 'checkpoints'> & {
   readonly jars: BackendJarStore;
   /** I/O hooks of the config store; storage-api applies versions, compare-and-set and the checksum. */
   readonly config: ConfigBackend;
   /** I/O hooks of one offsets store; storage-api applies the contract's policy over them. */
   offsets(name: string): OffsetBackend;
+  /**
+   * I/O hooks of one checkpoints store (storage-api applies the policy and retention), or
+   * a CheckpointStore that applies the policy itself (backends not yet moved to hooks).
+   */
+  checkpoints(name: string, options?: { numRetained?: number }): CheckpointBackend | CheckpointStore;
 };
+
+/** What a commit's policy sees, read inside the backend's atomic section. */
+export interface CheckpointCommitState {
+  /** Highest epoch that has opened a writer (0 after the app was deleted). */
+  epoch: number;
+  /** The checkpoint already committed at this t, if any. */
+  atT: Checkpoint | undefined;
+  /** The newest committed checkpoint. */
+  last: Checkpoint | undefined;
+  /** Size and digest of each part the commit lists that is staged (absent: not staged). */
+  staged: ReadonlyMap<string, { size: number; sha256: string }>;
+}
+
+/** What a prune's policy sees: every manifest (its time and part refs) and every staged ref. */
+export interface CheckpointPruneState {
+  epoch: number;
+  committed: ReadonlyArray<{ t: number; refs: string[] }>;
+  staged: readonly string[];
+}
+
+/**
+ * The I/O of one checkpoints store. Each write hook reads the state atomically with its
+ * write (a transaction, a lock, a conditional write) and stores exactly what the policy
+ * returns; the policy throws to refuse.
+ */
+export interface CheckpointBackend {
+  readonly name: string;
+  get(t: number, options?: OpOptions): Promise<Checkpoint | undefined>;
+  floor(t: number, options?: OpOptions): Promise<Checkpoint | undefined>;
+  lookUp(t: number, options?: OpOptions): Promise<LookUpResult<Checkpoint>>;
+  first(options?: OpOptions): Promise<Checkpoint | undefined>;
+  last(options?: OpOptions): Promise<Checkpoint | undefined>;
+  range(from: number, to: number, options: OpOptions & { limit: number }): Promise<Checkpoint[]>;
+  currentEpoch(options?: OpOptions): Promise<number>;
+  /** Atomically: decide(current epoch) (throws to refuse), then record `epoch` as current if higher. */
+  openEpoch(epoch: number, decide: (current: number) => void, options?: OpOptions): Promise<void>;
+  /** Atomically: check(current epoch), then store the bytes under part.ref with its size and sha256. */
+  stage(part: CheckpointPart, bytes: Uint8Array, check: (current: number) => void, options?: OpOptions): Promise<void>;
+  /** The staged bytes under ref (undefined if none); storage-api verifies them. */
+  readStaged(ref: string, options?: OpOptions): Promise<Uint8Array | undefined>;
+  /**
+   * Atomically: plan(state, the backend's clock now) → the checkpoint and whether to store
+   * it (false: an identical retry, nothing to write); returns the plan's checkpoint.
+   * `cp` carries the t and the part refs whose staged state the plan needs. Then, in the
+   * same atomic section where the backend has one, applies `retain` as prune() does.
+   */
+  commit(
+    cp: Checkpoint,
+    plan: (state: CheckpointCommitState, now: number) => { store: boolean; checkpoint: Checkpoint },
+    retain: (state: CheckpointPruneState) => { manifests: number[]; refs: string[] },
+    options?: OpOptions,
+  ): Promise<Checkpoint>;
+  /** Atomically: plan(state) → the manifests (by t) and staged refs to delete; returns how many manifests went. */
+  prune(plan: (state: CheckpointPruneState) => { manifests: number[]; refs: string[] }, options?: OpOptions): Promise<number>;
+}
 
 /**
  * The I/O of the config store. Entries are stored exactly as given (the value is a

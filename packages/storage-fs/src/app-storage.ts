@@ -1,7 +1,7 @@
 import { readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { LIMITS, StorageError } from '@sluice/storage-api';
-import type { AppMeta, AppMetaPatch, BackendAppStorage, CheckpointStore, OffsetBackend, StorageContext } from '@sluice/storage-api';
+import { StorageError } from '@sluice/storage-api';
+import type { AppMeta, AppMetaPatch, BackendAppStorage, CheckpointBackend, OffsetBackend, StorageContext } from '@sluice/storage-api';
 import { type Db, writeTx } from './db.js';
 import { mapped } from './errors.js';
 import { FsJarStore } from './jar-store.js';
@@ -107,8 +107,8 @@ export class FsAppStorage implements BackendAppStorage {
     return new FsOffsetStore(this.db, name);
   }
 
-  checkpoints(name: string, options: { numRetained?: number } = {}): CheckpointStore {
-    return new FsCheckpointStore(this.db, name, options.numRetained ?? LIMITS.defaultNumRetained, this.context.now);
+  checkpoints(name: string): CheckpointBackend {
+    return new FsCheckpointStore(this.db, name, this.context.now);
   }
 
   listTimeStores(kind: 'offsets' | 'checkpoints'): Promise<string[]> {

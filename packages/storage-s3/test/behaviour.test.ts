@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { collectBytes, offsetStoreOver, sha256Hex, type BackendAppStorage, type CheckpointPart } from '@sluice/storage-api';
+import { checkpointStoreOver, collectBytes, offsetStoreOver, sha256Hex, type BackendAppStorage, type CheckpointPart } from '@sluice/storage-api';
 import { createS3Storage, mapS3Error, type S3Storage } from '@sluice/storage-s3';
 import { startS3rver, type S3rverHandle } from '../../../test/servers/s3rver.js';
 import { rawClient, s3Options, type S3Target } from '../../../test/servers/s3/factories.js';
@@ -87,7 +87,7 @@ describe('S3 backend behaviour', () => {
   });
 
   it('a commit takes at most 3 requests whether it lists 1 or 50 parts', async () => {
-    const cs = app.checkpoints('cost', { numRetained: 2 });
+    const cs = checkpointStoreOver(app.checkpoints('cost', { numRetained: 2 }), 2);
     const w = await cs.writer(1);
     const costs: number[] = [];
     for (const [t, n] of [[1, 1], [2, 50], [3, 50], [4, 1]] as const) {

@@ -1,10 +1,9 @@
 import type {
-  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, FsckHookFinding, OffsetBackend, StorageCapabilities,
+  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointBackend, CreateAppOptions, FsckHookFinding, OffsetBackend, StorageCapabilities,
   StorageContext,
 } from '../types.js';
 import { StorageError } from '../errors.js';
 import { newAppMeta } from '../policy.js';
-import { LIMITS } from '../limits.js';
 import { MemoryCheckpointStore, MemoryOffsetStore } from './time-stores.js';
 import { MemoryConfigStore, MemoryJarStore, MemoryLogStore, MemoryMetricsStore } from './sub-stores.js';
 import { MemoryBlobBackend } from './blobs.js';
@@ -125,8 +124,8 @@ class MemoryAppStorage implements BackendAppStorage {
     return new MemoryOffsetStore(this.app, name);
   }
 
-  checkpoints(name: string, options: { numRetained?: number } = {}): CheckpointStore {
-    return new MemoryCheckpointStore(this.app, name, options.numRetained ?? LIMITS.defaultNumRetained, this.context.now);
+  checkpoints(name: string): CheckpointBackend {
+    return new MemoryCheckpointStore(this.app, name, this.context.now);
   }
 
   async listTimeStores(kind: 'offsets' | 'checkpoints'): Promise<string[]> {

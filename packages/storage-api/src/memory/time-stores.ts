@@ -1,13 +1,10 @@
 import type {
-  Checkpoint, CheckpointPart, CheckpointStore, CheckpointWriter, LookUpResult, OffsetBackend, OffsetState, TimeEntry,
+  Checkpoint, CheckpointBackend, CheckpointCommitState, CheckpointPart, CheckpointPruneState, LookUpResult, OffsetBackend, OffsetState, TimeEntry,
 } from '../types.js';
-import { StorageError } from '../errors.js';
-import { alreadyCommittedError, checkStagedMatches, fencedError, notStagedError, outOfOrderError, sameCommit } from '../policy.js';
 import { lowerBound, resolveLookUp } from '../util/lookup.js';
 import { sha256Hex } from '../util/bytes.js';
 import { LIMITS } from '../limits.js';
 import { assertLive, type MemoryApp } from './volume.js';
-import { randomUUID } from 'node:crypto';
 
 interface Timed { t: number }
 
@@ -97,8 +94,11 @@ export class MemoryOffsetStore extends SortedReader<TimeEntry> implements Offset
   }
 }
 
-export class MemoryCheckpointStore extends SortedReader<Checkpoint> implements CheckpointStore {
-  constructor(private readonly app: MemoryApp, name: string, readonly numRetained: number, private readonly now: () => number) {
+type PrunePlan = (state: CheckpointPruneState) => { manifests: number[]; refs: string[] };
+
+/** Checkpoints in memory: I/O hooks only (storage-api's checkpoint-store applies the policy). */
+export class MemoryCheckpointStore extends SortedReader<Checkpoint> implements CheckpointBackend {
+  constructor(private readonly app: MemoryApp, name: string, private readonly now: () => number) {
     super(name);
   }
   #state() {
@@ -113,85 +113,49 @@ export class MemoryCheckpointStore extends SortedReader<Checkpoint> implements C
     return this.app.checkpoints.get(this.name)?.epoch ?? 0;
   }
 
-  async readPart(t: number, part: string): Promise<Uint8Array> {
-    const cp = await this.get(t);
-    if (!cp) throw new StorageError(`checkpoint ${this.name}@${t} not found`, { code: 'STORAGE_NOT_FOUND' });
-    const p = cp.parts.find((x) => x.name === part);
-    if (!p) throw new StorageError(`checkpoint ${this.name}@${t} has no part ${part}`, { code: 'STORAGE_NOT_FOUND' });
-    const bytes = this.#state().staged.get(p.ref);
-    if (!bytes) throw new StorageError(`checkpoint ${this.name}@${t} part ${part} is missing its data`, { code: 'STORAGE_CORRUPT' });
-    const out = Buffer.from(bytes);
-    if (sha256Hex(out) !== p.sha256) {
-      throw new StorageError(`checkpoint ${this.name}@${t} part ${part} is corrupt`, { code: 'STORAGE_CORRUPT' });
-    }
-    return out;
-  }
-
-  async writer(epoch: number): Promise<CheckpointWriter> {
+  async openEpoch(epoch: number, decide: (current: number) => void): Promise<void> {
     assertLive(this.app);
     const s = this.#state();
-    if (epoch < s.epoch) throw fencedError(this.name, epoch, s.epoch);
-    s.epoch = epoch;
-    const check = (): void => {
-      assertLive(this.app);
-      if (s.epoch > epoch) throw fencedError(this.name, epoch, s.epoch);
-    };
-    const name = this.name;
-    // A staged part may be listed by several checkpoints (one part committed at t=1 and
-    // again at t=2): its bytes go only when no remaining checkpoint lists it.
-    const dropParts = (gone: Checkpoint[]): void => {
-      const kept = new Set(s.committed.filter((c) => !gone.includes(c)).flatMap((c) => c.parts.map((p) => p.ref)));
-      for (const cp of gone) for (const p of cp.parts) if (!kept.has(p.ref)) s.staged.delete(p.ref);
-      // Parts staged for a time older than the oldest kept checkpoint and never committed
-      // can no longer be committed (out of order): sweep them so the store stays bounded.
-      const oldest = s.committed.filter((c) => !gone.includes(c))[0]?.t;
-      if (oldest === undefined) return;
-      for (const ref of [...s.staged.keys()]) if (!kept.has(ref) && Number(ref.split('/')[0]) < oldest) s.staged.delete(ref);
-    };
-    const writer: CheckpointWriter = {
-      epoch,
-      stage: async (t, part, bytes) => {
-        check();
-        const ref = `${t}/${part}/${randomUUID()}`;
-        s.staged.set(ref, Buffer.from(bytes));
-        return { name: part, size: bytes.byteLength, sha256: sha256Hex(bytes), ref } satisfies CheckpointPart;
-      },
-      commit: async (t, parts, options = {}) => {
-        check();
-        for (const p of parts) {
-          const staged = s.staged.get(p.ref);
-          if (!staged) throw notStagedError(p);
-          checkStagedMatches(p, { size: staged.byteLength, sha256: sha256Hex(staged) });
-        }
-        const existing = s.committed.find((c) => c.t === t);
-        if (existing) {
-          if (sameCommit(existing, epoch, parts)) return existing;
-          throw alreadyCommittedError(name, t);
-        }
-        const last = s.committed[s.committed.length - 1];
-        if (last && t < last.t) throw outOfOrderError(name, t, last.t);
-        const cp: Checkpoint = { t, epoch, parts: parts.map((p) => ({ ...p })), meta: options.meta ?? {}, committedAt: this.now() };
-        s.committed.push(cp);
-        const excess = s.committed.length - this.numRetained;
-        if (excess > 0) {
-          const gone = s.committed.slice(0, excess);
-          dropParts(gone);
-          s.committed.splice(0, excess);
-        }
-        return cp;
-      },
-      append: async (t, bytes) => writer.commit(t, [await writer.stage(t, 'state', bytes)]),
-      truncateAfter: async (t) => {
-        check();
-        dropParts(s.committed.filter((c) => c.t > t));
-        return removeWhere(s.committed, (c) => c.t > t);
-      },
-      truncateBefore: async (t) => {
-        check();
-        dropParts(s.committed.filter((c) => c.t < t));
-        return removeWhere(s.committed, (c) => c.t < t);
-      },
-    };
-    return writer;
+    decide(s.epoch);
+    if (epoch > s.epoch) s.epoch = epoch;
+  }
+
+  async stage(part: CheckpointPart, bytes: Uint8Array, check: (current: number) => void): Promise<void> {
+    assertLive(this.app);
+    const s = this.#state();
+    check(s.epoch);
+    s.staged.set(part.ref, Buffer.from(bytes));
+  }
+
+  async readStaged(ref: string): Promise<Uint8Array | undefined> {
+    const b = this.app.checkpoints.get(this.name)?.staged.get(ref);
+    return b && Buffer.from(b);
+  }
+
+  async commit(cp: Checkpoint, plan: (state: CheckpointCommitState, now: number) => { store: boolean; checkpoint: Checkpoint }, retain: PrunePlan): Promise<Checkpoint> {
+    assertLive(this.app);
+    const s = this.#state();
+    const staged = new Map<string, { size: number; sha256: string }>();
+    for (const p of cp.parts) {
+      const b = s.staged.get(p.ref);
+      if (b) staged.set(p.ref, { size: b.byteLength, sha256: sha256Hex(b) });
+    }
+    const r = plan({ epoch: s.epoch, atT: s.committed.find((c) => c.t === cp.t), last: s.committed[s.committed.length - 1], staged }, this.now());
+    if (r.store) s.committed.push(r.checkpoint);
+    this.#prune(retain);
+    return r.checkpoint;
+  }
+
+  async prune(plan: PrunePlan): Promise<number> {
+    assertLive(this.app);
+    return this.#prune(plan);
+  }
+
+  #prune(plan: PrunePlan): number {
+    const s = this.#state();
+    const r = plan({ epoch: s.epoch, committed: s.committed.map((c) => ({ t: c.t, refs: c.parts.map((p) => p.ref) })), staged: [...s.staged.keys()] });
+    for (const ref of r.refs) s.staged.delete(ref);
+    const gone = new Set(r.manifests);
+    return removeWhere(s.committed, (c) => gone.has(c.t));
   }
 }

@@ -2,6 +2,7 @@
 // with exactly one contract violation, loadable by path like any user module (so the
 // suite's child processes can open it too).
 import memoryModule, { MEMORY_CAPABILITIES } from '@sluice/storage-api/memory';
+import { LIMITS, checkpointStoreOver } from '@sluice/storage-api';
 
 /** A view of `target` with some members replaced; other methods stay bound to the target. */
 export function override(target, overrides) {
@@ -40,12 +41,16 @@ export function wrapApps(raw, wrapApp) {
   });
 }
 
-/** Wraps the writers of every checkpoint store of every app. */
+/**
+ * Wraps the writers of every checkpoint store of every app. The memory backend exposes
+ * I/O hooks; the fixture turns them into a store first (a module of the older shape that
+ * hands out whole stores, which storage-api passes through) and breaks its writer.
+ */
 export function wrapCheckpointWriters(raw, wrapWriter) {
   return wrapApps(raw, (app) =>
     override(app, {
       checkpoints: (name, opts) => {
-        const store = app.checkpoints(name, opts);
+        const store = checkpointStoreOver(app.checkpoints(name, opts), opts?.numRetained ?? LIMITS.defaultNumRetained);
         return override(store, {
           writer: async (epoch, o) => wrapWriter(await store.writer(epoch, o), raw.volume.apps.get(app.appId).checkpoints.get(name)),
         });

@@ -1,0 +1,62 @@
+// The checkpoint policy's two planners, decided once for every backend: what a commit
+// stores and what retention/truncation deletes.
+import { describe, expect, it } from 'vitest';
+import { planCheckpointCommit, planCheckpointPrune, type Checkpoint, type CheckpointCommitState } from '@sluice/storage-api';
+
+const part = (ref: string, sha256 = 'a'.repeat(64), size = 3) => ({ name: ref.split('/')[1]!, ref, sha256, size });
+const cp = (t: number, refs: string[], epoch = 1): Checkpoint => ({ t, epoch, parts: refs.map((r) => part(r)), meta: {}, committedAt: 0 });
+const state = (over: Partial<CheckpointCommitState>, refs: string[] = []): CheckpointCommitState => ({
+  epoch: 1, atT: undefined, last: undefined, staged: new Map(refs.map((r) => [r, { size: 3, sha256: 'a'.repeat(64) }])), ...over,
+});
+const code = (f: () => unknown): string | undefined => {
+  try {
+    f();
+    return undefined;
+  } catch (e) {
+    return (e as { code?: string }).code;
+  }
+};
+
+describe('planCheckpointCommit', () => {
+  it('stores a new t whose parts were staged as described', () => {
+    const c = cp(2, ['2/a/u1']);
+    expect(planCheckpointCommit('s', 1, c, state({ last: cp(1, []) }, ['2/a/u1']))).toEqual({ store: true, checkpoint: c });
+  });
+  it('refuses: fenced, deleted app, not staged, descriptor differs, out of order, already committed', () => {
+    const c = cp(2, ['2/a/u1']);
+    expect(code(() => planCheckpointCommit('s', 1, c, state({ epoch: 2 }, ['2/a/u1'])))).toBe('STORAGE_FENCED');
+    expect(code(() => planCheckpointCommit('s', 1, c, state({ epoch: 0 }, ['2/a/u1'])))).toBe('STORAGE_NOT_FOUND');
+    expect(code(() => planCheckpointCommit('s', 1, c, state({})))).toBe('STORAGE_INVALID_ARGUMENT');
+    const lying = { ...c, parts: [part('2/a/u1', 'b'.repeat(64))] };
+    expect(code(() => planCheckpointCommit('s', 1, lying, state({}, ['2/a/u1'])))).toBe('STORAGE_INVALID_ARGUMENT');
+    expect(code(() => planCheckpointCommit('s', 1, c, state({ last: cp(3, []) }, ['2/a/u1'])))).toBe('STORAGE_OUT_OF_ORDER');
+    expect(code(() => planCheckpointCommit('s', 1, c, state({ atT: cp(2, ['2/a/other']) }, ['2/a/u1'])))).toBe('STORAGE_ALREADY_EXISTS');
+  });
+  it('an identical commit is a retry: returns the stored checkpoint, stores nothing', () => {
+    const stored = { ...cp(2, ['2/a/u1']), committedAt: 42 };
+    expect(planCheckpointCommit('s', 1, cp(2, ['2/a/u1']), state({ atT: stored, last: stored }, ['2/a/u1']))).toEqual({ store: false, checkpoint: stored });
+  });
+});
+
+describe('planCheckpointPrune', () => {
+  const keepNewest = (n: number) => (_t: number, i: number, count: number) => i < count - n;
+  it('keeps bytes a kept checkpoint lists (one part committed at t=1 and t=2, numRetained 1)', () => {
+    const r = planCheckpointPrune({ epoch: 1, committed: [{ t: 2, refs: ['1/a/u'] }, { t: 1, refs: ['1/a/u'] }], staged: ['1/a/u'] }, keepNewest(1));
+    expect(r).toEqual({ manifests: [1], refs: [] });
+  });
+  it('drops the parts of dropped manifests and sweeps staged parts older than the oldest kept', () => {
+    const r = planCheckpointPrune(
+      { epoch: 1, committed: [{ t: 1, refs: ['1/a/u'] }, { t: 5, refs: ['5/a/u'] }], staged: ['1/a/u', '5/a/u', '3/a/never', '7/a/inflight'] },
+      keepNewest(1),
+    );
+    expect(r.manifests).toEqual([1]);
+    expect(r.refs.sort()).toEqual(['1/a/u', '3/a/never']);
+  });
+  it('drops nothing, not even stale staged parts, when no manifest goes', () => {
+    expect(planCheckpointPrune({ epoch: 1, committed: [{ t: 5, refs: ['5/a/u'] }], staged: ['5/a/u', '1/a/old'] }, keepNewest(3))).toEqual({ manifests: [], refs: [] });
+  });
+  it('truncating everything keeps staged parts no manifest listed (a commit may still be coming)', () => {
+    const r = planCheckpointPrune({ epoch: 1, committed: [{ t: 5, refs: ['5/a/u'] }], staged: ['5/a/u', '9/a/next'] }, (t) => t > 0);
+    expect(r).toEqual({ manifests: [5], refs: ['5/a/u'] });
+  });
+});
