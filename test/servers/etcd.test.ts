@@ -26,20 +26,39 @@ if (!leg.run) {
       return b.kvs?.[0] ? Buffer.from(b.kvs[0].value, 'base64').toString() : undefined;
     };
 
+    /** Right after a (re)start the members may still be electing: ask again, bounded in time. */
+    const eventually = async <T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> => {
+      const deadline = Date.now() + ms;
+      let last: unknown;
+      for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
+        try {
+          const v = await fn();
+          if (v !== undefined) return v;
+        } catch (err) {
+          last = err;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error(`etcd: ${what} did not happen within ${ms} ms${last instanceof Error ? `: ${last.message}` : ''}`);
+    };
+    const putOk = (ep: string, k: string, v: string): Promise<true> => eventually(`put ${k}=${v} on ${ep}`, async () => ((await put(ep, k, v)).ok ? true : undefined));
+    const reads = (ep: string, k: string, v: string): Promise<true> => eventually(`${ep} reading ${k}=${v}`, async () => ((await get(ep, k)) === v ? true : undefined));
+
     it('starts three healthy members on distinct 127.0.0.1 ports', () => {
       expect(etcd.members).toHaveLength(3);
       expect(new Set(etcd.members.flatMap((m) => [m.clientPort, m.peerPort])).size).toBe(6);
       expect(etcd.members.every((m) => m.pid !== undefined)).toBe(true);
     });
 
-    it('replicates: a put on one member is read on another; a killed member restarts and catches up', async () => {
-      expect((await put(etcd.endpoints[0]!, 'a', '1')).ok).toBe(true);
-      expect(await get(etcd.endpoints[2]!, 'a')).toBe('1');
+    it('replicates: a put on one member is read on another; a killed member restarts and catches up', { timeout: 60_000 }, async () => {
+      await putOk(etcd.endpoints[0]!, 'a', '1');
+      await reads(etcd.endpoints[2]!, 'a', '1');
       await etcd.kill(2);
       expect(etcd.members[2]!.pid).toBeUndefined();
-      expect((await put(etcd.endpoints[0]!, 'a', '2')).ok).toBe(true);
+      await putOk(etcd.endpoints[0]!, 'a', '2');
       await etcd.startMember(2);
       await etcd.waitHealthy(10_000);
+      await reads(etcd.endpoints[2]!, 'a', '2');
       expect(await get(etcd.endpoints[2]!, 'a')).toBe('2');
     });
 
@@ -49,6 +68,7 @@ if (!leg.run) {
       await expect(put(etcd.endpoints[0]!, 'a', '3')).rejects.toThrow();
       await etcd.startAll();
       await etcd.waitHealthy(10_000);
+      await reads(etcd.endpoints[1]!, 'a', '2');
       expect(await get(etcd.endpoints[1]!, 'a')).toBe('2');
     });
 
