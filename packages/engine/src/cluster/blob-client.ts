@@ -1,10 +1,8 @@
 import { createReadStream, statSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { dirname, basename, join } from 'node:path';
 import { request, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { StorageError, type BlobMeta } from '@sluice/storage-api';
+import { atomicWriteFile, StorageError, type BlobMeta } from '@sluice/storage-api';
 import { EngineError } from '../errors.js';
 import { HttpError, type Endpoint } from './http.js';
 
@@ -96,32 +94,27 @@ export async function downloadBlob(
   const info: DownloadInfo = {
     version: Number(res.headers['x-sluice-blob-version']), sha256: String(res.headers['x-sluice-blob-sha256'] ?? ''), size: Number(res.headers['content-length']),
   };
-  const hash = createHash('sha256');
-  let done = 0;
-  const tmp = 'file' in target ? join(dirname(target.file), `.${basename(target.file)}.${process.pid}.part`) : undefined;
-  const fh = tmp ? await open(tmp, 'w', 0o600) : undefined;
-  try {
+  // Hashed and counted as it streams; a mismatch throws at the end, so a file target is
+  // never renamed into place (atomicWriteFile drops its temp file).
+  async function* verified(): AsyncIterable<Uint8Array> {
+    const hash = createHash('sha256');
+    let done = 0;
     for await (const c of res) {
       const chunk = c as Buffer;
       hash.update(chunk);
       done += chunk.length;
       onProgress?.(done, info.size);
-      if (fh) await fh.write(chunk);
-      else if (!(target as { stream: NodeJS.WritableStream }).stream.write(chunk)) await new Promise((r) => (target as { stream: NodeJS.WritableStream }).stream.once('drain', r));
+      yield chunk;
     }
     const digest = hash.digest('hex');
     if (done !== info.size || digest !== info.sha256) {
       throw new StorageError(`blob ${name}: received ${done} B hashing to ${digest}, expected ${info.size} B ${info.sha256}`, { code: 'STORAGE_CORRUPT' });
     }
-    if (fh) {
-      await fh.sync();
-      await fh.close();
-      await rename(tmp!, (target as { file: string }).file);
-    }
-    return info;
-  } catch (err) {
-    await fh?.close().catch(() => {});
-    if (tmp) await rm(tmp, { force: true });
-    throw err;
   }
+  if ('file' in target) {
+    await atomicWriteFile(target.file, verified(), { mode: 0o600 });
+  } else {
+    for await (const chunk of verified()) if (!target.stream.write(chunk)) await new Promise((r) => target.stream.once('drain', r));
+  }
+  return info;
 }

@@ -1,5 +1,5 @@
-import { mkdir, readFile, rename, writeFile, open } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { atomicWriteFile } from '@sluice/storage-api';
 import { z } from 'zod';
 import { EngineError } from '../errors.js';
 
@@ -145,18 +145,7 @@ export class FileSeedStore implements SeedStore {
   #flush(): Promise<void> {
     const entries = [...this.#seeds.values()];
     const text = JSON.stringify({ version: 2, apps: entries.map((e) => e.seed), revs: Object.fromEntries(entries.map((e) => [e.seed.appId, e.rev])) }, null, 2);
-    const write = this.#queue.then(async () => {
-      await mkdir(dirname(this.path), { recursive: true });
-      const tmp = `${this.path}.tmp-${process.pid}`;
-      await writeFile(tmp, text);
-      const fh = await open(tmp, 'r+');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, this.path);
-    });
+    const write = this.#queue.then(() => atomicWriteFile(this.path, text));
     // A failed write fails its caller; the next write starts afresh.
     this.#queue = write.catch(() => {});
     return write;

@@ -1,8 +1,8 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StorageError, type BlobStore } from '@sluice/storage-api';
+import { atomicWriteFile, StorageError, type BlobStore } from '@sluice/storage-api';
 
 const SHA_RE = /^[0-9a-f]{64}$/;
 
@@ -91,23 +91,10 @@ export class BlobCache {
       // not cached
     }
     await this.#evict(size, sha256);
-    const tmp = join(this.dir, `.${sha256}.${process.pid}.${randomUUID().slice(0, 8)}.part`);
-    try {
-      const got = await store.get(name, { version });
-      if (got.version.sha256 !== sha256) throw new StorageError(`blob ${name} v${version} changed digest under us`, { code: 'STORAGE_CORRUPT' });
-      const fh = await open(tmp, 'wx', 0o600);
-      try {
-        // The store's stream throws STORAGE_CORRUPT at the end on a digest mismatch.
-        for await (const chunk of got.body) await fh.write(chunk);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, path);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+    const got = await store.get(name, { version });
+    if (got.version.sha256 !== sha256) throw new StorageError(`blob ${name} v${version} changed digest under us`, { code: 'STORAGE_CORRUPT' });
+    // The store's stream throws STORAGE_CORRUPT at the end on a digest mismatch: nothing lands then.
+    await atomicWriteFile(path, got.body);
     return { name, version, sha256, size, path };
   }
 

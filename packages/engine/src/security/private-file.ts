@@ -1,6 +1,6 @@
-import { chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { atomicWriteFile } from '@sluice/storage-api';
 import { EngineError } from '../errors.js';
 
 /**
@@ -10,22 +10,7 @@ import { EngineError } from '../errors.js';
  */
 export async function writePrivateFile(path: string, text: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(text, 'utf8');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    // Mode is re-applied in case a umask or an existing ACL widened it.
-    await chmod(tmp, 0o600);
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
+  await atomicWriteFile(path, text, { mode: 0o600 });
 }
 
 /** Reads a secret-holding file; CONFIG_INVALID if group/world can read it (like ssh). */
