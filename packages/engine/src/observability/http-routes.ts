@@ -9,13 +9,11 @@ import type { MetricSample } from './metrics-registry.js';
 import { renderPrometheus, type PromSources } from './prometheus.js';
 import { exportedAppSamples, type PromGranularity } from './prometheus-app.js';
 import { storedSamples } from './stored-samples.js';
-import { SessionStore, type Authenticate, type Authorize } from './ui-auth.js';
-import type { ClusterApi, UiAppStorage } from './ui-data.js';
-import { checkPerm, identify, uiRoutes } from './ui-routes.js';
+import { SessionStore } from './ui-auth.js';
+import { checkPerm, identify, uiRoutes, type UiOptions } from './ui-routes.js';
 
-export interface ObservabilityRoutesOptions {
-  /** The app's storage, or undefined when there is no such app (→ 404 APP_NOT_FOUND). */
-  getAppStorage(appId: string): Promise<UiAppStorage | undefined>;
+/** The dashboard's options (auth, sessions, cluster API, storage routing) plus the query and Prometheus routes'. */
+export interface ObservabilityRoutesOptions extends UiOptions {
   /** Sources for GET /metrics (Prometheus); without it /metrics is left to the caller. */
   prometheus?: () => PromSources | Promise<PromSources>;
   /** Add the master process's own metrics (CPU, memory, event loop) to /metrics. */
@@ -31,20 +29,6 @@ export interface ObservabilityRoutesOptions {
   pollIntervalMs?: number;
   /** Upper bound on one follow stream's life; default 24 h. */
   maxFollowMs?: number;
-  /** Token → user. Absent: everything is open (as before authentication existed). */
-  authenticate?: Authenticate;
-  /** ACL check per app; absent: every authenticated user may read and write. */
-  authorize?: Authorize;
-  /** The master's own API for the dashboard; default: loopback HTTP on the same server. */
-  cluster?: (req: IncomingMessage) => ClusterApi;
-  /** Sub-store → backend, shown on the app page (e.g. from storagePlan()). */
-  storageRouting?: () => Record<string, string>;
-  /** Folder of the built dashboard; default packages/engine/dist/ui. */
-  uiDir?: string;
-  /** Session store of the dashboard (one per master; in memory). */
-  sessions?: SessionStore;
-  /** Mark the session cookie Secure (the master serves HTTPS). */
-  secureCookie?: boolean;
 }
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
