@@ -23,9 +23,15 @@ export function Chart({ series, title, width = 640, height = 200, unit = '', tim
     const opts = {
       title, width, height,
       series: [{}, ...series.map((s, i) => ({ label: labelOf(s.labels) || s.name, stroke: colors[i % colors.length], width: 1.5, spanGaps: true }))],
-      // One point alone would make uPlot span years: give it a minute either side.
-      scales: { x: { time: true, range: (_u, min, max) => (min === max ? [min - 60, max + 60] : [min, max]) } },
-      axes: [{}, { label: unit, size: 70, ...(timeValues ? { values: (_u, vals) => vals.map((v) => new Date(v * 1000).toISOString().slice(11, 19)) } : {}) }],
+      // One timestamp alone: uPlot widens a time scale by 86400 / ms (1000 days with second
+      // timestamps) before our range sees it, so decide from the data: a minute either side.
+      scales: {
+        x: { time: true, range: (_u, min, max) => (ts.length === 1 ? [ts[0] / 1000 - 60, ts[0] / 1000 + 60] : [min, max]) },
+        // A clock that stands still would otherwise be padded by hours: a minute either side.
+        ...(timeValues ? { y: { range: (_u, min, max) => (max - min < 1000 ? [min - 60_000, max + 60_000] : [min, max]) } } : {}),
+      },
+      // Values of a time series (e.g. the min clock) are epoch milliseconds.
+      axes: [{}, { label: unit, size: 70, ...(timeValues ? { values: (_u, vals) => vals.map((v) => new Date(v).toISOString().slice(11, 19)) } : {}) }],
     };
     const plot = new uPlot(opts, data, ref.current);
     return () => plot.destroy();
