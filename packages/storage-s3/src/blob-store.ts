@@ -1,12 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { AbortMultipartUploadCommand, GetObjectCommand } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { StorageError, type BlobBackend, type OpOptions } from '@sluice/storage-api';
-import { mapS3Error } from './errors.js';
 import { idleTimeout, type JarSettings } from './jars.js';
 import { pad } from './keys.js';
 import type { Shared } from './shared.js';
+import { streamUpload } from './stream-upload.js';
 
 const REF_RE = /^[0-9a-f-]{36}$/;
 const SEQ_WIDTH = 12;
@@ -32,62 +30,13 @@ export class S3BlobBackend implements BlobBackend {
   async writeContent(source: AsyncIterable<Uint8Array>, options: OpOptions): Promise<string> {
     const ref = randomUUID();
     const key = this.#contentKey(ref);
-    const chunks = source[Symbol.asyncIterator]();
-    // Below the threshold: buffer and PUT once (retryable); above: stream through multipart.
-    const head: Uint8Array[] = [];
-    let headSize = 0;
-    let done = false;
-    while (headSize <= this.settings.multipartThreshold) {
-      const n = await chunks.next();
-      if (n.done) {
-        done = true;
-        break;
-      }
-      head.push(n.value);
-      headSize += n.value.byteLength;
-    }
     try {
-      if (done) await this.sh.io.put(key, Buffer.concat(head), options.signal);
-      else await this.#multipart(key, head, chunks, options.signal);
+      await streamUpload(this.sh, this.settings, key, source[Symbol.asyncIterator](), options.signal);
     } catch (err) {
       await this.sh.io.delete(key).catch(() => undefined);
       throw err;
     }
     return ref;
-  }
-
-  async #multipart(key: string, head: Uint8Array[], rest: AsyncIterator<Uint8Array>, signal?: AbortSignal): Promise<void> {
-    async function* body(): AsyncIterable<Uint8Array> {
-      yield* head;
-      head.length = 0; // let the buffered prefix go
-      for (;;) {
-        const n = await rest.next();
-        if (n.done) return;
-        yield n.value;
-      }
-    }
-    const upload = new Upload({
-      client: this.settings.uploadClient,
-      params: { Bucket: this.sh.io.bucket, Key: key, Body: Readable.from(body(), { objectMode: false, highWaterMark: 1 }) },
-      partSize: this.settings.partSize,
-      queueSize: this.settings.queueSize,
-      leavePartsOnError: true,
-    });
-    const onAbort = (): void => void upload.abort().catch(() => undefined);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      await upload.done();
-    } catch (err) {
-      if (upload.uploadId) {
-        await this.sh.io
-          .send(new AbortMultipartUploadCommand({ Bucket: this.sh.io.bucket, Key: key, UploadId: upload.uploadId }), `abort upload ${key}`)
-          .catch(() => undefined); // s3rver has no abort route; a lifecycle rule is the net
-      }
-      if (signal?.aborted) throw new StorageError(`upload of ${key} aborted`, { code: 'STORAGE_ABORTED', cause: err });
-      throw mapS3Error(err, `multipart upload ${key}`);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
   }
 
   async readContent(ref: string, options: OpOptions = {}): Promise<AsyncIterable<Uint8Array>> {

@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { AbortMultipartUploadCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import {
   HashingCounter, StorageError, isStorageError, iterateBytes, verifyingStream, type AppMeta, type BackendJarStore, type ByteSource,
   type JarInfo, type OpOptions, type TransferOptions,
 } from '@sluice/storage-api';
-import { mapS3Error } from './errors.js';
 import { mapLimit } from './keys.js';
 import type { Shared } from './shared.js';
+import { streamUpload, type UploadSettings } from './stream-upload.js';
 
 interface NameRecord extends JarInfo {
   /** The data object this name points at (content addressed through the digest record). */
@@ -21,12 +19,7 @@ interface DigestRecord {
   dataKey: string;
 }
 
-export interface JarSettings {
-  multipartThreshold: number;
-  partSize: number;
-  queueSize: number;
-  /** Client with SDK-level retries for multipart parts (buffered, so replayable). */
-  uploadClient: S3Client;
+export interface JarSettings extends UploadSettings {
   /** Data objects nothing points at are removed by collectGarbage once this old. */
   graceMs: number;
 }
@@ -55,22 +48,8 @@ export class S3JarStore implements BackendJarStore {
     const chunks = counter.wrap(iterateBytes(source, signal))[Symbol.asyncIterator]();
     let uploaded = false;
     try {
-      // Below the threshold: buffer and PUT once (retryable); above: stream through multipart.
-      const head: Uint8Array[] = [];
-      let headSize = 0;
-      let done = false;
-      while (headSize <= this.settings.multipartThreshold) {
-        const n = await chunks.next();
-        if (n.done) {
-          done = true;
-          break;
-        }
-        head.push(n.value);
-        headSize += n.value.byteLength;
-      }
       uploaded = true;
-      if (done) await this.sh.io.put(dataKey, Buffer.concat(head), signal);
-      else await this.#multipart(dataKey, head, chunks, signal);
+      await streamUpload(this.sh, this.settings, dataKey, chunks, signal);
       const { sha256, size } = counter.result();
       if (options.expectedSha256 && options.expectedSha256 !== sha256) {
         throw new StorageError(`jar ${name}: content hashes to ${sha256}, expected ${options.expectedSha256}`, { code: 'STORAGE_CORRUPT' });
@@ -84,45 +63,6 @@ export class S3JarStore implements BackendJarStore {
     } catch (err) {
       if (uploaded) await this.sh.io.delete(dataKey).catch(() => undefined);
       throw err;
-    }
-  }
-
-  async #multipart(key: string, head: Uint8Array[], rest: AsyncIterator<Uint8Array>, signal?: AbortSignal): Promise<void> {
-    async function* body(): AsyncIterable<Uint8Array> {
-      yield* head;
-      head.length = 0; // let the buffered prefix go
-      for (;;) {
-        const n = await rest.next();
-        if (n.done) return;
-        yield n.value;
-      }
-    }
-    const upload = new Upload({
-      client: this.settings.uploadClient,
-      params: { Bucket: this.sh.io.bucket, Key: key, Body: Readable.from(body(), { objectMode: false, highWaterMark: 1 }) },
-      partSize: this.settings.partSize,
-      queueSize: this.settings.queueSize,
-      leavePartsOnError: true, // we abort ourselves, tolerating endpoints without the route
-    });
-    const onAbort = (): void => void upload.abort().catch(() => undefined);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      await upload.done();
-    } catch (err) {
-      if (upload.uploadId) await this.#abortUpload(key, upload.uploadId);
-      if (signal?.aborted) throw new StorageError(`upload of ${key} aborted`, { code: 'STORAGE_ABORTED', cause: err });
-      throw mapS3Error(err, `multipart upload ${key}`);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
-  }
-
-  async #abortUpload(key: string, uploadId: string): Promise<void> {
-    try {
-      await this.sh.io.send(new AbortMultipartUploadCommand({ Bucket: this.sh.io.bucket, Key: key, UploadId: uploadId }), `abort upload ${key}`);
-    } catch (err) {
-      // s3rver has no AbortMultipartUpload route (405); a lifecycle rule is the net there.
-      this.sh.context.logger.warn({ key, uploadId, err: (err as Error).message }, 'could not abort multipart upload');
     }
   }
 
