@@ -175,9 +175,24 @@ export class LeaderElection extends EventEmitter implements SeedWriteFence {
       const watcher = await client.watch().key(prev.key).startRevision(String(BigInt(older.header.revision) + 1n)).only('delete').create();
       this.#waiter = watcher;
       await new Promise<void>((resolve, reject) => {
-        // our own lease may die while we wait (#retry bumps the generation): stop waiting then
+        // our own lease may die while we wait (#retry bumps the generation): stop waiting then.
+        // A watch event can be lost while the client's shared watch stream is re-created (other
+        // watchers cancelling): re-read the older key a few times per lease as a safety net.
+        const pollEvery = Math.max(1, Math.floor(this.#opts.leaseTtlMs / 4 / 200));
+        let ticks = 0;
+        let polling = false;
         const check = setInterval(() => {
-          if (gen !== this.#generation) done();
+          if (gen !== this.#generation) return done();
+          if (++ticks % pollEvery !== 0 || polling) return;
+          polling = true;
+          client
+            .get(prev.key.toString())
+            .exists()
+            .then((exists) => {
+              if (!exists) done();
+            })
+            .catch(() => undefined)
+            .finally(() => (polling = false));
         }, 200);
         const done = (): void => {
           clearInterval(check);

@@ -74,15 +74,18 @@ if (!leg.run) {
       await etcd?.close();
     });
 
-    const inProcess = (pfx: string, address: string): LeaderElection => {
-      const e = new LeaderElection({ client, prefix: pfx, address, leaseTtlMs: LEASE_TTL_MS, logger: log });
+    const inProcess = (pfx: string, address: string, leaseTtlMs = LEASE_TTL_MS): LeaderElection => {
+      const e = new LeaderElection({ client, prefix: pfx, address, leaseTtlMs, logger: log });
       elections.push(e);
       return e;
     };
 
     it('one leader among three; followers know its address; stop() hands over at once', async () => {
       const pfx = prefix();
-      const [a, b, c] = ['http://a:1', 'http://b:1', 'http://c:1'].map((addr) => inProcess(pfx, addr));
+      // A long lease, so "handed over by the resign" and "waited out the lease" stay far apart
+      // even on a loaded CI machine.
+      const lease = 8_000;
+      const [a, b, c] = ['http://a:1', 'http://b:1', 'http://c:1'].map((addr) => inProcess(pfx, addr, lease));
       await a!.start();
       await a!.waitForLeadership(5_000);
       await b!.start();
@@ -94,8 +97,10 @@ if (!leg.run) {
       // resign: the next oldest candidate (b) leads well before a lease could expire
       const t0 = Date.now();
       await a!.stop();
-      await b!.waitForLeadership(LEASE_TTL_MS);
-      expect(Date.now() - t0).toBeLessThan(LEASE_TTL_MS);
+      await b!.waitForLeadership(lease);
+      const handoverMs = Date.now() - t0;
+      process.stderr.write(`election handover after resign: ${handoverMs} ms (lease ${lease} ms)\n`);
+      expect(handoverMs).toBeLessThan(lease / 2);
       await expect.poll(() => c!.leader, { timeout: 5_000 }).toBe('http://b:1');
     });
 
