@@ -50,6 +50,7 @@ export const configCases: ConformanceCase[] = [
       for (let v = 1; v <= 5; v++) {
         // Every set line is written at once: the processes race on version v.
         const res = await Promise.all(writers.map((w, i) => w.send({ cmd: 'config-set', appId: a.appId, key: 'p', value: `v${v}-by-${i}`, ifVersion: v })));
+        for (const [i, r] of res.entries()) assert.equal(r.found, true, `getAppStorage(${a.appId}) in config writer process ${i}: the app this process created is not there (${JSON.stringify(r)})`);
         const winners = res.flatMap((r, i) => (r.ok ? [i] : []));
         assert.equal(winners.length, 1, `config.set("p", …, { ifVersion: ${v} }) from 3 processes at once: expected exactly one to succeed, got ${JSON.stringify(res)}`);
         for (const [i, r] of res.entries()) {
