@@ -79,7 +79,8 @@ export class ChildSession {
     }));
     clearTimeout(timer);
     if (line === undefined) {
-      throw new Error(`${this.why}: child process gave no answer to ${what} within ${timeoutMs} ms${this.#exited ? ' (it exited)' : ''}: ${this.#stderr}`);
+      const how = this.#exited ? `exited (code ${this.#proc.exitCode ?? this.#proc.signalCode}) before answering ${what}` : `gave no answer to ${what} within ${timeoutMs} ms`;
+      throw new Error(`${this.why}: child process ${how}: ${this.#stderr.trim()}`);
     }
     try {
       return JSON.parse(line) as Record<string, unknown>;
