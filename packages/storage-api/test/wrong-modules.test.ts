@@ -134,10 +134,11 @@ describe('the conformance suite fails each wrong module', () => {
   it('a module whose data is shared but whose compare-and-set and commit-once hold only inside one process', async () => {
     const race = await runConformance({ name: 'process-local-locks', factory: fileVolumeFactory('process-local-locks.mjs'), grep: CROSS_PROCESS.race });
     expect(race.results.map((x) => x.status)).toEqual(['failed']);
-    expect(race.results[0]!.error?.message).toMatch(/round 1: .*4 processes at once|round 1: writer\(1\)\.stage/);
+    // Some round of five has several winners (every round's commits overlap within the module's 20 ms round trip).
+    expect(race.results[0]!.error?.message).toMatch(/round [1-5]: commit\(\d+, \[x, y\]\) from 4 processes at once: expected exactly one to succeed, got \[.*"ok":true.*"ok":true/);
     const cas = await runConformance({ name: 'process-local-locks', factory: fileVolumeFactory('process-local-locks.mjs'), grep: CROSS_PROCESS.cas });
     expect(cas.results.map((x) => x.status)).toEqual(['failed']);
-    expect(cas.results[0]!.error?.message).toMatch(/ifVersion: 1 \}\) from 3 processes at once: expected exactly one to succeed/);
+    expect(cas.results[0]!.error?.message).toMatch(/ifVersion: [1-5] \}\) from 3 processes at once: expected exactly one to succeed, got \[.*"ok":true.*"ok":true/);
   }, 120_000);
 
   it('the same file volume with a lock every process honours passes the cross-process cases (control)', async () => {

@@ -11,7 +11,7 @@ import { deserialize, serialize } from 'node:v8';
 import memoryModule, { MEMORY_CAPABILITIES } from '@sluice/storage-api/memory';
 import { StorageError } from '@sluice/storage-api';
 
-const ROUND_TRIP_MS = 10;
+const ROUND_TRIP_MS = 20;
 const LOCK_BUDGET_MS = 20_000;
 // Backend methods that return a handle synchronously (no I/O of their own).
 const SYNC = new Set(['offsets', 'checkpoints']);
