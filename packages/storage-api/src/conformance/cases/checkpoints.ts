@@ -145,8 +145,18 @@ export const checkpointCases: ConformanceCase[] = [
           const staged = await w.send({ cmd: 'checkpoint-stage', appId: a.appId, store: 'race', epoch: 1, t, parts });
           assert.deepEqual(staged, { found: true, ok: true, staged: 2 }, `round ${round}: writer(1).stage(${t}, "x"|"y") in process ${i}`);
         }
-        // Every commit line is written at once: the processes race on the store.
-        const results = await Promise.all(writers.map((w) => w.send({ cmd: 'checkpoint-commit', appId: a.appId, store: 'race', epoch: 1, t })));
+        // Every commit line is written at once: the processes race on the store, while this
+        // process reads t as soon as it appears (a reader during the race, not only after).
+        const commits = Promise.all(writers.map((w) => w.send({ cmd: 'checkpoint-commit', appId: a.appId, store: 'race', epoch: 1, t })));
+        let done = false;
+        void commits.finally(() => (done = true)).catch(() => undefined);
+        const during: string[][] = [];
+        for (let polls = 0; !done && polls < 2000; polls++) {
+          if (await cps.get(t)) during.push([text(await cps.readPart(t, 'x'))!, text(await cps.readPart(t, 'y'))!]);
+          await new Promise((r) => setTimeout(r, 2)); // a timer turn: the children's answers are read in it
+        }
+        const results = await commits;
+        for (const [x, y] of during) assert.equal(x.split('-')[0], y.split('-')[0], `round ${round}: readPart(${t}, "x") = ${x} and readPart(${t}, "y") = ${y} read here while the commits raced: parts of two writers`);
         const winners = results.flatMap((r, i) => (r.ok ? [i] : []));
         assert.equal(winners.length, 1, `round ${round}: commit(${t}, [x, y]) from 4 processes at once: expected exactly one to succeed, got ${JSON.stringify(results)}`);
         for (const [i, r] of results.entries()) {
