@@ -22,6 +22,9 @@ describe('ChildSession (child.js session mode)', () => {
         expect(await s.send({ cmd: 'config-set', appId: 'app-1', key: 'p', value: 'there', ifVersion: 1 })).toEqual({ found: true, ok: true, version: 2 });
         expect(await s.send({ cmd: 'config-set', appId: 'app-1', key: 'p', value: 'late', ifVersion: 1 })).toMatchObject({ found: true, ok: false, code: 'STORAGE_PRECONDITION_FAILED' });
         expect(await s.send({ cmd: 'log-append', appId: 'nope', msg: 'x' })).toEqual({ found: false });
+        // A malformed line is refused by the child's schema, naming the field; the session goes on.
+        await expect(s.send({ cmd: 'config-set', appId: 'app-1', key: 7 } as never)).rejects.toThrow(/test: child process config-set .* failed: .*invalid child command .*key: /);
+        expect(await s.send({ cmd: 'config-set', appId: 'app-1', key: 'q', value: 1 })).toEqual({ found: true, ok: true, version: 1 });
         expect((await app.config.get('p'))?.value).toBe('there');
       } finally {
         await s.close();

@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
+import { z } from 'zod';
 import { loadStorageModule, openStorage } from '../loader.js';
 import { openConfiguredStorage } from '../routing.js';
 import type { StorageConfig } from '../config-schema.js';
@@ -26,19 +27,32 @@ export type ChildSpec =
     }
   | { storage: StorageConfig; baseDir?: string };
 
-export type ChildCommand =
-  | { cmd: 'read-app'; appId: string }
-  | { cmd: 'offset-writer'; appId: string; store: string; epoch: number; append?: { t: number; value: string } }
-  | { cmd: 'jar-rss'; appId: string; mib: number }
+const appCmd = <C extends string, S extends z.ZodRawShape>(cmd: C, shape: S) => z.object({ cmd: z.literal(cmd), appId: z.string(), ...shape }).strict();
+const epochT = { store: z.string(), epoch: z.number().int().nonnegative(), t: z.number().int().nonnegative() };
+
+/** The commands a child runs; every line it reads is parsed with this schema. */
+export const childCommandSchema = z.discriminatedUnion('cmd', [
+  appCmd('read-app', {}),
+  appCmd('offset-writer', { store: z.string(), epoch: z.number().int().nonnegative(), append: z.object({ t: z.number().int().nonnegative(), value: z.string() }).strict().optional() }),
+  appCmd('jar-rss', { mib: z.number().int().positive() }),
   /** Stages `parts` for checkpoint t with writer(epoch) and keeps their descriptors for checkpoint-commit. */
-  | { cmd: 'checkpoint-stage'; appId: string; store: string; epoch: number; t: number; parts: Array<{ name: string; value: string }> }
+  appCmd('checkpoint-stage', { ...epochT, parts: z.array(z.object({ name: z.string(), value: z.string() }).strict()) }),
   /** Commits what checkpoint-stage staged for t in this process. */
-  | { cmd: 'checkpoint-commit'; appId: string; store: string; epoch: number; t: number }
-  | { cmd: 'config-set'; appId: string; key: string; value: unknown; ifVersion?: number }
-  | { cmd: 'log-append'; appId: string; msg: string }
+  appCmd('checkpoint-commit', epochT),
+  appCmd('config-set', { key: z.string(), value: z.unknown(), ifVersion: z.number().int().nonnegative().optional() }),
+  appCmd('log-append', { msg: z.string() }),
   /** Blob commands work on storage.blobs (no app). */
-  | { cmd: 'blob-read'; name: string }
-  | { cmd: 'blob-update'; name: string; value: string; expectedVersion: number };
+  z.object({ cmd: z.literal('blob-read'), name: z.string() }).strict(),
+  z.object({ cmd: z.literal('blob-update'), name: z.string(), value: z.string(), expectedVersion: z.number().int().positive() }).strict(),
+]);
+
+export type ChildCommand = z.infer<typeof childCommandSchema>;
+
+function parseCommand(json: string): ChildCommand {
+  const r = childCommandSchema.safeParse(JSON.parse(json));
+  if (!r.success) throw new Error(`invalid child command ${json.slice(0, 200)}: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  return r.data;
+}
 
 /** What one child process keeps between session commands: app handles, writers and staged parts. */
 interface SessionState {
@@ -174,7 +188,7 @@ async function session(storage: Storage): Promise<void> {
     if (!line.trim()) continue;
     let answer: unknown;
     try {
-      answer = await runCommand(storage, JSON.parse(line) as ChildCommand, state);
+      answer = await runCommand(storage, parseCommand(line), state);
     } catch (err) {
       answer = { error: { message: (err as Error).message, code: (err as { code?: string }).code } };
     }
@@ -188,7 +202,7 @@ async function main(): Promise<void> {
   const storage = await open(spec);
   try {
     if (cmdJson === 'session') await session(storage);
-    else process.stdout.write(JSON.stringify(await runCommand(storage, JSON.parse(cmdJson!) as ChildCommand, newState())) + '\n');
+    else process.stdout.write(JSON.stringify(await runCommand(storage, parseCommand(cmdJson!), newState())) + '\n');
   } finally {
     await storage.close();
   }
