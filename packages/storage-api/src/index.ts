@@ -17,7 +17,7 @@ export {
   checkStagedMatches, sameCommit, checkOpenEpoch, planOffsetAppend, checkConfigVersion,
 } from './policy.js';
 export { offsetStoreOver } from './offset-store.js';
-export { checkpointStoreOver, planCheckpointCommit, planCheckpointPrune, stagedRefTime } from './checkpoint-store.js';
+export { checkpointStoreOver, planCheckpointCommit, planCheckpointPrune, planCheckpointSweep } from './checkpoint-store.js';
 export { configStoreOver } from './config-store.js';
 export { frameValue, unframeValue, FRAME_OVERHEAD } from './util/value-frame.js';
 export { withRetry, sleep, type RetryPolicy } from './util/retry.js';
