@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
-  LIMITS, StorageError, checkAliveBefore, damagedAppMeta, newAppMeta, type AppMeta, type AppMetaPatch, type BackendAppStorage, type BackendStorage, type CheckpointBackend,
+  StorageError, checkAliveBefore, damagedAppMeta, newAppMeta, type AppMeta, type AppMetaPatch, type BackendAppStorage, type BackendStorage, type CheckpointBackend,
   type CreateAppOptions, type FsckHookFinding, type OffsetBackend, type StorageCapabilities, type StorageContext,
 } from '@sluice/storage-api';
 import { S3CheckpointStore } from './checkpoints.js';
