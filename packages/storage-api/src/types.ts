@@ -453,7 +453,7 @@ export type BackendAppStorage = Omit<AppStorage, 'jars' | 'offsets' | 'config' |
   offsets(name: string): OffsetBackend;
   /**
    * I/O hooks of one checkpoints store (storage-api applies the policy and retention), or
-   * a CheckpointStore that applies the policy itself (backends not yet moved to hooks).
+   * a CheckpointStore that applies the policy itself (modules written before the hooks).
    */
   checkpoints(name: string, options?: { numRetained?: number }): CheckpointBackend | CheckpointStore;
 };
