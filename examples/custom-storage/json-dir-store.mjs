@@ -515,7 +515,7 @@ class OffsetStore extends TimeStore {
   }
 }
 
-// A part's file is its ref with '/' as '~' (storage-api mints refs `${t}/${part}/${uuid}`).
+// A part's file is its ref with '/' as '~' (stage() makes refs `${t}/${part}/${uuid}`).
 // The same safe alphabet as names plus '~', so a forged ref cannot point elsewhere.
 const fileOfRef = (ref) => ref.replaceAll('/', '~');
 const refOfFile = (file) => file.replaceAll('~', '/');
@@ -541,10 +541,12 @@ class CheckpointStore extends TimeStore {
   }
 
   // Each part gets a fresh, never reused file, invisible until a commit lists it.
-  stage(part, bytes, check) {
+  stage(t, part, bytes, check) {
+    const ref = `${t}/${part.name}/${randomUUID()}`;
     return this.change(async (doc) => {
       check(doc.epoch);
-      await writeFileAtomic(join(this.partsDir, fileOfRef(part.ref)), bytes);
+      await writeFileAtomic(join(this.partsDir, fileOfRef(ref)), bytes);
+      return ref;
     });
   }
 
@@ -592,7 +594,7 @@ class CheckpointStore extends TimeStore {
       if (err.code === 'ENOENT') return [];
       throw fsError(err, `list ${this.partsDir}`);
     });
-    const staged = files.filter(isSafePartFile).map(refOfFile);
+    const staged = files.filter(isSafePartFile).map(refOfFile).map((ref) => ({ ref, t: Number(ref.split('/', 1)[0]) }));
     const r = plan({ epoch: doc.epoch, committed: doc.entries.map((c) => ({ t: c.t, refs: c.parts.map((p) => p.ref) })), staged });
     const gone = new Set(r.manifests);
     removeWhere(doc, (c) => gone.has(c.t));

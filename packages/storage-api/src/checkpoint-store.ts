@@ -4,17 +4,11 @@
  * (never dropping bytes a kept checkpoint lists) and the sweep of staged parts that can
  * no longer be committed are decided here, once, for every backend.
  */
-import { randomUUID } from 'node:crypto';
 import type { Checkpoint, CheckpointBackend, CheckpointCommitState, CheckpointPart, CheckpointPruneState, CheckpointStore, CheckpointWriter, OpOptions } from './types.js';
 import { StorageError } from './errors.js';
 import { alreadyCommittedError, checkOpenEpoch, checkStagedMatches, checkWriterEpoch, notStagedError, outOfOrderError, sameCommit } from './policy.js';
 import { sha256Hex } from './util/bytes.js';
 import { LIMITS } from './limits.js';
-
-/** A staged part's ref starts with the time it was staged for: `${t}/${part}/${uuid}`. */
-export function stagedRefTime(ref: string): number {
-  return Number(ref.split('/', 1)[0]);
-}
 
 /** True for a store that already applies the policy (a backend of the old shape or a routed store). */
 function isStore(b: CheckpointBackend | CheckpointStore): b is CheckpointStore {
@@ -61,8 +55,21 @@ export function planCheckpointPrune(s: CheckpointPruneState, drop: (t: number, i
   const keptRefs = new Set(kept.flatMap((c) => c.refs));
   const goneRefs = new Set(s.committed.filter((c) => gone.has(c.t)).flatMap((c) => c.refs));
   const oldest = kept.reduce((m, c) => Math.min(m, c.t), Infinity);
-  const refs = s.staged.filter((ref) => !keptRefs.has(ref) && (goneRefs.has(ref) || (kept.length > 0 && stagedRefTime(ref) < oldest)));
+  const refs = s.staged.filter((x) => !keptRefs.has(x.ref) && (goneRefs.has(x.ref) || (kept.length > 0 && x.t < oldest))).map((x) => x.ref);
   return { manifests: [...gone], refs };
+}
+
+/**
+ * The sweep when a writer of `epoch` opens: staged parts no manifest lists and staged for a
+ * time before the newest commit (committing them now would be out of order), so crashed
+ * stages go on every backend even when retention has nothing to drop. Nothing is swept
+ * once a newer writer has opened (the sweep is that writer's to do).
+ */
+export function planCheckpointSweep(s: CheckpointPruneState, epoch: number): { manifests: number[]; refs: string[] } {
+  if (s.epoch !== epoch || s.committed.length === 0) return { manifests: [], refs: [] };
+  const listed = new Set(s.committed.flatMap((c) => c.refs));
+  const newest = s.committed.reduce((m, c) => Math.max(m, c.t), -Infinity);
+  return { manifests: [], refs: s.staged.filter((x) => !listed.has(x.ref) && x.t < newest).map((x) => x.ref) };
 }
 
 function policyOver(b: CheckpointBackend, numRetained: number): CheckpointStore {
@@ -92,15 +99,16 @@ function policyOver(b: CheckpointBackend, numRetained: number): CheckpointStore 
     readPart,
     writer: async (epoch, o) => {
       await b.openEpoch(epoch, (current) => checkOpenEpoch(name, epoch, current), o);
+      await b.prune((s) => planCheckpointSweep(s, epoch), o);
       const check = (current: number): void => checkWriterEpoch(name, epoch, current);
       const prune = (drop: (t: number, i: number, n: number) => boolean, o2?: OpOptions): Promise<number> =>
         b.prune((s) => (check(s.epoch), planCheckpointPrune(s, drop)), o2);
       const writer: CheckpointWriter = {
         epoch,
         stage: async (t, part, bytes, o2) => {
-          const desc: CheckpointPart = { name: part, size: bytes.byteLength, sha256: sha256Hex(bytes), ref: `${t}/${part}/${randomUUID()}` };
-          await b.stage(desc, bytes, check, o2);
-          return desc;
+          const desc = { name: part, size: bytes.byteLength, sha256: sha256Hex(bytes) };
+          const ref = await b.stage(t, desc, bytes, check, o2);
+          return { ...desc, ref } satisfies CheckpointPart;
         },
         commit: async (t, parts, options = {}) => {
           const cp: Checkpoint = { t, epoch, parts: parts.map((p) => ({ name: p.name, size: p.size, sha256: p.sha256, ref: p.ref })), meta: options.meta ?? {}, committedAt: 0 };

@@ -18,7 +18,7 @@ export {
   checkAppDeletable, nextAppMeta, checkJarReplaceable, checkJarDigest, jarNotFoundError,
 } from './policy.js';
 export { offsetStoreOver } from './offset-store.js';
-export { checkpointStoreOver, planCheckpointCommit, planCheckpointPrune, stagedRefTime } from './checkpoint-store.js';
+export { checkpointStoreOver, planCheckpointCommit, planCheckpointPrune, planCheckpointSweep } from './checkpoint-store.js';
 export { configStoreOver } from './config-store.js';
 export { frameValue, unframeValue, FRAME_OVERHEAD } from './util/value-frame.js';
 export { withRetry, sleep, type RetryPolicy } from './util/retry.js';

@@ -453,7 +453,7 @@ export type BackendAppStorage = Omit<AppStorage, 'jars' | 'offsets' | 'config' |
   offsets(name: string): OffsetBackend;
   /**
    * I/O hooks of one checkpoints store (storage-api applies the policy and retention), or
-   * a CheckpointStore that applies the policy itself (backends not yet moved to hooks).
+   * a CheckpointStore that applies the policy itself (modules written before the hooks).
    */
   checkpoints(name: string, options?: { numRetained?: number }): CheckpointBackend | CheckpointStore;
 };
@@ -470,17 +470,29 @@ export interface CheckpointCommitState {
   staged: ReadonlyMap<string, { size: number; sha256: string }>;
 }
 
-/** What a prune's policy sees: every manifest (its time and part refs) and every staged ref. */
+/**
+ * What a prune's policy sees: every manifest (its time and part refs) and the staged refs
+ * the backend knows of, each with the time it was staged for (the backend names its refs,
+ * so only it can say). On a commit's retention a backend may pass only the refs its
+ * manifests list (no listing of staged data per commit); its prune() passes them all.
+ */
 export interface CheckpointPruneState {
   epoch: number;
   committed: ReadonlyArray<{ t: number; refs: string[] }>;
-  staged: readonly string[];
+  staged: ReadonlyArray<{ ref: string; t: number }>;
 }
 
 /**
  * The I/O of one checkpoints store. Each write hook reads the state atomically with its
  * write (a transaction, a lock, a conditional write) and stores exactly what the policy
  * returns; the policy throws to refuse.
+ *
+ * A backend without transactions (S3, HDFS) commits with a conditional write (create the
+ * manifest only if absent); when that write loses, it reads what is there and calls `plan`
+ * again with that as `atT` (an identical retry then succeeds, anything else is refused).
+ * It may take `last`/`atT` from a per-store cache filled when a writer opens: fencing
+ * makes that safe, since a writer that opened after the fill raised the epoch and every
+ * commit reads the epoch first.
  */
 export interface CheckpointBackend {
   readonly name: string;
@@ -493,9 +505,13 @@ export interface CheckpointBackend {
   currentEpoch(options?: OpOptions): Promise<number>;
   /** Atomically: decide(current epoch) (throws to refuse), then record `epoch` as current if higher. */
   openEpoch(epoch: number, decide: (current: number) => void, options?: OpOptions): Promise<void>;
-  /** Atomically: check(current epoch), then store the bytes under part.ref with its size and sha256. */
-  stage(part: CheckpointPart, bytes: Uint8Array, check: (current: number) => void, options?: OpOptions): Promise<void>;
-  /** The staged bytes under ref (undefined if none); storage-api verifies them. */
+  /**
+   * Atomically: check(current epoch), then store the bytes under a new ref, never reused,
+   * for time t; returns the ref. The backend names it (it may carry t and the digest, so
+   * that a commit can check a part another process staged from a listing or a HEAD).
+   */
+  stage(t: number, part: Omit<CheckpointPart, 'ref'>, bytes: Uint8Array, check: (current: number) => void, options?: OpOptions): Promise<string>;
+  /** The staged bytes under ref (undefined if none, or if ref is not one this backend makes); storage-api verifies them. */
   readStaged(ref: string, options?: OpOptions): Promise<Uint8Array | undefined>;
   /**
    * Atomically: plan(state, the backend's clock now) → the checkpoint and whether to store

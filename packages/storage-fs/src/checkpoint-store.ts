@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Checkpoint, CheckpointBackend, CheckpointCommitState, CheckpointPart, CheckpointPruneState } from '@sluice/storage-api';
 import { type Db, writeTx } from './db.js';
 import { mapped } from './errors.js';
@@ -32,13 +33,15 @@ export class FsCheckpointStore extends TimeReader<Checkpoint, Row> implements Ch
     return mapped(this.what('writer'), () => writeTx(this.db, () => this.raiseEpoch(epoch, decide)));
   }
 
-  stage(part: CheckpointPart, bytes: Uint8Array, check: (current: number) => void): Promise<void> {
+  stage(t: number, part: Omit<CheckpointPart, 'ref'>, bytes: Uint8Array, check: (current: number) => void): Promise<string> {
+    const ref = `${t}/${part.name}/${randomUUID()}`;
     return mapped(this.what('stage'), () =>
       writeTx(this.db, () => {
         check(this.epochNow());
         this.db.prepare('INSERT INTO staged_parts (ref, store, t, name, sha256, size, data) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-          part.ref, this.name, Number(part.ref.split('/', 1)[0]), part.name, part.sha256, part.size, bytes,
+          ref, this.name, t, part.name, part.sha256, part.size, bytes,
         );
+        return ref;
       }),
     );
   }
@@ -86,7 +89,7 @@ export class FsCheckpointStore extends TimeReader<Checkpoint, Row> implements Ch
     const db = this.db;
     const rows = db.prepare('SELECT t, parts FROM checkpoints WHERE store = ?').all(this.name) as Array<{ t: number; parts: string }>;
     const committed = rows.map((r) => ({ t: r.t, refs: (JSON.parse(r.parts) as CheckpointPart[]).map((p) => p.ref) }));
-    const staged = db.prepare('SELECT ref FROM staged_parts WHERE store = ?').pluck().all(this.name) as string[];
+    const staged = db.prepare('SELECT ref, t FROM staged_parts WHERE store = ?').all(this.name) as Array<{ ref: string; t: number }>;
     const r = plan({ epoch: this.epochNow(), committed, staged });
     const delPart = db.prepare('DELETE FROM staged_parts WHERE ref = ? AND store = ?');
     for (const ref of r.refs) delPart.run(ref, this.name);

@@ -1,32 +1,55 @@
-// Checkpoints: parts staged under unique names (`parts/<t 20>/<part>.<uuid>`), then
-// committed by ONE create-only rename of a manifest `_commits/<t padded 20>`. Readers
-// only see what a committed manifest lists. Retention deletes manifests first, then parts.
-// Epoch markers live in `_commits/` too, so one LISTSTATUS both fences and indexes a commit.
+// Checkpoints as I/O hooks (storage-api's checkpoint-store applies the policy): parts
+// staged under unique names (`parts/<t 20>/<part>.<uuid>.<sha256>`), then committed by ONE
+// create-only rename of a manifest `_commits/<t padded 20>`. Readers only see what a
+// committed manifest lists. Deletions go manifests first, then parts. Epoch markers live
+// in `_commits/` too, so one LISTSTATUS both fences and indexes a commit.
 import { randomUUID } from 'node:crypto';
-import type { Checkpoint, CheckpointPart, CheckpointStore, CheckpointWriter, LookUpResult, OpOptions } from '@sluice/storage-api';
-import { LIMITS, StorageError, alreadyCommittedError, checkOpenEpoch, checkStagedMatches, notStagedError, sameCommit, sha256Hex } from '@sluice/storage-api';
+import type { Checkpoint, CheckpointBackend, CheckpointCommitState, CheckpointPart, CheckpointPruneState, LookUpResult, OpOptions } from '@sluice/storage-api';
+import { StorageError, sha256Hex } from '@sluice/storage-api';
 import type { FileStatus } from './client.js';
 import type { HdfsCtx } from './context.js';
-import { checkEpoch, checkSameMarker, maxEpoch, openEpoch } from './epochs.js';
+import { checkSameMarker, maxEpoch, openEpoch } from './epochs.js';
 import { ImmutableCache, commitFile, committed, jsonBytes, pad, readJson, removeQuietly } from './files.js';
-import { outOfOrderError as outOfOrder } from '@sluice/storage-api';
+
+type Plan = (state: CheckpointPruneState) => { manifests: number[]; refs: string[] };
+type CommitPlan = (state: CheckpointCommitState, now: number) => { store: boolean; checkpoint: Checkpoint };
 
 const COMMIT_RE = /^\d{20}$/;
 const REF_RE = /^(\d{20})\/[A-Za-z0-9_][A-Za-z0-9._@=-]*$/;
 /** `<part>.<uuid>.<sha256>`: the staged digest is in the name, so a commit checks another writer's part from a listing. Older refs have none. */
 const REF_SHA_RE = /\.[0-9a-f-]{36}\.([0-9a-f]{64})$/;
+/**
+ * On the commit path the backend knows only the refs its manifests list and the ones it
+ * staged itself; `<t 20>/*` stands for whatever else is staged in that directory (parts no
+ * manifest lists, since every listed one is known). When the policy drops it and every
+ * known ref there, the whole directory goes in one DELETE.
+ */
+const REST = '/*';
+
+/** The time a ref of this store was staged for (undefined: not a ref this store makes). */
+function refTime(ref: string): number | undefined {
+  const m = REF_RE.exec(ref);
+  return m ? Number(m[1]) : undefined;
+}
 
 interface Commit {
   t: number;
   status: FileStatus;
 }
 
-export class HdfsCheckpointStore implements CheckpointStore {
+export class HdfsCheckpointStore implements CheckpointBackend {
   readonly #dir: string;
   readonly #commits: string;
   readonly #cache = new ImmutableCache<Checkpoint>(64);
 
-  constructor(private readonly ctx: HdfsCtx, readonly name: string, readonly numRetained: number) {
+  /** Inode ids of the epoch markers this handle opened writers with (see checkSameMarker). */
+  readonly #markers = new Map<number, number | undefined>();
+  /** Size and digest of the parts this handle staged: committing them needs no listing. */
+  readonly #staged = new Map<string, { size: number; sha256: string }>();
+  /** Manifests by t that this handle committed or read for retention, kept to those still listed. */
+  #known = new Map<number, Checkpoint>();
+
+  constructor(private readonly ctx: HdfsCtx, readonly name: string) {
     this.#dir = `${ctx.appDir}/checkpoints/${name}`;
     this.#commits = `${this.#dir}/_commits`;
   }
@@ -98,8 +121,8 @@ export class HdfsCheckpointStore implements CheckpointStore {
     return c && this.#load(c, o.signal);
   }
 
-  async range(from: number, to: number, o: OpOptions & { limit?: number } = {}): Promise<Checkpoint[]> {
-    const limit = o.limit ?? LIMITS.maxLimit;
+  async range(from: number, to: number, o: OpOptions & { limit: number }): Promise<Checkpoint[]> {
+    const limit = o.limit;
     const out: Checkpoint[] = [];
     for (const c of await this.#index(o.signal)) {
       if (c.t < from || c.t >= to) continue;
@@ -114,138 +137,175 @@ export class HdfsCheckpointStore implements CheckpointStore {
     return maxEpoch(await this.ctx.client.list(this.#commits, o.signal));
   }
 
-  async readPart(t: number, part: string, o: OpOptions = {}): Promise<Uint8Array> {
-    const cp = await this.get(t, o);
-    if (!cp) throw new StorageError(`checkpoint ${this.name}@${t} not found`, { code: 'STORAGE_NOT_FOUND' });
-    const p = cp.parts.find((x) => x.name === part);
-    if (!p) throw new StorageError(`checkpoint ${this.name}@${t} has no part ${part}`, { code: 'STORAGE_NOT_FOUND' });
-    let bytes: Buffer;
+
+  async openEpoch(epoch: number, decide: (current: number) => void, o: OpOptions = {}): Promise<void> {
+    this.#markers.set(epoch, await openEpoch(this.ctx, this.#commits, epoch, decide, o.signal));
+  }
+
+  /** Fails if a marker this handle opened with was replaced: the app was deleted and re-created. */
+  #checkSameApp(list: FileStatus[] | undefined): void {
+    for (const [epoch, id] of this.#markers) checkSameMarker(this.name, list, epoch, id);
+  }
+
+  /** One LISTSTATUS of _commits (the epoch), then the part under a fresh name. */
+  async stage(t: number, part: Omit<CheckpointPart, 'ref'>, bytes: Uint8Array, check: (current: number) => void, o: OpOptions = {}): Promise<string> {
+    const list = await this.ctx.client.list(this.#commits, o.signal);
+    check(maxEpoch(list));
+    this.#checkSameApp(list);
+    const ref = `${pad(t)}/${part.name}.${randomUUID()}.${part.sha256}`;
+    await commitFile(this.ctx, `${this.#dir}/parts/${ref}`, bytes, 'create-only', o.signal);
+    this.#staged.set(ref, { size: part.size, sha256: part.sha256 });
+    return ref;
+  }
+
+  async readStaged(ref: string, o: OpOptions = {}): Promise<Uint8Array | undefined> {
+    if (refTime(ref) === undefined) return undefined; // a forged ref never reaches a path
     try {
-      bytes = await this.ctx.client.readAll(`${this.#dir}/parts/${p.ref}`, o.signal);
+      return await this.ctx.client.readAll(`${this.#dir}/parts/${ref}`, o.signal);
     } catch (err) {
-      if ((err as StorageError).code !== 'STORAGE_NOT_FOUND') throw err;
-      throw new StorageError(`checkpoint ${this.name}@${t} part ${part} is missing its data`, { code: 'STORAGE_CORRUPT', cause: err });
+      if ((err as StorageError).code === 'STORAGE_NOT_FOUND') return undefined;
+      throw err;
     }
-    if (bytes.length !== p.size || sha256Hex(bytes) !== p.sha256) {
-      throw new StorageError(`checkpoint ${this.name}@${t} part ${part} is corrupt`, { code: 'STORAGE_CORRUPT' });
-    }
-    return bytes;
   }
 
   /**
-   * Deletes manifests first (readers stop seeing them), then their parts, except parts a
-   * remaining checkpoint still lists (one part committed at two times): those stay, and
-   * so does their staging directory.
+   * LISTSTATUS _commits (epoch and index at once), CREATE + RENAME NONE of the manifest;
+   * retention from the manifests alone (known to this handle, or read once), then
+   * DELETEs of what it drops.
    */
-  async #drop(commits: Commit[], remaining: Commit[], signal?: AbortSignal, known?: Map<number, Checkpoint>): Promise<number> {
-    const keep = new Set<string>();
-    for (const c of remaining) for (const p of (known?.get(c.t) ?? (await this.#load(c, signal)))?.parts ?? []) keep.add(p.ref);
-    const keepDirs = new Set([...keep].map((r) => r.slice(0, 20)));
-    let n = 0;
-    for (const c of commits) {
-      const cp = known?.get(c.t) ?? (await this.#load(c, signal));
-      if (await this.ctx.client.delete(`${this.#commits}/${pad(c.t)}`, false, signal)) n++;
-      const dirs = new Set([pad(c.t)]);
-      for (const p of cp?.parts ?? []) {
-        const d = p.ref.slice(0, 20);
-        if ((!dirs.has(d) || keepDirs.has(d)) && !keep.has(p.ref)) await removeQuietly(this.ctx, `${this.#dir}/parts/${p.ref}`);
+  async commit(cp: Checkpoint, plan: CommitPlan, retain: Plan, o: OpOptions = {}): Promise<Checkpoint> {
+    const signal = o.signal;
+    const { list, commits } = await this.#listing(signal);
+    this.#checkSameApp(list);
+    const epoch = maxEpoch(list);
+    const at = commits.find((c) => c.t === cp.t);
+    const lastC = commits[commits.length - 1];
+    const state: CheckpointCommitState = {
+      epoch,
+      atT: at && (await this.#manifest(at, signal)),
+      last: lastC && (await this.#manifest(lastC, signal)),
+      staged: await this.#stagedState(cp.parts, signal),
+    };
+    const now = this.ctx.now();
+    let r = plan(state, now);
+    if (r.store) {
+      try {
+        await commitFile(this.ctx, `${this.#commits}/${pad(cp.t)}`, jsonBytes(r.checkpoint), 'create-only', signal);
+        this.#known.set(cp.t, r.checkpoint);
+        for (const p of cp.parts) this.#staged.delete(p.ref);
+      } catch (err) {
+        if ((err as StorageError).code !== 'STORAGE_ALREADY_EXISTS') throw err;
+        // Someone (maybe our own lost answer) committed t: the policy decides again with it.
+        const c = (await this.#index(signal)).find((x) => x.t === cp.t);
+        const other = c && (await this.#load(c, signal));
+        if (!other) throw new StorageError(`checkpoint ${this.name}@${cp.t}: commit outcome unknown`, { code: 'STORAGE_UNAVAILABLE', transient: true });
+        this.#known.set(cp.t, other);
+        r = plan({ ...state, atT: other }, now);
+        if (r.store) throw new StorageError(`checkpoint ${this.name}@${cp.t}: the policy would overwrite a committed manifest`, { code: 'STORAGE_IO_ERROR' });
       }
-      for (const d of dirs) if (!keepDirs.has(d)) await removeQuietly(this.ctx, `${this.#dir}/parts/${d}`, true);
     }
+    // Retention from the listing taken before the commit (plus t): a commit racing in
+    // meanwhile is trimmed by the next one.
+    const manifests: Checkpoint[] = [];
+    for (const c of commits) {
+      const m = await this.#manifest(c, signal);
+      if (m) manifests.push(m);
+    }
+    const mine = this.#known.get(cp.t);
+    if (!at && mine) manifests.push(mine);
+    this.#known = new Map(manifests.map((m) => [m.t, m]));
+    const known = new Map<string, string[]>();
+    for (const ref of new Set([...manifests.flatMap((m) => m.parts.map((p) => p.ref)), ...this.#staged.keys()])) {
+      if (refTime(ref) === undefined) continue;
+      const d = ref.slice(0, 20);
+      known.set(d, [...(known.get(d) ?? []), ref]);
+    }
+    const staged = [...known].flatMap(([d, refs]) => [...refs, `${d}${REST}`].map((ref) => ({ ref, t: Number(d) })));
+    await this.#apply(retain({ epoch, committed: manifestsOf(manifests), staged }), known, false, signal);
+    return r.checkpoint;
+  }
+
+  /** Every manifest and every staged part (a LISTSTATUS per staging directory): truncation and the sweep. */
+  async prune(plan: Plan, o: OpOptions = {}): Promise<number> {
+    const signal = o.signal;
+    const { list, commits } = await this.#listing(signal);
+    this.#checkSameApp(list);
+    const manifests: Checkpoint[] = [];
+    for (const c of commits) {
+      const m = await this.#manifest(c, signal);
+      if (m) manifests.push(m);
+    }
+    this.#known = new Map(manifests.map((m) => [m.t, m]));
+    const files = new Map<string, string[]>();
+    for (const d of (await this.ctx.client.list(`${this.#dir}/parts`, signal)) ?? []) {
+      if (d.type !== 'DIRECTORY' || !COMMIT_RE.test(d.pathSuffix)) continue;
+      const inDir = (await this.ctx.client.list(`${this.#dir}/parts/${d.pathSuffix}`, signal)) ?? [];
+      // An empty staging directory holds nothing (a CREATE in flight shows its temp file).
+      if (inDir.length === 0) await removeQuietly(this.ctx, `${this.#dir}/parts/${d.pathSuffix}`);
+      else files.set(d.pathSuffix, committed(inDir).map((f) => `${d.pathSuffix}/${f.pathSuffix}`));
+    }
+    const staged = [...files.values()].flat().map((ref) => ({ ref, t: refTime(ref) ?? -1 })).filter((x) => x.t >= 0);
+    return this.#apply(plan({ epoch: maxEpoch(list), committed: manifestsOf(manifests), staged }), files, true, signal);
+  }
+
+  /**
+   * Deletes what the policy named: manifests first, then parts. A staging directory goes
+   * in one recursive DELETE when everything in it was dropped (`complete`: the listing
+   * showed all of it; else its `REST` entry stands for what this handle did not see).
+   */
+  async #apply(r: { manifests: number[]; refs: string[] }, files: Map<string, string[]>, complete: boolean, signal?: AbortSignal): Promise<number> {
+    let n = 0;
+    for (const t of r.manifests) {
+      if (await this.ctx.client.delete(`${this.#commits}/${pad(t)}`, false, signal)) n++;
+      this.#known.delete(t);
+    }
+    const drop = new Set(r.refs);
+    const dirs = new Set(r.refs.map((ref) => ref.slice(0, 20)));
+    for (const d of dirs) {
+      const all = (files.get(d) ?? []).every((ref) => drop.has(ref));
+      if (all && (complete || drop.has(`${d}${REST}`))) {
+        await removeQuietly(this.ctx, `${this.#dir}/parts/${d}`, true);
+        continue;
+      }
+      for (const ref of r.refs) if (ref.startsWith(`${d}/`) && !ref.endsWith(REST)) await removeQuietly(this.ctx, `${this.#dir}/parts/${ref}`);
+      if (all) await removeQuietly(this.ctx, `${this.#dir}/parts/${d}`); // non-recursive: goes only if nothing else is there
+    }
+    for (const ref of drop) this.#staged.delete(ref);
     return n;
   }
 
-  async writer(epoch: number, o: OpOptions = {}): Promise<CheckpointWriter> {
-    const marker = await openEpoch(this.ctx, this.#commits, epoch, (cur) => checkOpenEpoch(this.name, epoch, cur), o.signal);
-    const store = this;
-    /** One LISTSTATUS of _commits: the epoch fence and the commit index at once. */
-    const fenced = async (signal?: AbortSignal): Promise<Commit[]> => {
-      const { list, commits } = await store.#listing(signal);
-      checkEpoch(store.name, list, epoch);
-      checkSameMarker(store.name, list, epoch, marker);
-      return commits;
-    };
-    const fence = async (signal?: AbortSignal): Promise<void> => void (await fenced(signal));
-    // What this writer staged and committed itself: no need to list or read it back.
-    const staged = new Map<string, { size: number; sha256: string }>();
-    const mine = new Map<number, Checkpoint>();
-    const writer: CheckpointWriter = {
-      epoch,
-      stage: async (t, part, bytes, o2 = {}) => {
-        await fence(o2.signal);
-        const sha256 = sha256Hex(bytes);
-        const ref = `${pad(t)}/${part}.${randomUUID()}.${sha256}`;
-        await commitFile(store.ctx, `${store.#dir}/parts/${ref}`, bytes, 'create-only', o2.signal);
-        staged.set(ref, { size: bytes.byteLength, sha256 });
-        return { name: part, size: bytes.byteLength, sha256, ref } satisfies CheckpointPart;
-      },
-      commit: async (t, parts, o2 = {}) => {
-        const idx = await fenced(o2.signal);
-        const existing = idx.find((c) => c.t === t);
-        if (existing) return sameOrExists(await store.#load(existing, o2.signal));
-        const last = idx[idx.length - 1];
-        if (last && t < last.t) throw outOfOrder(store.name, t, last.t);
-        for (const p of parts) {
-          const mineStaged = staged.get(p.ref);
-          if (mineStaged) checkStagedMatches(p, mineStaged);
-        }
-        await store.#checkStaged(parts.filter((p) => !staged.has(p.ref)), o2.signal);
-        const cp: Checkpoint = {
-          t, epoch, parts: parts.map((p) => ({ name: p.name, size: p.size, sha256: p.sha256, ref: p.ref })), meta: o2.meta ?? {}, committedAt: store.ctx.now(),
-        };
-        try {
-          await commitFile(store.ctx, `${store.#commits}/${pad(t)}`, jsonBytes(cp), 'create-only', o2.signal);
-        } catch (err) {
-          if ((err as StorageError).code !== 'STORAGE_ALREADY_EXISTS') throw err;
-          // Someone (maybe our own lost answer) committed t: identical means success.
-          const now = (await store.#index(o2.signal)).find((c) => c.t === t);
-          return sameOrExists(now && (await store.#load(now, o2.signal)));
-        }
-        mine.set(t, cp);
-        // Retention from the listing taken before the commit (plus ours): a commit racing
-        // in meanwhile is trimmed by the next commit.
-        const all = [...idx, { t, status: undefined as unknown as FileStatus }];
-        const excess = all.length - store.numRetained;
-        if (excess > 0) await store.#drop(all.slice(0, excess), all.slice(excess), o2.signal, mine);
-        for (const c of all.slice(0, Math.max(0, excess))) mine.delete(c.t);
-        if (mine.size > store.numRetained * 4) mine.clear();
-        return cp;
-        function sameOrExists(cur: Checkpoint | undefined): Checkpoint {
-          if (cur && sameCommit(cur, epoch, parts)) return cur;
-          throw alreadyCommittedError(store.name, t);
-        }
-      },
-      append: async (t, bytes, o2 = {}) => writer.commit(t, [await writer.stage(t, 'state', bytes, o2)], o2),
-      truncateAfter: async (t, o2 = {}) => {
-        const idx = await fenced(o2.signal);
-        return store.#drop(idx.filter((c) => c.t > t).reverse(), idx.filter((c) => c.t <= t), o2.signal, mine);
-      },
-      truncateBefore: async (t, o2 = {}) => {
-        const idx = await fenced(o2.signal);
-        return store.#drop(idx.filter((c) => c.t < t), idx.filter((c) => c.t >= t), o2.signal, mine);
-      },
-    };
-    return writer;
+  /** A manifest this handle knows (committed or read before), else read once (cached by inode). */
+  async #manifest(c: Commit, signal?: AbortSignal): Promise<Checkpoint | undefined> {
+    return this.#known.get(c.t) ?? (await this.#load(c, signal));
   }
 
-  /** Every listed part must exist as staged: one LISTSTATUS per staging directory. */
-  async #checkStaged(parts: CheckpointPart[], signal?: AbortSignal): Promise<void> {
+  /** Size and digest of the parts a commit lists: this handle's own from memory, others from one LISTSTATUS per staging directory. */
+  async #stagedState(parts: CheckpointPart[], signal?: AbortSignal): Promise<Map<string, { size: number; sha256: string }>> {
+    const out = new Map<string, { size: number; sha256: string }>();
     const byDir = new Map<string, string[]>();
     for (const p of parts) {
-      const m = REF_RE.exec(p.ref);
-      if (!m) throw new StorageError(`part ${p.name} (${p.ref}) was not staged by this store`, { code: 'STORAGE_INVALID_ARGUMENT' });
-      const files = byDir.get(m[1]!) ?? [];
-      files.push(p.ref.slice(21));
-      byDir.set(m[1]!, files);
+      const own = this.#staged.get(p.ref);
+      if (own) out.set(p.ref, own);
+      else if (refTime(p.ref) !== undefined) byDir.set(p.ref.slice(0, 20), [...(byDir.get(p.ref.slice(0, 20)) ?? []), p.ref]);
     }
-    const byRef = new Map(parts.map((p) => [p.ref, p]));
-    for (const [dir, files] of byDir) {
-      const sizes = new Map(committed(await this.ctx.client.list(`${this.#dir}/parts/${dir}`, signal)).map((s) => [s.pathSuffix, s.length]));
-      for (const f of files) {
-        const p = byRef.get(`${dir}/${f}`)!;
-        if (!sizes.has(f)) throw notStagedError(p);
-        checkStagedMatches(p, { size: sizes.get(f)!, sha256: REF_SHA_RE.exec(f)?.[1] });
+    for (const [dir, refs] of byDir) {
+      const sizes = new Map(committed(await this.ctx.client.list(`${this.#dir}/parts/${dir}`, signal)).map((s) => [`${dir}/${s.pathSuffix}`, s.length]));
+      for (const ref of refs) {
+        const size = sizes.get(ref);
+        if (size === undefined) continue;
+        const sha = REF_SHA_RE.exec(ref)?.[1];
+        if (sha) out.set(ref, { size, sha256: sha });
+        else {
+          // A ref of an older version has no digest in its name: read it whole.
+          const bytes = await this.readStaged(ref, { signal });
+          if (bytes) out.set(ref, { size: bytes.byteLength, sha256: sha256Hex(bytes) });
+        }
       }
     }
+    return out;
   }
+}
+
+function manifestsOf(manifests: Checkpoint[]): Array<{ t: number; refs: string[] }> {
+  return manifests.map((m) => ({ t: m.t, refs: m.parts.map((p) => p.ref) }));
 }

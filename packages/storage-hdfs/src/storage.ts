@@ -6,10 +6,10 @@
 //   apps/<appId>/{logs,metrics,config}/       see logs.ts, metrics.ts, config.ts
 //   blobs/{content,records}/                  shared blobs, see blob-store.ts
 import type {
-  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointStore, CreateAppOptions, FsckHookFinding, OffsetBackend, StorageCapabilities,
+  AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointBackend, CreateAppOptions, FsckHookFinding, OffsetBackend, StorageCapabilities,
   StorageContext,
 } from '@sluice/storage-api';
-import { LIMITS, StorageError, checkAliveBefore, damagedAppMeta, newAppMeta } from '@sluice/storage-api';
+import { StorageError, checkAliveBefore, damagedAppMeta, newAppMeta } from '@sluice/storage-api';
 import { appDeletedError, appExistsError, checkAppDeletable, nextAppMeta } from '@sluice/storage-api';
 import { randomUUID } from 'node:crypto';
 import { WebHdfsClient } from './client.js';
@@ -182,8 +182,8 @@ class HdfsAppStorage implements BackendAppStorage {
     return checkAliveBefore(new HdfsOffsetStore(this.#ctx, name), ['openEpoch'], () => this.#latest());
   }
 
-  checkpoints(name: string, options: { numRetained?: number } = {}): CheckpointStore {
-    return checkAliveBefore(new HdfsCheckpointStore(this.#ctx, name, options.numRetained ?? LIMITS.defaultNumRetained), ['writer'], () => this.#latest());
+  checkpoints(name: string): CheckpointBackend {
+    return checkAliveBefore(new HdfsCheckpointStore(this.#ctx, name), ['openEpoch'], () => this.#latest());
   }
 
   async listTimeStores(kind: 'offsets' | 'checkpoints'): Promise<string[]> {

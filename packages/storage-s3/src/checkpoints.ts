@@ -1,29 +1,55 @@
 import { randomUUID } from 'node:crypto';
 import {
-  StorageError, alreadyCommittedError, checkStagedMatches, notStagedError, outOfOrderError, resolveLookUp, sameCommit, sha256Hex, type Checkpoint, type CheckpointPart, type CheckpointStore, type CheckpointWriter,
+  StorageError, resolveLookUp, sha256Hex, type Checkpoint, type CheckpointBackend, type CheckpointCommitState, type CheckpointPart, type CheckpointPruneState,
   type LookUpResult, type OpOptions,
 } from '@sluice/storage-api';
 import { EpochRecord } from './epoch.js';
 import { mapLimit, pad } from './keys.js';
 import type { Shared } from './shared.js';
 
+type Plan = (state: CheckpointPruneState) => { manifests: number[]; refs: string[] };
+type CommitPlan = (state: CheckpointCommitState, now: number) => { store: boolean; checkpoint: Checkpoint };
+
 const COMMIT_RE = /^(\d{20})\.json$/;
-// <uuid>.<sha256>: the staged content's digest is in the key, so a commit checks a part
-// staged by another process with one HEAD (size) and no GET. Older refs have no digest.
-const PART_REF_RE = /^parts\/\d{20}\/[A-Za-z0-9_][A-Za-z0-9._@=-]*\/[0-9a-f-]{36}(?:\.([0-9a-f]{64}))?$/;
-/** Staged parts no manifest lists are removed once this old (a stage may still be committed). */
-export const ORPHAN_GRACE_MS = 10 * 60_000;
+const MANIFEST_KEY_RE = /^_commits\/(\d{20})\.json$/;
+// parts/<t pad20>/<part>/<uuid>.<sha256>: the staged content's digest is in the key, so a
+// commit checks a part staged by another process with one HEAD (size) and no GET. Refs
+// of older versions have no digest (a commit reads those whole).
+const PART_REF_RE = /^parts\/(\d{20})\/[A-Za-z0-9_][A-Za-z0-9._@=-]*\/[0-9a-f-]{36}(?:\.([0-9a-f]{64}))?$/;
+
+/** The time a ref of this store was staged for (undefined: not a ref this store makes). */
+function refTime(ref: string): number | undefined {
+  const m = PART_REF_RE.exec(ref);
+  return m ? Number(m[1]) : undefined;
+}
 
 /**
- * Checkpoints per protocols.md §D.7: parts under unique keys, commit = one create-only PUT
- * of `_commits/<t padded to 20>.json`; readers list `_commits/` and read only what a
- * manifest names.
+ * Checkpoints per protocols.md §D.7, as I/O hooks (storage-api's checkpoint-store applies
+ * the policy): parts under unique keys, commit = one create-only PUT of
+ * `_commits/<t padded to 20>.json`; readers list `_commits/` and read only what a manifest
+ * names. A commit costs GET epoch + PUT manifest (+ one DeleteObjects when retention
+ * retires checkpoints): ≤ 3 requests, whatever the number of parts.
  */
-export class S3CheckpointStore implements CheckpointStore {
+export class S3CheckpointStore implements CheckpointBackend {
   readonly #commits: string;
   readonly #epoch: EpochRecord;
+  /**
+   * The manifests, filled when a writer opens or prunes and kept up to date by this
+   * handle's commits: the commit's `atT`/`last` and retention come from here, not from a
+   * LIST per commit. Fencing makes that safe: a writer that opened elsewhere raised the
+   * epoch, and every commit reads the epoch before its conditional PUT.
+   */
+  #committed: Map<number, Checkpoint> | undefined;
+  /** Size and digest of the parts this handle staged: committing them needs no HEAD. */
+  readonly #staged = new Map<string, { size: number; sha256: string }>();
+  /**
+   * Part keys retention decided to delete at the previous commit: they go with the next
+   * commit's DeleteObjects, after their manifests (a crash never leaves a manifest whose
+   * part is gone, and a reader holding a just-retired manifest still finds its bytes).
+   */
+  #retiredParts: string[] = [];
 
-  constructor(private readonly sh: Shared, readonly base: string, readonly name: string, readonly numRetained: number) {
+  constructor(private readonly sh: Shared, readonly base: string, readonly name: string) {
     this.#commits = `${base}_commits/`;
     this.#epoch = new EpochRecord(sh.io, `${base}epoch.json`, name);
   }
@@ -42,8 +68,7 @@ export class S3CheckpointStore implements CheckpointStore {
   }
 
   async get(t: number, o: OpOptions = {}): Promise<Checkpoint | undefined> {
-    const key = this.manifestKey(t);
-    const r = await this.sh.io.getJson<Checkpoint>(key, o.signal);
+    const r = await this.sh.io.getJson<Checkpoint>(this.manifestKey(t), o.signal);
     // Always a GET: a cached manifest may have been retired by another instance.
     return r ? r.value : undefined;
   }
@@ -91,8 +116,8 @@ export class S3CheckpointStore implements CheckpointStore {
     return this.floor(Number.MAX_SAFE_INTEGER, o);
   }
 
-  async range(from: number, to: number, o: OpOptions & { limit?: number } = {}): Promise<Checkpoint[]> {
-    const ts = (await this.times(o.signal)).filter((t) => t >= from && t < to).slice(0, o.limit ?? 10_000);
+  async range(from: number, to: number, o: OpOptions & { limit: number }): Promise<Checkpoint[]> {
+    const ts = (await this.times(o.signal)).filter((t) => t >= from && t < to).slice(0, o.limit);
     const cps = await mapLimit(ts, 8, (t) => this.get(t, o));
     return cps.filter((c): c is Checkpoint => c !== undefined);
   }
@@ -101,149 +126,127 @@ export class S3CheckpointStore implements CheckpointStore {
     return (await this.#epoch.current(o.signal)).epoch;
   }
 
-  async readPart(t: number, part: string, o: OpOptions = {}): Promise<Uint8Array> {
-    const cp = await this.get(t, o);
-    if (!cp) throw new StorageError(`checkpoint ${this.name}@${t} not found`, { code: 'STORAGE_NOT_FOUND' });
-    const p = cp.parts.find((x) => x.name === part);
-    if (!p) throw new StorageError(`checkpoint ${this.name}@${t} has no part ${part}`, { code: 'STORAGE_NOT_FOUND' });
-    const r = await this.sh.io.getBytes(`${this.base}${p.ref}`, o.signal);
-    if (!r) throw new StorageError(`checkpoint ${this.name}@${t} part ${part} is missing its data`, { code: 'STORAGE_CORRUPT' });
-    if (r.body.length !== p.size || sha256Hex(r.body) !== p.sha256) {
-      throw new StorageError(`checkpoint ${this.name}@${t} part ${part} is corrupt (sha256 mismatch)`, { code: 'STORAGE_CORRUPT' });
-    }
-    return new Uint8Array(r.body);
+  async openEpoch(epoch: number, decide: (current: number) => void, o: OpOptions = {}): Promise<void> {
+    this.sh.requireSafeWrites(`checkpoints ${this.name}: opening a writer`);
+    await this.#epoch.open(epoch, decide, o.signal);
+    this.#committed = undefined; // read again: another process may have committed since
   }
 
-  async writer(epoch: number, o: OpOptions = {}): Promise<CheckpointWriter> {
-    this.sh.requireSafeWrites(`checkpoints ${this.name}: opening a writer`);
-    await this.#epoch.open(epoch, undefined, o.signal);
-    const committed = new Map<number, Checkpoint>();
-    for (const cp of await this.range(0, Number.MAX_SAFE_INTEGER, o)) committed.set(cp.t, cp);
-    const w = new S3CheckpointWriter(this, this.#epoch, epoch, this.sh, committed);
-    await w.collectOrphans(o.signal).catch((err: unknown) => this.sh.context.logger.warn({ err: (err as Error).message, store: this.name }, 'orphan part gc failed'));
-    return w;
+  async stage(t: number, part: Omit<CheckpointPart, 'ref'>, bytes: Uint8Array, check: (current: number) => void, o: OpOptions = {}): Promise<string> {
+    check((await this.#epoch.current(o.signal)).epoch);
+    const ref = `parts/${pad(t)}/${part.name}/${randomUUID()}.${part.sha256}`;
+    await this.sh.io.put(`${this.base}${ref}`, bytes, o.signal);
+    this.#staged.set(ref, { size: part.size, sha256: part.sha256 });
+    return ref;
+  }
+
+  async readStaged(ref: string, o: OpOptions = {}): Promise<Uint8Array | undefined> {
+    if (refTime(ref) === undefined) return undefined; // a forged ref never reaches a key
+    const r = await this.sh.io.getBytes(`${this.base}${ref}`, o.signal);
+    return r && new Uint8Array(r.body);
+  }
+
+  async commit(cp: Checkpoint, plan: CommitPlan, retain: Plan, o: OpOptions = {}): Promise<Checkpoint> {
+    const epoch = (await this.#epoch.current(o.signal)).epoch;
+    const committed = this.#committed ?? (await this.#loadManifests(await this.times(o.signal), o.signal));
+    const staged = new Map<string, { size: number; sha256: string }>();
+    for (const p of cp.parts) {
+      const s = this.#staged.get(p.ref) ?? (await this.#stagedElsewhere(p.ref, o.signal));
+      if (s) staged.set(p.ref, s);
+    }
+    const lastT = Math.max(-Infinity, ...committed.keys());
+    const state: CheckpointCommitState = { epoch, atT: committed.get(cp.t), last: committed.get(lastT), staged };
+    const now = this.sh.context.now();
+    let r = plan(state, now);
+    if (r.store) {
+      const key = this.manifestKey(cp.t);
+      const put = await this.sh.io.putIfAbsent(key, JSON.stringify(r.checkpoint), o.signal);
+      if (put.created) {
+        committed.set(cp.t, r.checkpoint);
+        for (const p of cp.parts) this.#staged.delete(p.ref);
+      } else {
+        // Someone (maybe our own lost-answer attempt) holds t: the policy decides again with it.
+        const other = (await this.sh.io.getJson<Checkpoint>(key, o.signal))?.value;
+        if (!other) throw new StorageError(`checkpoint ${this.name}@${cp.t}: commit outcome unknown`, { code: 'STORAGE_UNAVAILABLE', transient: true });
+        committed.set(cp.t, other);
+        r = plan({ ...state, atT: other }, now);
+        if (r.store) throw new StorageError(`checkpoint ${this.name}@${cp.t}: the policy would overwrite a committed manifest`, { code: 'STORAGE_IO_ERROR' });
+      }
+    }
+    await this.#retain(epoch, committed, retain, o.signal);
+    return structuredClone(r.checkpoint);
+  }
+
+  /**
+   * Retention on the commit path, from the manifests alone (no LIST): the policy sees
+   * them and the parts this handle staged; manifests go now, in one DeleteObjects with
+   * the parts the previous retention retired.
+   */
+  async #retain(epoch: number, committed: Map<number, Checkpoint>, retain: Plan, signal?: AbortSignal): Promise<void> {
+    const refs = new Set([...committed.values()].flatMap((c) => c.parts.map((p) => p.ref)));
+    for (const ref of this.#staged.keys()) refs.add(ref);
+    const r = retain({ epoch, committed: manifestsOf(committed), staged: withTimes(refs) });
+    for (const t of r.manifests) committed.delete(t);
+    for (const ref of r.refs) this.#staged.delete(ref);
+    // The previous decision is applied one commit late: a commit since may list a part again.
+    const listed = new Set([...committed.values()].flatMap((c) => c.parts.map((p) => `${this.base}${p.ref}`)));
+    const keys = [...r.manifests.map((t) => this.manifestKey(t)), ...this.#retiredParts.filter((k) => !listed.has(k))];
+    this.#retiredParts = r.refs.map((ref) => `${this.base}${ref}`);
+    if (keys.length > 0) await this.sh.io.deleteMany(keys, signal);
+  }
+
+  /** Every manifest and every staged part (one LIST of the store), then manifests first, parts after. */
+  async prune(plan: Plan, o: OpOptions = {}): Promise<number> {
+    const epoch = (await this.#epoch.current(o.signal)).epoch;
+    const times: number[] = [];
+    const staged: Array<{ ref: string; t: number }> = [];
+    for (const k of await this.sh.io.listKeys(this.base, o.signal)) {
+      const rel = k.slice(this.base.length);
+      const m = MANIFEST_KEY_RE.exec(rel);
+      if (m) times.push(Number(m[1]));
+      const t = refTime(rel);
+      if (t !== undefined) staged.push({ ref: rel, t });
+    }
+    const committed = await this.#loadManifests(times.sort((a, b) => a - b), o.signal);
+    const r = plan({ epoch, committed: manifestsOf(committed), staged });
+    const gone = r.manifests.filter((t) => committed.has(t));
+    await this.sh.io.deleteMany(gone.map((t) => this.manifestKey(t)), o.signal);
+    for (const t of gone) committed.delete(t);
+    await this.sh.io.deleteMany(r.refs.map((ref) => `${this.base}${ref}`), o.signal);
+    for (const ref of r.refs) this.#staged.delete(ref);
+    return gone.length;
+  }
+
+  /** The manifests at `times` (the cache's when it has them); becomes the cache. */
+  async #loadManifests(times: number[], signal?: AbortSignal): Promise<Map<number, Checkpoint>> {
+    const known = this.#committed;
+    const cps = await mapLimit(times, 8, async (t) => known?.get(t) ?? (await this.get(t, { signal })));
+    this.#committed = new Map(cps.filter((c): c is Checkpoint => c !== undefined).map((c) => [c.t, c]));
+    return this.#committed;
+  }
+
+  /** A part another process staged: its size from a HEAD and its digest from the key (a ref without one is read whole). */
+  async #stagedElsewhere(ref: string, signal?: AbortSignal): Promise<{ size: number; sha256: string } | undefined> {
+    const m = PART_REF_RE.exec(ref);
+    if (!m) return undefined;
+    if (m[2] === undefined) {
+      const r = await this.sh.io.getBytes(`${this.base}${ref}`, signal);
+      return r && { size: r.body.length, sha256: sha256Hex(r.body) };
+    }
+    const h = await this.sh.io.head(`${this.base}${ref}`, signal);
+    return h && { size: h.size, sha256: m[2] };
   }
 }
 
-class S3CheckpointWriter implements CheckpointWriter {
-  /** Refs this writer staged itself: committing them needs no existence check. */
-  readonly #staged = new Map<string, { size: number; sha256: string }>();
-  /** Parts of retired checkpoints, deleted with the next commit's batch (after their manifests are gone). */
-  #retiredParts: string[] = [];
+function manifestsOf(committed: Map<number, Checkpoint>): Array<{ t: number; refs: string[] }> {
+  return [...committed.values()].map((c) => ({ t: c.t, refs: c.parts.map((p) => p.ref) }));
+}
 
-  constructor(
-    private readonly store: S3CheckpointStore,
-    private readonly ep: EpochRecord,
-    readonly epoch: number,
-    private readonly sh: Shared,
-    private readonly committed: Map<number, Checkpoint>,
-  ) {}
-
-  async stage(t: number, part: string, bytes: Uint8Array, o: OpOptions = {}): Promise<CheckpointPart> {
-    await this.ep.check(this.epoch, o.signal);
-    const sha256 = sha256Hex(bytes);
-    const ref = `parts/${pad(t)}/${part}/${randomUUID()}.${sha256}`;
-    await this.sh.io.put(`${this.store.base}${ref}`, bytes, o.signal);
-    this.#staged.set(ref, { size: bytes.byteLength, sha256 });
-    return { name: part, size: bytes.byteLength, sha256, ref };
+function withTimes(refs: Iterable<string>): Array<{ ref: string; t: number }> {
+  const out: Array<{ ref: string; t: number }> = [];
+  for (const ref of refs) {
+    const t = refTime(ref);
+    if (t !== undefined) out.push({ ref, t });
   }
-
-  /** GET epoch + PUT manifest (+ one DeleteObjects when retention retires checkpoints): ≤3 requests. */
-  async commit(t: number, parts: CheckpointPart[], o: OpOptions & { meta?: Record<string, unknown> } = {}): Promise<Checkpoint> {
-    await this.ep.check(this.epoch, o.signal);
-    for (const p of parts) {
-      const staged = this.#staged.get(p.ref) ?? (await this.#stagedElsewhere(p.ref, o.signal));
-      if (!staged) throw notStagedError(p);
-      checkStagedMatches(p, staged);
-    }
-    const existing = this.committed.get(t);
-    if (existing) return this.#sameOrExists(existing, t, parts);
-    const lastT = Math.max(-1, ...this.committed.keys());
-    if (t < lastT) {
-      throw outOfOrderError(this.store.name, t, lastT);
-    }
-    const cp: Checkpoint = {
-      t, epoch: this.epoch, parts: parts.map((p) => ({ name: p.name, size: p.size, sha256: p.sha256, ref: p.ref })), meta: o.meta ?? {},
-      committedAt: this.sh.context.now(),
-    };
-    const key = this.store.manifestKey(t);
-    const r = await this.sh.io.putIfAbsent(key, JSON.stringify(cp), o.signal);
-    if (!r.created) {
-      // Someone (maybe our own lost-answer attempt) holds t: identical commit or conflict.
-      const other = (await this.sh.io.getJson<Checkpoint>(key, o.signal))?.value;
-      if (!other) throw new StorageError(`checkpoint ${this.store.name}@${t}: commit outcome unknown`, { code: 'STORAGE_UNAVAILABLE' });
-      this.committed.set(t, other);
-      return this.#sameOrExists(other, t, parts);
-    }
-    this.committed.set(t, cp);
-    for (const p of parts) this.#staged.delete(p.ref);
-    await this.#retire(o.signal);
-    return structuredClone(cp);
-  }
-
-  /** A part another writer staged: its size from a HEAD, its digest from the key. */
-  async #stagedElsewhere(ref: string, signal?: AbortSignal): Promise<{ size: number; sha256?: string } | undefined> {
-    const m = PART_REF_RE.exec(ref);
-    if (!m) return undefined;
-    const h = await this.sh.io.head(`${this.store.base}${ref}`, signal);
-    return h && { size: h.size, sha256: m[1] };
-  }
-
-  #sameOrExists(existing: Checkpoint, t: number, parts: CheckpointPart[]): Checkpoint {
-    if (sameCommit(existing, this.epoch, parts)) return structuredClone(existing);
-    throw alreadyCommittedError(this.store.name, t);
-  }
-
-  /** Keeps the newest numRetained: drops their manifests now and their parts one commit later. */
-  async #retire(signal?: AbortSignal): Promise<void> {
-    const ts = [...this.committed.keys()].sort((a, b) => a - b);
-    const drop = ts.slice(0, Math.max(0, ts.length - this.store.numRetained));
-    if (drop.length === 0 && this.#retiredParts.length === 0) return;
-    const keys = [...this.#retiredParts];
-    const nextParts: string[] = [];
-    for (const t of drop) {
-      keys.push(this.store.manifestKey(t));
-      for (const p of this.committed.get(t)!.parts) nextParts.push(`${this.store.base}${p.ref}`);
-      this.committed.delete(t);
-    }
-    // A part a kept checkpoint still lists (one part committed at two times) stays.
-    const listed = new Set([...this.committed.values()].flatMap((c) => c.parts.map((p) => `${this.store.base}${p.ref}`)));
-    await this.sh.io.deleteMany(keys.filter((k) => !listed.has(k)), signal);
-    this.#retiredParts = nextParts.filter((k) => !listed.has(k));
-  }
-
-  append(t: number, bytes: Uint8Array, o: OpOptions = {}): Promise<Checkpoint> {
-    return this.stage(t, 'state', bytes, o).then((p) => this.commit(t, [p], o));
-  }
-
-  truncateAfter(t: number, o: OpOptions = {}): Promise<number> {
-    return this.#truncate((x) => x > t, o.signal);
-  }
-
-  truncateBefore(t: number, o: OpOptions = {}): Promise<number> {
-    return this.#truncate((x) => x < t, o.signal);
-  }
-
-  async #truncate(gone: (t: number) => boolean, signal?: AbortSignal): Promise<number> {
-    await this.ep.check(this.epoch, signal);
-    const ts = (await this.store.times(signal)).filter(gone);
-    const cps = (await mapLimit(ts, 8, (t) => this.store.get(t, { signal }))).filter((c): c is Checkpoint => c !== undefined);
-    // Manifests first (the checkpoint disappears whole), then the parts they named.
-    await this.sh.io.deleteMany(ts.map((t) => this.store.manifestKey(t)), signal);
-    for (const t of ts) this.committed.delete(t);
-    const listed = new Set([...this.committed.values()].flatMap((c) => c.parts.map((p) => p.ref)));
-    await this.sh.io.deleteMany(cps.flatMap((c) => c.parts.filter((p) => !listed.has(p.ref)).map((p) => `${this.store.base}${p.ref}`)), signal);
-    return ts.length;
-  }
-
-  /** Deletes staged parts that no manifest lists and that are older than the grace period. */
-  async collectOrphans(signal?: AbortSignal): Promise<number> {
-    const listed = await this.sh.io.list(`${this.store.base}parts/`, { signal });
-    const referenced = new Set<string>();
-    for (const cp of this.committed.values()) for (const p of cp.parts) referenced.add(`${this.store.base}${p.ref}`);
-    const cutoff = Date.now() - ORPHAN_GRACE_MS;
-    const orphans = listed.keys.filter((k) => !referenced.has(k.key) && (k.lastModified?.getTime() ?? Date.now()) < cutoff).map((k) => k.key);
-    await this.sh.io.deleteMany(orphans, signal);
-    return orphans.length;
-  }
+  return out;
 }

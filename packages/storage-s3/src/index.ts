@@ -12,7 +12,6 @@ export { s3OptionsSchema, type S3StorageOptions, type ResolvedS3Options } from '
 export { describeProbe, runProbe, type ProbeReport } from './probe.js';
 export { mapS3Error } from './errors.js';
 export { S3Io, compareKeys, type CommitStrategy } from './io.js';
-export { ORPHAN_GRACE_MS } from './checkpoints.js';
 
 const noop = (): void => {};
 const silent: StorageLogger = { debug: noop, info: noop, warn: noop, error: noop };

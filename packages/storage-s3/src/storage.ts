@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
-  LIMITS, StorageError, checkAliveBefore, damagedAppMeta, newAppMeta, type AppMeta, type AppMetaPatch, type BackendAppStorage, type BackendStorage, type CheckpointStore,
+  StorageError, checkAliveBefore, damagedAppMeta, newAppMeta, type AppMeta, type AppMetaPatch, type BackendAppStorage, type BackendStorage, type CheckpointBackend,
   type CreateAppOptions, type FsckHookFinding, type OffsetBackend, type StorageCapabilities, type StorageContext,
 } from '@sluice/storage-api';
 import { appDeletedError, appExistsError, checkAppDeletable, nextAppMeta } from '@sluice/storage-api';
@@ -210,9 +210,8 @@ export class S3AppStorage implements BackendAppStorage {
     return checkAliveBefore(new S3OffsetStore(this.sh, `${this.#data}offsets/${name}/`, name), ['openEpoch'], (signal) => this.meta({ signal }));
   }
 
-  checkpoints(name: string, options: { numRetained?: number } = {}): CheckpointStore {
-    const store = new S3CheckpointStore(this.sh, `${this.#data}checkpoints/${name}/`, name, options.numRetained ?? LIMITS.defaultNumRetained);
-    return checkAliveBefore(store, ['writer'], (signal) => this.meta({ signal }));
+  checkpoints(name: string): CheckpointBackend {
+    return checkAliveBefore(new S3CheckpointStore(this.sh, `${this.#data}checkpoints/${name}/`, name), ['openEpoch'], (signal) => this.meta({ signal }));
   }
 
   async listTimeStores(kind: 'offsets' | 'checkpoints'): Promise<string[]> {

@@ -2,6 +2,7 @@
  * S3-specific behaviour beyond the contract: request counts (batching, commit cost),
  * the error mapping table, and multipart clean-up on a failing source.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { checkpointStoreOver, collectBytes, offsetStoreOver, sha256Hex, type BackendAppStorage, type CheckpointPart } from '@sluice/storage-api';
@@ -97,6 +98,20 @@ describe('S3 backend behaviour', () => {
     }
     for (const c of costs) expect(c).toBeLessThanOrEqual(3);
     expect((await cs.range(0, 100)).map((c) => c.t)).toEqual([3, 4]); // numRetained 2
+  });
+
+  it('a part staged by an older version (no digest in its key) is checked with one GET at commit and reads back; a forged ref is not staged', async () => {
+    const cs = checkpointStoreOver(app.checkpoints('legacy'), 5);
+    const w = await cs.writer(1);
+    await w.append(1, new Uint8Array([1]));
+    const bytes = Buffer.from('staged before digests were in keys');
+    const ref = `parts/${'2'.padStart(20, '0')}/state/${randomUUID()}`;
+    await storage.io.put(`${(app as unknown as { dataPrefix: string }).dataPrefix}checkpoints/legacy/${ref}`, bytes);
+    const part: CheckpointPart = { name: 'state', size: bytes.length, sha256: sha256Hex(bytes), ref };
+    await expect(w.commit(2, [{ ...part, sha256: sha256Hex(Buffer.from('other bytes')) }])).rejects.toMatchObject({ code: 'STORAGE_INVALID_ARGUMENT' });
+    await expect(w.commit(2, [{ ...part, ref: `../../jars/${ref}` }])).rejects.toMatchObject({ code: 'STORAGE_INVALID_ARGUMENT' });
+    expect((await w.commit(2, [part])).parts[0]!.ref).toBe(ref);
+    expect(Buffer.from(await cs.readPart(2, 'state')).toString()).toBe(bytes.toString());
   });
 
   it('maps S3 and network errors to typed codes in one place', () => {

@@ -8,6 +8,7 @@ import { appCases } from './cases/apps.js';
 import { jarCases } from './cases/jars.js';
 import { offsetCases } from './cases/offsets.js';
 import { checkpointCases } from './cases/checkpoints.js';
+import { checkpointSweepCases } from './cases/checkpoint-sweep.js';
 import { logCases } from './cases/logs.js';
 import { metricCases } from './cases/metrics.js';
 import { configCases } from './cases/config.js';
@@ -30,6 +31,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
   ...jarCases,
   ...offsetCases,
   ...checkpointCases,
+  ...checkpointSweepCases,
   ...logCases,
   ...metricCases,
   ...configCases,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type {
   Checkpoint, CheckpointBackend, CheckpointCommitState, CheckpointPart, CheckpointPruneState, LookUpResult, OffsetBackend, OffsetState, TimeEntry,
 } from '../types.js';
@@ -94,6 +95,9 @@ export class MemoryOffsetStore extends SortedReader<TimeEntry> implements Offset
   }
 }
 
+/** Refs are `<t>/<part>/<uuid>`: the time a part was staged for is the ref's first field. */
+const refTime = (ref: string): number => Number(ref.split('/', 1)[0]);
+
 type PrunePlan = (state: CheckpointPruneState) => { manifests: number[]; refs: string[] };
 
 /** Checkpoints in memory: I/O hooks only (storage-api's checkpoint-store applies the policy). */
@@ -120,11 +124,13 @@ export class MemoryCheckpointStore extends SortedReader<Checkpoint> implements C
     if (epoch > s.epoch) s.epoch = epoch;
   }
 
-  async stage(part: CheckpointPart, bytes: Uint8Array, check: (current: number) => void): Promise<void> {
+  async stage(t: number, part: Omit<CheckpointPart, 'ref'>, bytes: Uint8Array, check: (current: number) => void): Promise<string> {
     assertLive(this.app);
     const s = this.#state();
     check(s.epoch);
-    s.staged.set(part.ref, Buffer.from(bytes));
+    const ref = `${t}/${part.name}/${randomUUID()}`;
+    s.staged.set(ref, Buffer.from(bytes));
+    return ref;
   }
 
   async readStaged(ref: string): Promise<Uint8Array | undefined> {
@@ -153,7 +159,7 @@ export class MemoryCheckpointStore extends SortedReader<Checkpoint> implements C
 
   #prune(plan: PrunePlan): number {
     const s = this.#state();
-    const r = plan({ epoch: s.epoch, committed: s.committed.map((c) => ({ t: c.t, refs: c.parts.map((p) => p.ref) })), staged: [...s.staged.keys()] });
+    const r = plan({ epoch: s.epoch, committed: s.committed.map((c) => ({ t: c.t, refs: c.parts.map((p) => p.ref) })), staged: [...s.staged.keys()].map((ref) => ({ ref, t: refTime(ref) })) });
     for (const ref of r.refs) s.staged.delete(ref);
     const gone = new Set(r.manifests);
     return removeWhere(s.committed, (c) => gone.has(c.t));
