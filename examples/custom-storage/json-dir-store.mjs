@@ -31,6 +31,8 @@ import {
   chooseResolution, decodeCursor, effectiveLimit, emptyPartial, encodeCursor, isStorageError,
   iterateBytes, labelsMatch, lowerBound, matchesLogQuery, newAppMeta, resolveLookUp, seriesKey,
   sha256Hex, sleep, verifyingStream, atomicWriteFile,
+  // the contract's policy: the same decisions and errors as every other backend
+  appDeletedError, appExistsError, checkAppDeletable, checkJarDigest, checkJarReplaceable, jarNotFoundError, nextAppMeta,
 } from '@sluice/storage-api';
 
 /** @typedef {import('@sluice/storage-api').StorageCapabilities} StorageCapabilities */
@@ -169,7 +171,7 @@ class JsonDirStorage {
   createAppStorage(appName, appId, options) {
     const dir = this.appDir(appId);
     return withLock(dir, async () => {
-      if (await exists(join(dir, 'app.json'))) throw fail('STORAGE_ALREADY_EXISTS', `app ${appId} already exists`);
+      if (await exists(join(dir, 'app.json'))) throw appExistsError(appId);
       const now = this.context.now();
       const meta = newAppMeta(appName, appId, options, now);
       await writeJson(join(dir, 'app.json'), meta); // app.json is what makes the app exist
@@ -193,9 +195,8 @@ class JsonDirStorage {
     const dir = this.appDir(appId);
     return withLock(dir, async () => {
       const meta = await readJson(join(dir, 'app.json'));
-      if (!meta) throw fail('STORAGE_NOT_FOUND', `app ${appId} not found`);
-      // A running app owns its data: refuse with IN_USE rather than pull it away.
-      if (meta.status === 'running') throw fail('STORAGE_IN_USE', `app ${appId} is running`);
+      // Absent: NOT_FOUND; a running app owns its data: IN_USE rather than pull it away.
+      checkAppDeletable(appId, meta);
       // One rename makes every sub-store vanish at once; the files go afterwards.
       const doomed = join(this.root, 'trash', `${appId}.${randomUUID()}`);
       try {
@@ -256,26 +257,24 @@ class JsonDirApp {
   mutate(fn) {
     return withLock(this.dir, async () => {
       // A handle kept across delete and re-create must not write into the new app.
-      if ((await dirIdentity(this.dir)) !== this.identity) throw fail('STORAGE_NOT_FOUND', `app ${this.appId} was deleted`);
+      if ((await dirIdentity(this.dir)) !== this.identity) throw appDeletedError(this.appId);
       return fn(await this.meta());
     });
   }
 
   async meta() {
     const meta = await readJson(this.file('app.json'));
-    if (!meta) throw fail('STORAGE_NOT_FOUND', `app ${this.appId} was deleted`);
+    if (!meta) throw appDeletedError(this.appId);
     return meta;
   }
 
   updateMeta(patch, options = {}) {
     return this.mutate(async (meta) => {
-      // Compare-and-set: ifVersion must be the version the caller read.
-      if (options.ifVersion !== undefined && options.ifVersion !== meta.version) {
-        throw fail('STORAGE_PRECONDITION_FAILED', `app ${this.appId}: meta version is ${meta.version}, expected ${options.ifVersion}`);
-      }
-      Object.assign(meta, structuredClone(patch), { version: meta.version + 1, updatedAt: this.now() });
-      await writeJson(this.file('app.json'), meta);
-      return meta;
+      // Compare-and-set (ifVersion must be the version the caller read), version bump, clock:
+      // storage-api's policy decides; this module reads and writes under its lock.
+      const next = nextAppMeta(meta, patch, options.ifVersion, this.now());
+      await writeJson(this.file('app.json'), next);
+      return next;
     });
   }
 
@@ -322,10 +321,6 @@ class Doc {
 
 // ---------------------------------------------------------------- jars
 
-/** STORAGE_IN_USE: the running app's jar can be neither replaced nor deleted. */
-function assertJarNotInUse(meta, name) {
-  if (meta.status === 'running' && meta.jar === name) throw fail('STORAGE_IN_USE', `jar ${name} is in use by running app ${meta.appId}`);
-}
 
 /** jars.json is { jars: [JarInfo] } (an array: "__proto__" is a valid jar name); content lives in blobs/<sha256>. */
 class JarStore extends Doc {
@@ -350,12 +345,10 @@ class JarStore extends Doc {
         await fh.sync();
       });
       const { sha256, size } = counter.result();
-      if (options.expectedSha256 && options.expectedSha256 !== sha256) {
-        throw fail('STORAGE_CORRUPT', `jar ${name}: content hashes to ${sha256}, expected ${options.expectedSha256}`);
-      }
+      checkJarDigest(name, sha256, options.expectedSha256);
       // Only now, with the content complete and durable, does the name move to it.
       return await this.app.mutate(async (meta) => {
-        assertJarNotInUse(meta, name);
+        checkJarReplaceable(meta, name);
         const blob = this.#blob(sha256);
         if (!(await exists(blob))) {
           await mkdir(dirname(blob), { recursive: true });
@@ -379,10 +372,10 @@ class JarStore extends Doc {
 
   async get(name, options = {}) {
     const info = await this.stat(name);
-    if (!info) throw fail('STORAGE_NOT_FOUND', `jar ${name} not found`);
+    if (!info) throw jarNotFoundError(name);
     // Opened here, not lazily, so a missing blob rejects this promise.
     const fh = await open(this.#blob(info.sha256), 'r').catch((err) => {
-      throw err.code === 'ENOENT' ? fail('STORAGE_NOT_FOUND', `jar ${name} not found`) : fsError(err, `jar get ${name}`);
+      throw err.code === 'ENOENT' ? jarNotFoundError(name) : fsError(err, `jar get ${name}`);
     });
     // Verify-on-read: the iteration throws STORAGE_CORRUPT at the end if the bytes rotted.
     return verifyingStream(fh.createReadStream(), { sha256: info.sha256, size: info.size, what: `jar ${name}` }, options);
@@ -400,8 +393,8 @@ class JarStore extends Doc {
     return this.app.mutate(async (meta) => {
       const index = await this.load();
       const info = index.jars.find((j) => j.name === name);
-      if (!info) throw fail('STORAGE_NOT_FOUND', `jar ${name} not found`);
-      assertJarNotInUse(meta, name);
+      if (!info) throw jarNotFoundError(name);
+      checkJarReplaceable(meta, name);
       index.jars = index.jars.filter((j) => j !== info);
       await writeJson(this.file, index);
       await this.#dropUnreferenced(index, info.sha256);

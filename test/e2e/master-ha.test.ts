@@ -128,6 +128,19 @@ if (!leg.run) {
       if (dir && !process.env.SLUICE_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
     });
 
+    it('every master\'s /health lists the masters campaigning in etcd, the leader first', async () => {
+      const lead = await leader();
+      for (const u of urls) {
+        const h = await waitFor(`${u} to see all three masters`, 10_000, async () => {
+          const b = (await call(u, 'GET', '/health')).body;
+          return b?.masters?.length === 3 ? b : undefined;
+        }, 100);
+        expect([...h.masters].sort()).toEqual([...urls].sort());
+        expect(h.masters[0]).toBe(urls[lead]);
+        expect(h.leader).toBe(urls[lead]);
+      }
+    });
+
     it('SIGKILL the leader during a word count: a new leader serves within the bound; exact output, no restart, no new epoch', async () => {
       const input = join(dir, 'kill-words.txt');
       writeWords(input, 4000, 5);
@@ -149,6 +162,12 @@ if (!leg.run) {
       await waitFor('a write on the new leader', 15_000, async () => ((await call(urls[next]!, 'PUT', `/apps/${appId}/acl`, { acl: [] })).status === 200 ? true : undefined), 100);
       const firstWrite = Date.now() - t0;
       expect(next).not.toBe(old);
+      // The dead master leaves the list once its lease is gone; the new leader heads it.
+      const alive = urls.filter((_, i) => i !== old);
+      await waitFor('the masters list without the killed one', 10_000, async () => {
+        const m = (await call(urls[next]!, 'GET', '/health')).body?.masters as string[] | undefined;
+        return m && m.length === 2 && m[0] === urls[next] && [...m].sort().join() === [...alive].sort().join() ? true : undefined;
+      }, 100);
       // Control plane back within the lease + the election + a margin for a loaded machine.
       expect(firstWrite).toBeLessThan(LEASE_MS + 6000);
       const end = await ended(appId);

@@ -14,7 +14,8 @@ export { runGc, type GcReport, type GcAction } from './gc.js';
 export { runFsck, type FsckReport, type FsckFinding, type FsckOptions } from './fsck.js';
 export {
   fencedError, outOfOrderError, checkWriterEpoch, checkAliveBefore, newAppMeta, damagedAppMeta, alreadyCommittedError, notStagedError,
-  checkStagedMatches, sameCommit, checkOpenEpoch, planOffsetAppend, checkConfigVersion,
+  checkStagedMatches, sameCommit, checkOpenEpoch, planOffsetAppend, checkConfigVersion, appExistsError, appNotFoundError, appDeletedError,
+  checkAppDeletable, nextAppMeta, checkJarReplaceable, checkJarDigest, jarNotFoundError,
 } from './policy.js';
 export { offsetStoreOver } from './offset-store.js';
 export { checkpointStoreOver, planCheckpointCommit, planCheckpointPrune, stagedRefTime } from './checkpoint-store.js';

@@ -3,7 +3,7 @@
  * ordering, and the checks that keep a handle of a deleted app from writing.
  */
 import { StorageError, toStorageError } from './errors.js';
-import type { AppMeta, CheckpointPart, CreateAppOptions, OffsetState, OpOptions, TimeEntry } from './types.js';
+import type { AppMeta, AppMetaPatch, CheckpointPart, CreateAppOptions, OffsetState, OpOptions, TimeEntry } from './types.js';
 import { bytesEqual } from './util/bytes.js';
 
 export function fencedError(store: string, mine: number, current: number): StorageError {
@@ -118,4 +118,54 @@ export function checkConfigVersion(id: string, current: number, expected: number
   if (expected !== undefined && expected !== current) {
     throw new StorageError(`config ${id}: version is ${current}, expected ${expected}`, { code: 'STORAGE_PRECONDITION_FAILED', details: { current, expected } });
   }
+}
+
+// ---- app lifecycle and jars: the same decisions and errors on every backend ----
+
+export function appExistsError(appId: string, cause?: unknown): StorageError {
+  return new StorageError(`app ${appId} already exists`, { code: 'STORAGE_ALREADY_EXISTS', ...(cause ? { cause } : {}) });
+}
+
+export function appNotFoundError(appId: string): StorageError {
+  return new StorageError(`app ${appId} not found`, { code: 'STORAGE_NOT_FOUND' });
+}
+
+/** A handle whose app was deleted (and maybe re-created under the same id) may not read or write. */
+export function appDeletedError(appId: string): StorageError {
+  return new StorageError(`app ${appId} was deleted`, { code: 'STORAGE_NOT_FOUND' });
+}
+
+/** deleteAppStorage: the app must exist and must not be running (its daemons still write). */
+export function checkAppDeletable<M extends Pick<AppMeta, 'status'>>(appId: string, meta: M | undefined): asserts meta is M {
+  if (!meta) throw appNotFoundError(appId);
+  if (meta.status === 'running') throw new StorageError(`app ${appId} is running`, { code: 'STORAGE_IN_USE' });
+}
+
+/**
+ * updateMeta: what replaces `cur`, read atomically with the write by the backend. A stale
+ * `ifVersion` is refused; every update bumps the version and stamps the backend's clock.
+ */
+export function nextAppMeta<M extends AppMeta>(cur: M, patch: AppMetaPatch, ifVersion: number | undefined, now: number): M {
+  if (ifVersion !== undefined && ifVersion !== cur.version) {
+    throw new StorageError(`app ${cur.appId}: meta version is ${cur.version}, expected ${ifVersion}`, { code: 'STORAGE_PRECONDITION_FAILED', details: { version: cur.version, ifVersion } });
+  }
+  return { ...cur, ...structuredClone(patch), version: cur.version + 1, updatedAt: now };
+}
+
+/** jars.put / jars.delete: the running app's artifact is never replaced or removed under it. */
+export function checkJarReplaceable(meta: Pick<AppMeta, 'appId' | 'status' | 'jar'>, name: string): void {
+  if (meta.status === 'running' && meta.jar === name) {
+    throw new StorageError(`jar ${name} is in use by running app ${meta.appId}`, { code: 'STORAGE_IN_USE' });
+  }
+}
+
+/** jars.put with expectedSha256: content that hashes otherwise is refused before its name is written. */
+export function checkJarDigest(name: string, sha256: string, expected: string | undefined): void {
+  if (expected !== undefined && expected !== sha256) {
+    throw new StorageError(`jar ${name}: content hashes to ${sha256}, expected ${expected}`, { code: 'STORAGE_CORRUPT', details: { sha256, expected } });
+  }
+}
+
+export function jarNotFoundError(name: string): StorageError {
+  return new StorageError(`jar ${name} not found`, { code: 'STORAGE_NOT_FOUND' });
 }

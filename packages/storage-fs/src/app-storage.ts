@@ -1,6 +1,6 @@
 import { readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { StorageError } from '@sluice/storage-api';
+import { StorageError, appDeletedError, nextAppMeta } from '@sluice/storage-api';
 import type { AppMeta, AppMetaPatch, BackendAppStorage, CheckpointBackend, OffsetBackend, StorageContext } from '@sluice/storage-api';
 import { type Db, writeTx } from './db.js';
 import { mapped } from './errors.js';
@@ -45,10 +45,8 @@ export class FsAppStorage implements BackendAppStorage {
     private readonly onClose: (app: FsAppStorage) => void,
   ) {
     this.#ino = statSync(join(dir, DB_FILE)).ino;
-    this.jars = new FsJarStore(db, dir, context.now, (name) => {
-      const m = readMeta(db);
-      return m?.status === 'running' && m.jar === name;
-    });
+    // Read inside the jar write's transaction: the in-use check and the write are atomic.
+    this.jars = new FsJarStore(db, dir, context.now, () => readMeta(db));
     this.logs = new FsLogStore(db);
     this.metrics = new FsMetricsStore(db);
     this.config = new FsConfigStore(db, context.now);
@@ -75,7 +73,7 @@ export class FsAppStorage implements BackendAppStorage {
     } catch {
       ino = undefined;
     }
-    if (ino !== this.#ino) throw new StorageError(`app ${this.appId} was deleted`, { code: 'STORAGE_NOT_FOUND' });
+    if (ino !== this.#ino) throw appDeletedError(this.appId);
   }
 
   meta(): Promise<AppMeta> {
@@ -93,10 +91,7 @@ export class FsAppStorage implements BackendAppStorage {
       return writeTx(this.db, () => {
         const m = readMeta(this.db);
         if (!m) throw new StorageError(`app ${this.appId} has no metadata`, { code: 'STORAGE_CORRUPT' });
-        if (options.ifVersion !== undefined && options.ifVersion !== m.version) {
-          throw new StorageError(`app ${m.appId}: meta version is ${m.version}, expected ${options.ifVersion}`, { code: 'STORAGE_PRECONDITION_FAILED' });
-        }
-        const next: AppMeta = { ...m, ...structuredClone(patch), version: m.version + 1, updatedAt: this.context.now() };
+        const next = nextAppMeta(m, patch, options.ifVersion, this.context.now());
         writeMeta(this.db, next);
         return next;
       });

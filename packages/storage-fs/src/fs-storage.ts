@@ -2,7 +2,7 @@ import { existsSync, readdirSync, renameSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { StorageError, damagedAppMeta, newAppMeta } from '@sluice/storage-api';
+import { StorageError, appExistsError, appNotFoundError, checkAppDeletable, damagedAppMeta, newAppMeta } from '@sluice/storage-api';
 import type { AppMeta, BackendAppStorage, BackendStorage, CreateAppOptions, FsckHookFinding, StorageCapabilities, StorageContext } from '@sluice/storage-api';
 import { fsckFsApp } from './fsck.js';
 import { type Db, openDb, writeTx } from './db.js';
@@ -79,7 +79,7 @@ export class FsStorage implements BackendStorage {
   createAppStorage(appName: string, appId: string, options: CreateAppOptions): Promise<BackendAppStorage> {
     return mapped(`create app ${appId}`, () => {
       const target = this.appDir(appId);
-      if (existsSync(target)) throw new StorageError(`app ${appId} already exists`, { code: 'STORAGE_ALREADY_EXISTS' });
+      if (existsSync(target)) throw appExistsError(appId);
       // Build the whole app dir aside, then rename it into place: the rename is the atomic
       // create-only step (it fails on an existing non-empty dir), so a kill never leaves a half app.
       const stage = join(this.root, 'tmp', `create-${appId}-${randomUUID()}`);
@@ -99,7 +99,7 @@ export class FsStorage implements BackendStorage {
           renameSync(stage, target);
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'ENOTEMPTY' || code === 'EEXIST') throw new StorageError(`app ${appId} already exists`, { code: 'STORAGE_ALREADY_EXISTS', cause: err });
+          if (code === 'ENOTEMPTY' || code === 'EEXIST') throw appExistsError(appId, err);
           throw err;
         }
         fsyncDirSync(join(this.root, 'apps'));
@@ -145,14 +145,14 @@ export class FsStorage implements BackendStorage {
     return mapped(`delete app ${appId}`, async () => {
       const dir = this.appDir(appId);
       const file = join(dir, DB_FILE);
-      if (!existsSync(file)) throw new StorageError(`app ${appId} not found`, { code: 'STORAGE_NOT_FOUND' });
+      if (!existsSync(file)) throw appNotFoundError(appId);
       const trash = join(this.root, 'tmp', `delete-${appId}-${randomUUID()}`);
       const db = this.#openDb(file);
       try {
         // Check and move out under the write lock: nobody can mark the app running in between.
         writeTx(db, () => {
-          const m = readMeta(db);
-          if (m?.status === 'running') throw new StorageError(`app ${appId} is running`, { code: 'STORAGE_IN_USE' });
+          // a database without meta is damaged, and may be deleted
+          checkAppDeletable(appId, readMeta(db) ?? { status: 'failed' });
           renameSync(dir, trash);
           fsyncDirSync(join(this.root, 'apps'));
         });

@@ -2,10 +2,10 @@ import { constants as fsConstants, createReadStream, existsSync, linkSync, unlin
 import { copyFile, open, rm, stat } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { HashingCounter, StorageError, atomicWriteFile, iterateBytes, verifyingStream } from '@sluice/storage-api';
-import type { BackendJarStore, ByteSource, JarInfo, TransferOptions } from '@sluice/storage-api';
+import { HashingCounter, StorageError, atomicWriteFile, checkJarDigest, checkJarReplaceable, iterateBytes, jarNotFoundError, verifyingStream } from '@sluice/storage-api';
+import type { AppMeta, BackendJarStore, ByteSource, JarInfo, TransferOptions } from '@sluice/storage-api';
 import { type Db, writeTx } from './db.js';
-import { mapNativeError, mapped, notFound } from './errors.js';
+import { mapNativeError, mapped } from './errors.js';
 import { FILE_MODE, fsyncDirSync } from './files.js';
 
 interface Row {
@@ -34,7 +34,7 @@ export class FsJarStore implements BackendJarStore {
   readonly #blobs: string;
   readonly #tmp: string;
 
-  constructor(private readonly db: Db, dir: string, private readonly now: () => number, private readonly jarInUse: (name: string) => boolean) {
+  constructor(private readonly db: Db, dir: string, private readonly now: () => number, private readonly appMeta: () => AppMeta | undefined) {
     this.#blobs = join(dir, 'blobs');
     this.#tmp = join(dir, 'tmp');
   }
@@ -48,7 +48,8 @@ export class FsJarStore implements BackendJarStore {
   }
 
   #assertNotInUse(name: string): void {
-    if (this.jarInUse(name)) throw new StorageError(`jar ${name} is in use by the running app`, { code: 'STORAGE_IN_USE' });
+    const m = this.appMeta();
+    if (m) checkJarReplaceable(m, name);
   }
 
   async put(name: string, source: ByteSource, options: TransferOptions = {}): Promise<JarInfo> {
@@ -84,9 +85,7 @@ export class FsJarStore implements BackendJarStore {
   /** The temp file is complete and fsynced: link it as a blob and point the name at it, under the write lock. */
   #commit(name: string, tmp: string, content: { sha256: string; size: number }, options: TransferOptions): JarInfo {
     const { sha256, size } = content;
-    if (options.expectedSha256 && options.expectedSha256 !== sha256) {
-      throw new StorageError(`jar ${name}: content hashes to ${sha256}, expected ${options.expectedSha256}`, { code: 'STORAGE_CORRUPT' });
-    }
+    checkJarDigest(name, sha256, options.expectedSha256);
     const info: JarInfo = { name, sha256, size, createdAt: this.now() };
     const replaced = writeTx(this.db, () => {
       this.#assertNotInUse(name);
@@ -118,7 +117,7 @@ export class FsJarStore implements BackendJarStore {
   async get(name: string, options: TransferOptions = {}): Promise<AsyncIterable<Uint8Array>> {
     return mapped(`jar get ${name}`, async () => {
       const row = this.#row(name);
-      if (!row) throw notFound(`jar ${name} not found`);
+      if (!row) throw jarNotFoundError(name);
       // Open now: a later delete or replace cannot pull the file from under the reader.
       const fh = await open(this.blobPath(row.sha256), 'r').catch((err: unknown) => {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -147,7 +146,7 @@ export class FsJarStore implements BackendJarStore {
       this.#dropBlobIfUnused(
         writeTx(this.db, () => {
           const row = this.#row(name);
-          if (!row) throw notFound(`jar ${name} not found`);
+          if (!row) throw jarNotFoundError(name);
           this.#assertNotInUse(name);
           this.db.prepare('DELETE FROM jars WHERE name = ?').run(name);
           return row.sha256;
@@ -198,7 +197,7 @@ export class FsJarStore implements BackendJarStore {
   /** Verifies while copying into a temp file beside the target; fsync + rename only after the digest matched. */
   async copyToLocal(name: string, path: string, options: TransferOptions = {}): Promise<JarInfo> {
     const info = await this.stat(name);
-    if (!info) throw notFound(`jar ${name} not found`);
+    if (!info) throw jarNotFoundError(name);
     try {
       await atomicWriteFile(path, await this.get(name, options), { mode: 0o644 });
       return info;

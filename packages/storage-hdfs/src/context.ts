@@ -1,4 +1,4 @@
-import type { StorageLogger } from '@sluice/storage-api';
+import type { AppMeta, StorageLogger } from '@sluice/storage-api';
 import type { WebHdfsClient } from './client.js';
 import type { FileOps } from './files.js';
 
@@ -10,5 +10,5 @@ export interface HdfsCtx extends FileOps {
   /** The app's directory on HDFS. */
   appDir: string;
   /** Meta lookup for "jar in use" checks. */
-  appMeta: () => Promise<{ status: string; jar?: string; appId: string }>;
+  appMeta: () => Promise<Pick<AppMeta, 'status' | 'jar' | 'appId'>>;
 }

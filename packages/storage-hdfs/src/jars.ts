@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BackendJarStore, ByteSource, JarInfo, OpOptions, TransferOptions } from '@sluice/storage-api';
 import { HashingCounter, StorageError, iterateBytes, verifyingStream } from '@sluice/storage-api';
+import { checkJarDigest, checkJarReplaceable, jarNotFoundError } from '@sluice/storage-api';
 import type { HdfsCtx } from './context.js';
 import { TMP_PREFIX, commitFile, committed, jsonBytes, readJson, removeQuietly } from './files.js';
 
@@ -18,9 +19,7 @@ export class HdfsJarStore implements BackendJarStore {
 
   async #assertNotInUse(name: string): Promise<void> {
     const m = await this.ctx.appMeta();
-    if (m.status === 'running' && m.jar === name) {
-      throw new StorageError(`jar ${name} is in use by running app ${m.appId}`, { code: 'STORAGE_IN_USE' });
-    }
+    checkJarReplaceable(m, name);
   }
 
   async put(name: string, source: ByteSource, options: TransferOptions = {}): Promise<JarInfo> {
@@ -36,9 +35,7 @@ export class HdfsJarStore implements BackendJarStore {
     }
     const { sha256, size } = counter.result();
     try {
-      if (options.expectedSha256 && options.expectedSha256 !== sha256) {
-        throw new StorageError(`jar ${name}: content hashes to ${sha256}, expected ${options.expectedSha256}`, { code: 'STORAGE_CORRUPT' });
-      }
+      checkJarDigest(name, sha256, options.expectedSha256);
       // The upload went to a temp path: check its length before trusting it.
       const st = await this.ctx.client.status(tmp, options.signal);
       if (!st || st.length !== size) {
@@ -62,7 +59,7 @@ export class HdfsJarStore implements BackendJarStore {
 
   async get(name: string, options: TransferOptions = {}): Promise<AsyncIterable<Uint8Array>> {
     const info = await this.stat(name, options);
-    if (!info) throw new StorageError(`jar ${name} not found`, { code: 'STORAGE_NOT_FOUND' });
+    if (!info) throw jarNotFoundError(name);
     let body: AsyncIterable<Uint8Array>;
     try {
       body = await this.ctx.client.open(`${this.#blobs}/${info.sha256}`, options.signal);
@@ -95,10 +92,10 @@ export class HdfsJarStore implements BackendJarStore {
 
   async delete(name: string, o: OpOptions = {}): Promise<void> {
     const info = await this.stat(name, o);
-    if (!info) throw new StorageError(`jar ${name} not found`, { code: 'STORAGE_NOT_FOUND' });
+    if (!info) throw jarNotFoundError(name);
     await this.#assertNotInUse(name);
     if (!(await this.ctx.client.delete(`${this.#names}/${name}`, false, o.signal))) {
-      throw new StorageError(`jar ${name} not found`, { code: 'STORAGE_NOT_FOUND' });
+      throw jarNotFoundError(name);
     }
     // Drop the blob when no other name points at it. A put of the same content racing
     // this delete can lose its blob; it then reads as STORAGE_CORRUPT (documented).

@@ -10,6 +10,7 @@ import type {
   StorageContext,
 } from '@sluice/storage-api';
 import { LIMITS, StorageError, checkAliveBefore, damagedAppMeta, newAppMeta } from '@sluice/storage-api';
+import { appDeletedError, appExistsError, checkAppDeletable, nextAppMeta } from '@sluice/storage-api';
 import { randomUUID } from 'node:crypto';
 import { WebHdfsClient } from './client.js';
 import { HdfsCheckpointStore } from './checkpoints.js';
@@ -79,7 +80,7 @@ export class HdfsStorage implements BackendStorage {
     // Sequence 1 of the meta is the create-only commit of the app itself.
     const gen = randomUUID();
     if (!(await writeVersion<MetaDoc>(this.#ops, `${dir}/meta`, 1, { meta, gen }))) {
-      throw new StorageError(`app ${appId} already exists`, { code: 'STORAGE_ALREADY_EXISTS' });
+      throw appExistsError(appId);
     }
     return this.#app(appId, appName, gen);
   }
@@ -119,8 +120,7 @@ export class HdfsStorage implements BackendStorage {
 
   async deleteAppStorage(appId: string): Promise<void> {
     const v = await readLatest<MetaDoc>(this.#ops, `${this.#apps}/${appId}/meta`);
-    if (!v) throw new StorageError(`app ${appId} not found`, { code: 'STORAGE_NOT_FOUND' });
-    if (v.doc.meta.status === 'running') throw new StorageError(`app ${appId} is running`, { code: 'STORAGE_IN_USE' });
+    checkAppDeletable(appId, v?.doc.meta);
     // One recursive DELETE: a single NameNode transaction removes every sub-store.
     await this.client.delete(`${this.#apps}/${appId}`, true);
   }
@@ -159,7 +159,7 @@ class HdfsAppStorage implements BackendAppStorage {
 
   async #latest() {
     const v = await readLatest<MetaDoc>(this.#ctx, this.#metaDir);
-    if (!v || v.doc.gen !== this.gen) throw new StorageError(`app ${this.appId} was deleted`, { code: 'STORAGE_NOT_FOUND' });
+    if (!v || v.doc.gen !== this.gen) throw appDeletedError(this.appId);
     return v;
   }
 
@@ -171,10 +171,7 @@ class HdfsAppStorage implements BackendAppStorage {
     for (let attempt = 0; attempt < 50; attempt++) {
       const { seq, doc } = await this.#latest();
       const m = doc.meta;
-      if (options.ifVersion !== undefined && options.ifVersion !== m.version) {
-        throw new StorageError(`app ${m.appId}: meta version is ${m.version}, expected ${options.ifVersion}`, { code: 'STORAGE_PRECONDITION_FAILED' });
-      }
-      const next: AppMeta = { ...m, ...structuredClone(patch), version: m.version + 1, updatedAt: this.#ctx.now() };
+      const next = nextAppMeta(m, patch, options.ifVersion, this.#ctx.now());
       if (await writeVersion<MetaDoc>(this.#ctx, this.#metaDir, seq + 1, { meta: next, gen: this.gen })) return next;
     }
     throw new StorageError(`app ${this.appId}: meta under too much contention`, { code: 'STORAGE_UNAVAILABLE', transient: true });

@@ -4,6 +4,7 @@ import {
   HashingCounter, StorageError, isStorageError, iterateBytes, verifyingStream, type AppMeta, type BackendJarStore, type ByteSource,
   type JarInfo, type OpOptions, type TransferOptions,
 } from '@sluice/storage-api';
+import { checkJarDigest, checkJarReplaceable, jarNotFoundError } from '@sluice/storage-api';
 import { mapLimit } from './keys.js';
 import type { Shared } from './shared.js';
 import { streamUpload, type UploadSettings } from './stream-upload.js';
@@ -51,9 +52,7 @@ export class S3JarStore implements BackendJarStore {
       uploaded = true;
       await streamUpload(this.sh, this.settings, dataKey, chunks, signal);
       const { sha256, size } = counter.result();
-      if (options.expectedSha256 && options.expectedSha256 !== sha256) {
-        throw new StorageError(`jar ${name}: content hashes to ${sha256}, expected ${options.expectedSha256}`, { code: 'STORAGE_CORRUPT' });
-      }
+      checkJarDigest(name, sha256, options.expectedSha256);
       await this.#assertNotInUse(name, signal);
       const target = await this.#dedupe(sha256, size, dataKey, signal);
       const info: NameRecord = { name, sha256, size, createdAt: this.sh.context.now(), dataKey: target };
@@ -82,10 +81,7 @@ export class S3JarStore implements BackendJarStore {
   }
 
   async #assertNotInUse(name: string, signal?: AbortSignal): Promise<void> {
-    const m = await this.meta(signal);
-    if (m.status === 'running' && m.jar === name) {
-      throw new StorageError(`jar ${name} is in use by running app ${m.appId}`, { code: 'STORAGE_IN_USE' });
-    }
+    checkJarReplaceable(await this.meta(signal), name);
   }
 
   async #record(name: string, signal?: AbortSignal): Promise<NameRecord | undefined> {
@@ -94,7 +90,7 @@ export class S3JarStore implements BackendJarStore {
 
   async get(name: string, options: TransferOptions = {}): Promise<AsyncIterable<Uint8Array>> {
     const rec = await this.#record(name, options.signal);
-    if (!rec) throw new StorageError(`jar ${name} not found`, { code: 'STORAGE_NOT_FOUND' });
+    if (!rec) throw jarNotFoundError(name);
     let out: { Body?: AsyncIterable<Uint8Array> };
     try {
       out = await this.sh.io.send<{ Body?: AsyncIterable<Uint8Array> }>(
@@ -130,7 +126,7 @@ export class S3JarStore implements BackendJarStore {
   /** Removes the name only: shared content goes in collectGarbage (a concurrent put may dedupe onto it). */
   async delete(name: string, o: OpOptions = {}): Promise<void> {
     const rec = await this.#record(name, o.signal);
-    if (!rec) throw new StorageError(`jar ${name} not found`, { code: 'STORAGE_NOT_FOUND' });
+    if (!rec) throw jarNotFoundError(name);
     await this.#assertNotInUse(name, o.signal);
     await this.sh.io.delete(this.#nameKey(name), o.signal);
   }

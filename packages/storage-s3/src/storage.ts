@@ -4,6 +4,7 @@ import {
   LIMITS, StorageError, checkAliveBefore, damagedAppMeta, newAppMeta, type AppMeta, type AppMetaPatch, type BackendAppStorage, type BackendStorage, type CheckpointStore,
   type CreateAppOptions, type FsckHookFinding, type OffsetBackend, type StorageCapabilities, type StorageContext,
 } from '@sluice/storage-api';
+import { appDeletedError, appExistsError, checkAppDeletable, nextAppMeta } from '@sluice/storage-api';
 import { S3CheckpointStore } from './checkpoints.js';
 import { fsckS3App } from './fsck.js';
 import { S3ConfigStore, casUpdate, strip, type Versioned } from './config.js';
@@ -98,7 +99,7 @@ export class S3Storage implements BackendStorage {
     const r = await this.io.putIfAbsent(this.#metaKey(appId), JSON.stringify(meta));
     if (!r.created) {
       const cur = await this.io.getJson<StoredMeta & Versioned>(this.#metaKey(appId));
-      if (cur?.value.writeId !== writeId) throw new StorageError(`app ${appId} already exists`, { code: 'STORAGE_ALREADY_EXISTS' });
+      if (cur?.value.writeId !== writeId) throw appExistsError(appId);
     }
     return this.#app(meta);
   }
@@ -131,8 +132,7 @@ export class S3Storage implements BackendStorage {
 
   async deleteAppStorage(appId: string): Promise<void> {
     const cur = await this.io.getJson<StoredMeta>(this.#metaKey(appId));
-    if (!cur) throw new StorageError(`app ${appId} not found`, { code: 'STORAGE_NOT_FOUND' });
-    if (cur.value.status === 'running') throw new StorageError(`app ${appId} is running`, { code: 'STORAGE_IN_USE' });
+    checkAppDeletable(appId, cur?.value);
     // The meta goes first: from then on the app is gone, its data folder unreachable garbage.
     await this.io.delete(this.#metaKey(appId));
     const keys = await this.io.listKeys(`${this.settings.root}apps/${appId}/${cur.value.gen}/`);
@@ -187,7 +187,7 @@ export class S3AppStorage implements BackendAppStorage {
   }
 
   #gone(): StorageError {
-    return new StorageError(`app ${this.appId} was deleted`, { code: 'STORAGE_NOT_FOUND' });
+    return appDeletedError(this.appId);
   }
 
   async meta(o: { signal?: AbortSignal } = {}): Promise<AppMeta> {
@@ -200,10 +200,7 @@ export class S3AppStorage implements BackendAppStorage {
     this.sh.requireSafeWrites(`app ${this.appId}: update meta`);
     const next = await casUpdate<StoredMeta>(this.sh, `${this.base}meta.json`, `app ${this.appId} meta`, (cur) => {
       if (!cur || cur.gen !== this.initial.gen) throw this.#gone();
-      if (options.ifVersion !== undefined && options.ifVersion !== cur.version) {
-        throw new StorageError(`app ${this.appId}: meta version is ${cur.version}, expected ${options.ifVersion}`, { code: 'STORAGE_PRECONDITION_FAILED' });
-      }
-      return { ...cur, ...structuredClone(patch), version: cur.version + 1, updatedAt: this.sh.context.now() };
+      return nextAppMeta(cur, patch, options.ifVersion, this.sh.context.now());
     });
     return publicMeta(next);
   }

@@ -16,6 +16,8 @@ export interface MastersReport {
   etcd?: {
     prefix: string;
     electionLeader?: string;
+    /** Every master campaigning in the election, oldest (the leader) first: masters missing from master.urls show here. */
+    candidates?: string[];
     members: Array<{ endpoint: string; healthy: boolean; version?: string; isRaftLeader?: boolean; error?: string }>;
   };
 }
@@ -48,18 +50,20 @@ export async function mastersReport(urls: string[], ha: { endpoints: string[]; p
   if (ha) {
     const members = await Promise.all(ha.endpoints.map(etcdMember));
     let electionLeader: string | undefined;
+    let candidates: string[] | undefined;
     if (members.some((m) => m.healthy)) {
       const client = createEtcdClient({ endpoints: ha.endpoints, requestTimeoutMs: PROBE_TIMEOUT_MS });
       try {
-        const first = await client.getAll().prefix(`${ha.prefix}election/`).sort('Create', 'Ascend').limit(1).exec();
-        electionLeader = first.kvs[0]?.value.toString();
+        const all = await client.getAll().prefix(`${ha.prefix}election/`).sort('Create', 'Ascend').limit(64).exec();
+        candidates = all.kvs.map((kv) => kv.value.toString());
+        electionLeader = candidates[0];
       } catch {
         /* reported through the members' health */
       } finally {
         client.close();
       }
     }
-    report.etcd = { prefix: ha.prefix, ...(electionLeader ? { electionLeader } : {}), members };
+    report.etcd = { prefix: ha.prefix, ...(electionLeader ? { electionLeader } : {}), ...(candidates ? { candidates } : {}), members };
     report.leader ??= electionLeader;
   }
   return report;
@@ -90,6 +94,8 @@ export function registerMastersCommand(program: Command): void {
             write('');
             write(table([['ETCD', 'HEALTH', 'VERSION', 'RAFT'], ...report.etcd.members.map((m) => [m.endpoint, m.healthy ? 'healthy' : `unhealthy${m.error ? ` (${m.error.slice(0, 40)})` : ''}`, m.version ?? '-', m.isRaftLeader ? 'leader' : '-'])]));
             write(`election leader in etcd (${report.etcd.prefix}election/): ${report.etcd.electionLeader ?? 'none'}`);
+            const unlisted = (report.etcd.candidates ?? []).filter((c) => !report.masters.some((m) => m.url === c));
+            if (unlisted.length > 0) write(`campaigning but not in master.urls: ${unlisted.join(', ')}`);
           }
         }
         // no leader anywhere: the control plane cannot take writes, say so in the exit code

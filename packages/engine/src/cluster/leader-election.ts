@@ -25,6 +25,8 @@ export interface LeaderElectionOptions {
 /** Re-campaign back-off after a lost lease or an unreachable etcd: bounded, doubling. */
 const RECAMPAIGN_MIN_MS = 100;
 const RECAMPAIGN_MAX_MS = 2000;
+/** Bound on the candidates read per lookup: far more masters than any cluster runs. */
+const MAX_CANDIDATES = 64;
 
 /**
  * Owns this master's campaign in an etcd election (the etcd concurrency recipe: a key per
@@ -54,6 +56,7 @@ export class LeaderElection extends EventEmitter implements SeedWriteFence {
   #observer: Watcher | undefined;
   #observeTimer: NodeJS.Timeout | undefined;
   #observedRevision = -1n;
+  #candidateAddresses: string[] = [];
   #waiter: Watcher | undefined;
 
   constructor(opts: LeaderElectionOptions) {
@@ -72,6 +75,10 @@ export class LeaderElection extends EventEmitter implements SeedWriteFence {
   }
   get address(): string {
     return this.#opts.address;
+  }
+  /** Every master campaigning now (its address), the leader first; as last observed in etcd. */
+  get candidates(): readonly string[] {
+    return this.#candidateAddresses;
   }
   /** The fence for seed writes; undefined unless this master leads. */
   fence(): LeaderFence | undefined {
@@ -254,12 +261,14 @@ export class LeaderElection extends EventEmitter implements SeedWriteFence {
     const { client } = this.#opts;
     const refresh = async (): Promise<void> => {
       try {
-        const first = await client.getAll().prefix(this.#candidates).sort('Create', 'Ascend').limit(1).exec();
+        // Every candidate (one small key per master), oldest first: the first leads.
+        const all = await client.getAll().prefix(this.#candidates).sort('Create', 'Ascend').limit(MAX_CANDIDATES).exec();
         // Lookups overlap (one per watch event): an older answer landing late must not win.
-        const rev = BigInt(first.header.revision);
+        const rev = BigInt(all.header.revision);
         if (rev < this.#observedRevision) return;
         this.#observedRevision = rev;
-        this.#observed(first.kvs[0]);
+        this.#candidateAddresses = [...new Set(all.kvs.map((kv) => kv.value.toString()))];
+        this.#observed(all.kvs[0]);
       } catch (err) {
         this.#log.debug({ err: (err as Error).message }, 'leader lookup failed');
       }

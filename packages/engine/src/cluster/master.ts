@@ -56,6 +56,8 @@ export interface MasterOptions {
 export interface MasterElection {
   readonly role: 'leader' | 'follower';
   readonly leader: string | undefined;
+  /** Every master campaigning (its address), the leader first. */
+  readonly candidates: readonly string[];
   on(event: 'change', listener: (c: { role: 'leader' | 'follower'; leader: string | undefined }) => void): unknown;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -670,7 +672,8 @@ export class Master {
     };
     registerBlobRoutes(r, { storage: this.opts.storage, authz: () => this.#authz(), logger: this.opts.logger });
     r.add('GET', '/health', 'public', async () => ({
-      ok: true, role: this.role, leader: this.#election ? (this.#election.leader ?? null) : this.address, address: this.address, workers: this.#workers.size, apps: this.#apps.size, startedAt: this.startedAt, version: ENGINE_VERSION,
+      ok: true, role: this.role, leader: this.#election ? (this.#election.leader ?? null) : this.address, address: this.address,
+      ...(this.#election ? { masters: [...this.#election.candidates] } : {}), workers: this.#workers.size, apps: this.#apps.size, startedAt: this.startedAt, version: ENGINE_VERSION,
     }));
     r.add('GET', '/workers', 'user', async (_req, _p, _u, who) => ({
       workers: [...this.#workers.values()].map((w) => ({

@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHmac, hash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
 /**
  * User API tokens (stored scrypt-hashed) and daemon tokens (HMAC under the cluster
@@ -52,7 +52,8 @@ export function parseUserToken(token: string): { tokenId: string; secret: string
 
 /** A cache key for a presented token: never keep the token itself in memory longer than needed. */
 export function tokenDigest(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  // One-shot hash: on every authenticated request, ~3× cheaper than createHash().update().digest().
+  return hash('sha256', token, 'base64url');
 }
 
 export type DaemonRole = 'appmaster' | 'executor';

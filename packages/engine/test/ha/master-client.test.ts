@@ -81,7 +81,8 @@ describe('MasterClient', () => {
     expect(err.code).toBe('MASTER_UNREACHABLE');
     expect(err.message).toContain(urls[0]!);
     expect(err.message).toContain(urls[1]!);
-    expect(Date.now() - t0).toBeLessThan(800 + 500);
+    // the budget, plus one attempt in flight and a loaded CI machine; 1000 attempts would take far longer
+    expect(Date.now() - t0).toBeLessThan(800 + 1500);
   });
 
   it('is bounded by attempts as well as time', async () => {

@@ -75,6 +75,7 @@ if (!leg.run) {
       expect(r1.leader).toBe(masters[0]!.url);
       expect(r1.masters.map((m) => m.role)).toEqual(['leader', 'follower']);
       expect(r1.etcd.electionLeader).toBe(masters[0]!.url);
+      expect((r1.etcd as { candidates?: string[] }).candidates).toEqual(masters.map((m) => m.url));
       expect(r1.etcd.members.map((m) => m.healthy)).toEqual([true, true, true]);
       expect(r1.etcd.members.filter((m) => m.isRaftLeader)).toHaveLength(1);
 

@@ -2,8 +2,7 @@ import type {
   AppMeta, AppMetaPatch, BackendAppStorage, BackendStorage, CheckpointBackend, CreateAppOptions, FsckHookFinding, OffsetBackend, StorageCapabilities,
   StorageContext,
 } from '../types.js';
-import { StorageError } from '../errors.js';
-import { newAppMeta } from '../policy.js';
+import { appDeletedError, appExistsError, checkAppDeletable, newAppMeta, nextAppMeta } from '../policy.js';
 import { MemoryCheckpointStore, MemoryOffsetStore } from './time-stores.js';
 import { MemoryConfigStore, MemoryJarStore, MemoryLogStore, MemoryMetricsStore } from './sub-stores.js';
 import { MemoryBlobBackend } from './blobs.js';
@@ -34,7 +33,7 @@ export class MemoryStorage implements BackendStorage {
   }
 
   async createAppStorage(appName: string, appId: string, options: CreateAppOptions): Promise<BackendAppStorage> {
-    if (this.volume.apps.has(appId)) throw new StorageError(`app ${appId} already exists`, { code: 'STORAGE_ALREADY_EXISTS' });
+    if (this.volume.apps.has(appId)) throw appExistsError(appId);
     const now = this.context.now();
     const meta = newAppMeta(appName, appId, options, now);
     const app = newApp(meta);
@@ -53,10 +52,9 @@ export class MemoryStorage implements BackendStorage {
 
   async deleteAppStorage(appId: string): Promise<void> {
     const app = this.volume.apps.get(appId);
-    if (!app) throw new StorageError(`app ${appId} not found`, { code: 'STORAGE_NOT_FOUND' });
-    if (app.meta.status === 'running') throw new StorageError(`app ${appId} is running`, { code: 'STORAGE_IN_USE' });
+    checkAppDeletable(appId, app?.meta);
     this.volume.apps.delete(appId);
-    app.deleted = true;
+    app!.deleted = true;
   }
 
   /** fsck's hook: staged parts never committed and before their store's last commit; blobs no jar points at. */
@@ -112,12 +110,8 @@ class MemoryAppStorage implements BackendAppStorage {
 
   async updateMeta(patch: AppMetaPatch, options: { ifVersion?: number } = {}): Promise<AppMeta> {
     this.#assertExists();
-    const m = this.app.meta;
-    if (options.ifVersion !== undefined && options.ifVersion !== m.version) {
-      throw new StorageError(`app ${m.appId}: meta version is ${m.version}, expected ${options.ifVersion}`, { code: 'STORAGE_PRECONDITION_FAILED' });
-    }
-    Object.assign(m, structuredClone(patch), { version: m.version + 1, updatedAt: this.context.now() });
-    return structuredClone(m);
+    this.app.meta = nextAppMeta(this.app.meta, patch, options.ifVersion, this.context.now());
+    return structuredClone(this.app.meta);
   }
 
   offsets(name: string): OffsetBackend {
@@ -136,7 +130,7 @@ class MemoryAppStorage implements BackendAppStorage {
 
   #assertExists(): void {
     if (this.volume.apps.get(this.app.meta.appId) !== this.app) {
-      throw new StorageError(`app ${this.app.meta.appId} was deleted`, { code: 'STORAGE_NOT_FOUND' });
+      throw appDeletedError(this.app.meta.appId);
     }
   }
 }

@@ -2,8 +2,8 @@ import type {
   ByteSource, ConfigBackend, ConfigEntry, FollowOptions, JarInfo, LogPage, LogQuery, LogRecord, LogStats, LogStore,
   MetricPoint, MetricQuery, MetricResolution, MetricSeries, MetricsStore, SeriesInfo, TransferOptions,
 } from '../types.js';
-import { StorageError } from '../errors.js';
 import { HashingCounter, iterateBytes, verifyingStream } from '../util/bytes.js';
+import { checkJarDigest, checkJarReplaceable, jarNotFoundError } from '../policy.js';
 import { afterCursor, decodeCursor, effectiveLimit, logPage, matchesLogQuery } from '../util/logs.js';
 import {
   Aggregator, RESOLUTION_MS, ROLLUP_RESOLUTIONS, addValue, chooseResolution, emptyPartial, labelsMatch, seriesKey, type PartialAgg,
@@ -20,10 +20,8 @@ export class MemoryJarStore {
     const chunks: Buffer[] = [];
     for await (const c of counter.wrap(iterateBytes(source, options.signal))) chunks.push(Buffer.from(c));
     const { sha256, size } = counter.result();
-    if (options.expectedSha256 && options.expectedSha256 !== sha256) {
-      throw new StorageError(`jar ${name}: content hashes to ${sha256}, expected ${options.expectedSha256}`, { code: 'STORAGE_CORRUPT' });
-    }
-    this.#assertNotInUse(name);
+    checkJarDigest(name, sha256, options.expectedSha256);
+    checkJarReplaceable(this.app.meta, name);
     if (!this.app.blobs.has(sha256)) this.app.blobs.set(sha256, Buffer.concat(chunks)); // dedupe
     const info: JarInfo = { name, sha256, size, createdAt: this.now() };
     this.app.jars.set(name, info);
@@ -33,7 +31,7 @@ export class MemoryJarStore {
   async get(name: string, options: TransferOptions = {}): Promise<AsyncIterable<Uint8Array>> {
     const info = this.app.jars.get(name);
     const blob = info && this.app.blobs.get(info.sha256);
-    if (!info || !blob) throw new StorageError(`jar ${name} not found`, { code: 'STORAGE_NOT_FOUND' });
+    if (!info || !blob) throw jarNotFoundError(name);
     const data = Buffer.from(blob);
     async function* chunks(): AsyncIterable<Uint8Array> {
       for (let i = 0; i < data.length; i += 64 * 1024) yield data.subarray(i, i + 64 * 1024);
@@ -53,18 +51,12 @@ export class MemoryJarStore {
   async delete(name: string): Promise<void> {
     assertLive(this.app);
     const info = this.app.jars.get(name);
-    if (!info) throw new StorageError(`jar ${name} not found`, { code: 'STORAGE_NOT_FOUND' });
-    this.#assertNotInUse(name);
+    if (!info) throw jarNotFoundError(name);
+    checkJarReplaceable(this.app.meta, name);
     this.app.jars.delete(name);
     if (![...this.app.jars.values()].some((j) => j.sha256 === info.sha256)) this.app.blobs.delete(info.sha256);
   }
 
-  #assertNotInUse(name: string): void {
-    const m = this.app.meta;
-    if (m.status === 'running' && m.jar === name) {
-      throw new StorageError(`jar ${name} is in use by running app ${m.appId}`, { code: 'STORAGE_IN_USE' });
-    }
-  }
 }
 
 export class MemoryLogStore implements Pick<LogStore, 'append' | 'query' | 'follow' | 'stats' | 'deleteBefore'> {

@@ -1,4 +1,4 @@
-import { StorageError } from '../errors.js';
+import { appDeletedError } from '../policy.js';
 import type { AppMeta, Checkpoint, ConfigEntry, JarInfo, LogRecord, MetricKind, MetricResolution, TimeEntry } from '../types.js';
 import type { PartialAgg } from '../util/metrics.js';
 
@@ -53,5 +53,5 @@ export function newApp(meta: AppMeta): MemoryApp {
 
 /** Writes through a handle of a deleted app fail: they must not be acknowledged and then lost. */
 export function assertLive(app: MemoryApp): void {
-  if (app.deleted) throw new StorageError(`app ${app.meta.appId} was deleted`, { code: 'STORAGE_NOT_FOUND' });
+  if (app.deleted) throw appDeletedError(app.meta.appId);
 }

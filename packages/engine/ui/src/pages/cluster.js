@@ -13,7 +13,7 @@ export function ClusterPage() {
     <table class="kv" data-testid="cluster-health">
       <tr><th>master</th><td>${h.address || '—'}</td></tr>
       <tr><th>role</th><td>${h.role || 'single master'}${h.leader ? html` (leader ${h.leader})` : ''}</td></tr>
-      ${h.masters ? html`<tr><th>masters</th><td>${h.masters.join(', ')}</td></tr>` : ''}
+      ${h.masters ? html`<tr><th>masters (${h.masters.length})</th><td data-testid="masters">${h.masters.map((m, i) => html`${i > 0 ? ', ' : ''}<span class=${m === h.leader ? 'leader' : ''}>${m}${m === h.leader ? ' (leader)' : ''}</span>`)}</td></tr>` : ''}
       <tr><th>started</th><td>${fmtTime(h.startedAt)}</td></tr>
       <tr><th>version</th><td>${h.version || '—'}</td></tr>
       <tr><th>apps</th><td>${h.apps ?? '—'}</td></tr>
