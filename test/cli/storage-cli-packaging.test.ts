@@ -30,13 +30,20 @@ afterAll(async () => {
 
 function run(cmd: string, args: string[], cwd: string, timeoutMs: number): Promise<{ code: number; out: string; stdout: string; stderr: string }> {
   return new Promise((res, reject) => {
-    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: cliEnv });
+    // Its own process group: npx runs `sluice` as a child, and a timeout must stop both.
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: cliEnv, detached: true });
     let out = '';
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => ((out += d.toString()), (stdout += d.toString())));
     child.stderr.on('data', (d: Buffer) => ((out += d.toString()), (stderr += d.toString())));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone already
+      }
+    }, timeoutMs);
     child.on('error', reject);
     child.on('exit', (code) => {
       clearTimeout(timer);
