@@ -14,6 +14,9 @@ export interface UploadSettings {
   queueSize: number;
 }
 
+/** Read ahead of the uploader: the source (hashing, disk reads) overlaps the part being sent; memory stays bounded. */
+const PREFETCH_BYTES = 1 << 20;
+
 /**
  * Streams `source` to `key` in bounded memory: the first `multipartThreshold` bytes are
  * buffered so small objects take one retryable PUT; larger ones continue as a multipart
@@ -43,7 +46,7 @@ export async function streamUpload(sh: Shared, settings: UploadSettings, key: st
   }
   const upload = new Upload({
     client: settings.uploadClient,
-    params: { Bucket: sh.io.bucket, Key: key, Body: Readable.from(body(), { objectMode: false, highWaterMark: 1 }) },
+    params: { Bucket: sh.io.bucket, Key: key, Body: Readable.from(body(), { objectMode: false, highWaterMark: PREFETCH_BYTES }) },
     partSize: settings.partSize,
     queueSize: settings.queueSize,
     leavePartsOnError: true, // we abort ourselves, tolerating endpoints without the route
