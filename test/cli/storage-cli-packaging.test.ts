@@ -250,6 +250,8 @@ describe('backends as separately published artifacts', () => {
       expect(pkg.peerDependencies?.['@sluice/storage-api'], p.name).toBe('^0.1.0');
       expect(satisfiesCaret(api.version, pkg.peerDependencies!['@sluice/storage-api']!), p.name).toBe(true);
       expect(pkg.dependencies?.['@sluice/storage-api'], p.name).toBeUndefined();
+      // Its README says how to install it.
+      expect(await fromTarball(p, 'README.md'), `${p.name} README`).toMatch(new RegExp(`^npm install [^\\n]*${p.name}$`, 'm'));
     }
     expect(readdirSync(join(proj, 'node_modules', '@sluice')).sort()).toEqual(['engine', 'storage-api', 'storage-fs', 'storage-hdfs', 'storage-s3']);
   });
