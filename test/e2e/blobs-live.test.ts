@@ -121,7 +121,9 @@ for (const backend of ['fs', 's3'] as const) {
       writeFileSync(join(dir, 'v1.txt'), 'alpha\n');
       writeFileSync(join(dir, 'v2.txt'), 'beta\n');
       expect(await ok('alice', ['blobs', 'create', 'dict', '--file', join(dir, 'v1.txt')])).toBe(0);
-      const lines = 3000;
+      // ~20 s of input at 400 lines/s: the app must still run through the switch, the status
+      // checks and the SIGKILL below, even when a loaded machine makes the switch slow.
+      const lines = 8000;
       const input = join(dir, 'lines.txt');
       writeFileSync(input, [...Array(lines).keys()].map((i) => `k${i}`).join('\n') + '\n');
       const output = join(dir, 'out');

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadStorageModule, openStorage, type Storage } from '@sluice/storage-api';
@@ -33,9 +35,41 @@ function factoryFor(file: string): ConformanceFactory {
   };
 }
 
+/** The file-volume modules: data in one file under a fresh directory, shared by every process. */
+function fileVolumeFactory(file: string): ConformanceFactory {
+  return async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-file-volume-'));
+    const mod = await loadStorageModule(fixture(file));
+    const opened: Storage[] = [];
+    const open = async (): Promise<Storage> => {
+      const s = await openStorage(mod, { dir });
+      opened.push(s);
+      return s;
+    };
+    return {
+      storage: await open(),
+      reopen: open,
+      spec: { module: fixture(file), options: { dir }, baseDir: here },
+      destroy: async () => {
+        await Promise.allSettled(opened.map((s) => s.close()));
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  };
+}
+
 async function run(file: string, grep: string): Promise<ConformanceReport> {
   return runConformance({ name: file, factory: factoryFor(file), grep });
 }
+
+// The cases that claim several processes, by the text of their names.
+const CROSS_PROCESS = {
+  race: 'writers in four processes racing to commit',
+  cas: 'concurrent compare-and-set from three processes',
+  follow: 'follow sees records appended by another process',
+  blobs: 'another process over the same data sees creates',
+  fencing: 'fencing holds across instances (two processes)',
+};
 
 function failedNames(r: ConformanceReport): string[] {
   return r.results.filter((x) => x.status === 'failed').map((x) => `${x.group} › ${x.name}`);
@@ -86,6 +120,32 @@ describe('the conformance suite fails each wrong module', () => {
     const twoProcesses = await run('claims-persistent.mjs', 'fencing holds across instances (two processes)');
     expect(twoProcesses.failed).toBe(1);
     expect(twoProcesses.results[0]!.error?.message).toMatch(/another process/);
+  }, 120_000);
+
+  it('a module claiming multiProcess whose data lives in one process fails every cross-process case', async () => {
+    for (const [key, grep] of Object.entries(CROSS_PROCESS)) {
+      const r = await run('claims-persistent.mjs', grep);
+      expect(r.results.map((x) => x.status), key).toEqual(['failed']);
+      // The other process does not find the app (or the blob) that this one wrote.
+      expect(r.results[0]!.error?.message, key).toMatch(/another process|process \d|found: false|"found":false/);
+    }
+  }, 120_000);
+
+  it('a module whose data is shared but whose compare-and-set and commit-once hold only inside one process', async () => {
+    const race = await runConformance({ name: 'process-local-locks', factory: fileVolumeFactory('process-local-locks.mjs'), grep: CROSS_PROCESS.race });
+    expect(race.results.map((x) => x.status)).toEqual(['failed']);
+    // Some round of five has several winners (every round's commits overlap within the module's 20 ms round trip).
+    expect(race.results[0]!.error?.message).toMatch(/round [1-5]: commit\(\d+, \[x, y\]\) from 4 processes at once: expected exactly one to succeed, got \[.*"ok":true.*"ok":true/);
+    const cas = await runConformance({ name: 'process-local-locks', factory: fileVolumeFactory('process-local-locks.mjs'), grep: CROSS_PROCESS.cas });
+    expect(cas.results.map((x) => x.status)).toEqual(['failed']);
+    expect(cas.results[0]!.error?.message).toMatch(/ifVersion: [1-5] \}\) from 3 processes at once: expected exactly one to succeed, got \[.*"ok":true.*"ok":true/);
+  }, 120_000);
+
+  it('the same file volume with a lock every process honours passes the cross-process cases (control)', async () => {
+    for (const grep of [CROSS_PROCESS.race, CROSS_PROCESS.cas, CROSS_PROCESS.follow, CROSS_PROCESS.fencing]) {
+      const r = await runConformance({ name: 'file-volume-locked', factory: fileVolumeFactory('file-volume-locked.mjs'), grep });
+      expect(r.results.map((x) => [x.status, x.error?.message]), grep).toEqual([['passed', undefined]]);
+    }
   }, 120_000);
 
   it('an instance declaring more than its module is refused when opened', async () => {

@@ -3,12 +3,14 @@ import { randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ChildCommand, ChildSpec } from './child.js';
+import { ChildSession } from './child-session.js';
 import { guardStorage } from '../guard.js';
 import { isStorageError, type StorageErrorCode } from '../errors.js';
 import type { AppStorage, BackendStorage, CorruptTarget, Storage, StorageCapabilities } from '../types.js';
 
 export type { CorruptTarget } from '../types.js';
 export type { ChildCommand, ChildSpec } from './child.js';
+export type { ChildSession } from './child-session.js';
 
 export interface ConformanceInstance {
   storage: Storage | BackendStorage;
@@ -46,6 +48,11 @@ export interface CaseContext {
   uid: (prefix: string) => string;
   /** Runs one command in a separate Node process over the same store (instance.spec); fails loudly without a spec. */
   inChild: (command: ChildCommand, why: string) => Promise<Record<string, unknown>>;
+  /**
+   * Starts a separate Node process over the same store that runs commands until the case
+   * ends (closed by the harness). Commands sent to several at once start together.
+   */
+  child: (why: string) => Promise<ChildSession>;
 }
 
 export interface ConformanceCase {
@@ -85,6 +92,7 @@ export { assert };
 export async function runCase(c: ConformanceCase, factory: ConformanceFactory): Promise<{ status: 'passed' | 'skipped'; reason?: string; missing?: Capability[] }> {
   const instance = await factory();
   const extra: Storage[] = [];
+  const children: Array<Promise<ChildSession>> = [];
   const last: LastCall = {};
   try {
     const storage = traced(guardStorage(instance.storage as BackendStorage), 'storage', last);
@@ -101,6 +109,11 @@ export async function runCase(c: ConformanceCase, factory: ConformanceFactory): 
         return s;
       },
       inChild: (command, why) => inChild(instance.spec, command, why),
+      child: (why) => {
+        const started = ChildSession.start(requireSpec(instance.spec, why), why);
+        children.push(started);
+        return started;
+      },
     };
     await withTimeout(c.run(ctx), c.timeoutMs ?? 30_000, `${c.group} › ${c.name}`);
     return { status: 'passed' };
@@ -109,6 +122,7 @@ export async function runCase(c: ConformanceCase, factory: ConformanceFactory): 
     if (err instanceof Error && last.call && !err.message.includes(last.call)) err.message = `${err.message}\n  last storage call: ${last.call}`;
     throw err;
   } finally {
+    await Promise.allSettled(children.map(async (c) => (await c).close()));
     await Promise.allSettled(extra.map((s) => s.close()));
     await instance.destroy();
   }
@@ -131,8 +145,13 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
 const CHILD = fileURLToPath(new URL('./child.js', import.meta.url));
 
 /** Runs child.js with the instance's spec; bounded in time; its JSON line is the result. */
-export async function inChild(spec: ChildSpec | undefined, command: ChildCommand, why: string): Promise<Record<string, unknown>> {
+function requireSpec(spec: ChildSpec | undefined, why: string): ChildSpec {
   assert.ok(spec, `${why}: this must be shown in a separate process, so the conformance instance must provide spec ({ module, options, baseDir })`);
+  return spec;
+}
+
+export async function inChild(spec: ChildSpec | undefined, command: ChildCommand, why: string): Promise<Record<string, unknown>> {
+  requireSpec(spec, why);
   const out = await new Promise<string>((resolve, reject) => {
     execFile(process.execPath, [CHILD, JSON.stringify(spec), JSON.stringify(command)], { timeout: 170_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       // A failed command still prints its JSON line; only a missing line is an error here.

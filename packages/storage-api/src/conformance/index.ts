@@ -22,6 +22,7 @@ import { CAPABILITY_MEANINGS } from '../loader.js';
 export type { ConformanceCase, ConformanceFactory, ConformanceInstance, CaseContext, CorruptTarget, Capability } from './harness.js';
 export { rejectsWith, inChild } from './harness.js';
 export type { ChildSpec, ChildCommand } from './harness.js';
+export { ChildSession } from './child-session.js';
 export { withFaults, faultPlan, type FaultRule, type FaultPlan } from './faults.js';
 
 export const conformanceCases: readonly ConformanceCase[] = [

@@ -205,19 +205,24 @@ export const blobCases: ConformanceCase[] = [
   },
   {
     group: G,
-    name: 'another instance over the same data sees creates, updates and deletes',
+    name: 'another process over the same data sees creates, updates and deletes',
     needs: ['blobs', 'multiProcess'],
-    async run({ storage, reopen, uid }) {
+    timeoutMs: 60_000,
+    async run({ storage, child, uid }) {
       const b = blobsOf(storage);
-      const other = blobsOf(await reopen());
+      const other = await child('multiProcess (blobs)');
       const name = uid('shared');
       await b.create(name, bytes('one'), { owner: 'alice' });
-      assert.equal(await read(other, name), 'one');
-      await other.update(name, bytes('two'), { expectedVersion: 1 });
-      assert.equal((await b.head(name))?.version, 2);
-      await rejectsWith(b.update(name, bytes('stale'), { expectedVersion: 1 }), 'STORAGE_PRECONDITION_FAILED');
+      assert.deepEqual(await other.send({ cmd: 'blob-read', name }), { found: true, version: 1, text: 'one' }, `blobs.get(${name}) in another process after create here`);
+      const upd = await other.send({ cmd: 'blob-update', name, value: 'two', expectedVersion: 1 });
+      assert.deepEqual(upd, { ok: true, version: 2 }, `blobs.update(${name}, "two", { expectedVersion: 1 }) in another process`);
+      assert.equal((await b.head(name))?.version, 2, `blobs.head(${name}) here after the other process's update`);
+      assert.equal(await read(b, name), 'two', `blobs.get(${name}) here after the other process's update`);
+      await rejectsWith(b.update(name, bytes('stale'), { expectedVersion: 1 }), 'STORAGE_PRECONDITION_FAILED', `blobs.update(${name}, { expectedVersion: 1 }) here after version 2 was written elsewhere`);
+      const stale = await other.send({ cmd: 'blob-update', name, value: 'stale', expectedVersion: 1 });
+      assert.equal(stale.code, 'STORAGE_PRECONDITION_FAILED', `blobs.update(${name}, { expectedVersion: 1 }) in another process after version 2: ${JSON.stringify(stale)}`);
       await b.delete(name);
-      assert.equal(await other.head(name), undefined);
+      assert.deepEqual(await other.send({ cmd: 'blob-read', name }), { found: false }, `blobs.head(${name}) in another process after delete here`);
     },
   },
   {

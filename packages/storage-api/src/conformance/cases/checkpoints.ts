@@ -130,32 +130,43 @@ export const checkpointCases: ConformanceCase[] = [
   },
   {
     group: 'checkpoints',
-    name: 'writers racing to commit the same t: exactly one wins, readers never see a mix',
+    name: 'writers in four processes racing to commit the same t: exactly one wins, readers never see a mix',
     needs: ['multiProcess', 'multiWriter'],
     timeoutMs: 60_000,
-    async run({ app, reopen }) {
+    async run({ app, child }) {
       const a = await app();
-      const others = await Promise.all([reopen(), reopen(), reopen()]);
-      const apps = [a, ...(await Promise.all(others.map(async (o) => (await o.getAppStorage(a.appId))!)))];
+      const cps = a.checkpoints('race', { numRetained: 10 });
+      // One process per writer for the whole case; this process only reads.
+      const writers = await Promise.all([0, 1, 2, 3].map((i) => child(`multiProcess (racing writer ${i})`)));
       for (let round = 1; round <= 5; round++) {
         const t = round * 100;
-        const writers = await Promise.all(apps.map((x) => x.checkpoints('race', { numRetained: 10 }).writer(1)));
-        const staged = await Promise.all(
-          writers.map(async (w, i) => [await w.stage(t, 'x', bytes(`w${i}-x`)), await w.stage(t, 'y', bytes(`w${i}-y`))]),
-        );
-        const results = await Promise.allSettled(writers.map((w, i) => w.commit(t, staged[i]!)));
-        const wins = results.filter((r) => r.status === 'fulfilled');
-        assert.equal(wins.length, 1, `round ${round}: exactly one winner`);
-        for (const r of results) {
-          if (r.status === 'rejected') {
-            const code = (r.reason as { code?: string }).code;
-            assert.ok(code === 'STORAGE_ALREADY_EXISTS' || code === 'STORAGE_FENCED', `loser got ${code}`);
-          }
+        for (const [i, w] of writers.entries()) {
+          const parts = [{ name: 'x', value: `w${i}-x` }, { name: 'y', value: `w${i}-y` }];
+          const staged = await w.send({ cmd: 'checkpoint-stage', appId: a.appId, store: 'race', epoch: 1, t, parts });
+          assert.deepEqual(staged, { found: true, ok: true, staged: 2 }, `round ${round}: writer(1).stage(${t}, "x"|"y") in process ${i}`);
         }
-        const x = text(await apps[2]!.checkpoints('race').readPart(t, 'x'))!;
-        const y = text(await apps[3]!.checkpoints('race').readPart(t, 'y'))!;
-        assert.equal(x.split('-')[0], y.split('-')[0], 'parts of one checkpoint come from one writer');
+        // Every commit line is written at once: the processes race on the store, while this
+        // process reads t as soon as it appears (a reader during the race, not only after).
+        const commits = Promise.all(writers.map((w) => w.send({ cmd: 'checkpoint-commit', appId: a.appId, store: 'race', epoch: 1, t })));
+        let done = false;
+        void commits.finally(() => (done = true)).catch(() => undefined);
+        const during: string[][] = [];
+        for (let polls = 0; !done && polls < 2000; polls++) {
+          if (await cps.get(t)) during.push([text(await cps.readPart(t, 'x'))!, text(await cps.readPart(t, 'y'))!]);
+          await new Promise((r) => setTimeout(r, 2)); // a timer turn: the children's answers are read in it
+        }
+        const results = await commits;
+        for (const [x, y] of during) assert.equal(x.split('-')[0], y.split('-')[0], `round ${round}: readPart(${t}, "x") = ${x} and readPart(${t}, "y") = ${y} read here while the commits raced: parts of two writers`);
+        const winners = results.flatMap((r, i) => (r.ok ? [i] : []));
+        assert.equal(winners.length, 1, `round ${round}: commit(${t}, [x, y]) from 4 processes at once: expected exactly one to succeed, got ${JSON.stringify(results)}`);
+        for (const [i, r] of results.entries()) {
+          if (!r.ok) assert.ok(r.code === 'STORAGE_ALREADY_EXISTS' || r.code === 'STORAGE_FENCED', `round ${round}: losing commit(${t}) in process ${i}: expected STORAGE_ALREADY_EXISTS or STORAGE_FENCED, got ${JSON.stringify(r)}`);
+        }
+        const w = winners[0]!;
+        const got = [text(await cps.readPart(t, 'x')), text(await cps.readPart(t, 'y'))];
+        assert.deepEqual(got, [`w${w}-x`, `w${w}-y`], `round ${round}: readPart(${t}, "x"), readPart(${t}, "y") here: both parts from the winner (process ${w}), never a mix`);
       }
+      assert.deepEqual((await cps.range(0, Number.POSITIVE_INFINITY)).map((c) => c.t), [100, 200, 300, 400, 500], 'range(0, ∞) after 5 raced rounds');
     },
   },
   {

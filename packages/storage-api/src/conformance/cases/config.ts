@@ -40,19 +40,26 @@ export const configCases: ConformanceCase[] = [
   },
   {
     group: 'config',
-    name: 'concurrent compare-and-set from several instances: one winner per version',
+    name: 'concurrent compare-and-set from three processes: one winner per version',
     needs: ['multiProcess', 'multiWriter'],
-    async run({ app, reopen }) {
+    timeoutMs: 60_000,
+    async run({ app, child }) {
       const a = await app();
-      const others = await Promise.all([reopen(), reopen()]);
-      const apps = [a, ...(await Promise.all(others.map(async (o) => (await o.getAppStorage(a.appId))!)))];
+      const writers = await Promise.all([0, 1, 2].map((i) => child(`multiProcess (config writer ${i})`)));
       await a.config.set('p', 0);
       for (let v = 1; v <= 5; v++) {
-        const res = await Promise.allSettled(apps.map((x, i) => x.config.set('p', `v${v}-by-${i}`, { ifVersion: v })));
-        assert.equal(res.filter((r) => r.status === 'fulfilled').length, 1, `version ${v}: one winner`);
-        for (const r of res) if (r.status === 'rejected') assert.equal((r.reason as { code?: string }).code, 'STORAGE_PRECONDITION_FAILED');
+        // Every set line is written at once: the processes race on version v.
+        const res = await Promise.all(writers.map((w, i) => w.send({ cmd: 'config-set', appId: a.appId, key: 'p', value: `v${v}-by-${i}`, ifVersion: v })));
+        for (const [i, r] of res.entries()) assert.equal(r.found, true, `getAppStorage(${a.appId}) in config writer process ${i}: the app this process created is not there (${JSON.stringify(r)})`);
+        const winners = res.flatMap((r, i) => (r.ok ? [i] : []));
+        assert.equal(winners.length, 1, `config.set("p", …, { ifVersion: ${v} }) from 3 processes at once: expected exactly one to succeed, got ${JSON.stringify(res)}`);
+        for (const [i, r] of res.entries()) {
+          if (!r.ok) assert.equal(r.code, 'STORAGE_PRECONDITION_FAILED', `losing config.set("p", …, { ifVersion: ${v} }) in process ${i}: ${JSON.stringify(r)}`);
+        }
+        assert.equal(res[winners[0]!]!.version, v + 1, `the winner of ifVersion ${v} wrote version ${v + 1}`);
+        const seen = await a.config.get('p');
+        assert.deepEqual([seen?.version, seen?.value], [v + 1, `v${v}-by-${winners[0]}`], `config.get("p") here after round ${v}: the winner's value`);
       }
-      assert.equal((await apps[1]!.config.get('p'))?.version, 6);
     },
   },
   {
