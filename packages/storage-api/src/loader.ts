@@ -41,13 +41,15 @@ export async function loadStorageModule(spec: string, options: { baseDir?: strin
   } catch (err) {
     throw new StorageError(`cannot resolve storage module ${spec}: ${(err as Error).message}`, { code: 'STORAGE_MODULE_INVALID', cause: err });
   }
+  // Before importing: a backend built for another storage-api may not even import against
+  // this one (a missing export is a SyntaxError naming neither version).
+  if (!spec.startsWith('file:') && !isPath(spec)) checkPeerRange(spec, baseDir);
   let ns: Record<string, unknown>;
   try {
     ns = (await import(url)) as Record<string, unknown>;
   } catch (err) {
     throw new StorageError(`cannot load storage module ${spec}: ${(err as Error).message}`, { code: 'STORAGE_MODULE_INVALID', cause: err });
   }
-  if (!spec.startsWith('file:') && !isPath(spec)) checkPeerRange(spec, baseDir);
   const mod = (ns.default ?? ns) as Partial<StorageModule>;
   const problems: string[] = [];
   if (typeof mod.name !== 'string') problems.push('name (string) is missing');

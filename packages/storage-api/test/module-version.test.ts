@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { STORAGE_API_VERSION, loadStorageModule, satisfiesCaret } from '@sluice/storage-api';
 
-async function fakePackage(dir: string, name: string, peer: string): Promise<void> {
+async function fakePackage(dir: string, name: string, peer: string, prelude = ''): Promise<void> {
   const pkg = join(dir, 'node_modules', ...name.split('/'));
   await mkdir(pkg, { recursive: true });
   await writeFile(join(pkg, 'package.json'), JSON.stringify({ name, version: '9.9.9', type: 'module', exports: { '.': './index.js', './package.json': './package.json' }, peerDependencies: { '@sluice/storage-api': peer } }));
-  await writeFile(join(pkg, 'index.js'), "export default { name: 'fake', capabilities: { persistent: false, multiProcess: false, multiWriter: false, follow: false, metricsRollups: false }, async create() { throw new Error('unused'); } };\n");
+  await writeFile(join(pkg, 'index.js'), prelude + "export default { name: 'fake', capabilities: { persistent: false, multiProcess: false, multiWriter: false, follow: false, metricsRollups: false }, async create() { throw new Error('unused'); } };\n");
 }
 
 describe('engine and backend versions', () => {
@@ -22,6 +22,30 @@ describe('engine and backend versions', () => {
       });
       await fakePackage(dir, '@acme/fitting-store', `^${STORAGE_API_VERSION}`);
       expect((await loadStorageModule('@acme/fitting-store', { baseDir: dir })).name).toBe('fake');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the version is checked before the import: a backend needing an export this storage-api lacks still gets the version error', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-peer-'));
+    try {
+      // The backend resolves this very storage-api, as an installed project's backend would.
+      await mkdir(join(dir, 'node_modules', '@sluice'), { recursive: true });
+      await symlink(resolve(import.meta.dirname, '..'), join(dir, 'node_modules', '@sluice', 'storage-api'), 'dir');
+      const prelude = "import { storageApiOfTheFuture } from '@sluice/storage-api';\nvoid storageApiOfTheFuture;\n";
+      await fakePackage(dir, '@acme/future-store', '^7.0.0', prelude);
+      await expect(loadStorageModule('@acme/future-store', { baseDir: dir })).rejects.toMatchObject({
+        code: 'STORAGE_MODULE_INVALID',
+        message: expect.stringContaining(`@acme/future-store@9.9.9 needs @sluice/storage-api ^7.0.0, but ${STORAGE_API_VERSION} is installed`) as unknown,
+        details: { module: '@acme/future-store', needs: '^7.0.0', installed: STORAGE_API_VERSION },
+      });
+      // The same module with a fitting range gets past the check and fails at import, as it must.
+      await fakePackage(dir, '@acme/fitting-future-store', `^${STORAGE_API_VERSION}`, prelude);
+      await expect(loadStorageModule('@acme/fitting-future-store', { baseDir: dir })).rejects.toMatchObject({
+        code: 'STORAGE_MODULE_INVALID',
+        message: expect.stringMatching(/^cannot load storage module @acme\/fitting-future-store: .*storageApiOfTheFuture/) as unknown,
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
