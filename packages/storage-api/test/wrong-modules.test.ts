@@ -13,49 +13,43 @@ import { runConformance, type ConformanceFactory, type ConformanceReport } from 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixture = (f: string): string => join(here, 'wrong-modules', f);
 
-function factoryFor(file: string): ConformanceFactory {
+/** One factory for a fixture module: `place()` gives its options and how to drop its data afterwards. */
+function factoryWith(file: string, place: () => { options: Record<string, unknown>; drop: () => void }): ConformanceFactory {
   return async () => {
-    const volume = `wrong-${randomUUID()}`;
+    const { options, drop } = place();
     const mod = await loadStorageModule(fixture(file));
     const opened: Storage[] = [];
     const open = async (): Promise<Storage> => {
-      const s = await openStorage(mod, { volume });
+      const s = await openStorage(mod, options);
       opened.push(s);
       return s;
     };
     return {
       storage: await open(),
       reopen: open,
-      spec: { module: fixture(file), options: { volume }, baseDir: here },
+      spec: { module: fixture(file), options, baseDir: here },
       destroy: async () => {
         await Promise.allSettled(opened.map((s) => s.close()));
-        dropVolume(volume);
+        drop();
       },
     };
   };
 }
 
+/** The memory-volume fixtures: a named in-process volume. */
+function factoryFor(file: string): ConformanceFactory {
+  return factoryWith(file, () => {
+    const volume = `wrong-${randomUUID()}`;
+    return { options: { volume }, drop: () => dropVolume(volume) };
+  });
+}
+
 /** The file-volume modules: data in one file under a fresh directory, shared by every process. */
 function fileVolumeFactory(file: string): ConformanceFactory {
-  return async () => {
+  return factoryWith(file, () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-file-volume-'));
-    const mod = await loadStorageModule(fixture(file));
-    const opened: Storage[] = [];
-    const open = async (): Promise<Storage> => {
-      const s = await openStorage(mod, { dir });
-      opened.push(s);
-      return s;
-    };
-    return {
-      storage: await open(),
-      reopen: open,
-      spec: { module: fixture(file), options: { dir }, baseDir: here },
-      destroy: async () => {
-        await Promise.allSettled(opened.map((s) => s.close()));
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  };
+    return { options: { dir }, drop: () => rmSync(dir, { recursive: true, force: true }) };
+  });
 }
 
 async function run(file: string, grep: string): Promise<ConformanceReport> {
