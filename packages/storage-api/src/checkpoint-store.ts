@@ -4,7 +4,7 @@
  * (never dropping bytes a kept checkpoint lists) and the sweep of staged parts that can
  * no longer be committed are decided here, once, for every backend.
  */
-import type { Checkpoint, CheckpointBackend, CheckpointCommitState, CheckpointPart, CheckpointPruneState, CheckpointStore, CheckpointWriter, OpOptions } from './types.js';
+import type { Checkpoint, CheckpointBackend, CheckpointCommitState, CheckpointPart, CheckpointPruneState, CheckpointStager, CheckpointStore, CheckpointWriter, OpOptions } from './types.js';
 import { StorageError } from './errors.js';
 import { alreadyCommittedError, checkOpenEpoch, checkStagedMatches, checkWriterEpoch, notStagedError, outOfOrderError, sameCommit } from './policy.js';
 import { sha256Hex } from './util/bytes.js';
@@ -16,7 +16,43 @@ function isStore(b: CheckpointBackend | CheckpointStore): b is CheckpointStore {
 }
 
 export function checkpointStoreOver(b: CheckpointBackend | CheckpointStore, numRetained: number = LIMITS.defaultNumRetained): CheckpointStore {
-  return isStore(b) ? b : policyOver(b, numRetained);
+  return isStore(b) ? withStager(b) : policyOver(b, numRetained);
+}
+
+/**
+ * A store of the old shape (it hands out writers only) gets a stager that opens
+ * writer(epoch) on its first stage and stages through it; creating it does no I/O. A
+ * failed open is not kept: the next stage tries again.
+ */
+function withStager(s: CheckpointStore): CheckpointStore {
+  if (typeof (s as Partial<CheckpointStore>).stager === 'function') return s;
+  const stager = (epoch: number): CheckpointStager => {
+    let opened: Promise<CheckpointWriter> | undefined;
+    return {
+      epoch,
+      stage: async (t, part, bytes, o) => {
+        opened ??= s.writer(epoch, o).catch((err: unknown) => {
+          opened = undefined;
+          throw err;
+        });
+        return (await opened).stage(t, part, bytes, o);
+      },
+    };
+  };
+  return {
+    name: s.name,
+    numRetained: s.numRetained,
+    get: (t, o) => s.get(t, o),
+    floor: (t, o) => s.floor(t, o),
+    lookUp: (t, o) => s.lookUp(t, o),
+    first: (o) => s.first(o),
+    last: (o) => s.last(o),
+    range: (from, to, o) => s.range(from, to, o),
+    currentEpoch: (o) => s.currentEpoch(o),
+    readPart: (t, part, o) => s.readPart(t, part, o),
+    writer: (epoch, o) => s.writer(epoch, o),
+    stager,
+  };
 }
 
 /**
@@ -86,6 +122,12 @@ function policyOver(b: CheckpointBackend, numRetained: number): CheckpointStore 
     }
     return bytes;
   };
+  // The writer's stage and the stager's are one: the stage hook's check fences both.
+  const stageFor = (epoch: number): CheckpointStager['stage'] => async (t, part, bytes, o) => {
+    const desc = { name: part, size: bytes.byteLength, sha256: sha256Hex(bytes) };
+    const ref = await b.stage(t, desc, bytes, (current) => checkWriterEpoch(name, epoch, current), o);
+    return { ...desc, ref } satisfies CheckpointPart;
+  };
   const store: CheckpointStore = {
     name,
     numRetained,
@@ -97,6 +139,7 @@ function policyOver(b: CheckpointBackend, numRetained: number): CheckpointStore 
     range: (from, to, o = {}) => b.range(from, to, { ...o, limit: o.limit ?? LIMITS.maxLimit }),
     currentEpoch: (o) => b.currentEpoch(o),
     readPart,
+    stager: (epoch) => ({ epoch, stage: stageFor(epoch) }),
     writer: async (epoch, o) => {
       await b.openEpoch(epoch, (current) => checkOpenEpoch(name, epoch, current), o);
       await b.prune((s) => planCheckpointSweep(s, epoch), o);
@@ -105,11 +148,7 @@ function policyOver(b: CheckpointBackend, numRetained: number): CheckpointStore 
         b.prune((s) => (check(s.epoch), planCheckpointPrune(s, drop)), o2);
       const writer: CheckpointWriter = {
         epoch,
-        stage: async (t, part, bytes, o2) => {
-          const desc = { name: part, size: bytes.byteLength, sha256: sha256Hex(bytes) };
-          const ref = await b.stage(t, desc, bytes, check, o2);
-          return { ...desc, ref } satisfies CheckpointPart;
-        },
+        stage: stageFor(epoch),
         commit: async (t, parts, options = {}) => {
           const cp: Checkpoint = { t, epoch, parts: parts.map((p) => ({ name: p.name, size: p.size, sha256: p.sha256, ref: p.ref })), meta: options.meta ?? {}, committedAt: 0 };
           // Retention rides on the commit (one transaction where the backend has them); an

@@ -8,7 +8,7 @@ import { unwrapStorage } from './guard.js';
 import { RoutingStorage } from './routing.js';
 import { toStorageError } from './errors.js';
 import { LIMITS } from './limits.js';
-import type { AppStorage, BackendStorage, FsckHookFinding, Storage, SubStoreKind } from './types.js';
+import type { AppStorage, BackendStorage, Checkpoint, FsckHookFinding, Storage, SubStoreKind } from './types.js';
 
 export interface FsckFinding {
   appId: string;
@@ -21,8 +21,31 @@ export interface FsckFinding {
   repaired?: boolean;
 }
 
+/**
+ * One retained checkpoint as fsck saw it: the parts it needs, and how it shares them with
+ * the other retained checkpoints of its store (incremental checkpoints list parts staged
+ * and committed earlier, by ref).
+ */
+export interface FsckCheckpoint {
+  appId: string;
+  store: string;
+  t: number;
+  /** Every part its manifest lists (what a restore at t reads). */
+  parts: Array<{ name: string; ref: string; size: number }>;
+  /** No other retained checkpoint lists any of its parts: it can be deleted or copied alone. */
+  selfContained: boolean;
+  /** Bytes of the parts it lists first (no older retained checkpoint lists them). */
+  newBytes: number;
+  /** Bytes of the parts an older retained checkpoint lists too. */
+  sharedBytes: number;
+  /** The other retained checkpoints (by t, ascending) that list at least one of its parts. */
+  sharesWith: number[];
+}
+
 export interface FsckReport {
   apps: number;
+  /** Every retained checkpoint of every store checked, by app, store and t. */
+  checkpoints: FsckCheckpoint[];
   repair: boolean;
   findings: FsckFinding[];
   damage: number;
@@ -40,6 +63,7 @@ export interface FsckOptions {
 export async function runFsck(storage: Storage, options: FsckOptions = {}): Promise<FsckReport> {
   const repair = options.repair ?? false;
   const findings: FsckFinding[] = [];
+  const checkpoints: FsckCheckpoint[] = [];
   const backends = backendsOf(storage);
   let apps = 0;
   let metas: Array<{ appId: string; damaged?: { code: string; message: string } }>;
@@ -62,7 +86,7 @@ export async function runFsck(storage: Storage, options: FsckOptions = {}): Prom
     apps++;
     try {
       await step(findings, appId, 'jars', () => checkJars(app, findings));
-      await step(findings, appId, 'checkpoints', () => checkCheckpoints(app, findings));
+      await step(findings, appId, 'checkpoints', () => checkCheckpoints(app, findings, checkpoints));
       await step(findings, appId, 'offsets', () => checkOffsets(app, findings));
       for (const b of backends) {
         if (!b.fsckApp) continue;
@@ -76,6 +100,7 @@ export async function runFsck(storage: Storage, options: FsckOptions = {}): Prom
   }
   return {
     apps,
+    checkpoints,
     repair,
     findings,
     damage: findings.filter((f) => f.kind === 'damage').length,
@@ -134,24 +159,60 @@ async function* entries<E extends { t: number }>(store: { range(from: number, to
   }
 }
 
-async function checkCheckpoints(app: AppStorage, findings: FsckFinding[]): Promise<void> {
+async function checkCheckpoints(app: AppStorage, findings: FsckFinding[], out: FsckCheckpoint[]): Promise<void> {
   for (const name of await app.listTimeStores('checkpoints')) {
     const store = app.checkpoints(name);
     let prev: number | undefined;
+    const cps: Checkpoint[] = [];
+    // A part shared by several checkpoints is read once (same ref, same descriptor).
+    const verified = new Set<string>();
     for await (const cp of entries(store)) {
       if (prev !== undefined && cp.t <= prev) {
         findings.push({ appId: app.appId, subStore: 'checkpoints', target: name, kind: 'damage', message: `checkpoints ${name}: manifest t=${cp.t} after t=${prev}`, code: 'STORAGE_CORRUPT' });
       }
       prev = cp.t;
+      cps.push(cp);
       for (const p of cp.parts) {
+        const key = `${p.ref}\u0000${p.size}\u0000${p.sha256}`;
+        if (verified.has(key)) continue;
         try {
           await store.readPart(cp.t, p.name); // verifies size and SHA-256
+          verified.add(key);
         } catch (err) {
           findings.push(damage(app.appId, 'checkpoints', `${name}@${cp.t}/${p.name}`, err, `checkpoint ${name}@${cp.t} part ${p.name}`));
         }
       }
     }
+    out.push(...describeCheckpoints(app.appId, name, cps));
   }
+}
+
+/** Which parts each checkpoint needs and whom it shares them with (see FsckCheckpoint). */
+export function describeCheckpoints(appId: string, store: string, cps: ReadonlyArray<Pick<Checkpoint, 't' | 'parts'>>): FsckCheckpoint[] {
+  const sorted = [...cps].sort((a, b) => a.t - b.t);
+  const listers = new Map<string, number[]>(); // ref → the t of every checkpoint listing it, ascending
+  for (const cp of sorted) for (const ref of new Set(cp.parts.map((p) => p.ref))) listers.set(ref, [...(listers.get(ref) ?? []), cp.t]);
+  return sorted.map((cp) => {
+    const shares = new Set<number>();
+    let newBytes = 0;
+    let sharedBytes = 0;
+    for (const p of cp.parts) {
+      const ts = listers.get(p.ref)!;
+      for (const t of ts) if (t !== cp.t) shares.add(t);
+      if (ts[0]! < cp.t) sharedBytes += p.size;
+      else newBytes += p.size;
+    }
+    return {
+      appId,
+      store,
+      t: cp.t,
+      parts: cp.parts.map((p) => ({ name: p.name, ref: p.ref, size: p.size })),
+      selfContained: shares.size === 0,
+      newBytes,
+      sharedBytes,
+      sharesWith: [...shares].sort((a, b) => a - b),
+    };
+  });
 }
 
 async function checkOffsets(app: AppStorage, findings: FsckFinding[]): Promise<void> {

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type {
-  AppMetaPatch, AppStorage, BackendAppStorage, BackendJarStore, BackendStorage, Checkpoint, CheckpointPart, CheckpointStore,
+  AppMetaPatch, AppStorage, BackendAppStorage, BackendJarStore, BackendStorage, Checkpoint, CheckpointPart, CheckpointStager, CheckpointStore,
   CheckpointWriter, ConfigStore, CreateAppOptions, JarStore, LogQuery, LogRecord, LogStore, MetricPoint, MetricQuery,
   MetricsStore, OffsetStore, OffsetWriter, OpOptions, Storage, TimeEntry, TransferOptions,
 } from './types.js';
@@ -305,6 +305,17 @@ function checkPartsList(parts: CheckpointPart[]): void {
   }
 }
 
+/** The one validation of a staged part (writer and stager): time, part name, size limit. */
+function guardStage(st: Pick<CheckpointStager, 'stage'>, life: Life, w: string): CheckpointStager['stage'] {
+  return (t, part, bytes, o = {}) =>
+    run(life, `${w} stage`, o.signal, async () => {
+      validateTime(t);
+      validateName('part', part);
+      checkBytes(bytes, LIMITS.checkpointPartBytes, `checkpoint part ${part}`);
+      return st.stage(t, part, bytes, o);
+    });
+}
+
 function guardCheckpoints(r: CheckpointStore, life: Life): CheckpointStore {
   const w = `checkpoints ${r.name}`;
   return {
@@ -316,18 +327,19 @@ function guardCheckpoints(r: CheckpointStore, life: Life): CheckpointStore {
         validateName('part', part);
         return r.readPart(t, part, o);
       }),
+    // Synchronous and without I/O: a bad epoch or a closed store throws here, at once.
+    stager: (epoch) => {
+      life.check();
+      const st = r.stager(validateEpoch(epoch));
+      const g: CheckpointStager = { epoch: st.epoch, stage: guardStage(st, life, w) };
+      return g;
+    },
     writer: (epoch, o = {}) =>
       run(life, `${w} writer`, o.signal, async () => {
         const wr = await r.writer(validateEpoch(epoch), o);
         const g: CheckpointWriter = {
           epoch: wr.epoch,
-          stage: (t, part, bytes, o2 = {}) =>
-            run(life, `${w} stage`, o2.signal, async () => {
-              validateTime(t);
-              validateName('part', part);
-              checkBytes(bytes, LIMITS.checkpointPartBytes, `checkpoint part ${part}`);
-              return wr.stage(t, part, bytes, o2);
-            }),
+          stage: guardStage(wr, life, w),
           commit: (t, parts, o2 = {}) =>
             run(life, `${w} commit`, o2.signal, async () => {
               validateTime(t);

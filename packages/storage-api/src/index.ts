@@ -11,7 +11,7 @@ export { loadStorageModule, openStorage, defaultContext, requireCapabilities, CA
 export { openConfiguredStorage, storagePlan, RoutingStorage, type PlanRow } from './routing.js';
 export { guardStorage, unwrapStorage } from './guard.js';
 export { runGc, type GcReport, type GcAction } from './gc.js';
-export { runFsck, type FsckReport, type FsckFinding, type FsckOptions } from './fsck.js';
+export { runFsck, describeCheckpoints, type FsckReport, type FsckFinding, type FsckOptions, type FsckCheckpoint } from './fsck.js';
 export {
   fencedError, outOfOrderError, checkWriterEpoch, checkAliveBefore, newAppMeta, damagedAppMeta, alreadyCommittedError, notStagedError,
   checkStagedMatches, sameCommit, checkOpenEpoch, planOffsetAppend, checkConfigVersion, appExistsError, appNotFoundError, appDeletedError,

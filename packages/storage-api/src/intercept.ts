@@ -2,7 +2,7 @@ import type { SubStoreKind } from './types.js';
 
 /** One intercepted call: `kind.method`, e.g. `offsetWriter.append`, with its sub-store. */
 export interface InterceptedCall {
-  /** storage, app, jars, logs, metrics, config, offsets, checkpoints, offsetWriter, checkpointWriter */
+  /** storage, app, jars, logs, metrics, config, offsets, checkpoints, offsetWriter, checkpointWriter, checkpointStager */
   kind: string;
   method: string;
   subStore?: SubStoreKind;
@@ -33,10 +33,11 @@ const SUB_STORE: Record<string, SubStoreKind> = {
   offsetWriter: 'offsets',
   checkpoints: 'checkpoints',
   checkpointWriter: 'checkpoints',
+  checkpointStager: 'checkpoints',
 };
 
 // Synchronous members of the contract: they are passed through (their results wrapped).
-const SYNC = new Set(['offsets', 'checkpoints', 'follow', 'describe']);
+const SYNC = new Set(['offsets', 'checkpoints', 'stager', 'follow', 'describe']);
 
 /**
  * Wraps a Storage or AppStorage (and everything reached through it) so that every
@@ -52,7 +53,8 @@ export function intercept<T extends object>(target: T, around: Around, kind = 's
         return v && typeof v === 'object' && CHILD_KIND[prop] ? intercept(v as object, around, CHILD_KIND[prop]) : v;
       }
       const fn = v as (...a: unknown[]) => unknown;
-      const childKind = prop === 'writer' ? (kind === 'offsets' ? 'offsetWriter' : 'checkpointWriter') : CHILD_KIND[prop];
+      const childKind =
+        prop === 'writer' ? (kind === 'offsets' ? 'offsetWriter' : 'checkpointWriter') : prop === 'stager' && kind === 'checkpoints' ? 'checkpointStager' : CHILD_KIND[prop];
       const wrap = (x: unknown): unknown => (childKind && x && typeof x === 'object' ? intercept(x as object, around, childKind) : x);
       if (SYNC.has(prop)) return (...args: unknown[]) => wrap(fn.apply(t, args));
       return (...args: unknown[]) =>

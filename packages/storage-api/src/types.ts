@@ -293,9 +293,22 @@ export interface CheckpointWriter extends TimeKeyedWriterBase {
   append(t: number, bytes: Uint8Array, options?: OpOptions): Promise<Checkpoint>;
 }
 
+/**
+ * The stage-only view of a checkpoints store for one epoch (what an executor needs):
+ * made without I/O (no writer opens, nothing is swept, nothing is listed). Its stage has
+ * the writer's validation and fencing: once a higher epoch has opened a writer, STORAGE_FENCED.
+ */
+export interface CheckpointStager {
+  readonly epoch: number;
+  /** As CheckpointWriter.stage: one part under a unique location, invisible until a commit lists it. */
+  stage(t: number, part: string, bytes: Uint8Array, options?: OpOptions): Promise<CheckpointPart>;
+}
+
 export interface CheckpointStore extends TimeKeyedReader<Checkpoint> {
   readonly numRetained: number;
   writer(epoch: number, options?: OpOptions): Promise<CheckpointWriter>;
+  /** A stage-only view for `epoch`; synchronous, no I/O until the first stage (see CheckpointStager). */
+  stager(epoch: number): CheckpointStager;
   /** Reads a committed part, verifying its SHA-256 (STORAGE_CORRUPT on mismatch). */
   readPart(t: number, part: string, options?: OpOptions): Promise<Uint8Array>;
 }

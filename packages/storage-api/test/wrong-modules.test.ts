@@ -77,6 +77,13 @@ describe('the conformance suite fails each wrong module', () => {
     expect(r.results[0]!.error?.message).toMatch(/readPart\(2, "p"\)|STORAGE_CORRUPT/);
   });
 
+  it('retention that deletes parts staged before the oldest kept checkpoint even when a kept one lists them (incremental base)', async () => {
+    const r = await run('retention-drops-old-parts.mjs', 'incremental chain: a base part');
+    expect(r.results).toHaveLength(1);
+    expect(failedNames(r)).toEqual(['checkpoints › incremental chain: a base part shared by every checkpoint stays while one lists it; a part goes once no retained checkpoint lists it']);
+    expect(r.results[0]!.error?.message).toMatch(/readPart\(\d+, "base"\)/);
+  });
+
   it('commit that accepts a descriptor whose sha256/size differ from the staged part', async () => {
     const r = await run('commit-trusts-descriptor.mjs', 'commit refuses a part descriptor');
     expect(r.failed).toBe(1);

@@ -89,6 +89,13 @@ export class ChildSession {
     }
   }
 
+  /** kill -9 of this session's own process (a crash at whatever step it is in); resolves once it is gone. */
+  async kill(): Promise<void> {
+    if (this.#exited) return;
+    this.#proc.kill('SIGKILL');
+    await this.#exit;
+  }
+
   /** Closes stdin (the child closes its store and exits); kills it by its own handle after 10 s. */
   async close(): Promise<void> {
     if (this.#exited) return;

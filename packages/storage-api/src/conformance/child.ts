@@ -39,6 +39,16 @@ export const childCommandSchema = z.discriminatedUnion('cmd', [
   appCmd('checkpoint-stage', { ...epochT, parts: z.array(z.object({ name: z.string(), value: z.string() }).strict()) }),
   /** Commits what checkpoint-stage staged for t in this process. */
   appCmd('checkpoint-commit', epochT),
+  /**
+   * Starts an incremental chain in the background and answers at once: writer(epoch), then
+   * for t = from, from+1, …: stage a delta, commit [base, delta], until the process is
+   * killed (the crash cases kill -9 it at some step) or `count` commits are done.
+   */
+  appCmd('checkpoint-chain', {
+    store: z.string(), epoch: z.number().int().nonnegative(), from: z.number().int().nonnegative(), count: z.number().int().positive(),
+    numRetained: z.number().int().positive(),
+    base: z.object({ name: z.string(), size: z.number().int().nonnegative(), sha256: z.string(), ref: z.string() }).strict(),
+  }),
   appCmd('config-set', { key: z.string(), value: z.unknown(), ifVersion: z.number().int().nonnegative().optional() }),
   appCmd('log-append', { msg: z.string() }),
   /** Blob commands work on storage.blobs (no app). */
@@ -118,6 +128,18 @@ async function runCommand(storage: Storage, c: ChildCommand, state: SessionState
       if (!parts) throw new Error(`checkpoint-commit ${c.t}: nothing staged for it in this process`);
       return { t: (await w.commit(c.t, parts)).t };
     })) };
+  }
+  if (c.cmd === 'checkpoint-chain') {
+    const w = await app.checkpoints(c.store, { numRetained: c.numRetained }).writer(c.epoch);
+    const run = async (): Promise<void> => {
+      for (let t = c.from; t < c.from + c.count; t++) {
+        const delta = await w.stage(t, 'delta', new Uint8Array(Buffer.from(`delta ${t}`)));
+        await w.commit(t, [c.base, delta]);
+      }
+    };
+    // Ends with the process (kill -9); a failure before that is the parent's to find.
+    void run().catch(() => undefined);
+    return { found: true, ok: true };
   }
   if (c.cmd === 'config-set') {
     return { found: true, ...(await outcome(async () => ({ version: (await app.config.set(c.key, c.value, c.ifVersion === undefined ? {} : { ifVersion: c.ifVersion })).version }))) };

@@ -9,7 +9,8 @@ import type { Storage } from '../types.js';
  * the caller does not know), which is what retry logic must survive.
  *
  * Operations are named `<kind>.<method>`, kinds: storage, app, jars, logs, metrics,
- * config, offsets, checkpoints, offsetWriter, checkpointWriter. `*` matches any method.
+ * config, offsets, checkpoints, offsetWriter, checkpointWriter, checkpointStager. `*` matches
+ * any method.
  */
 export interface FaultRule {
   op: string;

@@ -9,6 +9,7 @@ import { jarCases } from './cases/jars.js';
 import { offsetCases } from './cases/offsets.js';
 import { checkpointCases } from './cases/checkpoints.js';
 import { checkpointSweepCases } from './cases/checkpoint-sweep.js';
+import { sharedPartCases } from './cases/shared-parts.js';
 import { logCases } from './cases/logs.js';
 import { metricCases } from './cases/metrics.js';
 import { configCases } from './cases/config.js';
@@ -32,6 +33,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
   ...offsetCases,
   ...checkpointCases,
   ...checkpointSweepCases,
+  ...sharedPartCases,
   ...logCases,
   ...metricCases,
   ...configCases,
