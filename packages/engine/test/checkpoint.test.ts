@@ -15,19 +15,19 @@ afterAll(() => {
 describe('checkpoint coordination', () => {
   it('completes t only when every task staged it, in task order', () => {
     const c = new CheckpointCoordinator(['a', 'b', 'c']);
-    expect(c.staged(1000, 'b', part('b'))).toBeUndefined();
-    expect(c.staged(1000, 'a', part('a'))).toBeUndefined();
-    expect(c.staged(1000, 'ghost', part('g'))).toBeUndefined();
-    expect(c.staged(1000, 'c', part('c'))!.map((p) => p.name)).toEqual(['a', 'b', 'c']);
+    expect(c.staged(1000, 'b', [part('b')])).toBeUndefined();
+    expect(c.staged(1000, 'a', [part('a')])).toBeUndefined();
+    expect(c.staged(1000, 'ghost', [part('g')])).toBeUndefined();
+    expect(c.staged(1000, 'c', [part('c')])!.map((p) => p.name)).toEqual(['a', 'b', 'c']);
   });
 
   it('ignores stale times and drops skipped ones after a later commit', () => {
     const c = new CheckpointCoordinator(['a', 'b'], 1000);
-    expect(c.staged(1000, 'a', part('a'))).toBeUndefined();
+    expect(c.staged(1000, 'a', [part('a')])).toBeUndefined();
     expect(c.openTimes()).toEqual([]);
-    c.staged(2000, 'a', part('a')); // b's clock jumps over 2000
-    c.staged(3000, 'a', part('a'));
-    expect(c.staged(3000, 'b', part('b'))).toHaveLength(2);
+    c.staged(2000, 'a', [part('a')]); // b's clock jumps over 2000
+    c.staged(3000, 'a', [part('a')]);
+    expect(c.staged(3000, 'b', [part('b')])).toHaveLength(2);
     c.committed(3000);
     expect(c.openTimes()).toEqual([]);
     expect(c.lastCommitted).toBe(3000);
@@ -35,7 +35,7 @@ describe('checkpoint coordination', () => {
 
   it('bounds the open checkpoints it remembers', () => {
     const c = new CheckpointCoordinator(['a', 'b'], undefined, 4);
-    for (let t = 1; t <= 10; t++) c.staged(t * 100, 'a', part('a'));
+    for (let t = 1; t <= 10; t++) c.staged(t * 100, 'a', [part('a')]);
     expect(c.openTimes()).toEqual([700, 800, 900, 1000]);
   });
 });

@@ -86,6 +86,17 @@ export const appMasterStatusSchema = z.object({
   connected: z.number().int().nonnegative(),
   messages: z.record(z.string().max(300), z.number()).optional(),
   phase: z.string().max(32),
+  /** The last committed checkpoint's cost (keyed state: new vs shared bytes, pause, upload). */
+  checkpoint: z.object({
+    t: z.number(),
+    newBytes: z.number().nonnegative(),
+    sharedBytes: z.number().nonnegative(),
+    pauseMs: z.number().nonnegative(),
+    uploadMs: z.number().nonnegative(),
+    stateEntries: z.number().int().nonnegative(),
+    /** Boundary passed (first stage seen) → committed, ms. */
+    commitMs: z.number().nonnegative(),
+  }).optional(),
   /** Why the AppMaster waits (e.g. for free slots). */
   waiting: z.string().max(1000).optional(),
   /** Mapped blobs: the version switched to (from event time `from`) and what each executor uses. */

@@ -1,7 +1,9 @@
 import { validateName } from '@sluice/storage-api';
 import { EngineError } from '../errors.js';
 import type { SourceFactory, Task, TaskContext, TaskFactory } from './task.js';
-import { countTask, filterTask, flatMapTask, mapTask, reduceTask } from './operators.js';
+import { filterTask, flatMapTask, mapTask } from './operators.js';
+import { countTask, keyedProcessTask, reduceTask, type KeyedTask } from '../state/keyed-api.js';
+import { DEFAULT_MAX_PARALLELISM } from '../state/key-groups.js';
 
 /**
  * A user callback over the messages of an untyped stream. It may declare what it expects
@@ -37,12 +39,30 @@ export interface ProcessorOptions {
 
 export const MAX_PARALLELISM = 256;
 
+export interface DagOptions {
+  checkpointIntervalMs?: number;
+  /**
+   * Key groups of keyed state (fixed for the app's life, recorded in each checkpoint):
+   * the most tasks a keyed processor can ever be split into. Default 128, or the next
+   * power of two above the widest processor.
+   */
+  maxParallelism?: number;
+}
+
 /** A DAG of processors. Built with the fluent DSL (dag().source()...) or processor()/edge(). */
 export class Dag {
   readonly processors = new Map<string, ProcessorSpec>();
   readonly edges: EdgeSpec[] = [];
   #auto = 0;
-  constructor(readonly name: string, readonly options: { checkpointIntervalMs?: number } = {}) {}
+  constructor(readonly name: string, readonly options: DagOptions = {}) {}
+
+  /** The app's number of key groups (see DagOptions.maxParallelism). */
+  get maxParallelism(): number {
+    if (this.options.maxParallelism !== undefined) return this.options.maxParallelism;
+    let widest = 1;
+    for (const p of this.processors.values()) widest = Math.max(widest, p.parallelism);
+    return Math.max(DEFAULT_MAX_PARALLELISM, 2 ** Math.ceil(Math.log2(widest)));
+  }
 
   /** Low-level: adds a processor. Duplicate names are reported by validate(). */
   processor(spec: ProcessorSpec): this {
@@ -115,29 +135,45 @@ export class Stream {
   }
 }
 
-/** A stream partitioned by key; its aggregates emit `[key, value]` at checkpoint boundaries. */
+/**
+ * A stream partitioned by key (by key group: see DagOptions.maxParallelism). Its
+ * aggregates keep keyed state and emit `[key, value]` at checkpoint boundaries.
+ */
 export class KeyedStream extends Stream {
   constructor(dag: Dag, from: string, key: (v: unknown) => unknown) {
     super(dag, from, key);
   }
+  /** The key groups of the app, read when a task is created (after the DAG is complete). */
+  #mp = (): number => this.dag.maxParallelism;
   reduce(name: string, fn: Fn2<unknown>, opts: ProcessorOptions = {}): Stream {
     const key = this.key!;
-    return this.add(name, () => reduceTask(key, fn), opts);
+    return this.add(name, () => reduceTask(key, fn, this.#mp()), opts);
   }
   /** Counts messages per key. */
   count(name = this.dag.autoName('count'), opts: ProcessorOptions = {}): Stream {
     const key = this.key!;
-    return this.add(name, () => countTask(key), opts);
+    return this.add(name, () => countTask(key, this.#mp()), opts);
+  }
+  /**
+   * A custom keyed processor: a KeyedTask sees one record at a time with its key current
+   * and `ctx.state` (value, map, list) scoped to it; a plain Task runs as on any stream.
+   */
+  override process(name: string, factory: () => KeyedTask | Task, opts: ProcessorOptions = {}): Stream {
+    const key = this.key!;
+    return this.add(name, () => {
+      const t = factory();
+      return 'onElement' in t ? keyedProcessTask(key, t, this.#mp()) : t;
+    }, opts);
   }
   /** Sums `value(v)` (default: v itself, or v[1] for [key, n] pairs) per key. */
   sum(name = this.dag.autoName('sum'), value?: Fn<number>, opts: ProcessorOptions = {}): Stream {
     const key = this.key!;
     const get = value ?? ((v: unknown) => (Array.isArray(v) ? Number(v[1]) : Number(v)));
-    return this.add(name, () => reduceTask(key, (a: unknown, v: unknown) => (a as number) + get(v), get), opts);
+    return this.add(name, () => reduceTask(key, (a: unknown, v: unknown) => (a as number) + get(v), this.#mp(), get), opts);
   }
 }
 
-export function dag(name: string, options: { checkpointIntervalMs?: number } = {}): Dag {
+export function dag(name: string, options: DagOptions = {}): Dag {
   return new Dag(name, options);
 }
 
@@ -148,6 +184,8 @@ export function dag(name: string, options: { checkpointIntervalMs?: number } = {
 export function validateDag(d: unknown): Dag {
   if (!(d instanceof Dag)) throw new EngineError('DAG_INVALID', 'the artifact did not produce a Dag (use sluice.dag(name) and return it)');
   if (d.processors.size === 0) throw new EngineError('DAG_INVALID', `dag ${d.name}: has no processors`);
+  const mp = d.options.maxParallelism;
+  if (mp !== undefined && (!Number.isInteger(mp) || mp < 1 || mp > 32768)) throw new EngineError('DAG_INVALID', `dag ${d.name}: maxParallelism must be an integer in 1..32768, got ${String(mp)}`);
   for (const p of d.processors.values()) {
     try {
       validateName('processor', p.name);
@@ -170,6 +208,9 @@ export function validateDag(d: unknown): Dag {
     if (e.partition === 'hash' && typeof e.key !== 'function') throw new EngineError('DAG_INVALID', `dag ${d.name}: edge ${e.from} -> ${e.to}: hash partition needs a key function`);
     if (e.partition === 'forward' && d.processors.get(e.from)!.parallelism !== d.processors.get(e.to)!.parallelism) {
       throw new EngineError('DAG_INVALID', `dag ${d.name}: edge ${e.from} -> ${e.to}: forward needs equal parallelism`);
+    }
+    if (e.partition === 'hash' && d.processors.get(e.to)!.parallelism > d.maxParallelism) {
+      throw new EngineError('DAG_INVALID', `dag ${d.name}: processor ${e.to}: parallelism ${d.processors.get(e.to)!.parallelism} is above maxParallelism ${d.maxParallelism} (its key groups)`);
     }
     inputs.set(e.to, (inputs.get(e.to) ?? 0) + 1);
   }

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { AmHeartbeatReply, AppMasterStatus, ExecutorReport, ExecutorsReply, RestartReply } from '../cluster/protocol.js';
 import { ControlChannel } from './channel.js';
 import { ClockService } from './clock-service.js';
-import { Committer } from './committer.js';
+import { Committer, TASKS_STORE } from './committer.js';
 import { isExecutorMessage, type AppMasterMessage, type ExecutorMessage } from './control-protocol.js';
 import type { ExecutorEnv, LoadedApp } from './env.js';
 import { ExecutionPlan } from './plan.js';
@@ -79,6 +79,13 @@ export class AppMaster {
     registry?.counterFn('sluice_app_restarts_total', 'Executor restarts by this AppMaster', {}, () => this.restarts);
     registry?.counterFn('sluice_app_checkpoints_committed_total', 'Checkpoints committed in this epoch', {}, () => this.#committer?.commits ?? 0);
     registry?.gaugeFn('sluice_app_committed_checkpoint_ts', 'Event time of the last committed checkpoint (ms)', {}, () => this.#committer?.lastCommitted ?? 0);
+    const cp = (k: 'newBytes' | 'sharedBytes' | 'pauseMs' | 'uploadMs' | 'stateEntries' | 'commitMs'): number => this.#committer?.last?.[k] ?? 0;
+    registry?.gaugeFn('sluice_app_checkpoint_new_bytes', 'Bytes uploaded by the last committed checkpoint', {}, () => cp('newBytes'));
+    registry?.gaugeFn('sluice_app_checkpoint_shared_bytes', 'Bytes of earlier parts the last committed checkpoint lists again', {}, () => cp('sharedBytes'));
+    registry?.gaugeFn('sluice_app_checkpoint_pause_ms', 'Longest task pause to freeze keyed state at the last committed checkpoint (ms)', {}, () => cp('pauseMs'));
+    registry?.gaugeFn('sluice_app_checkpoint_upload_ms', 'Encode and upload time of the last committed checkpoint, slowest executor (ms)', {}, () => cp('uploadMs'));
+    registry?.gaugeFn('sluice_app_checkpoint_commit_ms', 'First part staged to commit of the last committed checkpoint (ms)', {}, () => cp('commitMs'));
+    registry?.gaugeFn('sluice_app_state_entries', 'Live keyed-state entries at the last committed checkpoint', {}, () => cp('stateEntries'));
     registry?.gaugeFn('sluice_app_min_clock', 'App min-clock (ms)', {}, () => (this.#clock ? this.#clock.appMinClock() : 0));
     // Validated at submit against the cluster's limit; the floor guards old seeds.
     const executors = Math.max(1, Math.floor(Number(loaded.config.executors ?? 2)) || 2);
@@ -103,7 +110,7 @@ export class AppMaster {
     const out: BlobVersions = {};
     if (this.#restoreT !== undefined) {
       const first = [...Array(this.plan.executors).keys()].find((i) => this.plan.tasksOf(i).length > 0) ?? 0;
-      const parts = decodeParts(await this.loaded.app.checkpoints('tasks').readPart(this.#restoreT, executorPart(first)));
+      const parts = decodeParts(await this.loaded.app.checkpoints(TASKS_STORE).readPart(this.#restoreT, executorPart(first)));
       const rec = parts.get(BLOB_PART_KEY);
       if (rec) Object.assign(out, decodeState(rec) as BlobVersions);
     }
@@ -142,6 +149,7 @@ export class AppMaster {
       executors: this.plan.executors, connected: this.#conns.size, phase: this.phase, messages: this.#messages,
       ...(last === undefined ? {} : { committed: last }), ...(this.#clock ? { minClock: this.#clock.appMinClock() } : {}),
       ...(this.#waiting ? { waiting: this.#waiting } : {}),
+      ...(this.#committer?.last ? { checkpoint: this.#committer.last } : {}),
       ...(this.#blobs ? { blobs: Object.entries(this.#blobs.inUse).map(([name, version]) => ({
         name, version, ...(this.#blobs!.from === undefined ? {} : { from: this.#blobs!.from }),
         executors: Object.fromEntries([...this.#blobs!.perExecutor].map(([e, v]) => [String(e), v[name] ?? 0])),
@@ -288,7 +296,7 @@ export class AppMaster {
         }
         break;
       case 'staged':
-        this.#committer.staged(m.t, m.task, m.part);
+        this.#committer.staged(m.t, m.task, m.parts, m.stats);
         break;
       case 'exhausted':
         this.#committer.exhausted(m.task, m.lastDataTs);

@@ -8,7 +8,7 @@ import type { CheckpointPart } from '@sluice/storage-api';
  */
 export class CheckpointCoordinator {
   readonly #tasks: ReadonlySet<string>;
-  readonly #open = new Map<number, Map<string, CheckpointPart>>();
+  readonly #open = new Map<number, Map<string, CheckpointPart[]>>();
   #committed: number | undefined;
 
   constructor(taskIds: Iterable<string>, lastCommitted?: number, private readonly maxOpen = 64) {
@@ -20,18 +20,20 @@ export class CheckpointCoordinator {
     return this.#committed;
   }
 
-  /** Returns the parts (in task order) once every task has staged t, else undefined. */
-  staged(t: number, taskId: string, part: CheckpointPart): CheckpointPart[] | undefined {
+  /** Returns the parts (in task order, each listed once) once every task has staged t, else undefined. */
+  staged(t: number, taskId: string, staged: CheckpointPart[]): CheckpointPart[] | undefined {
     if (!this.#tasks.has(taskId)) return undefined;
     if (this.#committed !== undefined && t <= this.#committed) return undefined;
     let parts = this.#open.get(t);
     if (!parts) {
-      this.#open.set(t, (parts = new Map<string, CheckpointPart>()));
+      this.#open.set(t, (parts = new Map<string, CheckpointPart[]>()));
       while (this.#open.size > this.maxOpen) this.#open.delete(Math.min(...this.#open.keys()));
     }
-    parts.set(taskId, part);
+    parts.set(taskId, staged);
     if (parts.size < this.#tasks.size) return undefined;
-    return [...this.#tasks].map((id) => parts.get(id)!);
+    const out = new Map<string, CheckpointPart>();
+    for (const id of this.#tasks) for (const p of parts.get(id)!) if (!out.has(p.name)) out.set(p.name, p);
+    return [...out.values()];
   }
 
   /** Records a successful commit of t and forgets t and everything older. */

@@ -1,5 +1,16 @@
 import type { AppStorage, CheckpointPart, CheckpointWriter } from '@sluice/storage-api';
 import { CheckpointCoordinator } from './checkpoint-coordinator.js';
+import type { StageStats } from './control-protocol.js';
+
+/** The checkpoints store of task state, and how many checkpoints it keeps. */
+export const TASKS_STORE = 'tasks';
+export const TASKS_RETAINED = 3;
+
+/** What a committed checkpoint cost, summed over executors (the status and metrics report it). */
+export interface CheckpointStats extends StageStats {
+  t: number;
+  commitMs: number;
+}
 
 /**
  * The AppMaster's side of checkpointing: opens the checkpoint writer with the app's
@@ -12,7 +23,9 @@ export class Committer {
   #coord!: CheckpointCoordinator;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #exhausted = new Map<string, number>();
+  readonly #stats = new Map<number, { first: number; sum: StageStats }>();
   commits = 0;
+  last: CheckpointStats | undefined;
 
   constructor(
     private readonly app: AppStorage,
@@ -25,7 +38,7 @@ export class Committer {
 
   /** Opens the writer (fences lower epochs) and returns the checkpoint to restore. */
   async open(): Promise<number | undefined> {
-    const store = this.app.checkpoints('tasks', { numRetained: 5 });
+    const store = this.app.checkpoints(TASKS_STORE, { numRetained: TASKS_RETAINED });
     this.#writer = await store.writer(this.epoch);
     const last = await store.last();
     this.#coord = new CheckpointCoordinator(this.tasks, last?.t);
@@ -36,20 +49,40 @@ export class Committer {
     return this.#coord?.lastCommitted;
   }
 
-  staged(t: number, task: string, part: CheckpointPart): void {
-    const parts = this.#coord.staged(t, task, part);
+  staged(t: number, task: string, staged: CheckpointPart[], stats?: StageStats): void {
+    if (stats) this.#add(t, stats);
+    const parts = this.#coord.staged(t, task, staged);
     if (!parts) return;
     this.#queue = this.#queue.then(async () => {
       if (this.#coord.lastCommitted !== undefined && t <= this.#coord.lastCommitted) return;
+      const s = this.#stats.get(t);
+      for (const k of this.#stats.keys()) if (k <= t) this.#stats.delete(k);
       try {
-        await this.#writer.commit(t, parts, { meta: { epoch: this.epoch } });
+        const cost = s ? { ...s.sum, t } : undefined;
+        await this.#writer.commit(t, parts, { meta: { epoch: this.epoch, ...(cost ? { stats: cost } : {}) } });
         this.#coord.committed(t);
         this.commits++;
+        if (s) this.last = { ...s.sum, t, commitMs: Math.max(0, performance.now() - s.first) };
         this.onCommitted(t);
       } catch (err) {
         this.onError(err);
       }
     });
+  }
+
+  #add(t: number, x: StageStats): void {
+    const cur = this.#stats.get(t);
+    if (!cur) {
+      this.#stats.set(t, { first: performance.now(), sum: { ...x } });
+      while (this.#stats.size > 64) this.#stats.delete(Math.min(...this.#stats.keys()));
+      return;
+    }
+    const s = cur.sum;
+    s.newBytes += x.newBytes;
+    s.sharedBytes += x.sharedBytes;
+    s.pauseMs = Math.max(s.pauseMs, x.pauseMs);
+    s.uploadMs = Math.max(s.uploadMs, x.uploadMs);
+    s.stateEntries += x.stateEntries;
   }
 
   exhausted(source: string, lastDataTs: number): void {

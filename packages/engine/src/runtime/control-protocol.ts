@@ -18,11 +18,26 @@ export interface TaskStatus {
   messages: number;
 }
 
+/** What one executor's share of a checkpoint cost (summed over executors by the AppMaster). */
+export interface StageStats {
+  /** Bytes uploaded for this checkpoint. */
+  newBytes: number;
+  /** Bytes of earlier parts this checkpoint lists again (keyed-state segments). */
+  sharedBytes: number;
+  /** Longest a task paused to freeze its keyed state (ms). */
+  pauseMs: number;
+  /** Encoding and upload of the executor's parts (ms). */
+  uploadMs: number;
+  /** Live keyed-state entries. */
+  stateEntries: number;
+}
+
 /** Executor -> AppMaster. */
 export type ExecutorMessage =
   | { type: 'hello'; executor: number; epoch: number; host: string; dataPort: number; pid: number }
   | { type: 'ready' }
-  | { type: 'staged'; t: number; task: string; part: CheckpointPart }
+  /** The executor's parts of checkpoint t: its own first, then keyed-state segments (new and shared). */
+  | { type: 'staged'; t: number; task: string; parts: CheckpointPart[]; stats: StageStats }
   | { type: 'exhausted'; task: string; lastDataTs: number }
   | { type: 'status'; tasks: TaskStatus[]; blobs?: Record<string, number> }
   /** The newest version of each mapped blob this executor has materialized. */

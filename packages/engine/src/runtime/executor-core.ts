@@ -1,4 +1,8 @@
-import type { AppStorage, CheckpointPart, CheckpointWriter } from '@sluice/storage-api';
+import { LIMITS, type AppStorage, type CheckpointPart, type CheckpointStore, type CheckpointWriter } from '@sluice/storage-api';
+import type { FrozenState, HeapKeyedState, KeyedStateManifest } from '../state/heap-state.js';
+import { isStatefulTask } from '../state/keyed-api.js';
+import { TASKS_STORE } from './committer.js';
+import type { StageStats } from './control-protocol.js';
 import type { Dag } from '../dsl/dag.js';
 import type { TaskBlobs, TaskContext, TaskLogger } from '../dsl/task.js';
 import { EngineError } from '../errors.js';
@@ -15,6 +19,10 @@ export { decodeParts, encodeParts, executorPart } from './state-codec.js';
 
 /** The key of the blob versions record in an executor's checkpoint part (never a task name: NUL). */
 export const BLOB_PART_KEY = '\u0000blobs';
+/** The key of a task's keyed-state manifest in the executor's part (NUL: never a task name). */
+const keyedKey = (task: string): string => `${task}\u0000keyed`;
+/** Keyed-state segments are split into parts of at most this size. */
+const SEGMENT_PART_BYTES = Math.min(64 * 1024 * 1024, LIMITS.checkpointPartBytes);
 export { TaskFailure } from './task-failure.js';
 export type { Transport } from './router.js';
 
@@ -33,10 +41,21 @@ export interface CoreOptions {
   configPollMs?: number;
   /** Mapped blobs and the versions to start with (from the AppMaster: restored or newest). */
   blobs?: { local: ExecutorBlobs; initial: BlobVersions };
-  onStaged(t: number, task: string, part: CheckpointPart): void;
+  /** The executor's parts of checkpoint t: its own part first, then keyed-state segments (new and shared). */
+  onStaged(t: number, task: string, parts: CheckpointPart[], stats: StageStats): void;
   onExhausted(task: string, lastDataTs: number): void;
   /** App code threw (TaskFailure) or a storage write failed (STORAGE_FENCED: a zombie): the executor must stop. */
   onFatal(err: unknown): void;
+}
+
+interface Collected {
+  parts: Map<string, Uint8Array>;
+  waits: Promise<unknown>[];
+  /** Keyed state frozen at t, per task. */
+  keyed: Map<string, FrozenState>;
+  /** Segments frozen at earlier boundaries that never completed here (a task's clock jumped): encoded with t. */
+  carried: Array<[string, FrozenState]>;
+  pauseMs: number;
 }
 
 /** The one thing an executor may do with a checkpoint: stage its part (never commit). */
@@ -66,7 +85,9 @@ export class ExecutorCore implements RunnerHost, SourceHost {
   #configVersions = new Map<string, number>();
   #initialConfig = new Map<string, unknown>();
   #stageQueue: Promise<unknown> = Promise.resolve();
-  #collect = new Map<number, { parts: Map<string, Uint8Array>; waits: Promise<unknown>[] }>();
+  #collect = new Map<number, Collected>();
+  /** Parts this executor staged or restored, by name: a checkpoint lists them again while a segment is live. */
+  readonly #known = new Map<string, CheckpointPart>();
   #localTasks = 0;
   readonly #schedule: BlobSchedule;
   /** Task name -> the blob versions it uses now. */
@@ -192,9 +213,10 @@ export class ExecutorCore implements RunnerHost, SourceHost {
     const { plan, self, app, restoreT, epoch } = this.opts;
     // Every mapped blob is local before any task starts.
     for (const [name, version] of Object.entries(this.opts.blobs?.initial ?? {})) await this.opts.blobs!.local.materialize(name, version);
-    const store = app.checkpoints('tasks');
+    const store = app.checkpoints(TASKS_STORE);
     this.#staging = stagingHandle(await store.writer(epoch));
     const restored = restoreT === undefined ? undefined : decodeParts(await store.readPart(restoreT, executorPart(self)));
+    if (restoreT !== undefined) for (const p of (await store.get(restoreT))?.parts ?? []) this.#known.set(p.name, p);
     this.#localTasks = plan.tasksOf(self).length;
     // Tasks see their processor's config from onStart on; later versions via onConfig.
     for (const p of new Set(plan.tasksOf(self).map((t) => t.processor))) {
@@ -231,6 +253,8 @@ export class ExecutorCore implements RunnerHost, SourceHost {
       } else {
         const task = inTask(meta, 'create', () => spec.task!());
         const start = restoreT ?? 0;
+        const manifest = restored?.get(keyedKey(meta.name));
+        if (manifest && isStatefulTask(task)) await this.#restoreKeyed(store, restoreT!, meta, task.keyedState, decodeState(manifest) as KeyedStateManifest);
         if (restored && task.restore) {
           const bytes = restored.get(meta.name);
           if (!bytes) throw new Error(`checkpoint ${restoreT} has no state for task ${meta.name}`);
@@ -245,6 +269,22 @@ export class ExecutorCore implements RunnerHost, SourceHost {
     const poll = this.opts.configPollMs ?? 2000;
     this.#configTimer = setInterval(() => void this.#pollConfig().catch(() => {}), poll);
     this.#configTimer.unref();
+  }
+
+  /** Applies a task's keyed-state segments, oldest first (fetched a few at a time). */
+  async #restoreKeyed(store: CheckpointStore, t: number, meta: PlannedTask, backend: HeapKeyedState, m: KeyedStateManifest): Promise<void> {
+    if (m.maxParallelism !== backend.maxParallelism) {
+      throw new EngineError('APP_STATE', `task ${meta.name}: checkpoint ${t} has ${m.maxParallelism} key groups, the app now ${backend.maxParallelism} (maxParallelism is fixed for an app's life)`);
+    }
+    for (const n of m.tables) backend.table(n);
+    const fetches = m.segments.map((s) => () => Promise.all(s.parts.map((p) => store.readPart(t, p))));
+    const ahead = 4;
+    const pending = fetches.slice(0, ahead).map((f) => f());
+    for (let i = 0; i < m.segments.length; i++) {
+      const parts = await pending[i]!;
+      if (i + ahead < fetches.length) pending.push(fetches[i + ahead]!());
+      backend.apply({ ...m.segments[i]!, parts: [...m.segments[i]!.parts] }, parts);
+    }
   }
 
   async #pollConfig(): Promise<void> {
@@ -319,34 +359,94 @@ export class ExecutorCore implements RunnerHost, SourceHost {
   }
 
   /** Snapshots are taken synchronously (consistent), stored asynchronously in order. */
-  stage(t: number, task: string, state: unknown): void {
-    this.stageAfter(undefined, t, task, state);
+  stage(t: number, task: string, state: unknown, keyed?: FrozenState): void {
+    this.stageAfter(undefined, t, task, state, keyed);
   }
 
-  stageAfter(before: Promise<unknown> | undefined, t: number, task: string, state: unknown): void {
+  stageAfter(before: Promise<unknown> | undefined, t: number, task: string, state: unknown, keyed?: FrozenState): void {
     // Start the prerequisite now (e.g. the offset append); the part is staged after it.
     before?.catch(() => {});
     let c = this.#collect.get(t);
-    if (!c) this.#collect.set(t, (c = { parts: new Map(), waits: [] }));
+    if (!c) this.#collect.set(t, (c = { parts: new Map(), waits: [], keyed: new Map(), carried: [], pauseMs: 0 }));
     c.parts.set(task, encodeState(state));
+    if (keyed) {
+      c.keyed.set(task, keyed);
+      c.pauseMs = Math.max(c.pauseMs, keyed.pauseMs);
+    }
     if (before) c.waits.push(before);
     if (c.parts.size < this.#localTasks) return;
     // The blob versions for messages at or after t: a restore at t uses exactly these.
     if (this.opts.blobs) c.parts.set(BLOB_PART_KEY, encodeState(this.#schedule.versionsAt(t)));
-    // Every local task reached t: older incomplete times can no longer complete.
-    for (const k of this.#collect.keys()) if (k <= t) this.#collect.delete(k);
-    const { parts, waits } = c;
+    // Every local task reached t: older incomplete times can no longer complete, but the
+    // segments their tasks froze hold writes checkpoint t needs: they are encoded with t.
+    for (const [k, old] of this.#collect) {
+      if (k > t) continue;
+      if (k < t) c.carried.push(...old.carried, ...old.keyed);
+      this.#collect.delete(k);
+    }
+    const job = c;
     const name = executorPart(this.opts.self);
     this.#stageQueue = this.#stageQueue.then(async () => {
       if (this.#stopped) return;
       try {
-        await Promise.all(waits);
-        const part = await this.#staging!.stage(t, name, encodeParts(parts));
-        this.opts.onStaged(t, name, part);
+        await Promise.all(job.waits);
+        const t0 = performance.now();
+        let newBytes = 0;
+        const staged: CheckpointPart[] = [];
+        const fresh = new Set<string>();
+        const encode = async (task: string, f: FrozenState): Promise<void> => {
+          if (!f.fresh) return;
+          const backend = this.#backendByTask(task);
+          const bytes = await backend.encode(f.fresh, SEGMENT_PART_BYTES);
+          const names = bytes.map((_, i) => (bytes.length === 1 ? `${task}.s${f.fresh!.info.t}` : `${task}.s${f.fresh!.info.t}.${i}`));
+          for (let i = 0; i < bytes.length; i++) {
+            const p = await this.#staging!.stage(t, names[i]!, bytes[i]!);
+            this.#known.set(p.name, p);
+            fresh.add(p.name);
+            newBytes += p.size;
+          }
+          f.fresh.info.parts = names;
+        };
+        for (const [task, f] of job.carried) await encode(task, f);
+        let entries = 0;
+        const listed: CheckpointPart[] = [];
+        for (const [task, f] of job.keyed) {
+          await encode(task, f);
+          const m = this.#backendByTask(task).manifest(f);
+          job.parts.set(keyedKey(task), encodeState(m));
+          entries += f.liveEntries;
+          for (const seg of m.segments) for (const n of seg.parts) {
+            const p = this.#known.get(n);
+            if (!p) throw new EngineError('INTERNAL', `task ${task}: keyed-state segment part ${n} of checkpoint ${t} was never staged`);
+            listed.push(p);
+          }
+        }
+        const main = await this.#staging!.stage(t, name, encodeParts(job.parts));
+        staged.push(main);
+        newBytes += main.size;
+        let sharedBytes = 0;
+        for (const p of listed) {
+          staged.push(p);
+          if (!fresh.has(p.name)) sharedBytes += p.size;
+        }
+        this.#forget(staged);
+        this.opts.onStaged(t, name, staged, { newBytes, sharedBytes, pauseMs: job.pauseMs, uploadMs: performance.now() - t0, stateEntries: entries });
       } catch (err) {
-        this.opts.onFatal(err);
+        this.#fail(err);
       }
     });
+  }
+
+  /** Forgets parts no longer listed (their segments were cleaned). */
+  #forget(listed: CheckpointPart[]): void {
+    const keep = new Set(listed.map((p) => p.name));
+    for (const n of this.#known.keys()) if (!keep.has(n)) this.#known.delete(n);
+  }
+
+  #backendByTask(task: string): HeapKeyedState {
+    const r = [...this.runners.values()].find((x) => x.meta.name === task);
+    if (!r || !isStatefulTask(r.task)) throw new EngineError('INTERNAL', `task ${task} has no keyed state`);
+    return r.task.keyedState;
   }
 
   /** Checkpoint t is committed: let transactional sinks publish. */
@@ -371,6 +471,9 @@ export class ExecutorCore implements RunnerHost, SourceHost {
     await Promise.allSettled(this.#loops);
     await this.#stageQueue.catch(() => {});
     for (const s of this.sources) await s.source.close?.();
-    for (const r of this.runners.values()) await r.task.onStop?.(r.ctx);
+    for (const r of this.runners.values()) {
+      if (isStatefulTask(r.task)) r.task.keyedState.close();
+      await r.task.onStop?.(r.ctx);
+    }
   }
 }

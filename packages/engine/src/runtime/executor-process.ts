@@ -86,7 +86,7 @@ export class ExecutorProcess {
           appId: this.env.appId, epoch: this.env.epoch, plan, self: this.env.executor, app: this.loaded.app, intervalMs: m.intervalMs,
           transport: this.transport, logger: this.logger,
           ...(m.restoreT === undefined ? {} : { restoreT: m.restoreT }),
-          onStaged: (t, task, part) => this.#control.send({ type: 'staged', t, task, part }),
+          onStaged: (t, task, parts, stats) => this.#control.send({ type: 'staged', t, task, parts, stats }),
           onExhausted: (task, lastDataTs) => this.#control.send({ type: 'exhausted', task, lastDataTs }),
           onFatal: (err) => this.fatal(err),
         });

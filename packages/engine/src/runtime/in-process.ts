@@ -47,7 +47,7 @@ export class InProcessApp {
       appId: this.opts.app.appId, epoch: this.opts.epoch, plan: this.plan, self: 0, app: this.opts.app,
       intervalMs: this.opts.intervalMs ?? 1000, logger: this.opts.logger ?? silent, batchSize: this.opts.batchSize, configPollMs: this.opts.configPollMs,
       ...(this.restoredFrom === undefined ? {} : { restoreT: this.restoredFrom }),
-      onStaged: (t, task, part) => this.committer.staged(t, task, part),
+      onStaged: (t, task, parts, stats) => this.committer.staged(t, task, parts, stats),
       onExhausted: (task, ts) => this.committer.exhausted(task, ts),
       onFatal: this.#fail,
     });

@@ -1,5 +1,6 @@
 import { encodeClock, encodeData } from './framing.js';
-import { hashKey, type ExecutionPlan, type PlannedTask } from './plan.js';
+import { keyGroupOf, taskOfKeyGroup } from '../state/key-groups.js';
+import type { ExecutionPlan, PlannedTask } from './plan.js';
 
 /** Sends frames to other executors; absent when every task is local. */
 export interface Transport {
@@ -17,13 +18,16 @@ export interface LocalDelivery {
 
 /**
  * Moves a task's output along the DAG's edges: forward (same index), shuffle (round
- * robin) or hash (by key). Local targets get plain calls; remote ones binary frames.
+ * robin) or hash (by the key's key group). Local targets get plain calls; remote ones binary frames.
  * Clocks follow the data they cover on the same path, so input clocks stay exact.
  */
 export class Router {
   readonly #rr = new Map<string, number>();
+  readonly #mp: number;
 
-  constructor(readonly plan: ExecutionPlan, readonly self: number, readonly local: LocalDelivery, readonly transport: Transport | undefined) {}
+  constructor(readonly plan: ExecutionPlan, readonly self: number, readonly local: LocalDelivery, readonly transport: Transport | undefined) {
+    this.#mp = plan.dag.maxParallelism;
+  }
 
   route(meta: PlannedTask, ts: number, values: unknown[]): void {
     if (values.length === 0) return;
@@ -42,7 +46,8 @@ export class Router {
         }
         const parts: unknown[][] = Array.from({ length: p }, () => []);
         const key = edge.key!;
-        for (let i = 0; i < values.length; i++) parts[hashKey(key(values[i])) % p]!.push(values[i]);
+        const mp = this.#mp;
+        for (let i = 0; i < values.length; i++) parts[taskOfKeyGroup(keyGroupOf(key(values[i]), mp), mp, p)]!.push(values[i]);
         for (let j = 0; j < p; j++) if (parts[j]!.length) this.#send(meta.id, targets[j]!, ts, parts[j]!);
       }
     }

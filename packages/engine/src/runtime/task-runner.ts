@@ -1,5 +1,7 @@
 import type { Task, TaskContext } from '../dsl/task.js';
 import type { PlannedTask } from './plan.js';
+import { isStatefulTask } from '../state/keyed-api.js';
+import type { FrozenState } from '../state/heap-state.js';
 import { inTask } from './task-failure.js';
 
 /** The first checkpoint boundary at or below a clock. */
@@ -8,7 +10,8 @@ export const boundary = (c: number, interval: number): number => Math.floor(c / 
 /** What a task runner needs of the executor hosting it. */
 export interface RunnerHost {
   readonly intervalMs: number;
-  stage(t: number, task: string, state: unknown): void;
+  /** The task's snapshot at boundary t, and its keyed state frozen there (if it has any). */
+  stage(t: number, task: string, state: unknown, keyed?: FrozenState): void;
   forwardClock(meta: PlannedTask, c: number): void;
   /** A pending blob switch's boundary: the input clock stays below it until decided. */
   blobCap(): number | undefined;
@@ -89,7 +92,9 @@ export class TaskRunner {
       this.#release(b);
       inTask(this.meta, 'onClock', () => this.task.onClock?.(b, this.ctx));
       this.lastBoundary = b;
-      this.core.stage(b, this.meta.name, this.task.snapshot ? inTask(this.meta, 'snapshot', () => this.task.snapshot!()) : null);
+      const state = this.task.snapshot ? inTask(this.meta, 'snapshot', () => this.task.snapshot!()) : null;
+      // Keyed state: only a freeze here (O(1)); encoding and upload run in the stage queue.
+      this.core.stage(b, this.meta.name, state, isStatefulTask(this.task) ? this.task.keyedState.freeze(b) : undefined);
       for (const sw of switches) if (sw.from === b) this.core.applyBlobSwitch(this, sw);
       this.#release(b + this.core.intervalMs);
     }
