@@ -1,5 +1,5 @@
 // Checkpoints as I/O hooks (storage-api's checkpoint-store applies the policy): parts
-// staged under unique names (`parts/<t 20>/<part>.<uuid>.<sha256>`), then committed by ONE
+// staged under unique names (`parts/<t 20>/<part>.<uuid>.<size>.<sha256>`), then committed by ONE
 // create-only rename of a manifest `_commits/<t padded 20>`. Readers only see what a
 // committed manifest lists. Deletions go manifests first, then parts. Epoch markers live
 // in `_commits/` too, so one LISTSTATUS both fences and indexes a commit.
@@ -16,8 +16,12 @@ type CommitPlan = (state: CheckpointCommitState, now: number) => { store: boolea
 
 const COMMIT_RE = /^\d{20}$/;
 const REF_RE = /^(\d{20})\/[A-Za-z0-9_][A-Za-z0-9._@=-]*$/;
-/** `<part>.<uuid>.<sha256>`: the staged digest is in the name, so a commit checks another writer's part from a listing. Older refs have none. */
-const REF_SHA_RE = /\.[0-9a-f-]{36}\.([0-9a-f]{64})$/;
+/**
+ * `<part>.<uuid>.<size>.<sha256>`: the staged size and digest are in the name, so a commit
+ * checks another writer's part with no request. Older refs: `<part>.<uuid>.<sha256>` (the
+ * size from a listing) and `<part>.<uuid>` (read whole).
+ */
+const REF_SHA_RE = /\.[0-9a-f-]{36}(?:\.(\d{1,16}))?\.([0-9a-f]{64})$/;
 /**
  * On the commit path the backend knows only the refs its manifests list and the ones it
  * staged itself; `<t 20>/*` stands for whatever else is staged in that directory (parts no
@@ -152,7 +156,7 @@ export class HdfsCheckpointStore implements CheckpointBackend {
     const list = await this.ctx.client.list(this.#commits, o.signal);
     check(maxEpoch(list));
     this.#checkSameApp(list);
-    const ref = `${pad(t)}/${part.name}.${randomUUID()}.${part.sha256}`;
+    const ref = `${pad(t)}/${part.name}.${randomUUID()}.${part.size}.${part.sha256}`;
     await commitFile(this.ctx, `${this.#dir}/parts/${ref}`, bytes, 'create-only', o.signal);
     this.#staged.set(ref, { size: part.size, sha256: part.sha256 });
     return ref;
@@ -180,12 +184,10 @@ export class HdfsCheckpointStore implements CheckpointBackend {
     const epoch = maxEpoch(list);
     const at = commits.find((c) => c.t === cp.t);
     const lastC = commits[commits.length - 1];
-    const state: CheckpointCommitState = {
-      epoch,
-      atT: at && (await this.#manifest(at, signal)),
-      last: lastC && (await this.#manifest(lastC, signal)),
-      staged: await this.#stagedState(cp.parts, signal),
-    };
+    const atT = at && (await this.#manifest(at, signal));
+    const last = lastC && (await this.#manifest(lastC, signal));
+    const listed = [...this.#known.values(), ...(atT ? [atT] : []), ...(last ? [last] : [])];
+    const state: CheckpointCommitState = { epoch, atT, last, staged: await this.#stagedState(cp.parts, listed, lastC?.t ?? -Infinity, signal) };
     const now = this.ctx.now();
     let r = plan(state, now);
     if (r.store) {
@@ -279,21 +281,32 @@ export class HdfsCheckpointStore implements CheckpointBackend {
     return this.#known.get(c.t) ?? (await this.#load(c, signal));
   }
 
-  /** Size and digest of the parts a commit lists: this handle's own from memory, others from one LISTSTATUS per staging directory. */
-  async #stagedState(parts: CheckpointPart[], signal?: AbortSignal): Promise<Map<string, { size: number; sha256: string }>> {
+  /**
+   * Size and digest of the parts a commit lists, with no request for: this handle's own
+   * (memory), parts a known manifest lists (shared with an earlier checkpoint), and refs
+   * staged at or after the newest commit (the ref carries them). The rest — staged before
+   * the newest commit, so perhaps swept since, or refs of older versions — from one
+   * LISTSTATUS per staging directory.
+   */
+  async #stagedState(parts: CheckpointPart[], manifests: Checkpoint[], lastT: number, signal?: AbortSignal): Promise<Map<string, { size: number; sha256: string }>> {
     const out = new Map<string, { size: number; sha256: string }>();
+    const listed = new Map<string, { size: number; sha256: string }>();
+    for (const m of manifests) for (const p of m.parts) listed.set(p.ref, { size: p.size, sha256: p.sha256 });
     const byDir = new Map<string, string[]>();
     for (const p of parts) {
-      const own = this.#staged.get(p.ref);
-      if (own) out.set(p.ref, own);
-      else if (refTime(p.ref) !== undefined) byDir.set(p.ref.slice(0, 20), [...(byDir.get(p.ref.slice(0, 20)) ?? []), p.ref]);
+      const t = refTime(p.ref);
+      const enc = REF_SHA_RE.exec(p.ref);
+      const known = this.#staged.get(p.ref) ?? listed.get(p.ref);
+      if (known) out.set(p.ref, known);
+      else if (t !== undefined && t >= lastT && enc?.[1] !== undefined) out.set(p.ref, { size: Number(enc[1]), sha256: enc[2]! });
+      else if (t !== undefined) byDir.set(p.ref.slice(0, 20), [...(byDir.get(p.ref.slice(0, 20)) ?? []), p.ref]);
     }
     for (const [dir, refs] of byDir) {
       const sizes = new Map(committed(await this.ctx.client.list(`${this.#dir}/parts/${dir}`, signal)).map((s) => [`${dir}/${s.pathSuffix}`, s.length]));
       for (const ref of refs) {
         const size = sizes.get(ref);
         if (size === undefined) continue;
-        const sha = REF_SHA_RE.exec(ref)?.[1];
+        const sha = REF_SHA_RE.exec(ref)?.[2];
         if (sha) out.set(ref, { size, sha256: sha });
         else {
           // A ref of an older version has no digest in its name: read it whole.

@@ -81,6 +81,35 @@ describe('bounded requests', () => {
     expect((await cost(root, async (x) => expect((await (await appOf(x)).lookUp(1550)).status).toBe('found'))) - base).toBeLessThanOrEqual(3);
   });
 
+  it('a commit of parts another handle staged (new and shared with earlier checkpoints) makes no request per part or staging directory', async () => {
+    const root = freshRoot();
+    const s = await openHdfs(server, root);
+    const other = await openHdfs(server, root);
+    try {
+      const app = await s.createAppStorage('a', 'app1', { owner: 'alice' });
+      const cps = app.checkpoints('inc', { numRetained: 100 });
+      const w = await cps.writer(1);
+      const stager = (await other.getAppStorage('app1'))!.checkpoints('inc', { numRetained: 100 }).stager(1);
+      const base = await stager.stage(1, 'base', Buffer.from('base'));
+      const costs: number[] = [];
+      for (const t of [1, 2, 3, 4]) {
+        const parts = [base];
+        for (let i = 0; i < 20; i++) parts.push(await stager.stage(t, `d${i}`, Buffer.from(`${t}/${i}`)));
+        const before = requests();
+        await w.commit(t, parts);
+        costs.push(requests() - before);
+      }
+      // LISTSTATUS _commits, CREATE (NN + DN), RENAME NONE: was + one LISTSTATUS per staging directory.
+      for (const c of costs) expect(c).toBeLessThanOrEqual(4);
+      expect(Buffer.from(await cps.readPart(4, 'base')).toString()).toBe('base');
+      const p = await stager.stage(5, 'p', Buffer.from('p'));
+      await expect(w.commit(5, [{ ...p, size: 2 }])).rejects.toMatchObject({ code: 'STORAGE_INVALID_ARGUMENT' });
+    } finally {
+      await other.close();
+      await s.close();
+    }
+  });
+
   it('400 single appends: segments are compacted, so the listing and an append cost stay flat', async () => {
     const root = freshRoot();
     const s = await openHdfs(server, root);
