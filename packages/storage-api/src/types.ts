@@ -297,6 +297,8 @@ export interface CheckpointWriter extends TimeKeyedWriterBase {
  * The stage-only view of a checkpoints store for one epoch (what an executor needs):
  * made without I/O (no writer opens, nothing is swept, nothing is listed). Its stage has
  * the writer's validation and fencing: once a higher epoch has opened a writer, STORAGE_FENCED.
+ * Like a writer's, a stage above the current epoch (no writer of it opened yet, or the app
+ * was deleted since) is STORAGE_NOT_FOUND: the epoch is the one the committer opened.
  */
 export interface CheckpointStager {
   readonly epoch: number;
