@@ -12,10 +12,11 @@ type CommitPlan = (state: CheckpointCommitState, now: number) => { store: boolea
 
 const COMMIT_RE = /^(\d{20})\.json$/;
 const MANIFEST_KEY_RE = /^_commits\/(\d{20})\.json$/;
-// parts/<t pad20>/<part>/<uuid>.<sha256>: the staged content's digest is in the key, so a
-// commit checks a part staged by another process with one HEAD (size) and no GET. Refs
-// of older versions have no digest (a commit reads those whole).
-const PART_REF_RE = /^parts\/(\d{20})\/[A-Za-z0-9_][A-Za-z0-9._@=-]*\/[0-9a-f-]{36}(?:\.([0-9a-f]{64}))?$/;
+// parts/<t pad20>/<part>/<uuid>.<size>.<sha256>: the staged content's size and digest are
+// in the key, so a commit checks a part staged by another process with no request at all.
+// Refs of older versions: `<uuid>.<sha256>` (a commit HEADs those for the size) and
+// `<uuid>` (read whole).
+const PART_REF_RE = /^parts\/(\d{20})\/[A-Za-z0-9_][A-Za-z0-9._@=-]*\/[0-9a-f-]{36}(?:(?:\.(\d{1,16}))?\.([0-9a-f]{64}))?$/;
 
 /** The time a ref of this store was staged for (undefined: not a ref this store makes). */
 function refTime(ref: string): number | undefined {
@@ -28,7 +29,8 @@ function refTime(ref: string): number | undefined {
  * the policy): parts under unique keys, commit = one create-only PUT of
  * `_commits/<t padded to 20>.json`; readers list `_commits/` and read only what a manifest
  * names. A commit costs GET epoch + PUT manifest (+ one DeleteObjects when retention
- * retires checkpoints): ≤ 3 requests, whatever the number of parts.
+ * retires checkpoints): ≤ 3 requests, whatever the number of parts and whichever process
+ * staged them (a ref carries its part's size and digest; see #stagedElsewhere).
  */
 export class S3CheckpointStore implements CheckpointBackend {
   readonly #commits: string;
@@ -40,7 +42,7 @@ export class S3CheckpointStore implements CheckpointBackend {
    * epoch, and every commit reads the epoch before its conditional PUT.
    */
   #committed: Map<number, Checkpoint> | undefined;
-  /** Size and digest of the parts this handle staged: committing them needs no HEAD. */
+  /** Size and digest of the parts this handle staged (other handles' come from the ref). */
   readonly #staged = new Map<string, { size: number; sha256: string }>();
   /**
    * Part keys retention decided to delete at the previous commit: they go with the next
@@ -134,7 +136,7 @@ export class S3CheckpointStore implements CheckpointBackend {
 
   async stage(t: number, part: Omit<CheckpointPart, 'ref'>, bytes: Uint8Array, check: (current: number) => void, o: OpOptions = {}): Promise<string> {
     check((await this.#epoch.current(o.signal)).epoch);
-    const ref = `parts/${pad(t)}/${part.name}/${randomUUID()}.${part.sha256}`;
+    const ref = `parts/${pad(t)}/${part.name}/${randomUUID()}.${part.size}.${part.sha256}`;
     await this.sh.io.put(`${this.base}${ref}`, bytes, o.signal);
     this.#staged.set(ref, { size: part.size, sha256: part.sha256 });
     return ref;
@@ -149,12 +151,13 @@ export class S3CheckpointStore implements CheckpointBackend {
   async commit(cp: Checkpoint, plan: CommitPlan, retain: Plan, o: OpOptions = {}): Promise<Checkpoint> {
     const epoch = (await this.#epoch.current(o.signal)).epoch;
     const committed = this.#committed ?? (await this.#loadManifests(await this.times(o.signal), o.signal));
+    const lastT = Math.max(-Infinity, ...committed.keys());
+    const listed = listedParts(committed);
     const staged = new Map<string, { size: number; sha256: string }>();
     for (const p of cp.parts) {
-      const s = this.#staged.get(p.ref) ?? (await this.#stagedElsewhere(p.ref, o.signal));
+      const s = this.#staged.get(p.ref) ?? listed.get(p.ref) ?? (await this.#stagedElsewhere(p.ref, lastT, o.signal));
       if (s) staged.set(p.ref, s);
     }
-    const lastT = Math.max(-Infinity, ...committed.keys());
     const state: CheckpointCommitState = { epoch, atT: committed.get(cp.t), last: committed.get(lastT), staged };
     const now = this.sh.context.now();
     let r = plan(state, now);
@@ -225,17 +228,32 @@ export class S3CheckpointStore implements CheckpointBackend {
     return this.#committed;
   }
 
-  /** A part another process staged: its size from a HEAD and its digest from the key (a ref without one is read whole). */
-  async #stagedElsewhere(ref: string, signal?: AbortSignal): Promise<{ size: number; sha256: string } | undefined> {
+  /**
+   * A part another process staged and no known manifest lists. A ref staged for a time at
+   * or after the newest commit carries its size and digest: no request (the policy
+   * compares the descriptor with them). Anything else is looked at: a ref staged before
+   * the newest commit may have been swept (a new writer's sweep, retention, fsck), and
+   * older refs lack the size (HEAD) or the digest too (read whole).
+   */
+  async #stagedElsewhere(ref: string, lastT: number, signal?: AbortSignal): Promise<{ size: number; sha256: string } | undefined> {
     const m = PART_REF_RE.exec(ref);
     if (!m) return undefined;
-    if (m[2] === undefined) {
+    const [, t, size, sha256] = m;
+    if (size !== undefined && sha256 !== undefined && Number(t) >= lastT) return { size: Number(size), sha256 };
+    if (sha256 === undefined) {
       const r = await this.sh.io.getBytes(`${this.base}${ref}`, signal);
       return r && { size: r.body.length, sha256: sha256Hex(r.body) };
     }
     const h = await this.sh.io.head(`${this.base}${ref}`, signal);
-    return h && { size: h.size, sha256: m[2] };
+    return h && { size: h.size, sha256 };
   }
+}
+
+/** Size and digest of every part the known manifests list (a part listed before needs no request). */
+function listedParts(committed: Map<number, Checkpoint>): Map<string, { size: number; sha256: string }> {
+  const out = new Map<string, { size: number; sha256: string }>();
+  for (const c of committed.values()) for (const p of c.parts) out.set(p.ref, { size: p.size, sha256: p.sha256 });
+  return out;
 }
 
 function manifestsOf(committed: Map<number, Checkpoint>): Array<{ t: number; refs: string[] }> {

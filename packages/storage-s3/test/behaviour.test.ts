@@ -100,6 +100,45 @@ describe('S3 backend behaviour', () => {
     expect((await cs.range(0, 100)).map((c) => c.t)).toEqual([3, 4]); // numRetained 2
   });
 
+  it('a commit of 50 parts another handle staged makes no request per part (size and digest travel in the ref); shared parts neither', async () => {
+    const other = await createS3Storage(s3Options({ ...server, bucket: 'sluice-behaviour', singleWriter: false }, 'b/') as Parameters<typeof createS3Storage>[0]);
+    try {
+      const cs = checkpointStoreOver(app.checkpoints('elsewhere', { numRetained: 3 }), 3);
+      const w = await cs.writer(1);
+      const stager = checkpointStoreOver((await other.getAppStorage('app-b'))!.checkpoints('elsewhere', { numRetained: 3 }), 3).stager(1);
+      const base = await stager.stage(1, 'base', new Uint8Array([0]));
+      const costs: number[] = [];
+      for (const t of [1, 2, 3, 4, 5]) {
+        const parts: CheckpointPart[] = [base];
+        for (let i = 0; i < 50; i++) parts.push(await stager.stage(t, `d${i}`, new Uint8Array([t, i])));
+        costs.push(await requestsOf(() => w.commit(t, parts)));
+        expect(parts.every((p) => /\.\d+\.[0-9a-f]{64}$/.test(p.ref))).toBe(true);
+      }
+      // GET epoch + PUT manifest (+ DeleteObjects once retention retires checkpoints): was 2 + 50 HEADs.
+      for (const c of costs) expect(c).toBeLessThanOrEqual(3);
+      expect((await cs.range(0, 100)).map((c) => c.t)).toEqual([3, 4, 5]);
+      for (const t of [3, 4, 5]) expect(Buffer.from(await cs.readPart(t, 'base'))).toEqual(Buffer.from([0]));
+      // A forged size or digest is refused against what the ref encodes, still with no HEAD.
+      const p = await stager.stage(6, 'p', new Uint8Array([6]));
+      await expect(w.commit(6, [{ ...p, size: 2 }])).rejects.toMatchObject({ code: 'STORAGE_INVALID_ARGUMENT' });
+      await expect(w.commit(6, [{ ...p, sha256: sha256Hex(Buffer.from('x')) }])).rejects.toMatchObject({ code: 'STORAGE_INVALID_ARGUMENT' });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('a part staged by an older version (no size in its key) is checked with one HEAD at commit', async () => {
+    const cs = checkpointStoreOver(app.checkpoints('legacy-sha'), 5);
+    const w = await cs.writer(1);
+    const bytes = Buffer.from('staged when keys carried the digest only');
+    const ref = `parts/${'1'.padStart(20, '0')}/state/${randomUUID()}.${sha256Hex(bytes)}`;
+    await storage.io.put(`${(app as unknown as { dataPrefix: string }).dataPrefix}checkpoints/legacy-sha/${ref}`, bytes);
+    const part: CheckpointPart = { name: 'state', size: bytes.length, sha256: sha256Hex(bytes), ref };
+    await expect(w.commit(1, [{ ...part, size: part.size + 1 }])).rejects.toMatchObject({ code: 'STORAGE_INVALID_ARGUMENT' });
+    expect(await requestsOf(() => w.commit(1, [part]))).toBe(3); // GET epoch, HEAD, PUT
+    expect(Buffer.from(await cs.readPart(1, 'state')).toString()).toBe(bytes.toString());
+  });
+
   it('a part staged by an older version (no digest in its key) is checked with one GET at commit and reads back; a forged ref is not staged', async () => {
     const cs = checkpointStoreOver(app.checkpoints('legacy'), 5);
     const w = await cs.writer(1);
