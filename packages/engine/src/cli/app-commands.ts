@@ -31,7 +31,10 @@ function str(v: unknown): string {
 export function appLine(a: AppView): string {
   const am = a.appMaster as Record<string, unknown> | null | undefined;
   const shown = (v: unknown): string => (v === undefined || v === null ? '-' : str(v));
-  const extra = am ? ` committed=${shown(am.committed)} phase=${shown(am.phase)}` : '';
+  const cp = am?.checkpoint as { newBytes?: number; sharedBytes?: number; pauseMs?: number; uploadMs?: number; stateEntries?: number } | undefined;
+  const kb = (n: number | undefined): string => (typeof n === 'number' ? `${Math.round(n / 1024)}KiB` : '-');
+  const cost = cp ? ` state=${shown(cp.stateEntries)}keys ckpt=${kb(cp.newBytes)}new/${kb(cp.sharedBytes)}shared pause=${shown(cp.pauseMs?.toFixed(1))}ms upload=${shown(cp.uploadMs?.toFixed(0))}ms` : '';
+  const extra = am ? ` committed=${shown(am.committed)} phase=${shown(am.phase)}${cost}` : '';
   const restarts = a.restarts ?? am?.restarts;
   const failure = a.lastFailure as { reason?: string } | undefined;
   return (

@@ -1,4 +1,4 @@
-import type { Task, TaskContext } from './task.js';
+import type { Task } from './task.js';
 
 /** Built-in stateless operators: one emit per input batch, same timestamp. */
 export function mapTask(fn: (v: unknown) => unknown): Task {

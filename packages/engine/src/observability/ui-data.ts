@@ -72,7 +72,8 @@ export interface AppOverview {
   dagError?: string;
   tasks: TaskRow[];
   processors: Array<{ name: string; rate: number; messages: number; tasks: number; skew: number; lagMs?: number }>;
-  checkpoints: Array<{ t: number; epoch: number; committedAt: number; parts: number; bytes: number }>;
+  /** newBytes..uploadMs: the checkpoint's cost as the AppMaster recorded it (absent for older apps). */
+  checkpoints: Array<{ t: number; epoch: number; committedAt: number; parts: number; bytes: number; newBytes?: number; sharedBytes?: number; pauseMs?: number; uploadMs?: number }>;
   storage: Array<{ subStore: string; route?: string; p50Ms?: number; p99Ms?: number; ops?: number; retries: number; errors: number }>;
 }
 
@@ -107,10 +108,19 @@ export async function appOverview(app: UiAppStorage, routing: Record<string, str
   if (app.checkpoints) {
     const cps = await app.checkpoints('tasks').range(0, Number.MAX_SAFE_INTEGER, { limit: 10_000 });
     out.checkpoints = cps.slice(-CHECKPOINT_ROWS).reverse().map((c) => ({
-      t: c.t, epoch: c.epoch, committedAt: c.committedAt, parts: c.parts.length, bytes: c.parts.reduce((a, p) => a + p.size, 0),
+      t: c.t, epoch: c.epoch, committedAt: c.committedAt, parts: c.parts.length, bytes: c.parts.reduce((a, p) => a + p.size, 0), ...costOf(c.meta),
     }));
   }
   out.storage = await storageRows(app.metrics, routing, now);
+  return out;
+}
+
+/** The cost the committer recorded in a checkpoint's meta (numbers only: meta is stored data). */
+function costOf(meta: Record<string, unknown>): { newBytes?: number; sharedBytes?: number; pauseMs?: number; uploadMs?: number } {
+  const s = meta.stats as Record<string, unknown> | undefined;
+  if (!s || typeof s !== 'object') return {};
+  const out: Record<string, number> = {};
+  for (const k of ['newBytes', 'sharedBytes', 'pauseMs', 'uploadMs']) if (typeof s[k] === 'number' && Number.isFinite(s[k])) out[k] = s[k];
   return out;
 }
 

@@ -1,4 +1,4 @@
-import { LIMITS, type AppStorage, type CheckpointPart, type CheckpointStore, type CheckpointWriter } from '@sluice/storage-api';
+import { LIMITS, type AppStorage, type CheckpointPart, type CheckpointStager, type CheckpointStore } from '@sluice/storage-api';
 import type { FrozenState, HeapKeyedState, KeyedStateManifest } from '../state/heap-state.js';
 import { isStatefulTask } from '../state/keyed-api.js';
 import { TASKS_STORE } from './committer.js';
@@ -58,14 +58,6 @@ interface Collected {
   pauseMs: number;
 }
 
-/** The one thing an executor may do with a checkpoint: stage its part (never commit). */
-export interface StagingHandle {
-  stage(t: number, name: string, bytes: Uint8Array): Promise<CheckpointPart>;
-}
-
-function stagingHandle(w: CheckpointWriter): StagingHandle {
-  return { stage: (t, name, bytes) => w.stage(t, name, bytes) };
-}
 
 /**
  * Hosts the tasks an executor runs. Inside the executor, batches move by plain calls;
@@ -77,7 +69,7 @@ export class ExecutorCore implements RunnerHost, SourceHost {
   readonly runners = new Map<number, TaskRunner>();
   readonly sources: SourceRunner[] = [];
   /** Executors only stage: committing is the AppMaster's (a narrower handle than the writer). */
-  #staging: StagingHandle | undefined;
+  #staging: CheckpointStager | undefined;
   readonly #router: Router;
   #stopped = false;
   #loops: Promise<void>[] = [];
@@ -214,7 +206,8 @@ export class ExecutorCore implements RunnerHost, SourceHost {
     // Every mapped blob is local before any task starts.
     for (const [name, version] of Object.entries(this.opts.blobs?.initial ?? {})) await this.opts.blobs!.local.materialize(name, version);
     const store = app.checkpoints(TASKS_STORE);
-    this.#staging = stagingHandle(await store.writer(epoch));
+    // Stage-only: no writer is opened and nothing is swept (that is the AppMaster's writer's).
+    this.#staging = store.stager(epoch);
     const restored = restoreT === undefined ? undefined : decodeParts(await store.readPart(restoreT, executorPart(self)));
     if (restoreT !== undefined) for (const p of (await store.get(restoreT))?.parts ?? []) this.#known.set(p.name, p);
     this.#localTasks = plan.tasksOf(self).length;

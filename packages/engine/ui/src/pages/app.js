@@ -63,8 +63,8 @@ export function AppPage({ appId }) {
     </div>
     <h3>Checkpoints</h3>
     <table data-testid="checkpoints">
-      <thead><tr><th>t (event time)</th><th>committed</th><th>commit delay</th><th>epoch</th><th>parts</th><th>size</th></tr></thead>
-      <tbody>${ov.checkpoints.map((c) => html`<tr><td>${fmtTime(c.t)}</td><td>${fmtTime(c.committedAt)}</td><td>${fmtNum((c.committedAt - c.t) / 1000)} s</td><td>${c.epoch}</td><td>${c.parts}</td><td>${fmtBytes(c.bytes)}</td></tr>`)}</tbody>
+      <thead><tr><th>t (event time)</th><th>committed</th><th>commit delay</th><th>epoch</th><th>parts</th><th>size</th><th>new</th><th>shared</th><th>pause</th><th>upload</th></tr></thead>
+      <tbody>${ov.checkpoints.map((c) => html`<tr><td>${fmtTime(c.t)}</td><td>${fmtTime(c.committedAt)}</td><td>${fmtNum((c.committedAt - c.t) / 1000)} s</td><td>${c.epoch}</td><td>${c.parts}</td><td>${fmtBytes(c.bytes)}</td><td>${c.newBytes === undefined ? '' : fmtBytes(c.newBytes)}</td><td>${c.sharedBytes === undefined ? '' : fmtBytes(c.sharedBytes)}</td><td>${c.pauseMs === undefined ? '' : `${fmtNum(c.pauseMs)} ms`}</td><td>${c.uploadMs === undefined ? '' : `${fmtNum(c.uploadMs)} ms`}</td></tr>`)}</tbody>
     </table>
     <h3>Storage</h3>
     <table data-testid="storage">
