@@ -59,4 +59,39 @@ describe('sluice storage fsck (fs)', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 180_000);
+
+  it('says which retained checkpoints are self-contained and which parts each needs (text and --json)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-fsck-cp-'));
+    try {
+      await writeFile(join(dir, 'cluster.yaml'), 'storage:\n  default:\n    module: "@sluice/storage-fs"\n    options: { root: ./store }\n');
+      const s = await openStorage(fsModule, { root: join(dir, 'store') });
+      const app = await s.createAppStorage('inc', 'inc', { owner: 'alice' });
+      const w = await app.checkpoints('tasks').writer(1);
+      // t=1 full; t=2 adds a segment and shares t=1's; t=3 stands alone (a fresh full state).
+      const base = await w.stage(1, 'seg1', new Uint8Array(4096));
+      await w.commit(1, [base]);
+      const delta = await w.stage(2, 'seg2', new Uint8Array(1024));
+      await w.commit(2, [base, delta]);
+      const full = await w.stage(3, 'full3', new Uint8Array(2048));
+      await w.commit(3, [full]);
+      await s.close();
+
+      const text = await sluice(['storage', 'fsck', '-c', 'cluster.yaml', '--parts'], dir);
+      expect(text.code).toBe(0);
+      const rows = text.stdout.split('\n').map((l) => l.trim().split(/\s{2,}/));
+      expect(rows[0]).toEqual(['APP', 'STORE', 'T', 'PARTS', 'NEW', 'SHARED', 'SELF-CONTAINED', 'SHARES WITH']);
+      const byT = (t: string): string[] | undefined => rows.find((r) => r[0] === 'inc' && r[2] === t);
+      expect(byT('1')).toEqual(['inc', 'tasks', '1', '1', '4KiB', '0KiB', 'no', '2']);
+      expect(byT('2')).toEqual(['inc', 'tasks', '2', '2', '1KiB', '4KiB', 'no', '1']);
+      expect(byT('3')).toEqual(['inc', 'tasks', '3', '1', '2KiB', '0KiB', 'yes', '-']);
+      expect(text.stdout).toMatch(/^\s+seg2\s+1KiB\s+\S+/m);
+
+      const json = JSON.parse((await sluice(['storage', 'fsck', '-c', 'cluster.yaml', '--json'], dir)).stdout) as { checkpoints: Array<{ t: number; parts: Array<{ name: string }>; newBytes: number; sharedBytes: number; selfContained: boolean }> };
+      expect(json.checkpoints.map((c) => [c.t, c.parts.map((p) => p.name).sort().join('+'), c.newBytes, c.sharedBytes, c.selfContained])).toEqual([
+        [1, 'seg1', 4096, 0, false], [2, 'seg1+seg2', 1024, 4096, false], [3, 'full3', 2048, 0, true],
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

@@ -11,6 +11,7 @@ import { defaultAppName, resolveArtifact, uploadArtifact } from '../cluster/clie
 import { parseConfigPairs } from './app-config.js';
 import { commonOf, masterOf, withCommonOptions, type Common, type CommonFlags } from './common.js';
 import { progressBar } from './progress.js';
+import { kib } from './output.js';
 import { run, write } from './exit.js';
 import { registerLifecycleCommands } from './lifecycle-commands.js';
 
@@ -32,8 +33,7 @@ export function appLine(a: AppView): string {
   const am = a.appMaster as Record<string, unknown> | null | undefined;
   const shown = (v: unknown): string => (v === undefined || v === null ? '-' : str(v));
   const cp = am?.checkpoint as { newBytes?: number; sharedBytes?: number; pauseMs?: number; uploadMs?: number; stateEntries?: number } | undefined;
-  const kb = (n: number | undefined): string => (typeof n === 'number' ? `${Math.round(n / 1024)}KiB` : '-');
-  const cost = cp ? ` state=${shown(cp.stateEntries)}keys ckpt=${kb(cp.newBytes)}new/${kb(cp.sharedBytes)}shared pause=${shown(cp.pauseMs?.toFixed(1))}ms upload=${shown(cp.uploadMs?.toFixed(0))}ms` : '';
+  const cost = cp ? ` state=${shown(cp.stateEntries)}keys ckpt=${kib(cp.newBytes)}new/${kib(cp.sharedBytes)}shared pause=${shown(cp.pauseMs?.toFixed(1))}ms upload=${shown(cp.uploadMs?.toFixed(0))}ms` : '';
   const extra = am ? ` committed=${shown(am.committed)} phase=${shown(am.phase)}${cost}` : '';
   const restarts = a.restarts ?? am?.restarts;
   const failure = a.lastFailure as { reason?: string } | undefined;

@@ -22,6 +22,12 @@ export function fail(err: unknown, json = false): void {
   process.exitCode = code ? exitCodeOfCode(code) : EXIT.FAILURE;
 }
 
+/** A byte count for people: KiB below 10 MiB, MiB above; '-' when unknown. */
+export function kib(n: number | undefined): string {
+  if (typeof n !== 'number') return '-';
+  return n >= 10 << 20 ? `${(n / (1 << 20)).toFixed(1)}MiB` : `${Math.round(n / 1024)}KiB`;
+}
+
 /** Left-aligned table for TTY-friendly output. */
 export function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];

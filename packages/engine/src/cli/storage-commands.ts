@@ -2,12 +2,12 @@ import type { Command } from 'commander';
 
 import {
   DEFAULT_BACKEND, loadStorageModule, openConfiguredStorage, openStorage, runFsck, runGc, storagePlan, StorageError, unwrapStorage,
-  type Storage, type StorageModule,
+  type FsckCheckpoint, type Storage, type StorageModule,
 } from '@sluice/storage-api';
 import { redactSecrets } from '../security/redact.js';
 import { runConformance, type ChildSpec, type ConformanceInstance, type ConformanceReport, type ConformanceResult } from '@sluice/storage-api/conformance';
 import { loadClusterConfig, type LoadedClusterConfig } from '../config/cluster-config.js';
-import { EXIT, fail, out, printJson, table } from './output.js';
+import { EXIT, fail, kib, out, printJson, table } from './output.js';
 
 interface CommonOpts {
   config?: string;
@@ -73,8 +73,9 @@ export function registerStorageCommands(program: Command): void {
     .option('-c, --config <file>', 'cluster config (YAML)')
     .option('--app <id>', 'only this app')
     .option('--repair', 'remove orphans (never anything committed data or a jar name references)')
+    .option('--parts', 'list the parts each retained checkpoint needs')
     .option('--json', 'machine-readable output')
-    .action(async (o: CommonOpts & { app?: string; repair?: boolean }) => {
+    .action(async (o: CommonOpts & { app?: string; repair?: boolean; parts?: boolean }) => {
       try {
         const { config, baseDir } = await loadClusterConfig(o.config);
         const s = await openConfiguredStorage(config.storage, { baseDir });
@@ -82,6 +83,7 @@ export function registerStorageCommands(program: Command): void {
           const report = await runFsck(s, { appIds: o.app ? [o.app] : undefined, repair: o.repair ?? false });
           if (o.json) printJson(report);
           else {
+            if (report.checkpoints.length > 0) out(checkpointTable(report.checkpoints, o.parts ?? false));
             if (report.findings.length > 0) {
               out(table([['APP', 'SUB-STORE', 'TARGET', 'KIND', 'REPAIRED', 'WHAT'], ...report.findings.map((f) => [f.appId, f.subStore, f.target, f.kind, f.repaired ? 'yes' : '', f.message])]));
             }
@@ -123,6 +125,19 @@ export function registerStorageCommands(program: Command): void {
         fail(err, o.json);
       }
     });
+}
+
+/**
+ * Which retained checkpoints stand alone and which lean on others (FLIP-193's question:
+ * is this incremental checkpoint safe to delete or copy by itself?).
+ */
+function checkpointTable(cps: FsckCheckpoint[], parts: boolean): string {
+  const rows = [['APP', 'STORE', 'T', 'PARTS', 'NEW', 'SHARED', 'SELF-CONTAINED', 'SHARES WITH']];
+  for (const c of cps) {
+    rows.push([c.appId, c.store, String(c.t), String(c.parts.length), kib(c.newBytes), kib(c.sharedBytes), c.selfContained ? 'yes' : 'no', c.sharesWith.join(',') || '-']);
+    if (parts) for (const p of c.parts) rows.push(['', '', '', `  ${p.name}`, kib(p.size), '', '', p.ref]);
+  }
+  return table(rows);
 }
 
 interface Target {
