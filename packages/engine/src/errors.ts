@@ -34,6 +34,8 @@ const ENGINE_CODES = {
   FRAME_INVALID: { http: 400, exit: 1 },
   CONFIG_INVALID: { http: 400, exit: 2 },
   MASTER_UNREACHABLE: { http: 503, exit: 1 },
+  /** `master.port: 0` and the local cluster's run file names a pid that is gone (`sluice local` was killed). */
+  LOCAL_CLUSTER_STALE: { http: 503, exit: 1 },
   NO_WORKERS: { http: 503, exit: 1 },
   TIMEOUT: { http: 504, exit: 1 },
   /** A blob archive with unsafe entries (traversal, links, devices) or past its size/entry limits. */

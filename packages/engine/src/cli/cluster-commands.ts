@@ -4,6 +4,7 @@ import { createWorker, startLocalCluster, startMaster } from '../cluster/local-c
 import { run, write } from './exit.js';
 import { ensureLocalAdmin, workerTokenOf } from '../security/auth-setup.js';
 import { noteNodeSupport } from './node-support.js';
+import { removeRunFile, runFileOf, writeRunFile } from '../cluster/local-run-file.js';
 import type { LoadedClusterConfig } from '../config/cluster-config.js';
 
 function storeModules(loaded: LoadedClusterConfig): string[] {
@@ -77,9 +78,20 @@ export function registerClusterCommands(program: Command): void {
         // The quick start needs nothing extra: an admin token the CLI finds by itself.
         await ensureLocalAdmin(loaded);
         const c = await startLocalCluster(loaded, { workers: o.workers, ...(o.port === undefined ? {} : { port: o.port }) });
+        // With master.port 0 the real address is only known now: clients of this config read it here.
+        const runFile = runFileOf(loaded);
+        const url = `${loaded.config.master.tls ? 'https' : 'http'}://${c.address}`;
+        try {
+          await writeRunFile(runFile, { pid: process.pid, url, startedAt: Date.now() });
+        } catch (err) {
+          await c.stop();
+          throw err;
+        }
         write(`local cluster: master on ${c.address}, ${c.workers.length} workers (Ctrl-C to stop)`);
+        write(`run file: ${runFile} (url ${url})`);
         noteNodeSupport(storeModules(loaded));
         await waitForSignal();
+        await removeRunFile(runFile);
         await c.stop();
       }),
     );

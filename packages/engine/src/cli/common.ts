@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { loadClusterConfig } from '../config/cluster-config.js';
+import { loadClusterConfig, type LoadedClusterConfig } from '../config/cluster-config.js';
 import type { Endpoint } from '../cluster/http.js';
 import { cliEndpoint } from '../security/credentials.js';
+import { localMasterUrl } from '../cluster/local-run-file.js';
 
 /** Options every app command takes: where the master is, and --json. */
 export interface Common {
@@ -34,6 +35,12 @@ export function commonOf(o: CommonFlags): Common {
 export async function masterOf(o: Common): Promise<Endpoint> {
   // The config is read only when given (or for the default address): never created.
   const loaded = o.config || !o.master ? await loadClusterConfig(o.config) : undefined;
-  const master = o.master ?? loaded!.config.master.urls?.join(',') ?? `${loaded!.config.master.host}:${loaded!.config.master.port}`;
+  const master = o.master ?? loaded!.config.master.urls?.join(',') ?? (await configuredMaster(loaded!));
   return cliEndpoint(master, loaded, o.tokenFile);
+}
+
+/** master.host:master.port; port 0 means "wherever `sluice local` bound": its run file says. */
+export async function configuredMaster(loaded: LoadedClusterConfig): Promise<string> {
+  const m = loaded.config.master;
+  return m.port === 0 ? localMasterUrl(loaded) : `${m.host}:${m.port}`;
 }

@@ -1,7 +1,8 @@
-import { loadClusterConfig } from '../config/cluster-config.js';
+import { loadClusterConfig, type LoadedClusterConfig } from '../config/cluster-config.js';
+import { localMasterUrl } from '../cluster/local-run-file.js';
 import { openSource, type ObservabilitySource } from './sources.js';
 import { resolve } from 'node:path';
-import { EXIT_CODES, exitCodeOfCode } from '../errors.js';
+import { EXIT_CODES, exitCodeOfCode, isEngineError } from '../errors.js';
 import { redactMessage, stripControlChars } from '../security/redact.js';
 import { resolveToken } from '../security/credentials.js';
 import { loadTlsClientCa } from '../security/tls.js';
@@ -24,7 +25,23 @@ export async function openCliSource(appId: string, o: SourceCliOptions): Promise
   const ca = tls?.ca ? await loadTlsClientCa({ ca: resolve(loaded!.baseDir, tls.ca) }) : undefined;
   const extra = { ...(token ? { token } : {}), ...(ca ? { ca } : {}) };
   if (o.master) return openSource(appId, { master: ca && !o.master.includes('://') ? `https://${o.master}` : o.master, ...extra });
-  return openSource(appId, { config: loaded!.config, baseDir: loaded!.baseDir, ...extra });
+  return openSource(appId, { config: await withLocalMaster(loaded!), baseDir: loaded!.baseDir, ...extra });
+}
+
+/**
+ * master.port 0: the address `sluice local` wrote to its run file. No run file keeps port 0
+ * (unreachable), so logs still come from the store; a stale one is an error.
+ */
+async function withLocalMaster(loaded: LoadedClusterConfig): Promise<LoadedClusterConfig['config']> {
+  if (loaded.config.master.port !== 0) return loaded.config;
+  let url: URL;
+  try {
+    url = new URL(await localMasterUrl(loaded));
+  } catch (err) {
+    if (isEngineError(err, 'MASTER_UNREACHABLE')) return loaded.config;
+    throw err;
+  }
+  return { ...loaded.config, master: { ...loaded.config.master, host: url.hostname, port: Number(url.port) } };
 }
 
 /** Prints the error on stderr and maps it to an exit code (the engine's one table, errors.ts). */
