@@ -28,6 +28,26 @@ describe('exportedAppSamples', () => {
     expect(out.every((x) => !('task' in x.labels) && !('executor' in x.labels))).toBe(true);
   });
 
+  it('exports the last checkpoint\'s keyed-state cost in bytes and seconds', () => {
+    const cost = [
+      s('sluice_app_checkpoint_new_bytes', { executor: 'appmaster' }, 317_440),
+      s('sluice_app_checkpoint_shared_bytes', { executor: 'appmaster' }, 45_088_768),
+      s('sluice_app_checkpoint_pause_ms', { executor: 'appmaster' }, 0.25),
+      s('sluice_app_checkpoint_upload_ms', { executor: 'appmaster' }, 87),
+      s('sluice_app_checkpoint_commit_ms', { executor: 'appmaster' }, 4.5),
+      s('sluice_app_state_entries', { executor: 'appmaster' }, 2_000_000),
+    ];
+    const got = Object.fromEntries(exportedAppSamples('a1', cost).map((x) => [x.name, [x.value, x.labels]]));
+    expect(got).toEqual({
+      sluice_app_checkpoint_new_bytes: [317_440, { app: 'a1' }],
+      sluice_app_checkpoint_shared_bytes: [45_088_768, { app: 'a1' }],
+      sluice_app_checkpoint_pause_seconds: [0.00025, { app: 'a1' }],
+      sluice_app_checkpoint_upload_seconds: [0.087, { app: 'a1' }],
+      sluice_app_checkpoint_commit_seconds: [0.0045, { app: 'a1' }],
+      sluice_app_state_entries: [2_000_000, { app: 'a1' }],
+    });
+  });
+
   it("granularity 'task' keeps one series per task", () => {
     const out = exportedAppSamples('a1', raw, 'task').filter((x) => x.name === 'sluice_processor_messages_total');
     expect(out.map((x) => x.labels.task).sort()).toEqual(['split.0', 'split.1']);

@@ -74,7 +74,7 @@ describe.skipIf(missing.length > 0)('Prometheus scraping a running app', () => {
     const lint = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8' });
     expect(lint.status, `${lint.stdout}${lint.stderr}`).toBe(0);
     expect(`${lint.stdout}${lint.stderr}`.trim()).toBe('');
-    for (const fam of ['sluice_processor_event_time_lag_seconds', 'sluice_app_last_checkpoint_bytes', 'sluice_storage_retries_total']) expect(text).toContain(`# TYPE ${fam} `);
+    for (const fam of ['sluice_processor_event_time_lag_seconds', 'sluice_app_last_checkpoint_bytes', 'sluice_app_checkpoint_new_bytes', 'sluice_app_checkpoint_pause_seconds', 'sluice_app_state_entries', 'sluice_storage_retries_total']) expect(text).toContain(`# TYPE ${fam} `);
     // Bounded cardinality: per processor, not per task, by default.
     const lines = text.split('\n').filter((l) => l.startsWith('sluice_processor_messages_total{'));
     expect(lines.length).toBe(4);

@@ -81,6 +81,24 @@ describe('logs and metrics of a real word-count run', () => {
     expect([...fams.keys()].some((n) => n.startsWith('sluice_'))).toBe(true);
   });
 
+  it('each committed checkpoint records its keyed-state cost, shown in the dashboard\'s checkpoint table', async () => {
+    const res = await fetch(`http://${addr}/ui/api/apps/${encodeURIComponent(appId)}`, { headers: { authorization: `Bearer ${credentials.token}` } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { overview: { checkpoints: Array<{ t: number; bytes: number; newBytes?: number; sharedBytes?: number; pauseMs?: number; uploadMs?: number }> } };
+    const rows = body.overview.checkpoints;
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) {
+      for (const k of ['newBytes', 'sharedBytes', 'pauseMs', 'uploadMs'] as const) {
+        expect(typeof r[k], `${k} of checkpoint ${r.t}`).toBe('number');
+        expect(r[k]!).toBeGreaterThanOrEqual(0);
+      }
+    }
+    // The count's state went up at least once: some checkpoint uploaded new segment bytes.
+    expect(rows.some((r) => r.newBytes! > 0)).toBe(true);
+    // New bytes are what the checkpoint staged itself, so never more than all the parts it lists.
+    for (const r of rows) expect(r.newBytes!).toBeLessThanOrEqual(r.bytes);
+  });
+
   it('after the master is gone, sluice logs -c reads the same lines straight from the store', async () => {
     const viaMaster = ndjson<LogRecord>((await cli(['logs', appId, '--master', addr, '--json', '--limit', '10000'], dir)).stdout);
     await Promise.allSettled(workers.map((w) => w.stop()));

@@ -6,6 +6,12 @@ export type PromGranularity = 'processor' | 'task';
 /** Histogram stats stored by the reporter that are exported (the rest would only add series). */
 const EXPORTED_STATS = new Set(['p50', 'p99', 'max']);
 
+const CHECKPOINT_TIMES: Record<string, string> = {
+  sluice_app_checkpoint_pause_ms: 'Longest task pause to freeze keyed state at the last committed checkpoint',
+  sluice_app_checkpoint_upload_ms: 'Encode and upload time of the last committed checkpoint, slowest executor',
+  sluice_app_checkpoint_commit_ms: 'First part staged to commit of the last committed checkpoint',
+};
+
 interface Acc {
   name: string;
   help: string;
@@ -69,6 +75,22 @@ export function exportedAppSamples(appId: string, samples: MetricSample[], granu
       case 'sluice_app_checkpoints_committed_total':
         add('sluice_app_checkpoints_committed_total', 'Checkpoints committed in the current epoch', 'counter', {}, v);
         break;
+      case 'sluice_app_checkpoint_new_bytes':
+        add(s.name, 'Bytes uploaded by the last committed checkpoint', 'gauge', {}, v);
+        break;
+      case 'sluice_app_checkpoint_shared_bytes':
+        add(s.name, 'Bytes of earlier parts the last committed checkpoint lists again (by reference)', 'gauge', {}, v);
+        break;
+      case 'sluice_app_state_entries':
+        add(s.name, 'Live keyed-state entries at the last committed checkpoint', 'gauge', {}, v);
+        break;
+      case 'sluice_app_checkpoint_pause_ms':
+      case 'sluice_app_checkpoint_upload_ms':
+      case 'sluice_app_checkpoint_commit_ms': {
+        const what = CHECKPOINT_TIMES[s.name];
+        add(s.name.replace(/_ms$/, '_seconds'), what, 'gauge', {}, v / 1000);
+        break;
+      }
       default:
         break;
     }
