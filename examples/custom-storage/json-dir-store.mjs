@@ -787,6 +787,8 @@ class ConfigStore extends Doc {
 const jsonDirStore = {
   name: 'json-dir-store',
   capabilities: CAPABILITIES,
+  // The contract shape this module implements (a literal: it must not follow a bump).
+  contractVersion: 2,
   optionsSchema,
   async create(options, context) {
     const root = resolve(context.baseDir, options.dir);

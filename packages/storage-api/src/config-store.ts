@@ -7,6 +7,7 @@ import { crc32 } from 'node:zlib';
 import { StorageError } from './errors.js';
 import { checkConfigVersion } from './policy.js';
 import type { ConfigBackend, ConfigEntry, ConfigStore } from './types.js';
+import { checkStoreHooks } from './contract-version.js';
 
 const POLICY_APPLIED = Symbol.for('@sluice/storage-api.config-policy');
 
@@ -41,8 +42,10 @@ function open(e: ConfigEntry): ConfigEntry {
 }
 
 /** The public store over `b`; a store that already applies the policy (routing) passes through. */
-export function configStoreOver(b: ConfigBackend | ConfigStore): ConfigStore {
+export function configStoreOver(b: ConfigBackend | ConfigStore, backend = 'storage module'): ConfigStore {
   if ((b as unknown as Record<symbol, unknown>)[POLICY_APPLIED]) return b as ConfigStore;
+  // Before any operation: a module of an older contract has set/delete, not these hooks.
+  checkStoreHooks('config', b, backend);
   const hooks = b as ConfigBackend;
   return markConfigPolicy({
     get: async (id, o) => {

@@ -147,7 +147,7 @@ function checkIncreasing(entries: TimeEntry[], what: string): void {
 export function guardStorage(raw: BackendStorage): Storage {
   if ((raw as unknown as Record<symbol, unknown>)[GUARDED]) return raw as unknown as Storage;
   const life = new Life(`storage (${raw.backend})`);
-  const wrapApp = (a: BackendAppStorage): AppStorage => guardApp(a, new Life(`app storage ${a.appId}`, life));
+  const wrapApp = (a: BackendAppStorage): AppStorage => guardApp(a, new Life(`app storage ${a.appId}`, life), raw.backend);
   const s: Storage = {
     get capabilities() {
       return raw.capabilities;
@@ -188,7 +188,7 @@ export function guardStorage(raw: BackendStorage): Storage {
   return s;
 }
 
-function guardApp(a: BackendAppStorage, life: Life): AppStorage {
+function guardApp(a: BackendAppStorage, life: Life, backend: string): AppStorage {
   const offsets = new Map<string, OffsetStore>();
   const checkpoints = new Map<string, CheckpointStore>();
   return {
@@ -208,12 +208,12 @@ function guardApp(a: BackendAppStorage, life: Life): AppStorage {
     jars: guardJars(a.jars, life),
     logs: guardLogs(a.logs, life),
     metrics: guardMetrics(a.metrics, life),
-    config: guardConfig(configStoreOver(a.config), life),
+    config: guardConfig(configStoreOver(a.config, backend), life),
     offsets(name: string) {
       life.check();
       validateName('store', name);
       let s = offsets.get(name);
-      if (!s) offsets.set(name, (s = guardOffsets(offsetStoreOver(a.offsets(name)), life)));
+      if (!s) offsets.set(name, (s = guardOffsets(offsetStoreOver(a.offsets(name), backend), life)));
       return s;
     },
     checkpoints(name: string, options: { numRetained?: number } = {}) {

@@ -8,6 +8,7 @@ export {
   type StorageConfig, type RetentionPolicy, type BackendRef,
 } from './config-schema.js';
 export { loadStorageModule, openStorage, defaultContext, requireCapabilities, CAPABILITY_MEANINGS, STORAGE_API_VERSION, satisfiesCaret } from './loader.js';
+export { STORAGE_CONTRACT_VERSION, CONTRACT_HOOKS, CONTRACT_GUIDE, checkDeclaredContract, checkStoreHooks, type ContractStore } from './contract-version.js';
 export { openConfiguredStorage, storagePlan, RoutingStorage, type PlanRow } from './routing.js';
 export { guardStorage, unwrapStorage } from './guard.js';
 export { runGc, type GcReport, type GcAction } from './gc.js';

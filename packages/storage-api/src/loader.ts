@@ -6,6 +6,7 @@ import { formatIssues } from './config-schema.js';
 import { guardStorage } from './guard.js';
 import type { Storage, StorageCapabilities, StorageContext, StorageLogger, StorageModule } from './types.js';
 import memoryModule from './memory/index.js';
+import { checkDeclaredContract } from './contract-version.js';
 
 const noop = (): void => {};
 const silentLogger: StorageLogger = { debug: noop, info: noop, warn: noop, error: noop };
@@ -60,6 +61,7 @@ export async function loadStorageModule(spec: string, options: { baseDir?: strin
       code: 'STORAGE_MODULE_INVALID',
     });
   }
+  checkDeclaredContract(mod, spec);
   return mod as StorageModule<unknown>;
 }
 
@@ -73,6 +75,7 @@ export async function openStorage(
   context: Partial<StorageContext> = {},
   keyPath: string[] = ['storage', 'default', 'options'],
 ): Promise<Storage> {
+  checkDeclaredContract(mod, mod.name); // for callers that pass a module object without loading it
   let parsed: unknown = options;
   if (mod.optionsSchema) {
     const r = mod.optionsSchema.safeParse(options);

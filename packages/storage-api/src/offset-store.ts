@@ -8,6 +8,7 @@ import { checkOpenEpoch, checkWriterEpoch, planOffsetAppend } from './policy.js'
 import { resolveLookUp } from './util/lookup.js';
 import { LIMITS } from './limits.js';
 import { frameValue, unframeValue } from './util/value-frame.js';
+import { checkStoreHooks } from './contract-version.js';
 
 const POLICY_APPLIED = Symbol.for('@sluice/storage-api.offset-policy');
 
@@ -15,8 +16,10 @@ const POLICY_APPLIED = Symbol.for('@sluice/storage-api.offset-policy');
  * The public store over `b`. A composed storage (routing) hands out stores that already
  * apply the policy: those pass through, so values are framed and checked exactly once.
  */
-export function offsetStoreOver(b: OffsetBackend | OffsetStore): OffsetStore {
+export function offsetStoreOver(b: OffsetBackend | OffsetStore, backend = b.name): OffsetStore {
   if ((b as unknown as Record<symbol, unknown>)[POLICY_APPLIED]) return b as OffsetStore;
+  // Before any operation: a module of an older contract has other hooks (refused, not adapted).
+  checkStoreHooks('offsets', b, backend);
   return policyOver(b as OffsetBackend);
 }
 

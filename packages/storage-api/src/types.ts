@@ -64,6 +64,11 @@ export interface StorageModule<O = Record<string, unknown>> {
   /** Upper bound of what instances can do; an instance may declare less after probing. */
   readonly capabilities: StorageCapabilities;
   readonly optionsSchema?: OptionsSchema<O>;
+  /**
+   * The storage contract version the module implements (STORAGE_CONTRACT_VERSION). Another
+   * version is refused at load; undeclared, each store is checked for the hooks by name.
+   */
+  readonly contractVersion?: number;
   /** Returns the raw backend; callers get it through openStorage(), which guards it. */
   create(options: O, context: StorageContext): Promise<BackendStorage>;
   /** Optional hooks for the conformance suite run against a live instance (CLI). */

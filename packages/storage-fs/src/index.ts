@@ -11,6 +11,8 @@ export { mapNativeError } from './errors.js';
 const fsModule: StorageModule<ResolvedFsOptions> = {
   name: '@sluice/storage-fs',
   capabilities: FS_CAPABILITIES,
+  // The contract shape this module implements (a literal: it must not follow a bump).
+  contractVersion: 2,
   optionsSchema: fsOptionsSchema,
   async create(options: ResolvedFsOptions, context: StorageContext) {
     // Fill defaults when called without openStorage() (which already parsed the options).

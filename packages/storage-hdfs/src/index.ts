@@ -14,6 +14,8 @@ export { COMPACT_AT_SEGMENTS, FULL_SEGMENT_ENTRIES } from './offsets.js';
 const hdfsModule: StorageModule<HdfsOptions> = {
   name: '@sluice/storage-hdfs',
   capabilities: HDFS_CAPABILITIES,
+  // The contract shape this module implements (a literal: it must not follow a bump).
+  contractVersion: 2,
   optionsSchema: hdfsOptionsSchema,
   async create(options: HdfsOptions, context: StorageContext) {
     const s = new HdfsStorage(options, context);

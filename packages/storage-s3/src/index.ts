@@ -83,6 +83,8 @@ async function ensureBucket(io: S3Io): Promise<void> {
 const s3Module: StorageModule<ResolvedS3Options> = {
   name: '@sluice/storage-s3',
   capabilities: S3_CAPABILITIES,
+  // The contract shape this module implements (a literal: it must not follow a bump).
+  contractVersion: 2,
   optionsSchema: s3OptionsSchema,
   create: (options: ResolvedS3Options, context: StorageContext) => createS3Storage(options, context),
   testHooks: { corrupt },

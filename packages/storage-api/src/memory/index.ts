@@ -20,6 +20,8 @@ export type MemoryStorageOptions = z.infer<typeof optionsSchema>;
 const memoryModule: StorageModule<MemoryStorageOptions> = {
   name: 'memory',
   capabilities: MEMORY_CAPABILITIES,
+  // The contract shape this module implements (a literal: it must not follow a bump).
+  contractVersion: 2,
   optionsSchema,
   async create(options: MemoryStorageOptions, context: StorageContext) {
     const volume = options.volume ? namedVolume(options.volume) : new MemoryVolume();
