@@ -84,6 +84,8 @@ describe('sluice local with master.port 0', () => {
     const status = await cli(['status', appId, '-c', 'cluster.yaml', '--json'], dir);
     expect(status.code, status.stderr).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({ appId, status: 'stopped' });
+    const logs = await cli(['logs', appId, '-c', 'cluster.yaml', '--json'], dir);
+    expect(logs.code, logs.stderr).toBe(0);
 
     killGroup(local);
     expect(await local.exited).toBeNull();
@@ -93,6 +95,10 @@ describe('sluice local with master.port 0', () => {
     expect(stale.stderr).toContain(runFile);
     expect(stale.stderr).toContain('LOCAL_CLUSTER_STALE');
     expect(stale.code).toBe(1);
+    // logs and metrics resolve the same way (not a silent fallback to the store).
+    const staleLogs = await cli(['logs', appId, '-c', 'cluster.yaml'], dir);
+    expect(staleLogs.stderr).toMatch(/stale run file/);
+    expect(staleLogs.code).toBe(1);
   }, 120_000);
 
   it('a clean stop (SIGTERM) removes the run file', async () => {

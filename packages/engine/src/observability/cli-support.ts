@@ -18,14 +18,15 @@ export interface SourceCliOptions {
 
 export async function openCliSource(appId: string, o: SourceCliOptions): Promise<ObservabilitySource> {
   const loaded = o.config || !o.master ? await loadClusterConfig(o.config) : undefined;
-  const master = o.master ?? `${loaded!.config.master.host}:${loaded!.config.master.port}`;
+  const config = loaded && !o.master ? await withLocalMaster(loaded) : loaded?.config;
+  const master = o.master ?? `${config!.master.host}:${config!.master.port}`;
   const { token } = await resolveToken({ master: master.replace(/^https?:\/\//, ''), ...(loaded ? { loaded } : {}), ...(o.tokenFile ? { tokenFile: o.tokenFile } : {}) });
   // HTTPS masters are verified with the cluster's CA (`master.tls.ca`).
   const tls = loaded?.config.master.tls;
   const ca = tls?.ca ? await loadTlsClientCa({ ca: resolve(loaded!.baseDir, tls.ca) }) : undefined;
   const extra = { ...(token ? { token } : {}), ...(ca ? { ca } : {}) };
   if (o.master) return openSource(appId, { master: ca && !o.master.includes('://') ? `https://${o.master}` : o.master, ...extra });
-  return openSource(appId, { config: await withLocalMaster(loaded!), baseDir: loaded!.baseDir, ...extra });
+  return openSource(appId, { config: config!, baseDir: loaded!.baseDir, ...extra });
 }
 
 /**
