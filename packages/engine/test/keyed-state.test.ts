@@ -123,6 +123,32 @@ describe('heap keyed state', () => {
     expect(a.get('x')).toBeUndefined();
     expect([...a.keys()]).toEqual([]);
   });
+
+  it('update reads and writes a key in one step: absent, expired and deleted keys start from undefined', async () => {
+    let now = 1000;
+    const s = new HeapKeyedState(128, { now: () => now });
+    const a = s.table('a');
+    const inc = (n: unknown): number => ((n as number | undefined) ?? 0) + 1;
+    a.update('x', inc);
+    a.update('x', inc);
+    expect(a.get('x')).toBe(2);
+    a.put('y', 5, 50);
+    now = 1051;
+    a.update('y', inc);
+    expect(a.get('y')).toBe(1);
+    a.update('x', () => undefined);
+    expect(a.get('x')).toBeUndefined();
+    a.update('x', inc);
+    expect(a.get('x')).toBe(1);
+    // Across a boundary the write lands in the new segment and the frozen one keeps its value.
+    const f = s.freeze(2000);
+    a.update('x', inc);
+    const parts = await s.encode(f.fresh!, 1 << 20);
+    const r = new HeapKeyedState(128, { now: () => now });
+    r.apply(f.fresh!.info, parts);
+    expect(new Map([...r.table('a').keys()].map((k) => [k, r.table('a').get(k)]))).toEqual(new Map([['x', 1], ['y', 1]]));
+    expect(a.get('x')).toBe(2);
+  });
 });
 
 const ctxStub = (out: unknown[][]): TaskContext => ({

@@ -106,6 +106,22 @@ export class Table {
   }
 
   /**
+   * put(k, fn(current value)) with one lookup of the key instead of two (a keyed
+   * aggregate's hot path: at millions of keys each Map lookup is a cache miss).
+   */
+  update(k: StateKey, fn: (v: unknown) => unknown): void {
+    const o = this.owner;
+    const e = this.map.get(k);
+    if (e === undefined || e.v === TOMB || (e.exp !== 0 && e.exp <= o.now())) return this.put(k, fn(undefined));
+    const v = fn(e.v);
+    if (v === undefined) return this.delete(k);
+    if (e.seg !== o.cur) o.touch(e, this.map);
+    e.v = v;
+    e.u = true;
+    if (e.exp !== 0) e.exp = 0;
+  }
+
+  /**
    * The entry's value for in-place mutation (map and list state): a value a segment
    * still being encoded holds is cloned first, so the boundary's copy stays intact.
    */
@@ -178,9 +194,9 @@ export class HeapKeyedState {
     return t;
   }
 
-  /** Entries the task wrote since the last boundary (what keyed aggregates emit). */
+  /** Entries the task wrote since the last boundary (what keyed aggregates emit); deletions excluded. */
   *written(): IterableIterator<Entry> {
-    for (const e of this.#touched) if (e.u && e.seg === this.cur) yield e;
+    for (const e of this.#touched) if (e.u && e.seg === this.cur && e.v !== TOMB) yield e;
   }
 
   /** Live entries over all tables (tombstones included until cleaned). */

@@ -158,34 +158,26 @@ export function keyedProcessTask(key: (v: unknown) => unknown, user: KeyedTask, 
  * checkpoint t then includes them).
  */
 export function reduceTask(key: (v: unknown) => unknown, fn: (acc: unknown, v: unknown) => unknown, maxParallelism: number, init?: (v: unknown) => unknown): StatefulTask {
+  return aggregateTask(key, 'v:acc', maxParallelism, (v) => (acc) => (acc === undefined ? (init ? init(v) : v) : fn(acc, v)));
+}
+
+const increment = (n: unknown): number => ((n as number | undefined) ?? 0) + 1;
+
+/** Counts per key; the hot loop of word count, so it avoids the generic reduce's closures. */
+export function countTask(key: (v: unknown) => unknown, maxParallelism: number): StatefulTask {
+  return aggregateTask(key, 'v:count', maxParallelism, () => increment);
+}
+
+/** One accumulator per key in one table, updated with one lookup per record; emits what changed at each boundary. */
+function aggregateTask(key: (v: unknown) => unknown, table: string, maxParallelism: number, step: (v: unknown) => (acc: unknown) => unknown): StatefulTask {
   const backend = new HeapKeyedState(maxParallelism);
-  const t = backend.table('v:acc');
+  const t = backend.table(table);
   return {
     keyedState: backend,
     onNext(values) {
       for (let i = 0; i < values.length; i++) {
         const v = values[i];
-        const k = normalizeKey(key(v));
-        const e = t.entry(k);
-        t.put(k, e === undefined ? (init ? init(v) : v) : fn(e.v, v));
-      }
-    },
-    onClock(b, ctx) {
-      emitWritten(backend, b, ctx);
-    },
-  };
-}
-
-/** Counts per key; the hot loop of word count, so it avoids the generic reduce's closures. */
-export function countTask(key: (v: unknown) => unknown, maxParallelism: number): StatefulTask {
-  const backend = new HeapKeyedState(maxParallelism);
-  const t = backend.table('v:count');
-  return {
-    keyedState: backend,
-    onNext(values) {
-      for (let i = 0; i < values.length; i++) {
-        const k = normalizeKey(key(values[i]));
-        t.put(k, ((t.get(k) as number | undefined) ?? 0) + 1);
+        t.update(normalizeKey(key(v)), step(v));
       }
     },
     onClock(b, ctx) {
@@ -196,6 +188,6 @@ export function countTask(key: (v: unknown) => unknown, maxParallelism: number):
 
 function emitWritten(backend: HeapKeyedState, b: number, ctx: TaskContext): void {
   const out: unknown[] = [];
-  for (const e of backend.written()) if (e.v !== undefined && typeof e.v !== 'symbol') out.push([e.k, e.v]);
+  for (const e of backend.written()) out.push([e.k, e.v]);
   if (out.length) ctx.emit(out, b - 1);
 }
