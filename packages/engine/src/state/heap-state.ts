@@ -7,11 +7,13 @@ import { decodeSegment, SegmentEncoder } from './segment-codec.js';
  *
  * Each checkpoint interval writes one segment: the entries touched since the last
  * boundary. A checkpoint is the list of segments that still hold a live entry, so it
- * uploads only what changed and shares the rest by reference. Each table's Map is kept
- * in last-touched order (a touch moves the entry to the end), so the oldest segment's
- * live entries are always at the head: the cleaner carries a few of them forward per
- * interval (as if rewritten) until the oldest segment holds nothing live and drops out
- * of the list, which bounds the log at `targetAmplification` × the live state.
+ * uploads only what changed and shares the rest by reference. Each segment keeps the
+ * list of entries written into it (an entry whose latest copy moved on is skipped), so
+ * the cleaner walks the oldest segment's list and carries its live entries forward a few
+ * per interval (as if rewritten) until it holds nothing live and drops out of the list,
+ * which bounds the log at `targetAmplification` × the live state. The tables' Maps are
+ * never reordered: at millions of keys a delete + set per first write of an interval
+ * costs more than the lookup itself.
  *
  * Freezing at a boundary is O(1): the touched list is swapped out. The frozen segment is
  * encoded later in small slices; a write to an entry of a segment still being encoded
@@ -98,7 +100,7 @@ export class Table {
       o.added(n);
       return;
     }
-    if (e.seg !== o.cur) o.touch(e, this.map);
+    if (e.seg !== o.cur) o.touch(e);
     e.v = v;
     e.u = true;
     if (ttlMs > 0) e.exp = o.now() + ttlMs;
@@ -115,7 +117,7 @@ export class Table {
     if (e === undefined || e.v === TOMB || (e.exp !== 0 && e.exp <= o.now())) return this.put(k, fn(undefined));
     const v = fn(e.v);
     if (v === undefined) return this.delete(k);
-    if (e.seg !== o.cur) o.touch(e, this.map);
+    if (e.seg !== o.cur) o.touch(e);
     e.v = v;
     e.u = true;
     if (e.exp !== 0) e.exp = 0;
@@ -134,7 +136,7 @@ export class Table {
       return v;
     }
     if (e.seg !== o.cur) {
-      o.touch(e, this.map);
+      o.touch(e);
       e.v = clone(e.v as T);
     }
     e.u = true;
@@ -146,7 +148,7 @@ export class Table {
     const e = this.map.get(k);
     if (e === undefined || e.v === TOMB) return;
     const o = this.owner;
-    if (e.seg !== o.cur) o.touch(e, this.map);
+    if (e.seg !== o.cur) o.touch(e);
     e.v = TOMB;
     e.u = true;
     e.exp = 0;
@@ -167,6 +169,10 @@ export class HeapKeyedState {
   #touched: Entry[] = [];
   /** Live entries per segment (the current one included). */
   readonly #live = new Map<number, number>();
+  /** Entries written into each listed segment (some since moved on), for the cleaner. */
+  readonly #rows = new Map<number, Entry[]>();
+  /** The cleaner's place: segment and index into its rows. */
+  #cleanAt = { seq: -1, i: 0 };
   /** Listed segments, oldest first by seq. */
   readonly #segs = new Map<number, SegmentInfo>();
   /** Segments frozen and not yet encoded: a write saves the old value here first. */
@@ -213,12 +219,10 @@ export class HeapKeyedState {
   }
 
   /** @internal moves an entry into the current segment (first touch since the boundary). */
-  touch(e: Entry, map: Map<StateKey, Entry>): void {
+  touch(e: Entry): void {
     const enc = this.#encoding.get(e.seg);
     if (enc !== undefined && !enc.has(e)) enc.set(e, e.v);
     this.#dec(e.seg);
-    map.delete(e.k);
-    map.set(e.k, e);
     e.seg = this.cur;
     e.u = false;
     this.added(e);
@@ -232,6 +236,7 @@ export class HeapKeyedState {
     }
     this.#live.delete(seg);
     this.#segs.delete(seg);
+    this.#rows.delete(seg);
     if (this.#horizon !== undefined && ![...this.#segs.keys()].some((s) => s <= this.#horizon!)) this.#horizon = undefined;
   }
 
@@ -248,6 +253,7 @@ export class HeapKeyedState {
     if (rows.length > 0 && this.#live.has(seq)) {
       const info: SegmentInfo = { seq, t, entries: rows.length, parts: [], bytes: 0 };
       this.#segs.set(seq, info);
+      this.#rows.set(seq, rows);
       const old = new Map<Entry, unknown>();
       this.#encoding.set(seq, old);
       fresh = { info, rows, old };
@@ -304,6 +310,8 @@ export class HeapKeyedState {
    */
   apply(info: SegmentInfo, parts: Uint8Array[]): void {
     this.#segs.set(info.seq, { ...info });
+    const rows: Entry[] = [];
+    this.#rows.set(info.seq, rows);
     for (const bytes of parts) {
       decodeSegment(bytes, (names, tis, keys, vals, exps) => {
         const tables = names.map((n) => this.table(n));
@@ -311,20 +319,25 @@ export class HeapKeyedState {
           const tb = tables[tis[i]!]!;
           const k = keys[i]!;
           const v = vals[i] === undefined ? TOMB : vals[i];
-          const e = tb.map.get(k);
+          let e = tb.map.get(k);
           if (e !== undefined) {
             this.#dec(e.seg);
-            tb.map.delete(k);
             e.v = v;
             e.seg = info.seq;
             e.exp = exps[i]!;
+          } else {
+            e = { k, v, seg: info.seq, exp: exps[i]!, u: false, ti: tb.ti };
             tb.map.set(k, e);
-          } else tb.map.set(k, { k, v, seg: info.seq, exp: exps[i]!, u: false, ti: tb.ti });
+          }
+          rows.push(e);
           this.#live.set(info.seq, (this.#live.get(info.seq) ?? 0) + 1);
         }
       });
     }
-    if (!this.#live.has(info.seq)) this.#segs.delete(info.seq);
+    if (!this.#live.has(info.seq)) {
+      this.#segs.delete(info.seq);
+      this.#rows.delete(info.seq);
+    }
     this.cur = Math.max(this.cur, info.seq + 1);
   }
 
@@ -357,22 +370,28 @@ export class HeapKeyedState {
       const h = this.#horizon;
       let moved = 0;
       let pending = false;
-      for (const tb of this.tables) {
-        for (const e of tb.map.values()) {
-          if (e.seg > h || e.seg === this.cur) break;
+      // Oldest segment first; within it, where the last slice stopped.
+      for (const seq of [...this.#rows.keys()].sort((a, b) => a - b)) {
+        if (seq > h || seq === this.cur) break;
+        const rows = this.#rows.get(seq)!;
+        let i = this.#cleanAt.seq === seq ? this.#cleanAt.i : 0;
+        for (; i < rows.length; i++) {
           if (moved >= this.#opts.sliceRows) {
             pending = true;
             break;
           }
+          const e = rows[i]!;
+          if (e.seg !== seq) continue; // its latest copy is in a newer segment
           moved++;
           if (e.v === TOMB || (e.exp !== 0 && e.exp <= this.now())) {
             // Everything older is being cleaned too: nothing left for it to shadow.
             const enc = this.#encoding.get(e.seg);
             if (enc !== undefined && !enc.has(e)) enc.set(e, e.v);
-            tb.map.delete(e.k);
+            this.tables[e.ti]!.map.delete(e.k);
             this.#dec(e.seg);
-          } else this.touch(e, tb.map);
+          } else this.touch(e);
         }
+        this.#cleanAt = { seq, i };
         if (pending) break;
       }
       this.#carried += moved;
