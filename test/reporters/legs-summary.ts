@@ -1,6 +1,7 @@
 import type { Reporter } from 'vitest/reporters';
 import { cephAvailable } from '../servers/ceph-rgw/rgw.js';
 import { ETCD_APT_INSTALL, etcdAvailable } from '../servers/etcd.js';
+import { POSTGRES_APT_INSTALL, postgresAvailable } from '../servers/postgres.js';
 
 /**
  * Prints, at the very end of `npm test`, which optional legs did not run, so a missing
@@ -18,5 +19,10 @@ export default class LegsSummaryReporter implements Reporter {
       ? 'etcd leg: RUN (HA seed store, leader election, failover against a 3-member etcd)'
       : `etcd leg: NOT RUN — missing ${etcd.missing.join(', ')}; install: ${ETCD_APT_INSTALL}`;
     process.stdout.write(`${etcd.ok ? '' : '!!! '}${etcdLine}\n`);
+    const pgAvail = postgresAvailable();
+    const pgLine = pgAvail.ok
+      ? 'PostgreSQL leg: RUN (postgres sink exactly-once, restarts and poison rows against a real server)'
+      : `PostgreSQL leg: NOT RUN — missing ${pgAvail.missing.join(', ')}; install: ${POSTGRES_APT_INSTALL}`;
+    process.stdout.write(`${pgAvail.ok ? '' : '!!! '}${pgLine}\n`);
   }
 }

@@ -1,0 +1,326 @@
+/**
+ * Our own launcher of a throw-away PostgreSQL (Debian `postgresql-15`) for the connector tests:
+ * initdb into a fresh mkdtemp directory, listen on 127.0.0.1 on a free port, unix socket in the
+ * same directory, log to a file there. Postgres refuses to run as root: as root every binary
+ * runs as the `postgres` user (spawned with its uid/gid, so the PID we hold is the server's own,
+ * not a wrapper's) in a directory it owns. The server runs in its own process group, so a kill
+ * takes its backends with it, and it can be stopped, killed and restarted on the same data.
+ *
+ * Missing binaries: `postgresAvailable()` says so; `postgresLeg()` turns that into a loud
+ * NOT RUN, or a failure when SLUICE_REQUIRE_POSTGRES=1 (CI sets it), as the etcd leg does.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { accessSync, chownSync, closeSync, constants as fsConstants, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import pg from 'pg';
+
+export const POSTGRES_APT_INSTALL = 'apt-get install -y --no-install-recommends postgresql';
+export const POSTGRES_BINARIES = ['initdb', 'postgres'] as const;
+/** CI sets this: a missing PostgreSQL is then a failing test, never a skip. */
+export const REQUIRE_POSTGRES_ENV = 'SLUICE_REQUIRE_POSTGRES';
+/** The OS user postgres runs as when the tests run as root. */
+const PG_OS_USER = 'postgres';
+/** The database superuser initdb creates, and its password (host connections use scram). */
+export const PG_SUPERUSER = 'postgres';
+export const PG_PASSWORD = 'sluice-test-pw';
+
+/** initdb takes ~1 s here; a loaded CI box gets 30x that. */
+const DEFAULT_START_TIMEOUT_MS = 30_000;
+/** SIGINT (fast shutdown: rolls back open transactions, checkpoints), then SIGKILL after this. */
+const STOP_GRACE_MS = 10_000;
+const READY_POLL_MS = 100;
+
+export interface PostgresAvailability {
+  ok: boolean;
+  missing: string[];
+  binDir?: string;
+}
+
+function executable(p: string): boolean {
+  try {
+    accessSync(p, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Debian puts the server binaries in /usr/lib/postgresql/<major>/bin (newest first), not on PATH. */
+function findBinDir(): string | undefined {
+  const dirs: string[] = [];
+  try {
+    const majors = readdirSync('/usr/lib/postgresql').filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a));
+    for (const m of majors) dirs.push(`/usr/lib/postgresql/${m}/bin`);
+  } catch {
+    /* no Debian layout */
+  }
+  dirs.push(...(process.env.PATH ?? '').split(delimiter).filter(Boolean));
+  return dirs.find((d) => POSTGRES_BINARIES.every((b) => executable(join(d, b))));
+}
+
+/** uid/gid of the `postgres` OS user, when we are root (undefined otherwise). */
+function osUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${PG_OS_USER}:`));
+  if (!line) return undefined;
+  const f = line.split(':');
+  return { uid: Number(f[2]), gid: Number(f[3]) };
+}
+
+/** Are initdb and postgres installed (and, as root, the postgres user)? Synchronous, starts nothing. */
+export function postgresAvailable(): PostgresAvailability {
+  const binDir = findBinDir();
+  const missing: string[] = binDir ? [] : [...POSTGRES_BINARIES];
+  if (process.getuid?.() === 0 && !osUser()) missing.push(`OS user ${PG_OS_USER}`);
+  return { ok: missing.length === 0, missing, ...(binDir ? { binDir } : {}) };
+}
+
+/**
+ * What a test file does about a missing PostgreSQL: `run` true when it is installed; otherwise
+ * the caller registers `notRun` (a failing test under SLUICE_REQUIRE_POSTGRES=1, a visibly named
+ * skip otherwise). Prints the NOT RUN line on stderr so it can never pass silently.
+ */
+export function postgresLeg(): { run: true } | { run: false; required: boolean; reason: string } {
+  const avail = postgresAvailable();
+  if (avail.ok) return { run: true };
+  const required = process.env[REQUIRE_POSTGRES_ENV] === '1';
+  const reason = `PostgreSQL leg NOT RUN: missing ${avail.missing.join(', ')} (install: ${POSTGRES_APT_INSTALL}; set ${REQUIRE_POSTGRES_ENV}=1 to make this a failure)`;
+  process.stderr.write(`${reason}\n`);
+  return { run: false, required, reason };
+}
+
+export interface PostgresHandle {
+  dir: string;
+  port: number;
+  host: '127.0.0.1';
+  logFile: string;
+  /** PID of the running postmaster, undefined while stopped. */
+  readonly pid: number | undefined;
+  startupMs: number;
+  /** `postgres://user:password@127.0.0.1:port/db` (defaults: the superuser, database postgres). */
+  url(opts?: { user?: string; password?: string; database?: string }): string;
+  /** One statement on a fresh connection (tests' own reads and setup). */
+  sql<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  /** Fast shutdown (SIGINT), then SIGKILL after a grace period; data stays. */
+  stop(): Promise<void>;
+  /** SIGKILL to the server's process group (postmaster and backends): a crash; data stays. */
+  kill(): Promise<void>;
+  /** Starts again on the same port and data directory; resolves when it accepts queries. */
+  start(): Promise<void>;
+  /** Resolves when the server answers `SELECT 1`; rejects after timeoutMs with the log tail. */
+  waitReady(timeoutMs?: number): Promise<void>;
+  /** The last bytes of the server log (for failure messages). */
+  logTail(bytes?: number): string;
+  /** Kills the server and removes the directory. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface StartPostgresOptions {
+  startTimeoutMs?: number;
+  tmpParent?: string;
+  /** Extra `-c name=value` settings. */
+  settings?: Record<string, string | number>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function tail(file: string, bytes = 3000): string {
+  try {
+    return readFileSync(file, 'utf8').slice(-bytes);
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Memory-backed /dev/shm keeps fsync latency steady on a disk shared with the rest of the suite. */
+function defaultParent(): string {
+  try {
+    accessSync('/dev/shm', fsConstants.W_OK);
+    return '/dev/shm';
+  } catch {
+    return tmpdir();
+  }
+}
+
+/** Starts a fresh server; resolves once it answers queries. Rejects (after cleanup) with the log tail. */
+export async function startPostgres(opts: StartPostgresOptions = {}): Promise<PostgresHandle> {
+  const avail = postgresAvailable();
+  if (!avail.ok || !avail.binDir) throw new Error(`PostgreSQL missing: ${avail.missing.join(', ')} (install: ${POSTGRES_APT_INSTALL})`);
+  // a port that looked free can be taken before postgres binds it: try again with a new port
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(avail.binDir, opts);
+    } catch (err) {
+      if (attempt >= 3 || !/could not bind|address already in use/i.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startOnce(binDir: string, opts: StartPostgresOptions): Promise<PostgresHandle> {
+  const t0 = performance.now();
+  const user = osUser();
+  const dir = mkdtempSync(join(opts.tmpParent ?? defaultParent(), 'sluice-pg-'));
+  const data = join(dir, 'data');
+  const logFile = join(dir, 'postgres.log');
+  const pwFile = join(dir, 'pw');
+  writeFileSync(pwFile, `${PG_PASSWORD}\n`, { mode: 0o600 });
+  writeFileSync(logFile, '');
+  if (user) for (const p of [dir, pwFile, logFile]) chownSync(p, user.uid, user.gid);
+  const ids = user ? { uid: user.uid, gid: user.gid } : {};
+
+  const init = spawnSync(join(binDir, 'initdb'), ['-D', data, '-U', PG_SUPERUSER, '--pwfile', pwFile, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync'], {
+    ...ids, encoding: 'utf8', timeout: opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS, cwd: dir,
+  });
+  if (init.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`initdb failed (${init.status ?? init.signal}): ${init.stderr}${init.stdout}`);
+  }
+  const port = await freePort();
+  const settings: Record<string, string | number> = {
+    listen_addresses: '127.0.0.1',
+    port,
+    unix_socket_directories: dir,
+    // logical replication (the CDC source) needs these; they cost nothing otherwise
+    wal_level: 'logical',
+    max_replication_slots: 10,
+    max_wal_senders: 10,
+    // test data is throw-away: no fsync keeps the shared disk out of the timings; a SIGKILL of
+    // the server still loses nothing (the OS page cache survives it)
+    fsync: 'off',
+    logging_collector: 'off',
+    ...opts.settings,
+  };
+  const args = ['-D', data, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
+  let child: ChildProcess | undefined;
+  const pidOf = (): number | undefined => (child && child.exitCode === null && child.signalCode === null ? child.pid : undefined);
+
+  const start = (): void => {
+    if (pidOf() !== undefined) return;
+    const fd = openSync(logFile, 'a');
+    try {
+      // detached: its own process group, so kill(-pid) reaches every backend too
+      child = spawn(join(binDir, 'postgres'), args, { ...ids, cwd: dir, detached: true, stdio: ['ignore', fd, fd] });
+    } finally {
+      closeSync(fd);
+    }
+    child.on('error', () => undefined); // surfaced by waitReady with the log tail
+  };
+  const signalGroup = async (sig: NodeJS.Signals, graceMs: number): Promise<void> => {
+    const c = child;
+    const pid = pidOf();
+    if (!c || pid === undefined) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    const send = (s: NodeJS.Signals): void => {
+      try {
+        process.kill(sig === 'SIGKILL' || s === 'SIGKILL' ? -pid : pid, s);
+      } catch {
+        /* gone */
+      }
+    };
+    send(sig);
+    const timer = setTimeout(() => send('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+    if (sig === 'SIGKILL') await waitGroupGone(pid, 5_000);
+  };
+
+  const url = (o: { user?: string; password?: string; database?: string } = {}): string =>
+    `postgres://${encodeURIComponent(o.user ?? PG_SUPERUSER)}:${encodeURIComponent(o.password ?? PG_PASSWORD)}@127.0.0.1:${port}/${encodeURIComponent(o.database ?? 'postgres')}`;
+  const sql = async <R extends pg.QueryResultRow>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>> => {
+    const c = new pg.Client({ connectionString: url(), connectionTimeoutMillis: 5_000 });
+    c.on('error', () => undefined);
+    await c.connect();
+    try {
+      return await c.query<R>(text, params);
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  };
+  const waitReady = async (timeoutMs = DEFAULT_START_TIMEOUT_MS): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    for (let i = 0; i < 100_000; i++) {
+      if (child && pidOf() === undefined) throw new Error(`postgres exited with ${child.exitCode ?? child.signalCode}:\n${tail(logFile)}`);
+      try {
+        await sql('SELECT 1');
+        return;
+      } catch (err) {
+        last = err;
+      }
+      if (Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, READY_POLL_MS));
+    }
+    throw new Error(`postgres not ready within ${timeoutMs} ms (${String(last)}):\n${tail(logFile)}`);
+  };
+
+  // last resort if the test process dies without close(): kill our server, synchronously
+  const onExit = (): void => {
+    const pid = pidOf();
+    if (pid !== undefined) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
+
+  let closing: Promise<void> | undefined;
+  const handle: PostgresHandle = {
+    dir, port, host: '127.0.0.1', logFile, startupMs: 0,
+    get pid() {
+      return pidOf();
+    },
+    url, sql,
+    stop: () => signalGroup('SIGINT', STOP_GRACE_MS),
+    kill: () => signalGroup('SIGKILL', 0),
+    start: async () => {
+      start();
+      await waitReady(opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+    },
+    waitReady,
+    logTail: (bytes) => tail(logFile, bytes),
+    close: () =>
+      (closing ??= (async () => {
+        await signalGroup('SIGKILL', 0);
+        process.removeListener('exit', onExit);
+        rmSync(dir, { recursive: true, force: true });
+      })()),
+  };
+  try {
+    await handle.start();
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    throw err;
+  }
+  handle.startupMs = Math.round(performance.now() - t0);
+  return handle;
+}
+
+/** After a SIGKILL of the group, backends may take a moment to be reaped: wait until none is left (bounded). */
+async function waitGroupGone(pgid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
+    try {
+      process.kill(-pgid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
