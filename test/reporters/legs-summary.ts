@@ -1,6 +1,7 @@
 import type { Reporter } from 'vitest/reporters';
 import { cephAvailable } from '../servers/ceph-rgw/rgw.js';
 import { ETCD_APT_INSTALL, etcdAvailable } from '../servers/etcd.js';
+import { netnsAvailable } from '../servers/netns.js';
 import { POSTGRES_APT_INSTALL, postgresAvailable } from '../servers/postgres.js';
 
 /**
@@ -19,6 +20,9 @@ export default class LegsSummaryReporter implements Reporter {
       ? 'etcd leg: RUN (HA seed store, leader election, failover against a 3-member etcd)'
       : `etcd leg: NOT RUN — missing ${etcd.missing.join(', ')}; install: ${ETCD_APT_INSTALL}`;
     process.stdout.write(`${etcd.ok ? '' : '!!! '}${etcdLine}\n`);
+    const netns = netnsAvailable();
+    const netnsLine = netns.ok ? 'network-namespace leg: RUN (a cluster over separate hosts, partitions)' : `network-namespace leg: NOT RUN — ${netns.reason}`;
+    process.stdout.write(`${netns.ok ? '' : '!!! '}${netnsLine}\n`);
     const pgAvail = postgresAvailable();
     const pgLine = pgAvail.ok
       ? 'PostgreSQL leg: RUN (postgres sink exactly-once, restarts and poison rows against a real server)'

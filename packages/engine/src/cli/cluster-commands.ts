@@ -1,5 +1,5 @@
-import type { Command } from 'commander';
-import { loadClusterConfig } from '../config/cluster-config.js';
+import { InvalidArgumentError, type Command } from 'commander';
+import { hostSchema, loadClusterConfig } from '../config/cluster-config.js';
 import { createWorker, startLocalCluster, startMaster } from '../cluster/local-cluster.js';
 import { run, write } from './exit.js';
 import { ensureLocalAdmin, workerTokenOf } from '../security/auth-setup.js';
@@ -24,6 +24,13 @@ const int = (v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new Error(`not a non-negative integer: ${v}`);
   return n;
+};
+
+/** `--host`: the same rule as worker.host in the cluster config. */
+const parseHostFlag = (v: string): string => {
+  const r = hostSchema.safeParse(v);
+  if (!r.success) throw new InvalidArgumentError(r.error.issues[0]?.message ?? 'not a host');
+  return r.data;
 };
 
 /** `sluice master`, `sluice worker`, `sluice local`: the long-running daemons. */
@@ -52,12 +59,17 @@ export function registerClusterCommands(program: Command): void {
     .option('--master <host:port,...>', 'master address, or every master with HA (default master.urls, else master.host:master.port)')
     .option('--name <name>', 'worker name (default worker-<pid>)')
     .option('--slots <n>', 'executor slots', int)
-    .action(async (o: { config?: string; master?: string; name?: string; slots?: number }) =>
+    .option('--host <address>', "this host's address, which other hosts connect to (default worker.host, 127.0.0.1)", parseHostFlag)
+    .action(async (o: { config?: string; master?: string; name?: string; slots?: number; host?: string }) =>
       run(false, async () => {
         const loaded = await loadClusterConfig(o.config);
         const master = o.master ?? loaded.config.master.urls?.join(',') ?? `${loaded.config.master.host}:${loaded.config.master.port}`;
         const token = await workerTokenOf(loaded);
-        const w = createWorker(loaded, master, o.name ?? `worker-${process.pid}`, { ...(o.slots === undefined ? {} : { slots: o.slots }), ...(token ? { token } : {}) });
+        const w = createWorker(loaded, master, o.name ?? `worker-${process.pid}`, {
+          ...(o.slots === undefined ? {} : { slots: o.slots }),
+          ...(o.host === undefined ? {} : { host: o.host }),
+          ...(token ? { token } : {}),
+        });
         await w.start();
         write(`worker ${w.id} registered with ${master}`);
         noteNodeSupport(storeModules(loaded));

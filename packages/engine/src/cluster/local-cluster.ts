@@ -99,7 +99,7 @@ export function createWorker(loaded: LoadedClusterConfig, master: string, name: 
     ...(overrides.token ? { token: overrides.token } : {}),
     ...(tls?.ca ? { caFile: resolve(loaded.baseDir, tls.ca) } : {}),
     name,
-    host: overrides.host ?? '127.0.0.1',
+    host: overrides.host ?? loaded.config.worker.host,
     slots: overrides.slots ?? loaded.config.worker.slots,
     heartbeatMs: loaded.config.worker.heartbeatMs,
     workDir: workDirOf(loaded, name),

@@ -11,6 +11,14 @@ import { absolutizeStorageConfig } from './storage-paths.js';
  * belong to the engine's daemons.
  */
 /** `host:port` or `http(s)://host:port` of one etcd member. */
+/** An address other hosts can connect to: a name or IP literal, never a wildcard (it is advertised). */
+export const hostSchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[A-Za-z0-9.:_-]+$/, 'must be a host name or an IP address')
+  .refine((h) => h !== '0.0.0.0' && h !== '::', 'a wildcard address cannot be advertised to other hosts; give this host\'s own address');
+
 const etcdEndpointSchema = z
   .string()
   .regex(/^(https?:\/\/)?[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, 'must be host:port or http(s)://host:port');
@@ -88,6 +96,11 @@ export const clusterConfigSchema = z
       .default({ maxExecutors: 32, maxRestarts: 10, restartWindowMs: 600_000, restartBackoffMs: 500, restartBackoffMaxMs: 30_000 }),
     worker: z
       .object({
+        /**
+         * This worker's address on the network: its executors and AppMasters bind to it and
+         * other hosts connect to it, so it must be reachable from them (not a wildcard).
+         */
+        host: hostSchema.default('127.0.0.1'),
         /** Executor slots per worker. */
         slots: z.number().int().positive().default(4),
         /** Heartbeats also carry the master's commands (launch, kill), so keep it short. */
@@ -103,7 +116,7 @@ export const clusterConfigSchema = z
         executorMemoryMb: z.number().int().min(64).default(2048),
       })
       .strict()
-      .default({ slots: 4, heartbeatMs: 300, cacheMaxBytes: 1024 * 1024 * 1024, blobCacheMaxBytes: 2 * 1024 ** 3, blobPollMs: 2000, executorMemoryMb: 2048 }),
+      .default({ host: '127.0.0.1', slots: 4, heartbeatMs: 300, cacheMaxBytes: 1024 * 1024 * 1024, blobCacheMaxBytes: 2 * 1024 ** 3, blobPollMs: 2000, executorMemoryMb: 2048 }),
     /** Users allowed everything (ACL superusers). */
     superusers: z.array(z.string()).default([]),
     /**

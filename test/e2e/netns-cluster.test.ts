@@ -1,0 +1,115 @@
+// Many hosts for real: Sluice across Linux network namespaces (test/servers/netns.ts). The store
+// (our WebHDFS server), the master, three workers and the CLI each sit on their own host with
+// their own address; partitions take a host's switch port down. Every case runs a word count
+// and checks the committed output equals the reference exactly.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readCommittedOutput } from '@sluice/engine';
+import { referenceCount, useAdminToken, waitFor, WORD_COUNT, writeWords, type TestJson } from './helpers/engine-cluster.js';
+import { NetCluster } from './helpers/netns-cluster.js';
+import { netnsLeg } from '../servers/netns.js';
+
+const leg = netnsLeg();
+
+interface ExecutorView {
+  role: string;
+  worker: string;
+  pid: number;
+  epoch: number;
+}
+
+if (!leg.run) {
+  if (leg.required) describe('network-namespace leg (SLUICE_REQUIRE_NETNS=1)', () => it('can create network namespaces', () => expect.fail(leg.reason)));
+  else describe.skip(leg.reason, () => it('needs network namespaces', () => undefined));
+} else {
+  describe('a cluster across network-namespace hosts (store, master, 3 workers, client)', () => {
+    let dir: string;
+    let c: NetCluster;
+    let failed = false;
+
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'sluice-e2e-netns-'));
+      c = NetCluster.create(dir, ['w1', 'w2', 'w3']);
+      try {
+        await c.start();
+        await useAdminToken(dir);
+        await c.startWorkers();
+      } catch (err) {
+        process.stderr.write(c.logs());
+        throw err;
+      }
+    }, 120_000);
+
+    afterAll(async () => {
+      if (failed && c) process.stderr.write(c.logs());
+      await c?.close();
+      if (dir && !process.env.SLUICE_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+    });
+
+    const submit = async (name: string, lines: number, linesPerSec: number): Promise<{ appId: string; input: string; output: string }> => {
+      const input = join(dir, `${name}.txt`);
+      writeWords(input, lines, lines);
+      const output = join(dir, `${name}-out`);
+      const r = await c.cli(['submit', WORD_COUNT, '--master', c.master, '--json', '--name', name, '--config', `input=${input}`, '--config', `output=${output}`,
+        '--config', 'executors=2', '--config', 'checkpointIntervalMs=300', '--config', `linesPerSec=${linesPerSec}`]);
+      expect(r.code, r.stderr).toBe(0);
+      return { appId: (JSON.parse(r.stdout) as { appId: string }).appId, input, output };
+    };
+
+    const running = (appId: string, minCommitted: number): Promise<TestJson> =>
+      waitFor(`app ${appId} running past checkpoint ${minCommitted}`, 60_000, async () => {
+        const a = await c.status(appId);
+        if (!['running', 'pending'].includes(a.status)) throw new Error(`app ended early: ${JSON.stringify(a)}`);
+        return a.appMaster?.phase === 'running' && (a.appMaster?.committed ?? -1) > minCommitted ? a : undefined;
+      }, 500);
+
+    const ended = (appId: string): Promise<TestJson> =>
+      waitFor(`app ${appId} to end`, 120_000, async () => {
+        const a = await c.status(appId);
+        return ['running', 'pending'].includes(a.status) ? undefined : a;
+      }, 700);
+
+    it('runs an app whose executors talk to each other and to the store across hosts', async () => {
+      try {
+        const app = await submit('spread', 4000, 4000);
+        const a = await running(app.appId, 0);
+        const hosts = new Set((a.executors as ExecutorView[]).map((e) => e.worker));
+        expect(hosts.size, JSON.stringify(a.executors)).toBeGreaterThan(1);
+        const end = await ended(app.appId);
+        expect(end.status, JSON.stringify(end)).toBe('stopped');
+        expect(readCommittedOutput(app.output)).toEqual(await referenceCount(readFileSync(app.input, 'utf8')));
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }, 180_000);
+
+    it('replaces the executors of an isolated worker and fences them when the link heals', async () => {
+      try {
+        const app = await submit('isolated', 20_000, 2500);
+        const a = await running(app.appId, 2);
+        // The worker hosting a (non-AppMaster) executor loses its link.
+        const victim = (a.executors as ExecutorView[]).find((e) => e.role === 'executor')!.worker;
+        const epochBefore = a.epoch as number;
+        c.net.isolate(victim);
+        const after = await waitFor('executors replaced away from the isolated worker', 60_000, async () => {
+          const s = await c.status(app.appId);
+          const ex = s.executors as ExecutorView[];
+          return s.epoch > epochBefore && ex.length > 0 && ex.every((e) => e.worker !== victim) && s.appMaster?.phase === 'running' ? s : undefined;
+        }, 500);
+        const committed = after.appMaster.committed as number;
+        await running(app.appId, committed); // progress without the isolated host
+        c.net.heal(victim);
+        const end = await ended(app.appId);
+        expect(end.status, JSON.stringify(end)).toBe('stopped');
+        // Exact output: the zombie executors on the healed host committed nothing.
+        expect(readCommittedOutput(app.output)).toEqual(await referenceCount(readFileSync(app.input, 'utf8')));
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }, 240_000);
+  });
+}
