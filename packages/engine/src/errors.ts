@@ -13,6 +13,14 @@ const ENGINE_CODES = {
   ARTIFACT_CORRUPT: { http: 400, exit: 1 },
   /** An artifact over the cluster's `master.maxArtifactBytes`. */
   ARTIFACT_TOO_LARGE: { http: 413, exit: 2 },
+  /** `sluice bundle`/`submit`: a dependency is a native addon (a .node file, binding.gyp, gypfile): names the package. */
+  ARTIFACT_NATIVE_ADDON: { http: 400, exit: 2 },
+  /** `sluice bundle`/`submit`: an import nothing resolves (a package not installed, a missing file): names it and its importer. */
+  ARTIFACT_MISSING_DEPENDENCY: { http: 400, exit: 2 },
+  /** `sluice bundle`/`submit`: a folder with no entry module (package.json exports/main, index.*, app.*). */
+  ARTIFACT_NO_ENTRY: { http: 400, exit: 2 },
+  /** `sluice bundle`/`submit`: the bundler refused the source (a syntax error, an unsupported file): names file and line. */
+  ARTIFACT_BUILD_FAILED: { http: 400, exit: 2 },
   APP_NOT_FOUND: { http: 404, exit: 3 },
   /** The app is not in a state that allows the call (e.g. kill a stopped app, a stale epoch). */
   APP_STATE: { http: 409, exit: 1 },

@@ -7,7 +7,8 @@ import { loadClusterConfig } from '../config/cluster-config.js';
 import { EngineError } from '../errors.js';
 import { callJson, parseReply } from '../cluster/http.js';
 import { parseAclFlag } from '../security/authorize.js';
-import { defaultAppName, resolveArtifact, uploadArtifact } from '../cluster/client.js';
+import { defaultAppName, uploadArtifact } from '../cluster/client.js';
+import { artifactForSubmit } from './bundle.js';
 import { parseConfigPairs } from './app-config.js';
 import { commonOf, masterOf, withCommonOptions, type Common, type CommonFlags } from './common.js';
 import { progressBar } from './progress.js';
@@ -79,7 +80,7 @@ export function registerAppCommands(program: Command): void {
   withCommonOptions(
     program
       .command('submit <artifact>')
-      .description('upload an app (an ES module, or a folder with one entry module) and start it; prints the app id')
+      .description('upload an app and start it: an ES module as it is; an app.ts, or a folder with package.json and node_modules, bundled first (see sluice bundle); prints the app id')
       .option('--name <name>', 'app name (default: the file name)')
       .option('--config <key=value>', 'app config, repeatable (e.g. --config input=/data/in.txt --config executors=3)', (v: string, acc: string[]) => [...acc, v], [] as string[])
       .option('--acl <entries>', "who else may use the app, Storm's grammar: u:bob:r,u:carol:rw,o:: (you own it)"),
@@ -89,10 +90,16 @@ export function registerAppCommands(program: Command): void {
       // Usage errors first: a bad --config never costs an upload.
       const cfg = parseConfigPairs(o.config);
       const acl = o.acl === undefined ? undefined : parseAclFlag(o.acl).join(',');
-      const file = resolveArtifact(artifact);
+      // Bundled (when it is a folder or .ts) before the master is contacted: a refused import costs no upload.
+      const art = await artifactForSubmit(artifact);
       const bar = progressBar(process.stderr, 'uploading');
-      const r = await uploadArtifact(await masterOf(c), file, o.name ?? defaultAppName(artifact.replace(/[\\/]+$/, '')), cfg, (d, t) => bar.update(d, t), acl);
-      bar.end();
+      let r;
+      try {
+        r = await uploadArtifact(await masterOf(c), art.file, o.name ?? defaultAppName(artifact.replace(/[\\/]+$/, '')), cfg, (d, t) => bar.update(d, t), acl);
+      } finally {
+        bar.end();
+        await art.dispose();
+      }
       write(o.json ? JSON.stringify(r) : r.appId);
     }),
   );

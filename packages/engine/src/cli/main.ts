@@ -8,6 +8,7 @@ import { registerDemoCommand } from './demo.js';
 import { registerAuthCommands } from './auth-commands.js';
 import { registerMastersCommand } from './masters-commands.js';
 import { registerBlobCommands } from './blobs-commands.js';
+import { registerBundleCommand } from './bundle-commands.js';
 import { exitQuietlyOnClosedPipe } from './pipe.js';
 import { quietAwsNodeWarning } from './node-support.js';
 
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerAuthCommands(program);
   registerMastersCommand(program);
   registerBlobCommands(program);
+  registerBundleCommand(program);
   return program;
 }
 
