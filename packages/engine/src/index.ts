@@ -2,6 +2,7 @@ export { EngineError, isEngineError, type EngineErrorCode } from './errors.js';
 export { dag, Dag, Stream, KeyedStream, validateDag, topoOrder, MAX_PARALLELISM, type ProcessorSpec, type EdgeSpec, type Partition, type ProcessorOptions } from './dsl/dag.js';
 export type { Task, TaskContext, TaskLogger, SourceTask, TaskFactory, SourceFactory } from './dsl/task.js';
 export * as connectors from './connectors/index.js';
+export * as nexmark from './nexmark/index.js';
 export { fileSource, generatorSource, generatedLine, fileSink, logSink, readCommittedOutput, formatRecord } from './connectors/index.js';
 export { FrameDecoder, FrameKind, encodeData, encodeClock, encodeJson, MAX_FRAME_BYTES, type Frame } from './runtime/framing.js';
 export { ClockService } from './runtime/clock-service.js';

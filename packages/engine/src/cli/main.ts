@@ -8,6 +8,7 @@ import { registerDemoCommand } from './demo.js';
 import { registerAuthCommands } from './auth-commands.js';
 import { registerMastersCommand } from './masters-commands.js';
 import { registerBlobCommands } from './blobs-commands.js';
+import { registerNexmarkCommands } from './nexmark-commands.js';
 import { registerBundleCommand } from './bundle-commands.js';
 import { exitQuietlyOnClosedPipe } from './pipe.js';
 import { quietAwsNodeWarning } from './node-support.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerAuthCommands(program);
   registerMastersCommand(program);
   registerBlobCommands(program);
+  registerNexmarkCommands(program);
   registerBundleCommand(program);
   return program;
 }

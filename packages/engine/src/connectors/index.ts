@@ -2,3 +2,4 @@ export { fileSource } from './file-source.js';
 export { generatorSource, generatedLine, DEFAULT_VOCABULARY } from './generator-source.js';
 export { fileSink, readCommittedOutput, formatRecord } from './file-sink.js';
 export { logSink } from './log-sink.js';
+export { nexmarkSource } from '../nexmark/source.js';
