@@ -48,6 +48,14 @@ const ENGINE_CODES = {
   TIMEOUT: { http: 504, exit: 1 },
   /** A blob archive with unsafe entries (traversal, links, devices) or past its size/entry limits. */
   ARCHIVE_UNSAFE: { http: 400, exit: 2 },
+  /** Entries after a source's committed position were trimmed or deleted (e.g. a Redis stream's MAXLEN): replay would skip them. */
+  SOURCE_TRIMMED: { http: 410, exit: 1 },
+  /** A source's server could not be reached (or did not answer) within the connector's retry budget. */
+  SOURCE_UNAVAILABLE: { http: 503, exit: 1 },
+  /** A source's server refused the credentials (retrying cannot help). */
+  SOURCE_AUTH_FAILED: { http: 401, exit: 1 },
+  /** A source entry lacks what the connector was configured to read (e.g. the `field` of a Redis entry). */
+  SOURCE_RECORD_INVALID: { http: 422, exit: 1 },
   INTERNAL: { http: 500, exit: 1 },
 } as const satisfies Record<string, { http: number; exit: number }>;
 

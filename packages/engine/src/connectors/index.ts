@@ -3,3 +3,5 @@ export { generatorSource, generatedLine, DEFAULT_VOCABULARY } from './generator-
 export { fileSink, readCommittedOutput, formatRecord } from './file-sink.js';
 export { logSink } from './log-sink.js';
 export { nexmarkSource } from '../nexmark/source.js';
+export { redisStreamSource, parseRedisStreamSourceOptions, streamsOfTask, type RedisStreamSourceOptions, type RedisStreamRecord } from './redis-stream-source.js';
+export { redisStreamIdAtTime, compareStreamIds } from './redis-stream-ids.js';
