@@ -58,11 +58,19 @@ if (!leg.run) {
       return { appId: (JSON.parse(r.stdout) as { appId: string }).appId, input, output };
     };
 
-    const running = (appId: string, minCommitted: number): Promise<TestJson> =>
-      waitFor(`app ${appId} running past checkpoint ${minCommitted}`, 60_000, async () => {
+    /** Running, with a first checkpoint committed. */
+    const running = (appId: string): Promise<TestJson> =>
+      waitFor(`app ${appId} running with a committed checkpoint`, 60_000, async () => {
         const a = await c.status(appId);
         if (!['running', 'pending'].includes(a.status)) throw new Error(`app ended early: ${JSON.stringify(a)}`);
-        return a.appMaster?.phase === 'running' && (a.appMaster?.committed ?? -1) > minCommitted ? a : undefined;
+        return a.appMaster?.phase === 'running' && (a.appMaster?.committed ?? -1) > 0 ? a : undefined;
+      }, 500);
+
+    /** A checkpoint after `committed` (checkpoint ids are boundary times), or the app done. */
+    const progressed = (appId: string, committed: number): Promise<TestJson> =>
+      waitFor(`app ${appId} to commit past ${committed}`, 60_000, async () => {
+        const a = await c.status(appId);
+        return a.status === 'stopped' || (a.appMaster?.committed ?? -1) > committed ? a : undefined;
       }, 500);
 
     const ended = (appId: string): Promise<TestJson> =>
@@ -73,10 +81,15 @@ if (!leg.run) {
 
     it('runs an app whose executors talk to each other and to the store across hosts', async () => {
       try {
-        const app = await submit('spread', 4000, 4000);
-        const a = await running(app.appId, 0);
-        const hosts = new Set((a.executors as ExecutorView[]).map((e) => e.worker));
-        expect(hosts.size, JSON.stringify(a.executors)).toBeGreaterThan(1);
+        const app = await submit('spread', 16_000, 4000);
+        // Every host that ran one of its executors, sampled until the app ends.
+        const hosts = new Set<string>();
+        await waitFor(`app ${app.appId} to end`, 120_000, async () => {
+          const a = await c.status(app.appId);
+          for (const e of a.executors as ExecutorView[]) hosts.add(e.worker);
+          return ['running', 'pending'].includes(a.status) ? undefined : a;
+        }, 500);
+        expect(hosts.size, [...hosts].join(', ')).toBeGreaterThan(1);
         const end = await ended(app.appId);
         expect(end.status, JSON.stringify(end)).toBe('stopped');
         expect(readCommittedOutput(app.output)).toEqual(await referenceCount(readFileSync(app.input, 'utf8')));
@@ -89,7 +102,7 @@ if (!leg.run) {
     it('replaces the executors of an isolated worker and fences them when the link heals', async () => {
       try {
         const app = await submit('isolated', 20_000, 2500);
-        const a = await running(app.appId, 2);
+        const a = await running(app.appId);
         // The worker hosting a (non-AppMaster) executor loses its link.
         const victim = (a.executors as ExecutorView[]).find((e) => e.role === 'executor')!.worker;
         const epochBefore = a.epoch as number;
@@ -99,12 +112,76 @@ if (!leg.run) {
           const ex = s.executors as ExecutorView[];
           return s.epoch > epochBefore && ex.length > 0 && ex.every((e) => e.worker !== victim) && s.appMaster?.phase === 'running' ? s : undefined;
         }, 500);
-        const committed = after.appMaster.committed as number;
-        await running(app.appId, committed); // progress without the isolated host
+        await progressed(app.appId, after.appMaster.committed as number); // without the isolated host
         c.net.heal(victim);
         const end = await ended(app.appId);
         expect(end.status, JSON.stringify(end)).toBe('stopped');
         // Exact output: the zombie executors on the healed host committed nothing.
+        expect(readCommittedOutput(app.output)).toEqual(await referenceCount(readFileSync(app.input, 'utf8')));
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }, 240_000);
+
+    it("survives the AppMaster's host isolated: a new AppMaster elsewhere, the old one fenced", async () => {
+      try {
+        const app = await submit('am-isolated', 20_000, 2500);
+        const a = await running(app.appId);
+        const victim = (a.executors as ExecutorView[]).find((e) => e.role === 'appmaster')!.worker;
+        const epochBefore = a.epoch as number;
+        c.net.isolate(victim);
+        await waitFor('a new AppMaster away from the isolated host', 60_000, async () => {
+          const s = await c.status(app.appId);
+          const am = (s.executors as ExecutorView[]).find((e) => e.role === 'appmaster');
+          return s.epoch > epochBefore && am && am.worker !== victim && s.appMaster?.phase === 'running' ? s : undefined;
+        }, 500);
+        c.net.heal(victim);
+        const end = await ended(app.appId);
+        expect(end.status, JSON.stringify(end)).toBe('stopped');
+        expect(readCommittedOutput(app.output)).toEqual(await referenceCount(readFileSync(app.input, 'utf8')));
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }, 240_000);
+
+    it('survives the store cut off from one worker only', async () => {
+      try {
+        const app = await submit('store-cut', 20_000, 2500);
+        const a = await running(app.appId);
+        const victim = (a.executors as ExecutorView[]).find((e) => e.role === 'executor')!.worker;
+        c.net.cut(victim, 'store');
+        try {
+          // The worker still reaches the master: its executors fail on the store, not by silence.
+          await new Promise((r) => setTimeout(r, 5000));
+        } finally {
+          c.net.mend(victim, 'store');
+        }
+        const end = await ended(app.appId);
+        expect(end.status, JSON.stringify(end)).toBe('stopped');
+        expect(readCommittedOutput(app.output)).toEqual(await referenceCount(readFileSync(app.input, 'utf8')));
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }, 240_000);
+
+    it('survives a flapping link', async () => {
+      try {
+        const app = await submit('flapping', 20_000, 2500);
+        const a = await running(app.appId);
+        const victim = (a.executors as ExecutorView[]).find((e) => e.role === 'executor')!.worker;
+        // Down 0.8 s, up 0.8 s, eight times: shorter than the worker timeout, so each outage
+        // alone is survivable; together they exercise reconnects under loss.
+        for (let i = 0; i < 8; i++) {
+          c.net.isolate(victim);
+          await new Promise((r) => setTimeout(r, 800));
+          c.net.heal(victim);
+          await new Promise((r) => setTimeout(r, 800));
+        }
+        const end = await ended(app.appId);
+        expect(end.status, JSON.stringify(end)).toBe('stopped');
         expect(readCommittedOutput(app.output)).toEqual(await referenceCount(readFileSync(app.input, 'utf8')));
       } catch (err) {
         failed = true;

@@ -83,6 +83,13 @@ export interface Network {
   isolate(name: string): void;
   /** Brings the link back up. */
   heal(name: string): void;
+  /**
+   * Cuts hosts a and b apart and nothing else (a blackhole route to each other in both
+   * namespaces): new connections fail at once, established ones go silent.
+   */
+  cut(a: string, b: string): void;
+  /** Undoes cut(a, b). */
+  mend(a: string, b: string): void;
   /** Is host `name`'s switch port up? */
   linked(name: string): boolean;
   /** Stops every child (TERM, then KILL) and deletes every namespace. Idempotent. */
@@ -161,6 +168,14 @@ export function createNetwork(names: string[], opts: NetworkOptions = {}): Netwo
       return child;
     },
     isolate: (name) => setLink(name, 'down'),
+    cut(a, b) {
+      ip(['-n', host(a).ns, 'route', 'add', 'blackhole', `${host(b).address}/32`]);
+      ip(['-n', host(b).ns, 'route', 'add', 'blackhole', `${host(a).address}/32`]);
+    },
+    mend(a, b) {
+      ip(['-n', host(a).ns, 'route', 'del', 'blackhole', `${host(b).address}/32`]);
+      ip(['-n', host(b).ns, 'route', 'del', 'blackhole', `${host(a).address}/32`]);
+    },
     heal: (name) => setLink(name, 'up'),
     linked(name) {
       host(name);

@@ -105,7 +105,7 @@ export class NetCluster {
 
   /** `sluice status <app> --json` from the client host. */
   async status(appId: string): Promise<TestJson> {
-    const r = await this.cli(['status', appId, '--master', this.master, '--json'], 15_000);
+    const r = await this.cli(['status', appId, '--master', this.master, '--json'], 30_000);
     if (r.code !== 0) throw new Error(`status ${appId}: exit ${r.code}: ${r.stderr}`);
     return JSON.parse(r.stdout) as TestJson;
   }
