@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postgresLeg, startPostgres, type PostgresHandle } from './postgres.js';
+import { processAlive, postgresLeg, startPostgres, type PostgresHandle } from './postgres.js';
 
 const leg = postgresLeg();
 if (!leg.run) {
@@ -32,10 +32,15 @@ if (!leg.run) {
       await server.sql('CREATE TABLE kept (n int)');
       await server.sql('INSERT INTO kept VALUES (1), (2)');
       const first = server.pid!;
+      // a connection held open: its backend must die with the server, not linger
+      const held = new pg.Client({ connectionString: server.url() });
+      held.on('error', () => undefined);
+      await held.connect();
+      const backend = (await held.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       await server.kill();
       expect(server.pid).toBeUndefined();
-      // no backend of the killed server is left in its process group
-      expect(() => process.kill(-first, 0)).toThrow();
+      expect(processAlive(backend)).toBe(false);
+      held.connection.stream.destroy();
       await server.start();
       expect(server.pid).not.toBe(first);
       expect((await server.sql('SELECT count(*)::int AS n FROM kept')).rows[0]).toEqual({ n: 2 });
@@ -46,12 +51,30 @@ if (!leg.run) {
       expect((await server.sql('SELECT sum(n)::int AS s FROM kept')).rows[0]).toEqual({ s: 3 });
     });
 
+    it('pause() stops every backend (a hung server: queries wait), resume() lets them answer', async () => {
+      const c = new pg.Client({ connectionString: server.url() });
+      c.on('error', () => undefined);
+      await c.connect();
+      server.pause();
+      let answered = false;
+      const q = c.query('SELECT 1').then(() => (answered = true));
+      try {
+        await new Promise((r) => setTimeout(r, 500));
+        expect(answered).toBe(false);
+      } finally {
+        server.resume();
+      }
+      await q;
+      expect(answered).toBe(true);
+      await c.end();
+    });
+
     it('close() kills the server and removes its directory', async () => {
       const other = await startPostgres();
       const pid = other.pid!;
       await other.close();
       expect(existsSync(other.dir)).toBe(false);
-      expect(() => process.kill(pid, 0)).toThrow();
+      expect(processAlive(pid)).toBe(false);
     });
   });
 }

@@ -3,8 +3,9 @@
  * initdb into a fresh mkdtemp directory, listen on 127.0.0.1 on a free port, unix socket in the
  * same directory, log to a file there. Postgres refuses to run as root: as root every binary
  * runs as the `postgres` user (spawned with its uid/gid, so the PID we hold is the server's own,
- * not a wrapper's) in a directory it owns. The server runs in its own process group, so a kill
- * takes its backends with it, and it can be stopped, killed and restarted on the same data.
+ * not a wrapper's) in a directory it owns. Backends call setsid() (each its own process group),
+ * so a kill or a pause reaches them by their PIDs, found as the postmaster's children in /proc;
+ * the server can be stopped, killed, paused and restarted on the same data.
  *
  * Missing binaries: `postgresAvailable()` says so; `postgresLeg()` turns that into a loud
  * NOT RUN, or a failure when SLUICE_REQUIRE_POSTGRES=1 (CI sets it), as the etcd leg does.
@@ -107,6 +108,9 @@ export interface PostgresHandle {
   stop(): Promise<void>;
   /** SIGKILL to the server's process group (postmaster and backends): a crash; data stays. */
   kill(): Promise<void>;
+  /** SIGSTOP / SIGCONT the whole server (postmaster and backends): a hung, not a dead, server. */
+  pause(): void;
+  resume(): void;
   /** Starts again on the same port and data directory; resolves when it accepts queries. */
   start(): Promise<void>;
   /** Resolves when the server answers `SELECT 1`; rejects after timeoutMs with the log tail. */
@@ -211,7 +215,7 @@ async function startOnce(binDir: string, opts: StartPostgresOptions): Promise<Po
     if (pidOf() !== undefined) return;
     const fd = openSync(logFile, 'a');
     try {
-      // detached: its own process group, so kill(-pid) reaches every backend too
+      // detached: out of the test runner's process group (a ^C there is not a server crash)
       child = spawn(join(binDir, 'postgres'), args, { ...ids, cwd: dir, detached: true, stdio: ['ignore', fd, fd] });
     } finally {
       closeSync(fd);
@@ -223,18 +227,16 @@ async function startOnce(binDir: string, opts: StartPostgresOptions): Promise<Po
     const pid = pidOf();
     if (!c || pid === undefined) return;
     const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    const killed: number[] = [];
     const send = (s: NodeJS.Signals): void => {
-      try {
-        process.kill(sig === 'SIGKILL' || s === 'SIGKILL' ? -pid : pid, s);
-      } catch {
-        /* gone */
-      }
+      if (s === 'SIGKILL') killed.push(...killServer(pid));
+      else signalPid(pid, s);
     };
     send(sig);
     const timer = setTimeout(() => send('SIGKILL'), graceMs);
     await exited;
     clearTimeout(timer);
-    if (sig === 'SIGKILL') await waitGroupGone(pid, 5_000);
+    await waitGone(killed, 5_000);
   };
 
   const url = (o: { user?: string; password?: string; database?: string } = {}): string =>
@@ -269,13 +271,7 @@ async function startOnce(binDir: string, opts: StartPostgresOptions): Promise<Po
   // last resort if the test process dies without close(): kill our server, synchronously
   const onExit = (): void => {
     const pid = pidOf();
-    if (pid !== undefined) {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    if (pid !== undefined) killServer(pid);
     rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', onExit);
@@ -289,6 +285,19 @@ async function startOnce(binDir: string, opts: StartPostgresOptions): Promise<Po
     url, sql,
     stop: () => signalGroup('SIGINT', STOP_GRACE_MS),
     kill: () => signalGroup('SIGKILL', 0),
+    pause: () => {
+      const pid = pidOf();
+      if (pid === undefined) return;
+      // the postmaster first: stopped, it forks no new backend while we stop the others
+      signalPid(pid, 'SIGSTOP');
+      for (const c of childrenOf(pid)) signalPid(c, 'SIGSTOP');
+    },
+    resume: () => {
+      const pid = pidOf();
+      if (pid === undefined) return;
+      for (const c of childrenOf(pid)) signalPid(c, 'SIGCONT');
+      signalPid(pid, 'SIGCONT');
+    },
     start: async () => {
       start();
       await waitReady(opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
@@ -312,15 +321,58 @@ async function startOnce(binDir: string, opts: StartPostgresOptions): Promise<Po
   return handle;
 }
 
-/** After a SIGKILL of the group, backends may take a moment to be reaped: wait until none is left (bounded). */
-async function waitGroupGone(pgid: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
-    try {
-      process.kill(-pgid, 0);
-    } catch {
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 20));
+function signalPid(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* gone */
   }
+}
+
+/** PIDs whose parent is `pid` (Linux /proc): the postmaster's backends and workers. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      // "pid (comm) state ppid ...": comm may hold spaces, so split after its closing paren
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(e));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
+}
+
+/** A crash of the whole server: postmaster stopped (no new forks), every child killed, then the postmaster. */
+function killServer(pid: number): number[] {
+  signalPid(pid, 'SIGSTOP');
+  const children = childrenOf(pid);
+  for (const c of children) signalPid(c, 'SIGKILL');
+  signalPid(pid, 'SIGKILL');
+  return children;
+}
+
+/** Running (not gone, not a zombie)? */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Signals are delivered asynchronously: wait until the killed backends are gone (bounded). */
+async function waitGone(pids: number[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 1000 && Date.now() < deadline && pids.some(processAlive); i++) await new Promise((r) => setTimeout(r, 20));
 }

@@ -56,6 +56,20 @@ const ENGINE_CODES = {
   SOURCE_AUTH_FAILED: { http: 401, exit: 1 },
   /** A source entry lacks what the connector was configured to read (e.g. the `field` of a Redis entry). */
   SOURCE_RECORD_INVALID: { http: 422, exit: 1 },
+  /** A sink's server (e.g. PostgreSQL) stayed unreachable or kept failing transiently past the sink's retry budget. */
+  SINK_UNAVAILABLE: { http: 503, exit: 1 },
+  /** A sink's server refused its credentials or a privilege it needs. */
+  SINK_AUTH: { http: 502, exit: 1 },
+  /** A sink's table does not match its options: a missing table or column, a key without a unique index. */
+  SINK_SCHEMA: { http: 400, exit: 2 },
+  /** A value a sink cannot write (wrong shape, or the server refused it: type, range, constraint): names the row. */
+  SINK_POISON_ROW: { http: 422, exit: 1 },
+  /** A newer epoch already writes this sink task: this one is a zombie and must not commit. */
+  SINK_FENCED: { http: 409, exit: 1 },
+  /** More rows wait to be written than the sink's bound allows (its server is slow or down). */
+  SINK_BACKLOG: { http: 503, exit: 1 },
+  /** A sink's server refused a write for another reason (named with its native code). */
+  SINK_REJECTED: { http: 502, exit: 1 },
   INTERNAL: { http: 500, exit: 1 },
 } as const satisfies Record<string, { http: number; exit: number }>;
 
