@@ -80,7 +80,7 @@ function cachedCopies(root: string, sha256: string): string[] {
 }
 
 describe('bundled app (TypeScript, two npm dependencies) runs exactly once', () => {
-  it('on fs: submitted as a folder, an executor killed midway; bundle -o output submits with the same digest', async () => {
+  it('on fs: submitted as a folder, an executor killed midway; bundle -o output submits with the same digest; a lone .ts file runs too', async () => {
     const { dir, addr } = await localCluster('sluice-e2e-bundle-fs-');
     const app = writeBundleApp(join(dir, 'my-app'));
     const input = join(dir, 'words.txt');
@@ -108,6 +108,10 @@ describe('bundled app (TypeScript, two npm dependencies) runs exactly once', () 
       if (now.mtimeMs > st.mtimeMs) reused++;
     }
     expect(reused, 'the second app ran from the first one\'s cached copy').toBeGreaterThanOrEqual(1);
+
+    // A single .ts file is bundled at submit too (its imports resolve from the folder's node_modules above it).
+    await runKilled(dir, addr, join(app, 'src', 'index.ts'), join(dir, 'out-ts'), input);
+    expect(readCommittedOutput(join(dir, 'out-ts'))).toEqual(want);
   }, 300_000);
 
   it('on S3 (s3rver): submitted as a folder, an executor killed midway', async () => {
