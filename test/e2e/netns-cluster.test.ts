@@ -31,7 +31,7 @@ if (!leg.run) {
 
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), 'sluice-e2e-netns-'));
-      c = NetCluster.create(dir, ['w1', 'w2', 'w3']);
+      c = NetCluster.create(dir, { workers: ['w1', 'w2', 'w3'] });
       try {
         await c.start();
         await useAdminToken(dir);

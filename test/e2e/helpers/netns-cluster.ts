@@ -9,9 +9,18 @@ import { createNetwork, type Network } from '../../servers/netns.js';
 import { CLI, REPO, credentials, type TestJson } from './engine-cluster.js';
 
 const WEBHDFS = resolve(REPO, 'test/webhdfs-server/dist/main.js');
+const ETCD_BIN = '/usr/bin/etcd';
 const MASTER_PORT = 7070;
 const NN_PORT = 9870;
 const DN_PORT = 9864;
+const ETCD_CLIENT_PORT = 2379;
+const ETCD_PEER_PORT = 2380;
+
+export interface NetClusterOptions {
+  workers: string[];
+  /** Masters, each on its own host m1..mN; with more than one, master HA on etcd. */
+  masters?: number;
+}
 
 export interface NetDaemon {
   host: string;
@@ -21,28 +30,45 @@ export interface NetDaemon {
 
 export class NetCluster {
   readonly daemons: NetDaemon[] = [];
-  private constructor(readonly net: Network, readonly dir: string, readonly workers: string[]) {}
+  private constructor(readonly net: Network, readonly dir: string, readonly workers: string[], readonly masterHosts: string[]) {}
 
-  /** Hosts `store`, `m1`, `cli` and one per worker name. */
-  static create(dir: string, workers: string[]): NetCluster {
-    return new NetCluster(createNetwork(['store', 'm1', 'cli', ...workers]), dir, workers);
+  /**
+   * Hosts `store`, `cli`, `m1`..`mN` and one per worker name. With N > 1 every master host
+   * also runs an etcd member (a host lost takes its master and its member with it).
+   */
+  static create(dir: string, opts: NetClusterOptions): NetCluster {
+    const masters = Array.from({ length: opts.masters ?? 1 }, (_, i) => `m${i + 1}`);
+    return new NetCluster(createNetwork(['store', 'cli', ...masters, ...opts.workers]), dir, opts.workers, masters);
+  }
+
+  get ha(): boolean {
+    return this.masterHosts.length > 1;
   }
 
   addr(host: string): string {
     return this.net.host(host).address;
   }
 
+  /** What `--master` takes: every master's URL. */
   get master(): string {
-    return `${this.addr('m1')}:${MASTER_PORT}`;
+    return this.masterHosts.map((m) => `http://${this.addr(m)}:${MASTER_PORT}`).join(',');
+  }
+
+  /** The master host whose master leads (`sluice masters --json` from the client host). */
+  async leader(): Promise<string | undefined> {
+    const r = await this.cli(['masters', '-c', 'cluster.yaml', '--json'], 20_000);
+    if (r.code !== 0) return undefined;
+    const url = (JSON.parse(r.stdout) as { leader?: string }).leader;
+    return this.masterHosts.find((m) => url === `http://${this.addr(m)}:${MASTER_PORT}`);
   }
 
   /** Starts `node args` on `host`, its output in <dir>/<name>.log; resolves once the log shows `ready`. */
-  async daemon(host: string, name: string, args: string[], ready: RegExp, timeoutMs = 30_000): Promise<NetDaemon> {
+  async daemon(host: string, name: string, args: string[], ready: RegExp, timeoutMs = 30_000, bin = process.execPath): Promise<NetDaemon> {
     const log = join(this.dir, `${name}.log`);
     const fd = openSync(log, 'a');
     let child: ChildProcess;
     try {
-      child = this.net.spawn(host, process.execPath, args, { cwd: this.dir, stdio: ['ignore', fd, fd], env: { ...process.env, SLUICE_LOG_LEVEL: 'info' } });
+      child = this.net.spawn(host, bin, args, { cwd: this.dir, stdio: ['ignore', fd, fd], env: { ...process.env, SLUICE_LOG_LEVEL: 'info' } });
     } finally {
       closeSync(fd);
     }
@@ -58,9 +84,17 @@ export class NetCluster {
     throw new Error(`${name}: not ready`);
   }
 
-  /** WebHDFS server on `store`, master on `m1`, one worker per worker host. */
+  /** WebHDFS server on `store`; etcd members (HA only) and masters on `m1`..`mN`. */
   async start(): Promise<void> {
     await this.daemon('store', 'webhdfs', [WEBHDFS, '--host', this.addr('store'), '--port', String(NN_PORT), '--dn-port', String(DN_PORT), '--data-dir', join(this.dir, 'hdfs')], /"namenode"/);
+    if (this.ha) await this.startEtcd();
+    const ha = this.ha
+      ? [
+          `  urls: [${this.master.split(',').map((u) => `'${u}'`).join(', ')}]`,
+          '  ha:',
+          `    etcd: { endpoints: [${this.masterHosts.map((m) => `'${this.addr(m)}:${ETCD_CLIENT_PORT}'`).join(', ')}], prefix: /sluice-netns/, leaseTtlMs: 2000, requestTimeoutMs: 1000 }`,
+        ]
+      : [];
     writeFileSync(
       join(this.dir, 'cluster.yaml'),
       [
@@ -69,18 +103,36 @@ export class NetCluster {
         "    module: '@sluice/storage-hdfs'",
         `    options: { url: 'http://${this.addr('store')}:${NN_PORT}', user: sluice, root: /sluice }`,
         'master:',
-        `  host: ${this.addr('m1')}`,
+        '  host: 127.0.0.1',
         `  port: ${MASTER_PORT}`,
         '  seedFile: ./master/seed.json',
         '  workerTimeoutMs: 2000',
         '  appMasterTimeoutMs: 4000',
+        ...ha,
         'worker:',
         '  cacheDir: ./workers',
         '  heartbeatMs: 200',
         '',
       ].join('\n'),
     );
-    await this.daemon('m1', 'master', [CLI, 'master', '-c', 'cluster.yaml'], /master listening on/);
+    // Masters bind their own host's address (--host); the config names them all (master.urls).
+    for (const m of this.masterHosts) {
+      await this.daemon(m, `master-${m}`, [CLI, 'master', '-c', 'cluster.yaml', '--host', this.addr(m), '--port', String(MASTER_PORT)], /master listening on/);
+    }
+  }
+
+  /** One etcd member per master host (Debian etcd-server), Raft timing 10x etcd's defaults. */
+  async startEtcd(): Promise<void> {
+    const peers = this.masterHosts.map((m) => `${m}=http://${this.addr(m)}:${ETCD_PEER_PORT}`).join(',');
+    await Promise.all(
+      this.masterHosts.map((m) => {
+        const a = this.addr(m);
+        const args = ['--name', m, '--data-dir', join(this.dir, `etcd-${m}`), '--listen-client-urls', `http://${a}:${ETCD_CLIENT_PORT}`, '--advertise-client-urls', `http://${a}:${ETCD_CLIENT_PORT}`,
+          '--listen-peer-urls', `http://${a}:${ETCD_PEER_PORT}`, '--initial-advertise-peer-urls', `http://${a}:${ETCD_PEER_PORT}`, '--initial-cluster', peers,
+          '--initial-cluster-state', 'new', '--initial-cluster-token', 'sluice-netns', '--heartbeat-interval', '50', '--election-timeout', '500'];
+        return this.daemon(m, `etcd-${m}`, args, /ready to serve client requests/, 60_000, ETCD_BIN);
+      }),
+    );
   }
 
   async startWorkers(): Promise<void> {
