@@ -1,0 +1,146 @@
+// A keyed word count from three Redis streams (connectors.redisStreamSource, two source tasks)
+// on a real local cluster (`sluice local`: master + 2 workers, executors as child processes),
+// into the file sink, while a writer keeps appending and executors are SIGKILLed about every
+// 2 s; end markers close the streams. The committed output must equal the reference exactly.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createClient } from 'redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readCommittedOutput } from '@sluice/engine';
+import { api, cli, Proc, REPO, referenceCount, waitFor, writeClusterYaml, useLocalAdminToken } from './helpers/engine-cluster.js';
+import { redisLeg, startRedis, type RedisHandle } from '../servers/redis.js';
+
+const APP = resolve(REPO, 'test/e2e/fixtures/redis-word-count.mjs');
+const STREAMS = ['words-a', 'words-b', 'words-c'];
+const LINES = 24_000;
+const BATCH = 100;
+/** A batch of 100 lines every this many ms: ~1000 lines/s, so the writer runs ~18 s while executors are killed. */
+const BATCH_EVERY_MS = 100;
+
+/** Deterministic line i: 8 words from a 400-word vocabulary (xorshift, as writeWords). */
+function lines(n: number, seed: number): string[] {
+  let x = seed >>> 0;
+  const next = (): number => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+  return Array.from({ length: n }, () => Array.from({ length: 8 }, () => `w${next() % 400}`).join(' '));
+}
+
+const leg = redisLeg();
+if (!leg.run) {
+  if (leg.required) describe('Redis leg (SLUICE_REQUIRE_REDIS=1)', () => it('has redis-server installed', () => expect.fail(leg.reason)));
+  else describe.skip(leg.reason, () => it('needs redis-server', () => undefined));
+} else {
+  let dir: string;
+  let local: Proc;
+  let addr: string;
+  let redis: RedisHandle;
+  let failed = false;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    dir = mkdtempSync(join(tmpdir(), 'sluice-e2e-redis-'));
+    writeClusterYaml(join(dir, 'cluster.yaml'));
+    local = Proc.start(['local', '-c', 'cluster.yaml', '--workers', '2'], { cwd: dir });
+    addr = (await local.line(/master on (\S+),/))[1]!;
+    useLocalAdminToken(dir);
+  });
+
+  afterAll(async () => {
+    await local?.stop();
+    if (failed && redis) process.stderr.write(`--- redis-server log ---\n${redis.logTail()}\n`);
+    await redis?.close();
+    // SLUICE_KEEP_TEST_DIR=1 keeps the store, logs and output for a post-mortem.
+    if (dir && !process.env.SLUICE_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe('Redis streams → keyed word count → file sink, executors killed with SIGKILL', () => {
+    it('commits exactly the reference count', async (t) => {
+      t.onTestFailed(() => {
+        failed = true;
+      });
+      const base = `http://${addr}`;
+      const all = lines(LINES, 23);
+      const c = createClient({ url: redis.url });
+      c.on('error', () => undefined);
+      await c.connect();
+      // A first part before the app starts, the rest while it runs (and is killed).
+      let written = 0;
+      const writeBatch = async (): Promise<void> => {
+        const m = c.multi();
+        for (let k = 0; k < BATCH && written < all.length; k++, written++) m.xAdd(STREAMS[written % STREAMS.length]!, '*', { line: all[written]! });
+        await m.exec();
+      };
+      while (written < LINES / 4) await writeBatch();
+
+      const output = join(dir, 'out');
+      const sub = await cli(['submit', APP, '--master', addr, '--config', `url=${redis.url}`, '--config', `streams=${STREAMS.join(',')}`,
+        '--config', `output=${output}`, '--config', 'executors=2', '--config', 'checkpointIntervalMs=300'], dir);
+      expect(sub.code, sub.stderr).toBe(0);
+      const appId = sub.stdout.trim();
+
+      // The rest is appended once the app runs (its first checkpoint committed), so kills land mid-stream.
+      await waitFor('the first committed checkpoint', 90_000, async () => {
+        const a = await api(base, 'GET', `/apps/${appId}`);
+        if (a.status !== 'running' && a.status !== 'pending') throw new Error(`app ${a.status}: ${a.error}`);
+        return (a.appMaster?.committed ?? -1) > 0 ? true : undefined;
+      }, 300);
+      let writerError: unknown;
+      const writer = (async () => {
+        while (written < all.length) {
+          await writeBatch();
+          await new Promise((r) => setTimeout(r, BATCH_EVERY_MS));
+        }
+        for (const s of STREAMS) await c.xAdd(s, '*', { eof: '1' });
+      })().catch((err: unknown) => {
+        writerError = err;
+      });
+
+      const kills: string[] = [];
+      let lastCommitted = -1;
+      let lastKill = 0;
+      let last: unknown;
+      const deadline = Date.now() + 90_000;
+      for (let i = 0; i < 400 && kills.length < 3 && Date.now() < deadline; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        const a = await api(base, 'GET', `/apps/${appId}`);
+        last = a;
+        if (a.status !== 'running') break;
+        const committed = a.appMaster?.committed ?? -1;
+        // Kill only after progress since the last kill, so the run always moves forward.
+        if (Date.now() - lastKill < 2000 || committed <= lastCommitted || a.appMaster?.phase !== 'running') continue;
+        const candidates = (a.executors as Array<{ role: string; pid: number }>).filter((e) => e.role === 'executor');
+        if (candidates.length === 0) continue;
+        const victim = candidates[Math.floor(Math.random() * candidates.length)]!;
+        try {
+          process.kill(victim.pid, 'SIGKILL');
+          kills.push(`executor:${victim.pid}@${written}`);
+        } catch {
+          continue; // already gone
+        }
+        lastKill = Date.now();
+        lastCommitted = committed;
+      }
+      await writer;
+      expect(writerError).toBeUndefined();
+      expect(kills.length, `kills: ${kills.join(', ')}; app: ${JSON.stringify(last)}`).toBeGreaterThanOrEqual(3);
+      // at least one kill while the writer was still appending
+      expect(kills.some((k) => Number(k.split('@')[1]) < LINES), kills.join(', ')).toBe(true);
+
+      const end = await waitFor('the app to finish', 90_000, async () => {
+        const a = await api(base, 'GET', `/apps/${appId}`);
+        return ['running', 'pending'].includes(a.status) ? undefined : a;
+      }, 300);
+      expect(end.status, end.error).toBe('stopped');
+      expect(end.epoch).toBeGreaterThan(kills.length);
+      c.destroy();
+      expect(readCommittedOutput(output)).toEqual(await referenceCount(all.join('\n')));
+    }, 300_000);
+  });
+}
