@@ -3,6 +3,7 @@ import { cephAvailable } from '../servers/ceph-rgw/rgw.js';
 import { ETCD_APT_INSTALL, etcdAvailable } from '../servers/etcd.js';
 import { netnsAvailable } from '../servers/netns.js';
 import { POSTGRES_APT_INSTALL, postgresAvailable } from '../servers/postgres.js';
+import { REDIS_APT_INSTALL, redisAvailable } from '../servers/redis.js';
 
 /**
  * Prints, at the very end of `npm test`, which optional legs did not run, so a missing
@@ -28,5 +29,10 @@ export default class LegsSummaryReporter implements Reporter {
       ? 'PostgreSQL leg: RUN (postgres sink exactly-once, restarts and poison rows against a real server)'
       : `PostgreSQL leg: NOT RUN — missing ${pgAvail.missing.join(', ')}; install: ${POSTGRES_APT_INSTALL}`;
     process.stdout.write(`${pgAvail.ok ? '' : '!!! '}${pgLine}\n`);
+    const redisAvail = redisAvailable();
+    const redisLine = redisAvail.ok
+      ? 'Redis leg: RUN (Redis Streams source: replay, trimming, server kills, word count through executor kills)'
+      : `Redis leg: NOT RUN — missing ${redisAvail.missing.join(', ')}; install: ${REDIS_APT_INSTALL}`;
+    process.stdout.write(`${redisAvail.ok ? '' : '!!! '}${redisLine}\n`);
   }
 }
