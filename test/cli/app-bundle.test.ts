@@ -65,7 +65,8 @@ function runNode(args: string[]): Promise<{ code: number | null; out: string }> 
   });
 }
 
-describe('sluice bundle', () => {
+// Each case spawns the CLI up to three times: generous for a loaded 2-core machine.
+describe('sluice bundle', { timeout: 120_000 }, () => {
   it('bundles a TypeScript entry and its two npm dependencies into one module that builds the DAG', async () => {
     const r = await bundle([app, '-o', join(dir, 'one.mjs')]);
     expect(r).toMatchObject({ file: join(dir, 'one.mjs'), entry: 'src/index.ts', packages: ['ms@2.1.3', 'picocolors@1.1.1'] });
