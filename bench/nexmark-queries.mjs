@@ -284,6 +284,7 @@ export default function nexmarkApp(sluice, config) {
     seed: num(config.seed, 1),
     ...(config.rate === undefined ? {} : { firstEventRate: Number(config.rate) }),
     ...(config.outOfOrderGroupSize === undefined ? {} : { outOfOrderGroupSize: Number(config.outOfOrderGroupSize) }),
+    ...(config.eventsPerSec === undefined ? {} : { maxEventsPerSec: Number(config.eventsPerSec) }),
   });
   const d = dag(`nexmark-${config.query}`, { checkpointIntervalMs: num(config.checkpointIntervalMs, 1000) });
   const s = d.source('events', source, { parallelism });

@@ -9,12 +9,19 @@ import { NexmarkGenerator, type NexmarkEvent } from './generator.js';
  * each of the `events` events exactly once, and a replay from a checkpoint is exact.
  * Options are validated here, when the DAG is built (CONFIG_INVALID names the key).
  */
-export function nexmarkSource(options: NexmarkOptions): SourceFactory {
-  const config = parseNexmarkOptions(options);
+export function nexmarkSource(options: NexmarkOptions & { maxEventsPerSec?: number }): SourceFactory {
+  const { maxEventsPerSec, ...generator } = options;
+  const config = parseNexmarkOptions(generator);
+  if (maxEventsPerSec !== undefined && !(Number.isFinite(maxEventsPerSec) && maxEventsPerSec > 0)) {
+    throw new EngineError('CONFIG_INVALID', `invalid Nexmark options:\n  nexmark.maxEventsPerSec: must be a positive number, got ${String(maxEventsPerSec)}`);
+  }
   return (): SourceTask => {
     const gen = new NexmarkGenerator(config);
     let next = 0;
     let step = 1;
+    // Optional wall-clock throttle (demos, kill tests): a token bucket per task, its share of the rate.
+    let started = 0;
+    let emitted = 0;
     return {
       open(ctx: TaskContext, position: unknown) {
         step = ctx.parallelism;
@@ -24,6 +31,14 @@ export function nexmarkSource(options: NexmarkOptions): SourceFactory {
       },
       read(max) {
         if (next >= config.events) return null;
+        if (maxEventsPerSec !== undefined) {
+          const now = Date.now();
+          if (started === 0) started = now;
+          const allowed = Math.floor(((now - started) * maxEventsPerSec) / step / 1000) - emitted + 1;
+          if (allowed <= 0) return [];
+          max = Math.min(max, allowed);
+          emitted += Math.min(max, Math.ceil((config.events - next) / step));
+        }
         const out: NexmarkEvent[] = [];
         while (out.length < max && next < config.events) {
           out.push(gen.event(next));
