@@ -116,7 +116,8 @@ export class Worker {
   }
 
   #nodeArgs(): string[] {
-    return this.opts.executorMemoryMb ? [`--max-old-space-size=${this.opts.executorMemoryMb}`] : [];
+    // Source maps: stacks of bundled apps (sluice bundle) point at the user's own files.
+    return ['--enable-source-maps', ...(this.opts.executorMemoryMb ? [`--max-old-space-size=${this.opts.executorMemoryMb}`] : [])];
   }
 
   async #register(): Promise<void> {
