@@ -59,7 +59,7 @@ const ENGINE_CODES = {
   /** A sink's server (e.g. PostgreSQL) stayed unreachable or kept failing transiently past the sink's retry budget. */
   SINK_UNAVAILABLE: { http: 503, exit: 1 },
   /** A sink's server refused its credentials or a privilege it needs. */
-  SINK_AUTH: { http: 502, exit: 1 },
+  SINK_AUTH_FAILED: { http: 502, exit: 1 },
   /** A sink's table does not match its options: a missing table or column, a key without a unique index. */
   SINK_SCHEMA: { http: 400, exit: 2 },
   /** A value a sink cannot write (wrong shape, or the server refused it: type, range, constraint): names the row. */

@@ -68,7 +68,7 @@ export class PgSession {
         // Equal jitter: half fixed, half random, so tasks that failed together spread out.
         const wait = Math.round(delay / 2 + (Math.random() * delay) / 2);
         if (elapsed + wait > this.o.retry.budgetMs || attempt >= MAX_ATTEMPTS) {
-          throw new EngineError('SINK_UNAVAILABLE', `${this.what}: ${op} failed for ${elapsed} ms over ${attempt} attempts (retry budget ${this.o.retry.budgetMs} ms) at ${this.server}: ${describePgError(err)}`, {
+          throw new EngineError('SINK_UNAVAILABLE', `SINK_UNAVAILABLE: ${this.what}: ${op} failed for ${elapsed} ms over ${attempt} attempts (retry budget ${this.o.retry.budgetMs} ms) at ${this.server}: ${describePgError(err)}`, {
             cause: err, details: { server: this.server, attempts: attempt, elapsedMs: elapsed, ...(sqlStateOf(err) ? { sqlState: sqlStateOf(err) } : {}) },
           });
         }
@@ -129,12 +129,12 @@ export function toEngineError(kind: 'auth' | 'schema' | 'poison' | 'other', err:
   const msg = describePgError(err);
   switch (kind) {
     case 'auth':
-      return new EngineError('SINK_AUTH', `${where}: PostgreSQL at ${server} refused the credentials or the privilege: ${msg}`, { cause: err, details });
+      return new EngineError('SINK_AUTH_FAILED', `SINK_AUTH_FAILED: ${where}: PostgreSQL at ${server} refused the credentials or the privilege: ${msg}`, { cause: err, details });
     case 'schema':
-      return new EngineError('SINK_SCHEMA', `${where}: the table does not match the sink's columns or key: ${msg}`, { cause: err, details });
+      return new EngineError('SINK_SCHEMA', `SINK_SCHEMA: ${where}: the table does not match the sink's columns or key: ${msg}`, { cause: err, details });
     case 'poison':
-      return new EngineError('SINK_POISON_ROW', `${where}: a row was refused: ${msg}`, { cause: err, details });
+      return new EngineError('SINK_POISON_ROW', `SINK_POISON_ROW: ${where}: a row was refused: ${msg}`, { cause: err, details });
     default:
-      return new EngineError('SINK_REJECTED', `${where}: PostgreSQL at ${server} refused: ${msg}`, { cause: err, details });
+      return new EngineError('SINK_REJECTED', `SINK_REJECTED: ${where}: PostgreSQL at ${server} refused: ${msg}`, { cause: err, details });
   }
 }

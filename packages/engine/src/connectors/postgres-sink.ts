@@ -141,6 +141,8 @@ class PostgresSinkTask implements Task {
   #ready: Promise<void> | undefined;
   #ctx: TaskContext | undefined;
   #epoch = 0;
+  /** The first failed write: onStop rethrows it. */
+  #failed: Error | undefined;
   readonly #keyIdx: number[];
 
   constructor(private readonly o: Options, private readonly sql: SinkSql) {
@@ -165,14 +167,14 @@ class PostgresSinkTask implements Task {
       }
       throw new Error(`is a ${v === null ? 'null' : typeof v}, not an array or an object`);
     } catch (err) {
-      throw new EngineError('SINK_POISON_ROW', `${this.#what}: value ${preview(v)} ${(err as Error).message}`, { details: { table: this.o.table, value: preview(v) } });
+      throw new EngineError('SINK_POISON_ROW', `SINK_POISON_ROW: ${this.#what}: value ${preview(v)} ${(err as Error).message}`, { details: { table: this.o.table, value: preview(v) } });
     }
   }
 
   onNext(values: unknown[]): void {
     for (let i = 0; i < values.length; i++) this.#buffer.push(this.#rowOf(values[i]));
     if (this.#pendingRows + this.#buffer.length > this.o.maxPendingRows) {
-      throw new EngineError('SINK_BACKLOG', `${this.#what}: ${this.#pendingRows + this.#buffer.length} rows wait to be written, over maxPendingRows ${this.o.maxPendingRows} (is the server slow or down?)`, {
+      throw new EngineError('SINK_BACKLOG', `SINK_BACKLOG: ${this.#what}: ${this.#pendingRows + this.#buffer.length} rows wait to be written, over maxPendingRows ${this.o.maxPendingRows} (is the server slow or down?)`, {
         details: { pendingRows: this.#pendingRows, bufferedRows: this.#buffer.length, maxPendingRows: this.o.maxPendingRows },
       });
     }
@@ -212,8 +214,10 @@ class PostgresSinkTask implements Task {
 
   #enqueue(fn: () => Promise<void>): Promise<void> {
     const next = this.#chain.then(fn);
-    // A failure fails the task; the chain itself stays usable for onStop.
-    this.#chain = next.catch(() => undefined);
+    // A failure fails the task; the chain itself stays usable for onStop, which reports it again.
+    this.#chain = next.catch((err: unknown) => {
+      this.#failed ??= err instanceof Error ? err : new Error('a postgres sink write failed', { cause: err });
+    });
     return next;
   }
 
@@ -232,9 +236,15 @@ class PostgresSinkTask implements Task {
     return this.#enqueue(() => this.#flush(t));
   }
 
+  /**
+   * Waits for the write in flight. A sink whose last write failed must not stop cleanly: an
+   * executor may be asked to stop right after a failed final commit, and a clean stop would
+   * tell the AppMaster that everything committed was published.
+   */
   async onStop(): Promise<void> {
     await this.#chain;
     await this.#session?.close();
+    if (this.#failed) throw this.#failed;
   }
 
   /** Once per task: the progress table exists, the target table fits the columns and key, and this epoch holds the progress row. */
@@ -268,7 +278,7 @@ class PostgresSinkTask implements Task {
   }
 
   #fenced(newer: number): EngineError {
-    return new EngineError('SINK_FENCED', `${this.#what}: epoch ${newer} already writes task ${this.#ctx!.taskId} of app ${this.#ctx!.appId}; this epoch ${this.#epoch} is a zombie and must not commit`, {
+    return new EngineError('SINK_FENCED', `SINK_FENCED: ${this.#what}: epoch ${newer} already writes task ${this.#ctx!.taskId} of app ${this.#ctx!.appId}; this epoch ${this.#epoch} is a zombie and must not commit`, {
       details: { epoch: this.#epoch, newerEpoch: newer, table: this.o.table },
     });
   }
@@ -372,7 +382,7 @@ class PostgresSinkTask implements Task {
     const rowNo = offset + index;
     const row = chunk[index];
     const base = toEngineError('poison', cause, this.#what, this.#session!.server);
-    return new EngineError('SINK_POISON_ROW', `${this.#what}: row ${rowNo} of checkpoint ${t} ${preview(row)} was refused${column ? ` (column ${column})` : ''}: ${describePgError(cause)}`, {
+    return new EngineError('SINK_POISON_ROW', `SINK_POISON_ROW: ${this.#what}: row ${rowNo} of checkpoint ${t} ${preview(row)} was refused${column ? ` (column ${column})` : ''}: ${describePgError(cause)}`, {
       cause, details: { ...base.details, table: this.o.table, checkpoint: t, row: rowNo, value: preview(row), ...(column ? { column } : {}), ...(sqlStateOf(cause) ? { sqlState: sqlStateOf(cause) } : {}) },
     });
   }
