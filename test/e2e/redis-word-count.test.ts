@@ -143,4 +143,46 @@ if (!leg.run) {
       expect(readCommittedOutput(output)).toEqual(await referenceCount(all.join('\n')));
     }, 300_000);
   });
+
+  describe('Redis down for good', () => {
+    it('fails the app with the source\'s typed error once its outage budget is spent: reason in the app status, stack in the logs', async (t) => {
+      t.onTestFailed(() => {
+        failed = true;
+      });
+      const base = `http://${addr}`;
+      const down = await startRedis();
+      try {
+        const c = createClient({ url: down.url });
+        c.on('error', () => undefined);
+        await c.connect();
+        for (const l of lines(200, 5)) await c.xAdd('down', '*', { line: l });
+        c.destroy();
+        const sub = await cli(['submit', APP, '--master', addr, '--config', `url=${down.url}`, '--config', 'streams=down', '--config', `output=${join(dir, 'out-down')}`,
+          '--config', 'executors=1', '--config', 'sourceParallelism=1', '--config', 'parallelism=1', '--config', 'retryMs=1500', '--config', 'maxRestarts=0'], dir);
+        expect(sub.code, sub.stderr).toBe(0);
+        const appId = sub.stdout.trim();
+        await waitFor('the first committed checkpoint', 90_000, async () => {
+          const a = await api(base, 'GET', `/apps/${appId}`);
+          if (a.status !== 'running' && a.status !== 'pending') throw new Error(`app ${a.status}: ${a.error}`);
+          return (a.appMaster?.committed ?? -1) > 0 ? true : undefined;
+        }, 300);
+        await down.kill();
+        const end = await waitFor('the app to fail', 60_000, async () => {
+          const a = await api(base, 'GET', `/apps/${appId}`);
+          return ['running', 'pending'].includes(a.status) ? undefined : a;
+        }, 300);
+        expect(end.status).toBe('failed');
+        expect(end.lastFailure.reason).toMatch(/task lines\S* \(processor lines\) failed: read threw: redisStreamSource \[SOURCE_UNAVAILABLE\]: Redis at redis:\/\/127\.0\.0\.1:\d+ unreachable for \d+ ms/);
+        const logs = await waitFor('the error in the log store', 20_000, async () => {
+          const r = await cli(['logs', appId, '-c', 'cluster.yaml', '--level', 'error', '--json', '--since', '1h'], dir);
+          const recs = r.stdout.split('\n').filter(Boolean).map((l) => JSON.stringify(JSON.parse(l)));
+          return recs.find((x) => x.includes('unreachable for'));
+        });
+        expect(logs).toContain('SOURCE_UNAVAILABLE');
+        expect(logs).toMatch(/\\n\s+at /); // the stack
+      } finally {
+        await down.close();
+      }
+    }, 180_000);
+  });
 }

@@ -6,7 +6,8 @@ import { EngineError } from '../errors.js';
 import { compareStreamIds, isStreamId, redisStreamIdAtTime, streamIdBefore } from './redis-stream-ids.js';
 
 /**
- * Redis Streams source. A background loop (XREAD BLOCK, COUNT per stream) fills a bounded
+ * Redis Streams source (its errors name their code in the message, `redisStreamSource [CODE]:`,
+ * because a task failure reaches `sluice status` as a message). A background loop (XREAD BLOCK, COUNT per stream) fills a bounded
  * buffer and stops fetching while it is full; `read()` (synchronous) drains it. The position
  * is the id of the last entry `read()` returned, per stream, so a replay from a checkpoint
  * resumes at exactly the next entry. Parallel tasks split the streams: task i of p reads the
@@ -281,10 +282,10 @@ class RedisStreamSource implements SourceTask {
   #parsePosition(position: unknown): Position | undefined {
     if (position === undefined || position === null) return undefined;
     const r = positionSchema.safeParse(position);
-    if (!r.success) throw new EngineError('APP_STATE', `redisStreamSource: the stored position is not one this source wrote: ${formatIssues(r.error.issues).join('; ')}`);
+    if (!r.success) throw new EngineError('APP_STATE', `redisStreamSource [APP_STATE]: the stored position is not one this source wrote: ${formatIssues(r.error.issues).join('; ')}`);
     const [i, p] = r.data.split;
     if (i !== this.#split[0] || p !== this.#split[1]) {
-      throw new EngineError('APP_STATE', `redisStreamSource: the position was written by task ${i} of ${p}, this is task ${this.#split[0]} of ${this.#split[1]}: the stream split is fixed for an app's life (streams move between tasks otherwise)`);
+      throw new EngineError('APP_STATE', `redisStreamSource [APP_STATE]: the position was written by task ${i} of ${p}, this is task ${this.#split[0]} of ${this.#split[1]}: the stream split is fixed for an app's life (streams move between tasks otherwise)`);
     }
     return r.data;
   }
@@ -334,7 +335,7 @@ class RedisStreamSource implements SourceTask {
   }
 
   #trimmed(s: string, after: string, why: string): EngineError {
-    return new EngineError('SOURCE_TRIMMED', `redisStreamSource: stream ${JSON.stringify(s)} lost entries after ${after}: ${why}; replaying would skip them silently`, {
+    return new EngineError('SOURCE_TRIMMED', `redisStreamSource [SOURCE_TRIMMED]: stream ${JSON.stringify(s)} lost entries after ${after}: ${why}; replaying would skip them silently`, {
       details: { stream: s, after },
     });
   }
@@ -427,7 +428,7 @@ class RedisStreamSource implements SourceTask {
         const v = m.message[field];
         if (v === undefined) {
           // Entries before it are delivered; then the task fails with the entry named.
-          bad = new EngineError('SOURCE_RECORD_INVALID', `redisStreamSource: entry ${m.id} of stream ${JSON.stringify(stream)} has no field ${JSON.stringify(field)} (fields: ${Object.keys(m.message).join(', ')})`, {
+          bad = new EngineError('SOURCE_RECORD_INVALID', `redisStreamSource [SOURCE_RECORD_INVALID]: entry ${m.id} of stream ${JSON.stringify(stream)} has no field ${JSON.stringify(field)} (fields: ${Object.keys(m.message).join(', ')})`, {
             details: { stream, id: m.id },
           });
           break;
@@ -471,7 +472,7 @@ class RedisStreamSource implements SourceTask {
         }
         const elapsed = now - this.#outageSince;
         if (elapsed >= r.maxElapsedMs) {
-          throw new EngineError('SOURCE_UNAVAILABLE', `redisStreamSource: Redis at ${redactUrl(this.opts.url)} unreachable for ${elapsed} ms (${this.#attempt + 1} attempts, budget ${r.maxElapsedMs} ms): ${err instanceof Error ? err.message : String(err)}`, {
+          throw new EngineError('SOURCE_UNAVAILABLE', `redisStreamSource [SOURCE_UNAVAILABLE]: Redis at ${redactUrl(this.opts.url)} unreachable for ${elapsed} ms (${this.#attempt + 1} attempts, budget ${r.maxElapsedMs} ms): ${err instanceof Error ? err.message : String(err)}`, {
             cause: err,
             details: { attempts: this.#attempt + 1, elapsedMs: elapsed },
           });
@@ -539,10 +540,10 @@ function classify(err: unknown): Error | undefined {
   if (err instanceof EngineError) return err;
   const msg = err instanceof Error ? err.message : String(err);
   const isReply = redis !== undefined && err instanceof redis.ErrorReply;
-  if (AUTH_REPLY.test(msg)) return new EngineError('SOURCE_AUTH_FAILED', `redisStreamSource: Redis refused the credentials: ${msg}`, { cause: err });
+  if (AUTH_REPLY.test(msg)) return new EngineError('SOURCE_AUTH_FAILED', `redisStreamSource [SOURCE_AUTH_FAILED]: Redis refused the credentials: ${msg}`, { cause: err });
   if (isReply && !TRANSIENT_REPLY.test(msg)) {
-    if (/^WRONGTYPE/.test(msg)) return new EngineError('CONFIG_INVALID', `redisStreamSource: a configured key is not a stream: ${msg}`, { cause: err });
-    return new EngineError('INTERNAL', `redisStreamSource: Redis answered an error: ${msg}`, { cause: err });
+    if (/^WRONGTYPE/.test(msg)) return new EngineError('CONFIG_INVALID', `redisStreamSource [CONFIG_INVALID]: a configured key is not a stream: ${msg}`, { cause: err });
+    return new EngineError('INTERNAL', `redisStreamSource [INTERNAL]: Redis answered an error: ${msg}`, { cause: err });
   }
   return undefined;
 }
@@ -557,7 +558,7 @@ function infoOf(reply: unknown): StreamInfo | undefined {
   const r = reply as Record<string, unknown>;
   const maxDeleted = r['max-deleted-entry-id'];
   if (typeof maxDeleted !== 'string' || typeof r['entries-added'] !== 'number') {
-    throw new EngineError('CONFIG_INVALID', 'redisStreamSource needs Redis >= 7.0 (XINFO STREAM max-deleted-entry-id, entries-added) to detect trimming');
+    throw new EngineError('CONFIG_INVALID', 'redisStreamSource [CONFIG_INVALID] needs Redis >= 7.0 (XINFO STREAM max-deleted-entry-id, entries-added) to detect trimming');
   }
   const first = r['first-entry'] as { id?: string } | null | undefined;
   return { length: Number(r.length), added: r['entries-added'], lastGenerated: String(r['last-generated-id']), maxDeleted, firstId: first?.id ?? undefined };
