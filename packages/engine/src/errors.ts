@@ -70,6 +70,8 @@ const ENGINE_CODES = {
   SINK_BACKLOG: { http: 503, exit: 1 },
   /** A sink's server refused a write for another reason (named with its native code). */
   SINK_REJECTED: { http: 502, exit: 1 },
+  /** A record's event time (withTimestamps' function) is not a finite number of ms. */
+  EVENT_TIME_INVALID: { http: 422, exit: 1 },
   INTERNAL: { http: 500, exit: 1 },
 } as const satisfies Record<string, { http: number; exit: number }>;
 

@@ -1,8 +1,10 @@
 export { EngineError, isEngineError, type EngineErrorCode } from './errors.js';
 export { dag, Dag, Stream, KeyedStream, validateDag, topoOrder, MAX_PARALLELISM, type ProcessorSpec, type EdgeSpec, type Partition, type ProcessorOptions } from './dsl/dag.js';
 export type { Task, TaskContext, TaskLogger, SourceTask, TaskFactory, SourceFactory } from './dsl/task.js';
+export { windows, type WindowAssigner, type WindowOptions, type WindowResult, type WindowAggregate, type TimestampOptions } from './dsl/windows.js';
+export type { WindowedStream, WindowContents } from './dsl/windows-stream.js';
+export type { EventTimeContext, EventTimeTask, WatermarkMessage } from './runtime/watermark.js';
 export * as connectors from './connectors/index.js';
-export * as nexmark from './nexmark/index.js';
 export { fileSource, generatorSource, generatedLine, fileSink, logSink, readCommittedOutput, formatRecord } from './connectors/index.js';
 export { FrameDecoder, FrameKind, encodeData, encodeClock, encodeJson, MAX_FRAME_BYTES, type Frame } from './runtime/framing.js';
 export { ClockService } from './runtime/clock-service.js';

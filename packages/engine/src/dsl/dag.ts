@@ -4,6 +4,9 @@ import type { SourceFactory, Task, TaskContext, TaskFactory } from './task.js';
 import { filterTask, flatMapTask, mapTask } from './operators.js';
 import { countTask, keyedProcessTask, reduceTask, type KeyedTask } from '../state/keyed-api.js';
 import { DEFAULT_MAX_PARALLELISM } from '../state/key-groups.js';
+import { timestampTask } from '../runtime/watermark-assigner.js';
+import { isWindowAssigner, parseTimestampOptions, parseWindowOptions, type TimestampOptions, type WindowAssigner, type WindowOptions } from './windows.js';
+import { WindowedStream } from './windows-stream.js';
 
 /**
  * A user callback over the messages of an untyped stream. It may declare what it expects
@@ -31,6 +34,8 @@ export interface EdgeSpec {
   partition: Partition;
   /** For 'hash': the partition key of a message. */
   key?: (value: unknown) => unknown;
+  /** Set for a side output's edge (e.g. a window's late records): only that output travels on it. */
+  port?: string;
 }
 
 export interface ProcessorOptions {
@@ -53,6 +58,8 @@ export interface DagOptions {
 export class Dag {
   readonly processors = new Map<string, ProcessorSpec>();
   readonly edges: EdgeSpec[] = [];
+  /** Side outputs (a window's lateOutput) -> the processor that emits them. */
+  readonly sideOutputs = new Map<string, string>();
   #auto = 0;
   constructor(readonly name: string, readonly options: DagOptions = {}) {}
 
@@ -72,14 +79,24 @@ export class Dag {
   }
 
   /** Low-level: connects two processors (may create cycles; validate() rejects them). */
-  edge(from: string, to: string, options: { partition?: Partition; key?: (v: unknown) => unknown } = {}): this {
-    this.edges.push({ from, to, partition: options.partition ?? (options.key ? 'hash' : 'shuffle'), ...(options.key ? { key: options.key } : {}) });
+  edge(from: string, to: string, options: { partition?: Partition; key?: (v: unknown) => unknown; port?: string } = {}): this {
+    this.edges.push({ from, to, partition: options.partition ?? (options.key ? 'hash' : 'shuffle'), ...(options.key ? { key: options.key } : {}), ...(options.port === undefined ? {} : { port: options.port }) });
     return this;
   }
 
   source(name: string, factory: SourceFactory, options: ProcessorOptions = {}): Stream {
     this.processor({ name, kind: 'source', parallelism: options.parallelism ?? 1, source: factory });
     return new Stream(this, name);
+  }
+
+  /**
+   * A named side output as a stream (e.g. the records a window's `lateOutput` receives):
+   * sink it or transform it like any stream.
+   */
+  sideOutput(name: string): Stream {
+    const from = this.sideOutputs.get(name);
+    if (from === undefined) throw new EngineError('DAG_INVALID', `dag ${this.name}: no side output ${JSON.stringify(name)} (declare it with window(..., { lateOutput }) and its aggregate first)`);
+    return new Stream(this, from, undefined, { port: name });
   }
 
   /** @internal */
@@ -95,17 +112,42 @@ function split<F>(args: NameOr<F>, dag: Dag, op: string): { name: string; fn: F;
   return { name: dag.autoName(op), fn: args[0] as F, opts: (args[1] as ProcessorOptions) ?? {} };
 }
 
+/** What a stream carries besides its records: their event time (withTimestamps), a side output port. */
+export interface StreamExtras {
+  eventTime?: (v: unknown) => number;
+  port?: string;
+}
+
 /** A processor's output; each operator adds a processor and an edge. */
 export class Stream {
-  constructor(protected readonly dag: Dag, readonly from: string, protected readonly key?: (v: unknown) => unknown) {}
+  constructor(protected readonly dag: Dag, readonly from: string, protected readonly key?: (v: unknown) => unknown, protected readonly extras: StreamExtras = {}) {}
 
   protected add(name: string, task: TaskFactory, opts: ProcessorOptions): Stream {
     const parallelism = opts.parallelism ?? 1;
     this.dag.processor({ name, kind: 'task', parallelism, task });
     const up = this.dag.processors.get(this.from);
     const partition: Partition = this.key ? 'hash' : up && up.parallelism === parallelism ? 'forward' : 'shuffle';
-    this.dag.edge(this.from, name, { partition, ...(this.key ? { key: this.key } : {}) });
+    this.dag.edge(this.from, name, { partition, ...(this.key ? { key: this.key } : {}), ...(this.extras.port === undefined ? {} : { port: this.extras.port }) });
     return new Stream(this.dag, name);
+  }
+
+  /** The event time of this stream's records, if withTimestamps assigned one upstream (kept by filter and groupBy). */
+  get eventTime(): ((v: unknown) => number) | undefined {
+    return this.extras.eventTime;
+  }
+
+  /**
+   * Gives each record an event time (`fn(record)`, ms) and emits watermarks trailing the
+   * highest one seen by maxOutOfOrdernessMs (one assigning task per upstream task). A
+   * map or flatMap after it yields new records: call withTimestamps again on those.
+   */
+  withTimestamps(fn: Fn<number>, options: TimestampOptions): Stream {
+    if (typeof fn !== 'function') throw new EngineError('DAG_INVALID', `dag ${this.dag.name}: withTimestamps needs a function (record => event time in ms)`);
+    const o = parseTimestampOptions(options);
+    const up = this.dag.processors.get(this.from);
+    const name = o.name ?? this.dag.autoName('timestamps');
+    const s = this.add(name, () => timestampTask(fn, { maxOutOfOrdernessMs: o.maxOutOfOrdernessMs, watermarkEveryRecords: o.watermarkEveryRecords, ...(o.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: o.idleTimeoutMs }) }), { parallelism: up?.parallelism ?? 1 });
+    return new Stream(this.dag, s.from, undefined, { eventTime: fn });
   }
 
   map(...args: NameOr<Fn<unknown>>): Stream {
@@ -118,11 +160,12 @@ export class Stream {
   }
   filter(...args: NameOr<Fn<boolean>>): Stream {
     const { name, fn, opts } = split(args, this.dag, 'filter');
-    return this.add(name, () => filterTask(fn), opts);
+    const s = this.add(name, () => filterTask(fn), opts);
+    return this.extras.eventTime ? new Stream(this.dag, s.from, undefined, { eventTime: this.extras.eventTime }) : s;
   }
   /** Routes messages by key: the next processor sees every message of a key in one task. */
   groupBy(key: Fn<unknown>): KeyedStream {
-    return new KeyedStream(this.dag, this.from, key);
+    return new KeyedStream(this.dag, this.from, key, this.extras);
   }
   /** A custom processor built on the Task API. */
   process(name: string, factory: TaskFactory, opts: ProcessorOptions = {}): Stream {
@@ -140,8 +183,30 @@ export class Stream {
  * aggregates keep keyed state and emit `[key, value]` at checkpoint boundaries.
  */
 export class KeyedStream extends Stream {
-  constructor(dag: Dag, from: string, key: (v: unknown) => unknown) {
-    super(dag, from, key);
+  constructor(dag: Dag, from: string, key: (v: unknown) => unknown, extras: StreamExtras = {}) {
+    super(dag, from, key, extras);
+  }
+  /**
+   * Event-time windows per key (`sluice.windows.tumbling(ms) | sliding(size, slide) |
+   * session(gap)`); needs withTimestamps upstream. Then `.count | .sum | .reduce |
+   * .aggregate | .process(name, ...)` give the results `{ key, start, end, value }`.
+   */
+  window(assigner: WindowAssigner, options: WindowOptions = {}): WindowedStream<Stream> {
+    if (!isWindowAssigner(assigner)) throw new EngineError('DAG_INVALID', `dag ${this.dag.name}: window needs sluice.windows.tumbling(ms), sliding(size, slide) or session(gap)`);
+    const time = this.extras.eventTime;
+    if (!time) throw new EngineError('DAG_INVALID', `dag ${this.dag.name}: window needs event time: call withTimestamps(fn, ...) on this stream before groupBy (after any map)`);
+    const o = parseWindowOptions(options);
+    if (o.lateOutput !== undefined && this.dag.sideOutputs.has(o.lateOutput)) throw new EngineError('DAG_INVALID', `dag ${this.dag.name}: side output ${JSON.stringify(o.lateOutput)} is declared twice`);
+    return new WindowedStream<Stream>({
+      key: this.key!,
+      time,
+      maxParallelism: this.#mp,
+      add: (name, factory, lateOutput, parallelism) => {
+        const s = this.add(name, factory, parallelism === undefined ? {} : { parallelism });
+        if (lateOutput !== undefined) this.dag.sideOutputs.set(lateOutput, name);
+        return s;
+      },
+    }, assigner, { allowedLatenessMs: o.allowedLatenessMs, ...(o.lateOutput === undefined ? {} : { lateOutput: o.lateOutput }) });
   }
   /** The key groups of the app, read when a task is created (after the DAG is complete). */
   #mp = (): number => this.dag.maxParallelism;

@@ -4,7 +4,7 @@ import { isStatefulTask } from '../state/keyed-api.js';
 import { TASKS_STORE } from './committer.js';
 import type { StageStats } from './control-protocol.js';
 import type { Dag } from '../dsl/dag.js';
-import type { TaskBlobs, TaskContext, TaskLogger } from '../dsl/task.js';
+import type { TaskBlobs, TaskLogger } from '../dsl/task.js';
 import { EngineError } from '../errors.js';
 import { BlobSchedule, type BlobSwitch } from './blob-schedule.js';
 import type { BlobVersions, ExecutorBlobs } from './executor-blobs.js';
@@ -14,6 +14,8 @@ import { SourceRunner, type SourceHost } from './source-runner.js';
 import { decodeParts, decodeState, encodeParts, encodeState, executorPart } from './state-codec.js';
 import { inTask, inTaskAsync } from './task-failure.js';
 import { TaskRunner, type RunnerHost } from './task-runner.js';
+import { isInitialWatermark, isWatermarkSnapshot, type EventTimeContext, type WatermarkMessage, type WatermarkSnapshot } from './watermark.js';
+import { EventTimeRouter, type EventTimeDelivery } from './watermark-router.js';
 
 export { decodeParts, encodeParts, executorPart } from './state-codec.js';
 
@@ -21,6 +23,12 @@ export { decodeParts, encodeParts, executorPart } from './state-codec.js';
 export const BLOB_PART_KEY = '\u0000blobs';
 /** The key of a task's keyed-state manifest in the executor's part (NUL: never a task name). */
 const keyedKey = (task: string): string => `${task}\u0000keyed`;
+/**
+ * The part holding the executor's watermarks (task -> per input and its own), staged
+ * beside its main part and only once some task has event time: an app without it pays
+ * nothing, and tools that read exec-<n> parts see no new keys.
+ */
+export const watermarkPart = (executor: number): string => `${executorPart(executor)}.wm`;
 /** Keyed-state segments are split into parts of at most this size. */
 const SEGMENT_PART_BYTES = Math.min(64 * 1024 * 1024, LIMITS.checkpointPartBytes);
 export { TaskFailure } from './task-failure.js';
@@ -55,6 +63,8 @@ interface Collected {
   keyed: Map<string, FrozenState>;
   /** Segments frozen at earlier boundaries that never completed here (a task's clock jumped): encoded with t. */
   carried: Array<[string, FrozenState]>;
+  /** Watermark state at t, per task that has any. */
+  watermarks: Map<string, WatermarkSnapshot>;
   pauseMs: number;
 }
 
@@ -64,13 +74,14 @@ interface Collected {
  * to other executors they go through the Transport as binary frames. Clocks travel
  * in-band after the data they cover, so a task's input clock is exact.
  */
-export class ExecutorCore implements RunnerHost, SourceHost {
+export class ExecutorCore implements RunnerHost, SourceHost, EventTimeDelivery {
   readonly intervalMs: number;
   readonly runners = new Map<number, TaskRunner>();
   readonly sources: SourceRunner[] = [];
   /** Executors only stage: committing is the AppMaster's (a narrower handle than the writer). */
   #staging: CheckpointStager | undefined;
   readonly #router: Router;
+  readonly #eventTime: EventTimeRouter;
   #stopped = false;
   #loops: Promise<void>[] = [];
   #configTimer: NodeJS.Timeout | undefined;
@@ -88,6 +99,7 @@ export class ExecutorCore implements RunnerHost, SourceHost {
   constructor(readonly opts: CoreOptions) {
     this.intervalMs = opts.intervalMs;
     this.#router = new Router(opts.plan, opts.self, this, opts.transport);
+    this.#eventTime = new EventTimeRouter(opts.plan, opts.self, this, opts.transport);
     this.#schedule = new BlobSchedule(opts.blobs?.initial ?? {});
   }
 
@@ -99,7 +111,7 @@ export class ExecutorCore implements RunnerHost, SourceHost {
     return this.opts.plan;
   }
 
-  #ctx(meta: PlannedTask): TaskContext & { epoch: number } {
+  #ctx(meta: PlannedTask): EventTimeContext & { epoch: number } {
     const core = this;
     const logger = this.opts.logger.child ? this.opts.logger.child({ task: meta.name }) : this.opts.logger;
     return {
@@ -107,6 +119,15 @@ export class ExecutorCore implements RunnerHost, SourceHost {
       epoch: this.opts.epoch, config: this.#initialConfig.get(meta.processor), logger, blobs: this.#taskBlobsOf(meta.name),
       emit(values: unknown[], ts: number) {
         core.route(meta, ts, values);
+      },
+      get watermark() {
+        return core.runners.get(meta.id)?.watermarks.watermark ?? -Infinity;
+      },
+      emitWatermark(watermark: number, ts: number, idle = false) {
+        core.forwardWatermark(meta, ts, { watermark, idle });
+      },
+      emitSide(port: string, values: unknown[], ts: number) {
+        core.#eventTime.side(meta, port, ts, values);
       },
     };
   }
@@ -208,8 +229,11 @@ export class ExecutorCore implements RunnerHost, SourceHost {
     const store = app.checkpoints(TASKS_STORE);
     // Stage-only: no writer is opened and nothing is swept (that is the AppMaster's writer's).
     this.#staging = store.stager(epoch);
-    const restored = restoreT === undefined ? undefined : decodeParts(await store.readPart(restoreT, executorPart(self)));
+    // An executor without tasks stages no part: it has nothing to restore either.
+    const restored = restoreT === undefined || plan.tasksOf(self).length === 0 ? undefined : decodeParts(await store.readPart(restoreT, executorPart(self)));
     if (restoreT !== undefined) for (const p of (await store.get(restoreT))?.parts ?? []) this.#known.set(p.name, p);
+    const wmName = watermarkPart(self);
+    const restoredWm = restoreT !== undefined && this.#known.has(wmName) ? (decodeState(await store.readPart(restoreT, wmName)) as Record<string, unknown>) : {};
     this.#localTasks = plan.tasksOf(self).length;
     // Tasks see their processor's config from onStart on; later versions via onConfig.
     for (const p of new Set(plan.tasksOf(self).map((t) => t.processor))) {
@@ -255,7 +279,8 @@ export class ExecutorCore implements RunnerHost, SourceHost {
         }
         await inTaskAsync(meta, 'onRecover', () => task.onRecover?.(restoreT, ctx));
         await inTaskAsync(meta, 'onStart', () => task.onStart?.(ctx));
-        this.runners.set(meta.id, new TaskRunner(this, meta, task, ctx, start));
+        const wm = restoredWm[meta.name];
+        this.runners.set(meta.id, new TaskRunner(this, meta, task, ctx, start, isWatermarkSnapshot(wm) ? wm : undefined));
       }
     }
     await this.#pollConfig();
@@ -337,6 +362,23 @@ export class ExecutorCore implements RunnerHost, SourceHost {
     }
   }
 
+  /** A watermark for a local task (a local forward or a WATERMARK frame). */
+  watermark(from: number, to: number, ts: number, m: WatermarkMessage): void {
+    this.runners.get(to)?.receiveWatermark(from, ts, m);
+  }
+
+  watermarkFrame(from: number, to: number, ts: number, m: WatermarkMessage): void {
+    try {
+      this.watermark(from, to, ts, m);
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  forwardWatermark(meta: PlannedTask, ts: number, m: WatermarkMessage): void {
+    this.#eventTime.watermark(meta, ts, m);
+  }
+
   #fail(err: unknown): void {
     if (this.#stopped) return;
     this.#stopped = true;
@@ -352,16 +394,17 @@ export class ExecutorCore implements RunnerHost, SourceHost {
   }
 
   /** Snapshots are taken synchronously (consistent), stored asynchronously in order. */
-  stage(t: number, task: string, state: unknown, keyed?: FrozenState): void {
-    this.stageAfter(undefined, t, task, state, keyed);
+  stage(t: number, task: string, state: unknown, keyed?: FrozenState, watermarks?: WatermarkSnapshot): void {
+    this.stageAfter(undefined, t, task, state, keyed, watermarks);
   }
 
-  stageAfter(before: Promise<unknown> | undefined, t: number, task: string, state: unknown, keyed?: FrozenState): void {
+  stageAfter(before: Promise<unknown> | undefined, t: number, task: string, state: unknown, keyed?: FrozenState, watermarks?: WatermarkSnapshot): void {
     // Start the prerequisite now (e.g. the offset append); the part is staged after it.
     before?.catch(() => {});
     let c = this.#collect.get(t);
-    if (!c) this.#collect.set(t, (c = { parts: new Map(), waits: [], keyed: new Map(), carried: [], pauseMs: 0 }));
+    if (!c) this.#collect.set(t, (c = { parts: new Map(), waits: [], keyed: new Map(), carried: [], watermarks: new Map(), pauseMs: 0 }));
     c.parts.set(task, encodeState(state));
+    if (watermarks && !isInitialWatermark(watermarks)) c.watermarks.set(task, watermarks);
     if (keyed) {
       c.keyed.set(task, keyed);
       c.pauseMs = Math.max(c.pauseMs, keyed.pauseMs);
@@ -417,6 +460,11 @@ export class ExecutorCore implements RunnerHost, SourceHost {
         const main = await this.#staging!.stage(t, name, encodeParts(job.parts));
         staged.push(main);
         newBytes += main.size;
+        if (job.watermarks.size) {
+          const wm = await this.#staging!.stage(t, watermarkPart(this.opts.self), encodeState(Object.fromEntries(job.watermarks)));
+          staged.push(wm);
+          newBytes += wm.size;
+        }
         let sharedBytes = 0;
         for (const p of listed) {
           staged.push(p);

@@ -188,6 +188,7 @@ export class ExecutorProcess {
         }
         if (!ok || !this.core) continue;
         if (f.kind === FrameKind.DATA) this.core.deliverFrame(f.to, f.ts, f.values);
+        else if (f.kind === FrameKind.WATERMARK) for (const to of f.to) this.core.watermarkFrame(f.from, to, f.ts, f);
         else for (const to of f.to) this.core.clockFrame(f.from, to, f.clock);
       }
       const t = this.transport;

@@ -6,10 +6,13 @@ import { EngineError } from '../errors.js';
  * DATA  body: u32 from | u32 to | f64 ts | u8 encoding | payload   (one batch, one timestamp)
  * CLOCK body: f64 clock | u32 from | u32 n | n × u32 to            (no more messages before clock)
  * JSON  body: UTF-8 JSON                                           (control and hello)
+ * WATERMARK body: f64 ts | f64 watermark | u8 idle | u32 from | u32 n | n × u32 to
+ *                                         (event time: nothing at or below watermark follows;
+ *                                          ts is the processing time it is aligned with)
  * Batches of strings and of [string, number] pairs get compact encodings: JSON per
  * message is what limits Node throughput.
  */
-export const FrameKind = { DATA: 1, CLOCK: 2, JSON: 3 } as const;
+export const FrameKind = { DATA: 1, CLOCK: 2, JSON: 3, WATERMARK: 4 } as const;
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 const ENC_JSON = 0;
@@ -20,7 +23,8 @@ const SEP = '\u0000';
 export type Frame =
   | { kind: typeof FrameKind.DATA; from: number; to: number; ts: number; values: unknown[] }
   | { kind: typeof FrameKind.CLOCK; clock: number; from: number; to: number[] }
-  | { kind: typeof FrameKind.JSON; message: unknown };
+  | { kind: typeof FrameKind.JSON; message: unknown }
+  | { kind: typeof FrameKind.WATERMARK; ts: number; watermark: number; idle: boolean; from: number; to: number[] };
 
 function encodingOf(values: unknown[]): number {
   let strings = true;
@@ -86,6 +90,19 @@ export function encodeClock(clock: number, from: number, to: number[]): Buffer {
   return out;
 }
 
+export function encodeWatermark(ts: number, watermark: number, idle: boolean, from: number, to: number[]): Buffer {
+  const body = 8 + 8 + 1 + 4 + 4 + to.length * 4;
+  const out = Buffer.allocUnsafe(5 + body);
+  header(FrameKind.WATERMARK, body).copy(out, 0);
+  out.writeDoubleBE(ts, 5);
+  out.writeDoubleBE(watermark, 13);
+  out[21] = idle ? 1 : 0;
+  out.writeUInt32BE(from, 22);
+  out.writeUInt32BE(to.length, 26);
+  for (let i = 0; i < to.length; i++) out.writeUInt32BE(to[i]!, 30 + i * 4);
+  return out;
+}
+
 export function encodeJson(message: unknown): Buffer {
   const text = Buffer.from(JSON.stringify(message), 'utf8');
   const out = Buffer.allocUnsafe(5 + text.length);
@@ -126,6 +143,16 @@ function decodeBody(kind: number, b: Buffer): Frame {
     const to = new Array<number>(n);
     for (let i = 0; i < n; i++) to[i] = b.readUInt32BE(16 + i * 4);
     return { kind, clock: b.readDoubleBE(0), from: b.readUInt32BE(8), to };
+  }
+  if (kind === FrameKind.WATERMARK) {
+    if (b.length < 25) throw new EngineError('FRAME_INVALID', 'WATERMARK frame too short');
+    const n = b.readUInt32BE(21);
+    if (b.length !== 25 + n * 4) throw new EngineError('FRAME_INVALID', 'WATERMARK frame length mismatch');
+    const watermark = b.readDoubleBE(8);
+    if (Number.isNaN(watermark)) throw new EngineError('FRAME_INVALID', 'WATERMARK frame: watermark is NaN');
+    const to = new Array<number>(n);
+    for (let i = 0; i < n; i++) to[i] = b.readUInt32BE(25 + i * 4);
+    return { kind, ts: b.readDoubleBE(0), watermark, idle: b[16] === 1, from: b.readUInt32BE(17), to };
   }
   if (kind === FrameKind.JSON) {
     try {

@@ -32,6 +32,7 @@ export class Router {
   route(meta: PlannedTask, ts: number, values: unknown[]): void {
     if (values.length === 0) return;
     for (const { edge, targets } of this.plan.outEdges(meta.processor)) {
+      if (edge.port !== undefined) continue; // a side output (EventTimeRouter.side)
       if (edge.partition === 'forward') this.#send(meta.id, targets[meta.index]!, ts, values);
       else if (edge.partition === 'shuffle') {
         const k = `${meta.id}>${edge.to}`;

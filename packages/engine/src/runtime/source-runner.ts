@@ -3,6 +3,7 @@ import type { SourceTask, TaskContext } from '../dsl/task.js';
 import type { PlannedTask } from './plan.js';
 import { inTask } from './task-failure.js';
 import { boundary } from './task-runner.js';
+import type { WatermarkMessage } from './watermark.js';
 
 /** What a source's loop needs of the executor hosting it. */
 export interface SourceHost {
@@ -12,6 +13,7 @@ export interface SourceHost {
   stageAfter(before: Promise<unknown>, t: number, task: string, state: unknown): void;
   route(meta: PlannedTask, ts: number, values: unknown[]): void;
   forwardClock(meta: PlannedTask, c: number): void;
+  forwardWatermark(meta: PlannedTask, ts: number, m: WatermarkMessage): void;
   exhausted(task: string, lastDataTs: number): void;
   /** A pending blob switch's boundary: the source's clock stays below it until decided. */
   blobCap(): number | undefined;
@@ -74,6 +76,12 @@ export class SourceRunner {
         this.messagesOut += values.length;
         this.lastDataTs = now;
         host.route(this.meta, now, values);
+      }
+      if (this.exhausted && !reported) {
+        // The end of its input is the end of event time on this channel: windows downstream
+        // fire. Their results carry this ts, so the app finishes only once they are committed.
+        host.forwardWatermark(this.meta, now, { watermark: Infinity, idle: false });
+        this.lastDataTs = now;
       }
       this.clock = now;
       host.forwardClock(this.meta, now);

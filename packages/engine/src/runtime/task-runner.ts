@@ -3,6 +3,7 @@ import type { PlannedTask } from './plan.js';
 import { isStatefulTask } from '../state/keyed-api.js';
 import type { FrozenState } from '../state/heap-state.js';
 import { inTask } from './task-failure.js';
+import { InputWatermarks, type EventTimeTask, type WatermarkMessage, type WatermarkSnapshot } from './watermark.js';
 
 /** The first checkpoint boundary at or below a clock. */
 export const boundary = (c: number, interval: number): number => Math.floor(c / interval) * interval;
@@ -11,8 +12,9 @@ export const boundary = (c: number, interval: number): number => Math.floor(c / 
 export interface RunnerHost {
   readonly intervalMs: number;
   /** The task's snapshot at boundary t, and its keyed state frozen there (if it has any). */
-  stage(t: number, task: string, state: unknown, keyed?: FrozenState): void;
+  stage(t: number, task: string, state: unknown, keyed?: FrozenState, watermarks?: WatermarkSnapshot): void;
   forwardClock(meta: PlannedTask, c: number): void;
+  forwardWatermark(meta: PlannedTask, ts: number, m: WatermarkMessage): void;
   /** A pending blob switch's boundary: the input clock stays below it until decided. */
   blobCap(): number | undefined;
   /** Released blob switches with lo < from <= hi, oldest first. */
@@ -20,10 +22,8 @@ export interface RunnerHost {
   applyBlobSwitch(runner: TaskRunner, sw: { from: number }): void;
 }
 
-interface Held {
-  ts: number;
-  values: unknown[];
-}
+/** What alignment holds back: a batch, or a watermark (released in arrival order). */
+type Held = { ts: number; values: unknown[]; wm?: undefined } | { ts: number; values?: undefined; wm: WatermarkMessage; from: number };
 
 /** Runs one non-source task: input channel clocks, alignment at boundaries, snapshots. */
 export class TaskRunner {
@@ -32,8 +32,13 @@ export class TaskRunner {
   lastBoundary: number;
   held: Held[] = [];
   messagesIn = 0;
-  constructor(readonly core: RunnerHost, readonly meta: PlannedTask, readonly task: Task, readonly ctx: TaskContext & { epoch: number }, start: number) {
+  /** Event time: per-input watermarks and the task's own (restored with its checkpoint). */
+  readonly watermarks: InputWatermarks;
+  readonly #et: EventTimeTask;
+  constructor(readonly core: RunnerHost, readonly meta: PlannedTask, readonly task: Task, readonly ctx: TaskContext & { epoch: number }, start: number, watermarks?: WatermarkSnapshot) {
     for (const i of meta.inputs) this.inputs.set(i, start);
+    this.watermarks = new InputWatermarks(meta.inputs, watermarks);
+    this.#et = task;
     this.inputClock = start;
     this.lastBoundary = boundary(start, core.intervalMs);
   }
@@ -46,6 +51,23 @@ export class TaskRunner {
     }
     this.messagesIn += values.length;
     inTask(this.meta, 'onNext', () => this.task.onNext(values, ts, this.ctx));
+  }
+
+  /** A watermark from input `from`, sent at processing time ts: aligned like data. */
+  receiveWatermark(from: number, ts: number, m: WatermarkMessage): void {
+    if (ts >= this.lastBoundary + this.core.intervalMs) {
+      this.held.push({ ts, wm: m, from });
+      return;
+    }
+    this.#applyWatermark(from, ts, m);
+  }
+
+  #applyWatermark(from: number, ts: number, m: WatermarkMessage): void {
+    const changed = this.watermarks.apply(from, m);
+    if (!changed) return;
+    if (changed.advanced) inTask(this.meta, 'onWatermark', () => this.#et.onWatermark?.(changed.watermark, ts, this.ctx));
+    // Results of the watermark go first, then the watermark itself (unless the task makes its own).
+    if (!this.#et.generatesWatermarks) this.core.forwardWatermark(this.meta, ts, { watermark: changed.watermark, idle: changed.idle });
   }
 
   clock(from: number, c: number): void {
@@ -71,10 +93,12 @@ export class TaskRunner {
     const held = this.held;
     this.held = keep;
     for (const h of held) {
-      if (h.ts < below) {
+      if (h.ts >= below) keep.push(h);
+      else if (h.wm !== undefined) this.#applyWatermark(h.from, h.ts, h.wm);
+      else {
         this.messagesIn += h.values.length;
         inTask(this.meta, 'onNext', () => this.task.onNext(h.values, h.ts, this.ctx));
-      } else keep.push(h);
+      }
     }
   }
 
@@ -94,10 +118,12 @@ export class TaskRunner {
       this.lastBoundary = b;
       const state = this.task.snapshot ? inTask(this.meta, 'snapshot', () => this.task.snapshot!()) : null;
       // Keyed state: only a freeze here (O(1)); encoding and upload run in the stage queue.
-      this.core.stage(b, this.meta.name, state, isStatefulTask(this.task) ? this.task.keyedState.freeze(b) : undefined);
+      this.core.stage(b, this.meta.name, state, isStatefulTask(this.task) ? this.task.keyedState.freeze(b) : undefined, this.watermarks.snapshot());
       for (const sw of switches) if (sw.from === b) this.core.applyBlobSwitch(this, sw);
       this.#release(b + this.core.intervalMs);
     }
+    // Processing-time timers (and idleness) run on the processing clock, after the snapshot.
+    if (this.#et.onProcessingTime) inTask(this.meta, 'onProcessingTime', () => this.#et.onProcessingTime!(c, this.ctx));
     this.core.forwardClock(this.meta, c);
   }
 

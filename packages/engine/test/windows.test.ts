@@ -1,0 +1,168 @@
+import { describe, expect, it } from 'vitest';
+import { windows } from '../src/dsl/windows.js';
+import { dag } from '../src/dsl/dag.js';
+import { HeapKeyedState } from '../src/state/heap-state.js';
+import { WindowOperator, type WindowFunction, type WindowOutput } from '../src/state/window-operator.js';
+import { InputWatermarks } from '../src/runtime/watermark.js';
+import { encodeWatermark, FrameDecoder, FrameKind } from '../src/runtime/framing.js';
+import { isEngineError } from '../src/errors.js';
+
+const count: WindowFunction = { add: (a) => ((a as number | undefined) ?? 0) + 1, merge: (a, b) => (a as number) + (b as number), result: (a) => a };
+const list: WindowFunction = {
+  add: (a, v) => [...((a as unknown[] | undefined) ?? []), v],
+  merge: (a, b) => [...(a as unknown[]), ...(b as unknown[])],
+  result: (a) => a,
+};
+type Rec = { k: string; t: number };
+const op = (assigner: ReturnType<typeof windows.tumbling>, lateness = 0, fn = count): WindowOperator =>
+  new WindowOperator({ assigner, allowedLatenessMs: lateness, fn, key: (v) => (v as Rec).k, time: (v) => (v as Rec).t, backend: new HeapKeyedState(8) });
+const out = (): WindowOutput => ({ results: [], late: [] });
+
+describe('window assignment', () => {
+  it('tumbling: one window per record, aligned (also below zero)', () => {
+    const w = windows.tumbling(1000);
+    expect(w.assign(0)).toEqual([[0, 1000]]);
+    expect(w.assign(999)).toEqual([[0, 1000]]);
+    expect(w.assign(1000)).toEqual([[1000, 2000]]);
+    expect(w.assign(-1)).toEqual([[-1000, 0]]);
+    expect(windows.tumbling(1000, 250).assign(100)).toEqual([[-750, 250]]);
+  });
+
+  it('sliding: size/slide windows, oldest first', () => {
+    const w = windows.sliding(1000, 250);
+    expect(w.assign(1100)).toEqual([[250, 1250], [500, 1500], [750, 1750], [1000, 2000]]);
+    expect(windows.sliding(10, 10).assign(15)).toEqual([[10, 20]]);
+  });
+
+  it('bad sizes are DAG_INVALID naming the key', () => {
+    for (const f of [() => windows.tumbling(0), () => windows.sliding(10, 20), () => windows.session(-5), () => windows.tumbling(1.5)]) {
+      let err: unknown;
+      try {
+        f();
+      } catch (e) {
+        err = e;
+      }
+      expect(isEngineError(err) && err.code === 'DAG_INVALID', String(err)).toBe(true);
+    }
+    expect(() => windows.sliding(10, 20)).toThrow(/slideMs/);
+    expect(() => windows.session(0)).toThrow(/gapMs/);
+  });
+});
+
+describe('window operator', () => {
+  it('fires a window when the watermark reaches end - 1, then drops it', () => {
+    const o = op(windows.tumbling(10));
+    const a = out();
+    o.onRecords([{ k: 'a', t: 1 }, { k: 'a', t: 9 }, { k: 'b', t: 5 }, { k: 'a', t: 10 }], -Infinity, a);
+    expect(a).toEqual({ results: [], late: [] });
+    const b = out();
+    o.onWatermark(8, b);
+    expect(b.results).toEqual([]);
+    o.onWatermark(9, b);
+    expect(b.results.sort((x, y) => String(x.key).localeCompare(String(y.key)))).toEqual([{ key: 'a', start: 0, end: 10, value: 2 }, { key: 'b', start: 0, end: 10, value: 1 }]);
+    expect(o.openWindows()).toBe(1);
+    const c = out();
+    o.onRecords([{ k: 'a', t: 3 }], 9, c); // window [0,10) is gone: late
+    expect(c).toEqual({ results: [], late: [{ k: 'a', t: 3 }] });
+  });
+
+  it('allowed lateness: late records update and re-fire the window until end - 1 + lateness', () => {
+    const o = op(windows.tumbling(10), 5);
+    const r = out();
+    o.onRecords([{ k: 'a', t: 1 }], -Infinity, r);
+    o.onWatermark(10, r);
+    expect(r.results).toEqual([{ key: 'a', start: 0, end: 10, value: 1 }]);
+    const late = out();
+    o.onRecords([{ k: 'a', t: 2 }], 10, late);
+    expect(late.results).toEqual([{ key: 'a', start: 0, end: 10, value: 2 }]);
+    // A late record of a window that had none yet still counts within the lateness.
+    o.onRecords([{ k: 'b', t: 4 }], 13, late);
+    expect(late.results.at(-1)).toEqual({ key: 'b', start: 0, end: 10, value: 1 });
+    const after = out();
+    o.onWatermark(14, after); // 9 + 5 <= 14: both cleaned, no second firing
+    expect(after.results).toEqual([]);
+    expect(o.openWindows()).toBe(0);
+    o.onRecords([{ k: 'a', t: 9 }], 14, after);
+    expect(after.late).toEqual([{ k: 'a', t: 9 }]);
+  });
+
+  it('sliding windows: a record counts in each of its windows; late only when all are gone', () => {
+    const o = op(windows.sliding(20, 10));
+    const r = out();
+    o.onRecords([{ k: 'a', t: 15 }], -Infinity, r);
+    o.onWatermark(19, r);
+    expect(r.results).toEqual([{ key: 'a', start: 0, end: 20, value: 1 }]);
+    const l = out();
+    o.onRecords([{ k: 'a', t: 12 }], 19, l); // [0,20) gone, [10,30) open
+    expect(l.late).toEqual([]);
+    o.onWatermark(29, l);
+    expect(l.results).toEqual([{ key: 'a', start: 10, end: 30, value: 2 }]);
+  });
+
+  it('session windows merge records closer than the gap, in start order', () => {
+    const o = op(windows.session(10), 0, list);
+    const r = out();
+    o.onRecords([{ k: 'a', t: 0 }, { k: 'a', t: 25 }, { k: 'a', t: 5 }, { k: 'b', t: 2 }], -Infinity, r);
+    expect(o.openWindows()).toBe(3); // a:[0,15) a:[25,35) b:[2,12)
+    o.onRecords([{ k: 'a', t: 15 }], -Infinity, r); // [15,25) touches both: one session
+    expect(o.openWindows()).toBe(2);
+    o.onWatermark(100, r);
+    const byKey = Object.fromEntries(r.results.map((x) => [x.key as string, x]));
+    expect(byKey.a).toEqual({ key: 'a', start: 0, end: 35, value: [{ k: 'a', t: 0 }, { k: 'a', t: 5 }, { k: 'a', t: 15 }, { k: 'a', t: 25 }] });
+    expect(byKey.b).toEqual({ key: 'b', start: 2, end: 12, value: [{ k: 'b', t: 2 }] });
+  });
+
+  it('a non-finite event time is EVENT_TIME_INVALID', () => {
+    const o = op(windows.tumbling(10));
+    expect(() => o.onRecords([{ k: 'a', t: Number.NaN }], -Infinity, out())).toThrow(expect.objectContaining({ code: 'EVENT_TIME_INVALID' }) as Error);
+  });
+
+  it('rebuilds its timers from the keyed state (after a restore)', () => {
+    const backend = new HeapKeyedState(8);
+    const mk = (): WindowOperator => new WindowOperator({ assigner: windows.tumbling(10), allowedLatenessMs: 0, fn: count, key: (v) => (v as Rec).k, time: (v) => (v as Rec).t, backend });
+    mk().onRecords([{ k: 'a', t: 1 }, { k: 'b', t: 12 }], -Infinity, out());
+    const again = mk(); // same state, fresh heap
+    const r = out();
+    again.onWatermark(19, r);
+    expect(r.results.map((x) => x.key).sort()).toEqual(['a', 'b']);
+  });
+});
+
+describe('watermarks', () => {
+  it('a task watermark is the min over active inputs, monotone, idle inputs skipped', () => {
+    const w = new InputWatermarks([1, 2]);
+    expect(w.apply(1, { watermark: 100, idle: false })).toBeUndefined(); // input 2 still at -Infinity
+    expect(w.apply(2, { watermark: 50, idle: false })).toEqual({ watermark: 50, idle: false, advanced: true });
+    expect(w.apply(2, { watermark: 40, idle: false })).toBeUndefined(); // never back
+    expect(w.apply(2, { watermark: 50, idle: true })).toEqual({ watermark: 100, idle: false, advanced: true });
+    expect(w.apply(1, { watermark: 100, idle: true })).toEqual({ watermark: 100, idle: true, advanced: false });
+    expect(w.apply(2, { watermark: 60, idle: false })).toEqual({ watermark: 100, idle: false, advanced: false }); // active again, below: no regression
+    const restored = new InputWatermarks([1, 2], w.snapshot());
+    expect(restored.watermark).toBe(100);
+    // Restored: input 1 is still idle, so input 2 alone moves the task.
+    expect(restored.apply(2, { watermark: 200, idle: false })).toEqual({ watermark: 200, idle: false, advanced: true });
+  });
+
+  it('WATERMARK frames round-trip, ±Infinity included', () => {
+    const d = new FrameDecoder();
+    const frames = d.push(Buffer.concat([encodeWatermark(1234, Infinity, false, 3, [4, 5]), encodeWatermark(99, -5, true, 1, [])]));
+    expect(frames).toEqual([
+      { kind: FrameKind.WATERMARK, ts: 1234, watermark: Infinity, idle: false, from: 3, to: [4, 5] },
+      { kind: FrameKind.WATERMARK, ts: 99, watermark: -5, idle: true, from: 1, to: [] },
+    ]);
+  });
+});
+
+describe('DSL', () => {
+  it('window needs event time; sideOutput needs a declared lateOutput', () => {
+    const src = dag('x').source('s', () => ({ open() {}, read: () => null, position: () => 0 }));
+    expect(() => src.groupBy((v) => v).window(windows.tumbling(10))).toThrow(/withTimestamps/);
+    const d = dag('y');
+    const s = d.source('s', () => ({ open() {}, read: () => null, position: () => 0 })).withTimestamps((v) => Number(v), { maxOutOfOrdernessMs: 5 });
+    s.groupBy((v) => v).window(windows.tumbling(10), { lateOutput: 'late' }).count('c');
+    expect(() => d.sideOutput('nope')).toThrow(/no side output/);
+    expect(d.sideOutput('late').from).toBe('c');
+    expect(() => s.withTimestamps((v) => Number(v), { maxOutOfOrdernessMs: -1 })).toThrow(/maxOutOfOrdernessMs/);
+    expect(() => s.groupBy((v) => v).window(windows.tumbling(10), { allowedLatenessMs: 1.5 })).toThrow(/allowedLatenessMs/);
+  });
+});
