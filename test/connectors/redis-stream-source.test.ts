@@ -126,6 +126,23 @@ if (!leg.run) {
       expect(((await readN(again, 10)).values as Rec[]).map((r) => r.id)).toEqual(more);
     });
 
+    it('stops fetching while its buffer is full (back-pressure) and resumes as read() drains it', async () => {
+      const ids = await addMany(c, 'bp', 5000);
+      const xreads = async (): Promise<number> => Number(/cmdstat_xread:calls=(\d+)/.exec(await c.info('commandstats'))?.[1] ?? 0);
+      const before = await xreads();
+      const src = await source({ url: redis.url, stream: 'bp', count: 50, bufferEntries: 200 });
+      await new Promise((r) => setTimeout(r, 500));
+      const idleCalls = (await xreads()) - before;
+      // 200 entries of room / 50 per fetch: a handful of fetches, then it waits for read()
+      expect(idleCalls).toBeGreaterThan(0);
+      expect(idleCalls).toBeLessThanOrEqual(6);
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await xreads()) - before).toBe(idleCalls);
+      const got = (await readN(src, 5000)).values as Rec[];
+      expect(got.map((r) => r.id)).toEqual(ids);
+      expect((await xreads()) - before).toBeGreaterThanOrEqual(100);
+    });
+
     it('emits one field with `field`; an `endField` entry ends the stream, and the position keeps it ended', async () => {
       await addMany(c, 'bounded', 40);
       await c.xAdd('bounded', '*', { eof: '1' });
