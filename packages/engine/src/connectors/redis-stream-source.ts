@@ -6,13 +6,14 @@ import { EngineError } from '../errors.js';
 import { compareStreamIds, isStreamId, redisStreamIdAtTime, streamIdBefore } from './redis-stream-ids.js';
 
 /**
- * Redis Streams source (its errors name their code in the message, `redisStreamSource [CODE]:`,
- * because a task failure reaches `sluice status` as a message). A background loop (XREAD BLOCK, COUNT per stream) fills a bounded
- * buffer and stops fetching while it is full; `read()` (synchronous) drains it. The position
- * is the id of the last entry `read()` returned, per stream, so a replay from a checkpoint
- * resumes at exactly the next entry. Parallel tasks split the streams: task i of p reads the
- * streams at list positions j with j % p === i (fixed for the app's life; a task with no
- * stream is idle). Trimming past the position is an error (SOURCE_TRIMMED), never a skip.
+ * Redis Streams source. A background loop fetches (MULTI: XREAD COUNT, XINFO STREAM; XREAD
+ * BLOCK to wait when caught up) into a bounded buffer and stops fetching while it is full;
+ * `read()` (synchronous) drains it. The position is the id of the last entry `read()`
+ * returned, per stream, so a replay from a checkpoint resumes at exactly the next entry.
+ * Parallel tasks split the streams: task i of p reads the streams at list positions j with
+ * j % p === i (fixed for the app's life; a task with no stream is idle). Trimming past the
+ * position is an error (SOURCE_TRIMMED), never a skip. Errors name their code in the message
+ * (`redisStreamSource [CODE]: ...`): a task failure reaches `sluice status` as text.
  */
 
 const idSchema = z.string().refine(isStreamId, 'must be a stream entry id like 1700000000000-0');
@@ -450,7 +451,7 @@ class RedisStreamSource implements SourceTask {
     return values.length;
   }
 
-/** Runs fn; transient failures (connection, timeout, LOADING) retry with backoff until the outage budget is spent. */
+  /** Runs fn; transient failures (connection, timeout, LOADING) retry with backoff until the outage budget is spent. */
   async #withRetry(what: string, fn: () => Promise<void>): Promise<void> {
     const r = this.opts.retry;
     for (;;) {
