@@ -5,6 +5,7 @@ import { ControlChannel } from './channel.js';
 import { isAppMasterMessage, type AppMasterMessage, type ExecutorMessage } from './control-protocol.js';
 import type { ExecutorEnv, LoadedApp } from './env.js';
 import { ExecutorCore, TaskFailure } from './executor-core.js';
+import { registerEventTimeMetrics } from './watermark-metrics.js';
 import { FrameDecoder, FrameKind } from './framing.js';
 import { PeerTransport } from './peer-transport.js';
 import { ExecutionPlan } from './plan.js';
@@ -101,6 +102,8 @@ export class ExecutorProcess {
             const clock = core.status().find((s) => s.task === t.name)?.clock;
             return clock ? Math.max(0, Date.now() - clock) : 0;
           });
+          const runner = core.runners.get(t.id);
+          if (this.registry && runner) registerEventTimeMetrics(this.registry, runner, labels);
         }
         this.#control.send({ type: 'ready' });
         break;
