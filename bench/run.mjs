@@ -7,7 +7,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const wanted = process.argv.slice(2);
+// `--flag value` pairs after the names are passed to each bench (e.g. `nexmark --events 200000`).
+const args = process.argv.slice(2);
+const flagAt = args.findIndex((a) => a.startsWith('--'));
+const wanted = flagAt < 0 ? args : args.slice(0, flagAt);
+const flags = flagAt < 0 ? [] : args.slice(flagAt);
 // A name selects `<name>.bench.mjs` exactly ('fs' must not also run 'hdfs').
 const files = (await readdir(here)).filter((f) => f.endsWith('.bench.mjs') && (wanted.length === 0 || wanted.includes(f.slice(0, -'.bench.mjs'.length)))).sort();
 const results = [];
@@ -15,7 +19,7 @@ const failures = [];
 for (const f of files) {
   process.stdout.write(`# ${f}\n`);
   const code = await new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--expose-gc', join(here, f)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--expose-gc', join(here, f), ...flags], { stdio: ['ignore', 'pipe', 'inherit'] });
     let buf = '';
     child.stdout.on('data', (d) => {
       buf += d;
