@@ -56,6 +56,14 @@ const ENGINE_CODES = {
   SOURCE_AUTH_FAILED: { http: 401, exit: 1 },
   /** A source entry lacks what the connector was configured to read (e.g. the `field` of a Redis entry). */
   SOURCE_RECORD_INVALID: { http: 422, exit: 1 },
+  /** No savepoint of that name (or no retained checkpoint at/before a --from-time). */
+  SAVEPOINT_NOT_FOUND: { http: 404, exit: 3 },
+  /** A savepoint name breaks the naming rule, or its bytes are not a savepoint of a known format version. */
+  SAVEPOINT_INVALID: { http: 400, exit: 2 },
+  /** Restored state of a processor has no home in the new app (and --allow-unmatched-state was not given). */
+  STATE_UNMATCHED: { http: 400, exit: 2 },
+  /** Restored state cannot move to the new app's shape (key groups, source or operator-state parallelism). */
+  STATE_INCOMPATIBLE: { http: 400, exit: 2 },
   /** A sink's server (e.g. PostgreSQL) stayed unreachable or kept failing transiently past the sink's retry budget. */
   SINK_UNAVAILABLE: { http: 503, exit: 1 },
   /** A sink's server refused its credentials or a privilege it needs. */

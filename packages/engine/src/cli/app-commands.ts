@@ -15,6 +15,7 @@ import { progressBar } from './progress.js';
 import { kib } from './output.js';
 import { run, write } from './exit.js';
 import { registerLifecycleCommands } from './lifecycle-commands.js';
+import { awaitStartedFromSaved, startFromConfig, withStartFromOptions, type StartFromFlags } from './savepoint-commands.js';
 
 export { parseConfigPairs } from './app-config.js';
 
@@ -77,18 +78,18 @@ function isUnreachable(err: unknown): boolean {
 
 /** `sluice submit | apps | status | kill` (and `wait | delete`, in lifecycle-commands.ts). */
 export function registerAppCommands(program: Command): void {
-  withCommonOptions(
+  withStartFromOptions(withCommonOptions(
     program
       .command('submit <artifact>')
       .description('upload an app and start it: an ES module as it is; an app.ts, or a folder with package.json and node_modules, bundled first (see sluice bundle); prints the app id')
       .option('--name <name>', 'app name (default: the file name)')
       .option('--config <key=value>', 'app config, repeatable (e.g. --config input=/data/in.txt --config executors=3)', (v: string, acc: string[]) => [...acc, v], [] as string[])
       .option('--acl <entries>', "who else may use the app, Storm's grammar: u:bob:r,u:carol:rw,o:: (you own it)"),
-  ).action(async (artifact: string, o: CommonFlags & { name?: string; config: string[]; acl?: string }) =>
+  )).action(async (artifact: string, o: CommonFlags & StartFromFlags & { name?: string; config: string[]; acl?: string }) =>
     run(o.json, async () => {
       const c = commonOf(o);
       // Usage errors first: a bad --config never costs an upload.
-      const cfg = parseConfigPairs(o.config);
+      const cfg = { ...parseConfigPairs(o.config), ...startFromConfig(o) };
       const acl = o.acl === undefined ? undefined : parseAclFlag(o.acl).join(',');
       // Bundled (when it is a folder or .ts) before the master is contacted: a refused import costs no upload.
       const art = await artifactForSubmit(artifact);
@@ -100,6 +101,8 @@ export function registerAppCommands(program: Command): void {
         bar.end();
         await art.dispose();
       }
+      // From saved state: done once the app committed it (a refusal fails submit with its code).
+      if (cfg.startFrom) await awaitStartedFromSaved(await masterOf(c), r.appId);
       write(o.json ? JSON.stringify(r) : r.appId);
     }),
   );

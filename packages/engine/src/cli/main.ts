@@ -8,6 +8,7 @@ import { registerDemoCommand } from './demo.js';
 import { registerAuthCommands } from './auth-commands.js';
 import { registerMastersCommand } from './masters-commands.js';
 import { registerBlobCommands } from './blobs-commands.js';
+import { registerSavepointCommands } from './savepoint-commands.js';
 import { registerNexmarkCommands } from './nexmark-commands.js';
 import { registerBundleCommand } from './bundle-commands.js';
 import { exitQuietlyOnClosedPipe } from './pipe.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerAuthCommands(program);
   registerMastersCommand(program);
   registerBlobCommands(program);
+  registerSavepointCommands(program);
   registerNexmarkCommands(program);
   registerBundleCommand(program);
   return program;

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { JsonRouter, readJson, type RouteInfo } from './http.js';
 import { aclSetSchema, parseBody, parseSubmitQuery } from './schemas.js';
 import { assertBlobsReadable, checkAppBlobs, registerBlobRoutes } from './blob-routes.js';
+import { checkStartFrom, registerSavepointRoutes, type SavepointRouteDeps } from '../runtime/savepoint-routes.js';
 import { authOff, type Authenticate } from '../security/authenticator.js';
 import { assertAuthorized, authorize, filterReadable, type Permission } from '../security/authorize.js';
 import { AUTH_OFF_PRINCIPAL, type Principal } from '../security/principal.js';
@@ -671,6 +672,12 @@ export class Master {
       if (p.kind === 'appDaemon' && p.epoch !== epoch) throw new EngineError('FORBIDDEN', `token is for epoch ${p.epoch}, request says ${epoch}`);
     };
     registerBlobRoutes(r, { storage: this.opts.storage, authz: () => this.#authz(), logger: this.opts.logger });
+    const savepoints: SavepointRouteDeps = {
+      storage: this.opts.storage, authz: () => this.#authz(), logger: this.opts.logger, jarName: JAR_NAME,
+      app: (id) => this.#entry(id), kill: (id) => this.kill(id),
+      submit: (name, body, size, config, owner, acl) => this.submit(name, body, size, config, owner, acl),
+    };
+    registerSavepointRoutes(r, savepoints);
     r.add('GET', '/health', 'public', async () => ({
       ok: true, role: this.role, leader: this.#election ? (this.#election.leader ?? null) : this.address, address: this.address,
       ...(this.#election ? { masters: [...this.#election.candidates] } : {}), workers: this.#workers.size, apps: this.#apps.size, startedAt: this.startedAt, version: ENGINE_VERSION,
@@ -713,7 +720,8 @@ export class Master {
       // The owner is who authenticated, never a header the caller chose.
       const owner = who.kind === 'user' ? who.name : 'sluice';
       await checkAppBlobs(this.opts.storage, who, q.config, this.#authz());
-      return this.submit(q.name, req, contentLength(req), q.config, owner, q.acl);
+      const config = await checkStartFrom(savepoints, who, q.config);
+      return this.submit(q.name, req, contentLength(req), config, owner, q.acl);
     });
     r.add('GET', '/apps', 'user', async (_req, _p, _u, who) => ({
       apps: filterReadable(who, [...this.#apps.values()].map((e) => ({ appId: e.seed.appId, owner: e.seed.owner, acl: e.seed.acl, e })), this.#authz()).map((x) => this.describe(x.e)),

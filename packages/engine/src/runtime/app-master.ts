@@ -17,6 +17,9 @@ import { isFenced, MasterLink } from './master-link.js';
 import type { MetricsRegistry } from '../observability/index.js';
 import { exitAfterFlush } from './observe.js';
 import { DAG_CONFIG_ID, describeDag } from '../observability/dag-describe.js';
+import { restoreConfigOf, type RestoreConfig } from './savepoint-config.js';
+import { seedFromSaved, SEED_ERROR_CODES } from './savepoint-restore.js';
+import { isEngineError } from '../errors.js';
 
 interface Conn {
   channel: ControlChannel<ExecutorMessage, AppMasterMessage>;
@@ -70,6 +73,8 @@ export class AppMaster {
   readonly #link: MasterLink;
   /** Live blob updates (undefined when the app maps no blobs). */
   readonly #blobs: BlobSwitcher | undefined;
+  /** Where the app starts from when it has no checkpoint of its own yet (config startFrom). */
+  readonly #restore: RestoreConfig;
 
   constructor(readonly env: ExecutorEnv, readonly loaded: LoadedApp, readonly logger: Logger, registry?: MetricsRegistry) {
     this.epoch = env.epoch;
@@ -90,6 +95,7 @@ export class AppMaster {
     // Validated at submit against the cluster's limit; the floor guards old seeds.
     const executors = Math.max(1, Math.floor(Number(loaded.config.executors ?? 2)) || 2);
     this.plan = new ExecutionPlan(loaded.dag, executors);
+    this.#restore = restoreConfigOf(loaded.config);
     this.intervalMs = Number(loaded.dag.options.checkpointIntervalMs ?? loaded.config.checkpointIntervalMs ?? 1000) || 1000;
     const mapping = blobMappingOf(loaded.config);
     this.#blobs = mapping && Object.keys(mapping).length > 0 ? new BlobSwitcher({
@@ -217,6 +223,7 @@ export class AppMaster {
     const epoch = this.epoch;
     this.#committer = new Committer(this.loaded.app, epoch, names, sources, (t) => this.#onCommitted(t), (err) => this.#onCommitError(err));
     this.#restoreT = await this.#committer.open();
+    if (this.#restoreT === undefined && this.#restore.startFrom) this.#restoreT = await this.#seed(epoch);
     this.#clock = new ClockService(this.plan.upstreamNames(), this.#restoreT ?? 0);
     this.#blobs?.reset(await this.#initialBlobs());
     this.#lastError.clear();
@@ -236,6 +243,22 @@ export class AppMaster {
     this.#waiting = undefined;
     if (this.phase === 'pending') this.phase = 'starting';
     this.#placedAt = Date.now();
+  }
+
+  /** First start from saved state; a deterministic refusal (state unmatched...) fails the app once. */
+  async #seed(epoch: number): Promise<number> {
+    try {
+      return await seedFromSaved({ storage: this.loaded.storage, app: this.loaded.app, epoch, plan: this.plan, dag: this.loaded.dag, restore: this.#restore, committer: this.#committer, logger: this.logger });
+    } catch (err) {
+      if (!isEngineError(err) || !SEED_ERROR_CODES.has(err.code)) throw err;
+      this.logger.error({ code: err.code, err: err.message }, 'cannot start from the saved state');
+      this.phase = 'finishing';
+      clearInterval(this.#hbTimer);
+      await this.#master('POST', `/apps/${this.env.appId}/finish`, { epoch: this.epoch, amEpoch: this.amEpoch, status: 'failed', error: `[${err.code}] ${err.message}` }).catch((e: unknown) =>
+        this.logger.error({ err: e }, 'could not report the failure to the master'),
+      );
+      return this.#exit(0);
+    }
   }
 
   /** A master call; 409 means this AppMaster is replaced or the app ended: exit quietly. */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AppStorage } from '@sluice/storage-api';
 import { EngineError } from '../errors.js';
+import { applyParallelism } from './savepoint-config.js';
 import { validateDag, type Dag } from '../dsl/dag.js';
 
 async function sha256File(path: string): Promise<string> {
@@ -82,5 +83,6 @@ export async function loadArtifact(path: string, config: Record<string, unknown>
     }
   }
   if (d === undefined) throw new EngineError('ARTIFACT_INVALID', 'artifact has no default export (a Dag or a function returning one)');
-  return validateDag(d);
+  // `processorParallelism` (sluice rescale) overrides what the artifact chose.
+  return applyParallelism(validateDag(d), config);
 }

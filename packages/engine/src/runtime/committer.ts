@@ -45,6 +45,18 @@ export class Committer {
     return last?.t;
   }
 
+  /**
+   * Commits the app's first checkpoint from saved state (a savepoint or another app's
+   * checkpoint, laid out for this plan): parts are staged and committed at t like any
+   * checkpoint, so executors restore it through the ordinary path.
+   */
+  async seed(t: number, parts: Array<{ name: string; bytes: Uint8Array }>, meta: Record<string, unknown>): Promise<void> {
+    const staged: CheckpointPart[] = [];
+    for (const p of parts) staged.push(await this.#writer.stage(t, p.name, p.bytes));
+    await this.#writer.commit(t, staged, { meta: { epoch: this.epoch, ...meta } });
+    this.#coord.committed(t);
+  }
+
   get lastCommitted(): number | undefined {
     return this.#coord?.lastCommitted;
   }

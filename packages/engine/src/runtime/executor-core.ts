@@ -22,7 +22,8 @@ export { decodeParts, encodeParts, executorPart } from './state-codec.js';
 /** The key of the blob versions record in an executor's checkpoint part (never a task name: NUL). */
 export const BLOB_PART_KEY = '\u0000blobs';
 /** The key of a task's keyed-state manifest in the executor's part (NUL: never a task name). */
-const keyedKey = (task: string): string => `${task}\u0000keyed`;
+export const KEYED_SUFFIX = '\u0000keyed';
+const keyedKey = (task: string): string => `${task}${KEYED_SUFFIX}`;
 /**
  * The part holding the executor's watermarks (task -> per input and its own), staged
  * beside its main part and only once some task has event time: an app without it pays

@@ -1,0 +1,156 @@
+import { type Storage } from '@sluice/storage-api';
+import { z } from 'zod';
+import { readJson, type JsonRouter } from '../cluster/http.js';
+import { parseBody } from '../cluster/schemas.js';
+import { MAX_PARALLELISM } from '../dsl/dag.js';
+import { EngineError } from '../errors.js';
+import { assertAuthorized, authorize, PERMISSION_MEANING, type AuthorizeOptions, type Permission } from '../security/authorize.js';
+import { principalLabel, type Principal } from '../security/principal.js';
+import { DAG_CONFIG_ID, type DagDescription } from '../observability/dag-describe.js';
+import { TASKS_RETAINED, TASKS_STORE } from './committer.js';
+import { captureCheckpoint } from './savepoint-capture.js';
+import { restoreConfigOf } from './savepoint-config.js';
+import { blobStoreOf, deleteSavepoint, headSavepoint, infoOf, listSavepoints, SAVEPOINT_BLOB_PREFIX, validateSavepointName, writeSavepoint, type SavepointInfo } from './savepoint-store.js';
+
+/** What the savepoint routes need of the master (its app registry and lifecycle). */
+export interface SavepointRouteDeps {
+  storage: Storage;
+  authz: () => AuthorizeOptions;
+  logger: { info(obj: object, msg: string): void };
+  /** The app's seed and config; APP_NOT_FOUND if unknown. */
+  app(appId: string): { seed: { appId: string; name: string; owner: string; acl: string[]; status: string }; config?: Record<string, unknown> };
+  kill(appId: string): Promise<unknown>;
+  submit(name: string, body: AsyncIterable<Uint8Array>, size: number | undefined, config: Record<string, unknown>, owner: string, acl: string[]): Promise<{ appId: string }>;
+  /** The jar the app runs (app.mjs). */
+  jarName: string;
+}
+
+const savepointBodySchema = z.object({ name: z.string().max(200).optional(), stop: z.boolean().optional() }).strict();
+const rescaleBodySchema = z.object({
+  parallelism: z.record(z.string().max(128), z.number().int().min(1).max(MAX_PARALLELISM)).refine((r) => Object.keys(r).length > 0, 'names at least one processor'),
+  name: z.string().max(200).optional(),
+}).strict();
+
+function assertSavepoint(who: Principal, info: SavepointInfo, perm: Permission, authz: AuthorizeOptions): void {
+  if (authorize(who, { appId: `savepoint:${info.name}`, owner: info.owner, acl: info.acl }, perm, authz)) return;
+  if (who.kind === 'anonymous') throw new EngineError('UNAUTHENTICATED', 'missing or invalid credentials');
+  throw new EngineError('FORBIDDEN', `${principalLabel(who)} has no ${PERMISSION_MEANING[perm].split(' (')[0]} access to savepoint ${info.name}`, { details: { savepoint: info.name, perm } });
+}
+
+/** A default name from the app id and the time (the savepoint alphabet has no '@'). */
+function defaultName(appId: string, tag: string): string {
+  return `${appId.replace(/@/g, '_').slice(0, 80)}-${tag}${Date.now().toString(36)}`;
+}
+
+/**
+ * Takes a savepoint of an app. With `stop`, the app is killed first and its checkpoint
+ * writer fenced (a higher epoch), so no commit can follow the one the savepoint holds:
+ * the saved time is the app's last committed output, and a restart from it publishes
+ * exactly what the app had staged up to it.
+ */
+async function takeSavepoint(deps: SavepointRouteDeps, appId: string, name: string, stop: boolean, owner: string, acl: string[]): Promise<SavepointInfo & { stopped: boolean }> {
+  validateSavepointName(name);
+  if (await blobStoreOf(deps.storage).head(SAVEPOINT_BLOB_PREFIX + name)) throw new EngineError('SAVEPOINT_INVALID', `a savepoint named ${name} exists already`, { details: { savepoint: name } });
+  const { seed } = deps.app(appId);
+  const app = await deps.storage.getAppStorage(appId);
+  if (!app) throw new EngineError('APP_NOT_FOUND', `app ${appId} has no store`);
+  try {
+    let stopped = false;
+    if (stop && seed.status === 'running') {
+      await deps.kill(appId);
+      const store = app.checkpoints(TASKS_STORE, { numRetained: TASKS_RETAINED });
+      await store.writer((await store.currentEpoch()) + 1);
+      stopped = true;
+    }
+    const sp = await captureCheckpoint(app);
+    const info = await writeSavepoint(deps.storage, name, sp, owner, acl);
+    deps.logger.info({ appId, savepoint: name, t: sp.t, size: info.size, stopped }, 'savepoint taken');
+    return { ...info, stopped };
+  } finally {
+    await app.close();
+  }
+}
+
+export function registerSavepointRoutes(r: JsonRouter, deps: SavepointRouteDeps): void {
+  const { storage, authz } = deps;
+  const assertApp = (who: Principal, appId: string, perm: Permission): ReturnType<SavepointRouteDeps['app']> => {
+    const e = deps.app(appId);
+    assertAuthorized(who, { appId, owner: e.seed.owner, acl: e.seed.acl }, perm, authz());
+    return e;
+  };
+  // Taking one reads the app's state (and --stop stops it): w on the app. It is owned like the app.
+  r.add('POST', '/apps/:id/savepoints', 'user', async (req, p, _u, who) => {
+    const b = parseBody(savepointBodySchema, await readJson(req, 64 * 1024), 'savepoint request');
+    const { seed } = assertApp(who, p.id!, 'w');
+    return takeSavepoint(deps, seed.appId, b.name ?? defaultName(seed.appId, 's'), b.stop ?? false, seed.owner, seed.acl);
+  });
+  r.add('GET', '/savepoints', 'user', async (_req, _p, _u, who) => ({
+    savepoints: (await listSavepoints(storage)).map(infoOf).filter((i) => authorize(who, { appId: `savepoint:${i.name}`, owner: i.owner, acl: i.acl }, 'r', authz())),
+  }));
+  r.add('GET', '/savepoints/:name', 'user', async (_req, p, _u, who) => {
+    const info = infoOf(await headSavepoint(storage, p.name!));
+    assertSavepoint(who, info, 'r', authz());
+    return info;
+  });
+  r.add('DELETE', '/savepoints/:name', 'user', async (_req, p, _u, who) => {
+    assertSavepoint(who, infoOf(await headSavepoint(storage, p.name!)), 'a', authz());
+    await deleteSavepoint(storage, p.name!);
+    deps.logger.info({ savepoint: p.name, by: principalLabel(who) }, 'savepoint deleted');
+    return { deleted: p.name };
+  });
+  // Stop with a savepoint, then the same artifact and config as a new app at the new parallelism.
+  r.add('POST', '/apps/:id/rescale', 'user', async (req, p, _u, who) => {
+    const b = parseBody(rescaleBodySchema, await readJson(req, 64 * 1024), 'rescale request');
+    const { seed, config } = assertApp(who, p.id!, 'w');
+    if (seed.status !== 'running') throw new EngineError('APP_STATE', `app ${seed.appId} is ${seed.status}: rescale stops a running app (submit --from-savepoint to start a stopped one)`);
+    const base = { ...(config ?? {}) };
+    const next = { ...base, startFrom: { savepoint: b.name ?? defaultName(seed.appId, 'r') }, processorParallelism: { ...(restoreConfigOf(base).processorParallelism ?? {}), ...b.parallelism } };
+    const app = await storage.getAppStorage(seed.appId);
+    if (!app) throw new EngineError('APP_NOT_FOUND', `app ${seed.appId} has no store`);
+    try {
+      // Before anything stops: every named processor exists in the DAG the app runs.
+      const dag = (await app.config.get(DAG_CONFIG_ID))?.value as DagDescription | undefined;
+      const known = new Set((dag?.processors ?? []).map((x) => x.name));
+      const unknown = dag ? Object.keys(b.parallelism).filter((n) => !known.has(n)) : [];
+      if (unknown.length > 0) throw new EngineError('UNKNOWN_PROCESSOR', `app ${seed.appId} has no processor ${unknown.join(', ')} (it has ${[...known].join(', ')})`, { details: { unknown } });
+      const jar = await app.jars.stat(deps.jarName);
+      if (!jar) throw new EngineError('APP_STATE', `app ${seed.appId} has no artifact to restart`);
+      const sp = await takeSavepoint(deps, seed.appId, next.startFrom.savepoint, true, seed.owner, seed.acl);
+      const started = await deps.submit(seed.name, await app.jars.get(deps.jarName), jar.size, next, seed.owner, seed.acl);
+      deps.logger.info({ from: seed.appId, appId: started.appId, savepoint: sp.name, parallelism: b.parallelism }, 'app rescaled');
+      return { from: seed.appId, appId: started.appId, savepoint: sp };
+    } finally {
+      await app.close();
+    }
+  });
+}
+
+/**
+ * The submit hook for `startFrom`: the caller needs r on the savepoint or on the app whose
+ * checkpoint it names; a time is resolved here to the newest retained checkpoint at or
+ * before it (then pinned in the config). Returns the config to store.
+ */
+export async function checkStartFrom(deps: SavepointRouteDeps, who: Principal, config: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const { startFrom } = restoreConfigOf(config);
+  if (!startFrom) return config;
+  if ('savepoint' in startFrom) {
+    assertSavepoint(who, infoOf(await headSavepoint(deps.storage, startFrom.savepoint)), 'r', deps.authz());
+    return config;
+  }
+  const { seed } = deps.app(startFrom.app);
+  assertAuthorized(who, { appId: seed.appId, owner: seed.owner, acl: seed.acl }, 'r', deps.authz());
+  const app = await deps.storage.getAppStorage(seed.appId);
+  if (!app) throw new EngineError('APP_NOT_FOUND', `app ${seed.appId} has no store`);
+  try {
+    const store = app.checkpoints(TASKS_STORE, { numRetained: TASKS_RETAINED });
+    const cp = startFrom.t !== undefined ? await store.get(startFrom.t) : await store.floor(startFrom.time!);
+    if (!cp) {
+      const retained = (await store.range(0, Number.MAX_SAFE_INTEGER, { limit: 10 })).map((c) => c.t);
+      const what = startFrom.t !== undefined ? `at ${startFrom.t}` : `at or before ${new Date(startFrom.time!).toISOString()} (${startFrom.time})`;
+      throw new EngineError('SAVEPOINT_NOT_FOUND', `app ${seed.appId} has no retained checkpoint ${what}; retained: ${retained.join(', ') || 'none'}`, { details: { appId: seed.appId, retained } });
+    }
+    return { ...config, startFrom: { ...startFrom, t: cp.t } };
+  } finally {
+    await app.close();
+  }
+}

@@ -1,0 +1,232 @@
+// Savepoints, start-from and rescale on a real local cluster (`sluice local`: master + 2
+// workers, executors as child processes): a keyed word count is rescaled 2 -> 4 -> 1 with
+// an executor SIGKILL in between and its committed output must equal the reference count.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readCommittedOutput } from '@sluice/engine';
+import { api, cli, Proc, referenceCount, waitFor, WORD_COUNT, writeClusterYaml, useLocalAdminToken, type TestJson } from './helpers/engine-cluster.js';
+
+let dir: string;
+let local: Proc;
+let addr: string;
+let base: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'sluice-e2e-savepoint-'));
+  writeClusterYaml(join(dir, 'cluster.yaml'));
+  local = Proc.start(['local', '-c', 'cluster.yaml', '--workers', '2'], { cwd: dir });
+  addr = (await local.line(/master on (\S+),/))[1]!;
+  base = `http://${addr}`;
+  useLocalAdminToken(dir);
+});
+
+afterAll(async () => {
+  await local?.stop();
+  if (dir && !process.env.SLUICE_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * `lines` lines of 8 words from a 3000-word vocabulary of letters only (the example's
+ * tokenizer drops digits): thousands of keys, spread over every key group.
+ */
+function writeWords(path: string, lines: number, seed: number): void {
+  let x = seed >>> 0;
+  const next = (): number => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+  const word = (n: number): string => {
+    let w = 'w';
+    for (let i = 0; i < 3; i++, n = Math.floor(n / 26)) w += String.fromCharCode(97 + (n % 26));
+    return w;
+  };
+  const out: string[] = [];
+  for (let i = 0; i < lines; i++) out.push(Array.from({ length: 8 }, () => word(next() % 3000)).join(' '));
+  writeFileSync(path, out.join('\n') + '\n');
+}
+
+const sluice = (args: string[]): ReturnType<typeof cli> => cli([...args, '--master', addr], dir);
+
+async function submit(input: string, output: string, extra: string[] = [], linesPerSec = 1500): Promise<string> {
+  const r = await sluice(['submit', WORD_COUNT, '--config', `input=${input}`, '--config', `output=${output}`, '--config', 'executors=2',
+    '--config', 'checkpointIntervalMs=300', '--config', `linesPerSec=${linesPerSec}`, '--config', 'parallelism=2', ...extra]);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout.trim();
+}
+
+const app = (id: string): Promise<TestJson> => api(base, 'GET', `/apps/${id}`);
+
+/** Waits until the app committed past `after` (at least `n` commits of this epoch) while running. */
+async function progressed(id: string, after: number, n = 2): Promise<number> {
+  return waitFor(`app ${id} to commit past ${after}`, 60_000, async () => {
+    const a = await app(id);
+    if (a.status !== 'running') throw new Error(`app ${id} is ${a.status}: ${a.error ?? ''}`);
+    const c = a.appMaster?.committed;
+    return a.appMaster?.phase === 'running' && c > after && (a.appMaster?.commits ?? 0) >= n ? (c as number) : undefined;
+  }, 200);
+}
+
+async function finished(id: string): Promise<TestJson> {
+  return waitFor(`app ${id} to finish`, 150_000, async () => {
+    const a = await app(id);
+    return ['running', 'pending'].includes(a.status) ? undefined : a;
+  }, 300);
+}
+
+/** The committed output of a file sink, only files of checkpoints <= t (what a savepoint at t covers). */
+function outputUpTo(out: string, t: number): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const f of readdirSync(out).filter((x) => x.startsWith('part-') && x.endsWith('.txt')).sort()) {
+    if (Number(f.slice(5, 20)) > t) continue;
+    for (const line of readFileSync(join(out, f), 'utf8').split('\n')) {
+      const tab = line.indexOf('\t');
+      if (tab > 0) m.set(line.slice(0, tab), line.slice(tab + 1));
+    }
+  }
+  return m;
+}
+
+describe('savepoints and rescale', () => {
+  it('rescales a keyed word count 2 -> 4 -> 1 with an executor SIGKILL between; the output equals the reference', async () => {
+    const input = join(dir, 'words-rescale.txt');
+    writeWords(input, 40_000, 5);
+    const output = join(dir, 'out-rescale');
+    const first = await submit(input, output, [], 800);
+    await progressed(first, 0);
+
+    const r1 = await sluice(['rescale', first, '--parallelism', 'split=4,count=4']);
+    expect(r1.code, r1.stderr).toBe(0);
+    const second = r1.stdout.trim();
+    expect(second).not.toBe(first);
+    const old = await app(first);
+    expect(old.status).toBe('killed');
+    const a2 = await app(second);
+    expect(a2.appMaster?.committed).toBeGreaterThan(0);
+
+    // Kill an executor of the rescaled app once it runs; it recovers from its own checkpoints.
+    const c2 = await progressed(second, a2.appMaster.committed as number);
+    const victim = (await app(second)).executors.find((e: TestJson) => e.role === 'executor');
+    expect(victim, 'an executor to kill').toBeDefined();
+    process.kill(victim.pid as number, 'SIGKILL');
+    await waitFor('the restart', 30_000, async () => ((await app(second)).epoch > a2.epoch ? true : undefined));
+    await progressed(second, c2, 1);
+
+    const r2 = await sluice(['rescale', second, '--parallelism', 'split=1,count=1', '--name', 'to-one']);
+    expect(r2.code, r2.stderr).toBe(0);
+    const third = r2.stdout.trim();
+    const sps = await sluice(['savepoints', 'list', '--json']);
+    expect(JSON.parse(sps.stdout).map((s: TestJson) => s.name)).toContain('to-one');
+
+    const end = await finished(third);
+    expect(end.status, end.error).toBe('stopped');
+    const reference = await referenceCount(readFileSync(input, 'utf8'));
+    expect(reference.size).toBeGreaterThan(2000);
+    expect(readCommittedOutput(output)).toEqual(reference);
+  }, 300_000);
+
+  it('a savepoint outlives its app (retention, delete); --from-savepoint restarts exactly from it', async () => {
+    const input = join(dir, 'words-sp.txt');
+    writeWords(input, 30_000, 9);
+    const outA = join(dir, 'out-sp-a');
+    const id = await submit(input, outA, [], 600);
+    await progressed(id, 0);
+    const s = await sluice(['savepoint', id, '--name', 'keep-me', '--json']);
+    expect(s.code, s.stderr).toBe(0);
+    const sp = JSON.parse(s.stdout) as { name: string; t: number };
+    expect(sp.name).toBe('keep-me');
+    const after = await app(id);
+    expect(after.status, 'a savepoint without --stop leaves the app running').toBe('running');
+    const at = after.appMaster.commits as number;
+    // More commits than the app retains (3): the checkpoint the savepoint came from is pruned.
+    await waitFor('retention to prune the saved checkpoint', 60_000, async () => {
+      const a = await app(id);
+      if (a.status !== 'running') throw new Error(`app ${id} ended (${a.status}) before the savepoint's checkpoint was pruned`);
+      return a.appMaster?.commits >= at + 5 ? true : undefined;
+    });
+    const taken = await sluice(['submit', WORD_COUNT, '--from-checkpoint', `${id}@${sp.t}`, '--config', `input=${input}`, '--config', 'output=/nonexistent']);
+    expect(taken.code, 'the checkpoint is gone').toBe(3);
+    expect(taken.stderr).toContain('SAVEPOINT_NOT_FOUND');
+    await api(base, 'POST', `/apps/${id}/kill`);
+    const del = await sluice(['delete', id]);
+    expect(del.code, del.stderr).toBe(0);
+
+    const outB = join(dir, 'out-sp-b');
+    const next = await submit(input, outB, ['--from-savepoint', 'keep-me']);
+    const end = await finished(next);
+    expect(end.status, end.error).toBe('stopped');
+    // What the first app committed up to t, then everything the second published.
+    const union = outputUpTo(outA, sp.t);
+    for (const [k, v] of readCommittedOutput(outB)) union.set(k, v);
+    expect(union).toEqual(await referenceCount(readFileSync(input, 'utf8')));
+  }, 180_000);
+
+  it('--from-checkpoint and --from-time start from a retained checkpoint; unmatched state is refused', async () => {
+    const input = join(dir, 'words-cp.txt');
+    writeWords(input, 30_000, 13);
+    const outA = join(dir, 'out-cp-a');
+    const id = await submit(input, outA, [], 600);
+    await progressed(id, 0);
+    // Killed right after reading its last commit: t stays among the 3 retained checkpoints.
+    const t = (await app(id)).appMaster.committed as number;
+    await api(base, 'POST', `/apps/${id}/kill`);
+
+    // A new artifact version whose keyed processor was renamed: its state has no home.
+    const renamed = join(dir, 'word-count-renamed.mjs');
+    writeFileSync(renamed, readFileSync(WORD_COUNT, 'utf8').replace(".count('count'", ".count('tally'"));
+    const refused = await sluice(['submit', renamed, '--from-time', new Date().toISOString(), '--from-app', id, '--config', `input=${input}`, '--config', `output=${join(dir, 'out-cp-x')}`]);
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stderr).toContain('STATE_UNMATCHED');
+    expect(refused.stderr).toContain('count');
+
+    const outB = join(dir, 'out-cp-b');
+    const next = await submit(input, outB, ['--from-checkpoint', `${id}@${t}`]);
+    const end = await finished(next);
+    expect(end.status, end.error).toBe('stopped');
+    const union = outputUpTo(outA, t);
+    for (const [k, v] of readCommittedOutput(outB)) union.set(k, v);
+    expect(union).toEqual(await referenceCount(readFileSync(input, 'utf8')));
+
+    // Dropped on request: the renamed app starts (its count starts empty).
+    const allowed = await sluice(['submit', renamed, '--from-checkpoint', `${id}@${t}`, '--allow-unmatched-state', '--config', `input=${input}`, '--config', `output=${join(dir, 'out-cp-y')}`]);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect((await sluice(['kill', allowed.stdout.trim()])).code).toBe(0);
+  }, 180_000);
+
+  it('bad savepoint names, ids and times are typed errors', async () => {
+    const bad = await sluice(['savepoint', 'no-such-app', '--name', 'x']);
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toContain('APP_NOT_FOUND');
+    const input = join(dir, 'words-bad.txt');
+    writeWords(input, 40_000, 3);
+    const id = await submit(input, join(dir, 'out-bad'), [], 400);
+    const name = await sluice(['savepoint', id, '--name', '../etc']);
+    expect(name.code).toBe(2);
+    expect(name.stderr).toContain('SAVEPOINT_INVALID');
+    const missing = await sluice(['submit', WORD_COUNT, '--from-savepoint', 'nope', '--config', `input=${input}`, '--config', 'output=/x']);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain('SAVEPOINT_NOT_FOUND');
+    const notTime = await sluice(['submit', WORD_COUNT, '--from-checkpoint', `${id}@soon`, '--config', `input=${input}`, '--config', 'output=/x']);
+    expect(notTime.code).toBe(2);
+    expect(notTime.stderr).toContain('BAD_REQUEST');
+    const two = await sluice(['submit', WORD_COUNT, '--from-savepoint', 'a', '--from-time', '5', '--from-app', id]);
+    expect(two.code).toBe(2);
+    const noApp = await sluice(['submit', WORD_COUNT, '--from-checkpoint', 'ghost@5', '--config', `input=${input}`, '--config', 'output=/x']);
+    expect(noApp.code).toBe(3);
+    expect(noApp.stderr).toContain('APP_NOT_FOUND');
+    const del = await sluice(['savepoints', 'delete', 'nope']);
+    expect(del.code).toBe(3);
+    const proc = await sluice(['rescale', id, '--parallelism', 'nosuch=2']);
+    expect(proc.code, proc.stderr).toBe(2);
+    expect(proc.stderr).toContain('UNKNOWN_PROCESSOR');
+    expect((await app(id)).status, 'a refused rescale leaves the app running').toBe('running');
+    const syntax = await sluice(['rescale', id, '--parallelism', 'split']);
+    expect(syntax.code).toBe(2);
+    expect((await sluice(['kill', id])).code).toBe(0);
+  }, 150_000);
+});
