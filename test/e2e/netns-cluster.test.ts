@@ -73,11 +73,17 @@ if (!leg.run) {
         return a.status === 'stopped' || (a.appMaster?.committed ?? -1) > committed ? a : undefined;
       }, 500);
 
-    const ended = (appId: string): Promise<TestJson> =>
-      waitFor(`app ${appId} to end`, 120_000, async () => {
-        const a = await c.status(appId);
-        return ['running', 'pending'].includes(a.status) ? undefined : a;
-      }, 700);
+    const ended = async (appId: string): Promise<TestJson> => {
+      let last: TestJson;
+      try {
+        return await waitFor(`app ${appId} to end`, 120_000, async () => {
+          last = await c.status(appId);
+          return ['running', 'pending'].includes(last.status) ? undefined : last;
+        }, 700);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last)}`, { cause: err });
+      }
+    };
 
     it('runs an app whose executors talk to each other and to the store across hosts', async () => {
       try {
