@@ -91,22 +91,24 @@ if (!leg.run) {
         if (a.status !== 'running' && a.status !== 'pending') throw new Error(`app ${a.status}: ${a.error}`);
         return (a.appMaster?.committed ?? -1) > 0 ? true : undefined;
       }, 300);
+      const kills: string[] = [];
+      const deadline = Date.now() + 90_000;
       let writerError: unknown;
       const writer = (async () => {
         while (written < all.length) {
           await writeBatch();
           await new Promise((r) => setTimeout(r, BATCH_EVERY_MS));
         }
+        // The streams end (and the app finishes) only after the kills: a loaded box recovers slowly.
+        while (kills.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
         for (const s of STREAMS) await c.xAdd(s, '*', { eof: '1' });
       })().catch((err: unknown) => {
         writerError = err;
       });
 
-      const kills: string[] = [];
       let lastCommitted = -1;
       let lastKill = 0;
       let last: unknown;
-      const deadline = Date.now() + 90_000;
       for (let i = 0; i < 400 && kills.length < 3 && Date.now() < deadline; i++) {
         await new Promise((r) => setTimeout(r, 250));
         const a = await api(base, 'GET', `/apps/${appId}`);
