@@ -219,6 +219,29 @@ if (!leg.run) {
       expect((await failure(s.onStop!(ctxOf('out.0', 1)))).code).toBe('SINK_AUTH_FAILED');
     });
 
+    it('a role with only INSERT/UPDATE on the tables works (the progress table made by a DBA); without INSERT it is SINK_AUTH_FAILED at start', async () => {
+      const name = await table(true);
+      await pg.sql("CREATE ROLE writer LOGIN PASSWORD 'writer-pw'");
+      await pg.sql(`GRANT SELECT, INSERT, UPDATE ON ${name}, sluice_sink_progress TO writer`);
+      await pg.sql('CREATE ROLE reader LOGIN PASSWORD \'reader-pw\'');
+      await pg.sql(`GRANT SELECT ON ${name}, sluice_sink_progress TO reader`);
+      // PostgreSQL 15 grants no CREATE on schema public: the sink must not need it
+      expect((await pg.sql<{ ok: boolean }>("SELECT has_schema_privilege('writer', 'public', 'CREATE') AS ok")).rows[0]!.ok).toBe(false);
+      const w = connectors.postgresSink({ url: pg.url({ user: 'writer', password: 'writer-pw' }), table: name, columns: ['word', 'n'], key: ['word'] })();
+      const c = ctxOf('out.0', 1, 'app-priv');
+      await w.onStart!(c);
+      w.onNext([['p', 1]], 10, c);
+      w.onClock!(100, c);
+      await w.onCommit!(100, c);
+      await w.onStop!(c);
+      expect(await rows(name)).toEqual([['p', 1]]);
+      const r = connectors.postgresSink({ url: pg.url({ user: 'reader', password: 'reader-pw' }), table: name, columns: ['word', 'n'], key: ['word'] })();
+      const err = await failure(r.onStart!(ctxOf('out.0', 1, 'app-priv2')));
+      expect(err.code).toBe('SINK_AUTH_FAILED');
+      expect(err.message).toMatch(/permission denied for table .*42501/);
+      await failure(r.onStop!(c));
+    });
+
     it('a dead server: retries with back-off within the budget, then SINK_UNAVAILABLE', async () => {
       const s = connectors.postgresSink({ url: `postgres://postgres:x@127.0.0.1:1/postgres`, table: 't', columns: ['word', 'n'], retry: { initialDelayMs: 50, maxDelayMs: 200, budgetMs: 1_000 } })();
       const t0 = Date.now();

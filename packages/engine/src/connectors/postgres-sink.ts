@@ -250,11 +250,16 @@ class PostgresSinkTask implements Task {
   /** Once per task: the progress table exists, the target table fits the columns and key, and this epoch holds the progress row. */
   #whenReady(): Promise<void> {
     this.#ready ??= this.#session!.run('connect and check the table', async (c) => {
-      await c.query('BEGIN');
-      // Concurrent CREATE TABLE IF NOT EXISTS can still collide on the type name: serialise it.
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.o.progressTable]);
-      await c.query(this.sql.createProgress);
-      await c.query('COMMIT');
+      // Created only when missing: CREATE … IF NOT EXISTS needs the CREATE privilege on the
+      // schema even when the table exists (a DBA may have made it for a role without it).
+      const exists = await c.query<{ r: string | null }>('SELECT to_regclass($1)::text AS r', [this.sql.progressName]);
+      if (exists.rows[0]?.r == null) {
+        await c.query('BEGIN');
+        // Concurrent CREATE TABLE IF NOT EXISTS can still collide on the type name: serialise it.
+        await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.o.progressTable]);
+        await c.query(this.sql.createProgress);
+        await c.query('COMMIT');
+      }
       // Plans (does not run) one INSERT: a missing table or column, or a key without a
       // unique index, fails here at start rather than at the first commit.
       await c.query(this.sql.probe, this.o.columns.map(() => null));

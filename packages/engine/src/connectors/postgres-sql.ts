@@ -38,6 +38,8 @@ export interface SinkSql {
   readonly rowsPerStatement: number;
   /** Plans the INSERT without running it: fails on a missing table/column or a key without a unique index. */
   readonly probe: string;
+  /** The progress table's quoted name (for to_regclass). */
+  readonly progressName: string;
   readonly createProgress: string;
   readonly claim: string;
   readonly lockProgress: string;
@@ -75,6 +77,7 @@ export function buildSinkSql(o: { table: string; columns: string[]; key?: string
     insert,
     rowsPerStatement,
     probe: `EXPLAIN ${insert(1)}`,
+    progressName: progress,
     createProgress:
       `CREATE TABLE IF NOT EXISTS ${progress} (app text NOT NULL, task text NOT NULL, epoch bigint NOT NULL, ` +
       `last_t bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (app, task))`,
