@@ -1,7 +1,8 @@
 // A keyed word count from three Redis streams (connectors.redisStreamSource, two source tasks)
 // on a real local cluster (`sluice local`: master + 2 workers, executors as child processes),
-// into the file sink, while a writer keeps appending and executors are SIGKILLed about every
-// 2 s; end markers close the streams. The committed output must equal the reference exactly.
+// into the file sink, while a writer keeps appending, executors are SIGKILLed about every 2 s
+// and redis-server is SIGKILLed and restarted once; end markers close the streams. The
+// committed output must equal the reference exactly.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -60,7 +61,7 @@ if (!leg.run) {
     if (dir && !process.env.SLUICE_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
   });
 
-  describe('Redis streams → keyed word count → file sink, executors killed with SIGKILL', () => {
+  describe('Redis streams → keyed word count → file sink, executors and redis-server killed with SIGKILL', () => {
     it('commits exactly the reference count', async (t) => {
       t.onTestFailed(() => {
         failed = true;
@@ -94,9 +95,15 @@ if (!leg.run) {
       const kills: string[] = [];
       const deadline = Date.now() + 90_000;
       let writerError: unknown;
+      // The Redis outage below pauses the writer between batches: a batch in flight when the
+      // server dies could be applied without its reply, and a retry would then duplicate it.
+      let gate: Promise<void> = Promise.resolve();
+      let inFlight: Promise<void> = Promise.resolve();
       const writer = (async () => {
         while (written < all.length) {
-          await writeBatch();
+          await gate;
+          inFlight = writeBatch();
+          await inFlight;
           await new Promise((r) => setTimeout(r, BATCH_EVERY_MS));
         }
         // The streams end (and the app finishes) only after the kills: a loaded box recovers slowly.
@@ -109,6 +116,7 @@ if (!leg.run) {
       let lastCommitted = -1;
       let lastKill = 0;
       let last: unknown;
+      let redisOutage = '';
       for (let i = 0; i < 400 && kills.length < 3 && Date.now() < deadline; i++) {
         await new Promise((r) => setTimeout(r, 250));
         const a = await api(base, 'GET', `/apps/${appId}`);
@@ -117,6 +125,21 @@ if (!leg.run) {
         const committed = a.appMaster?.committed ?? -1;
         // Kill only after progress since the last kill, so the run always moves forward.
         if (Date.now() - lastKill < 2000 || committed <= lastCommitted || a.appMaster?.phase !== 'running') continue;
+        if (kills.length === 1 && !redisOutage) {
+          // Once, between executor kills: redis-server SIGKILLed and back 1.5 s later, within the
+          // source's retry budget (AOF: what was acknowledged survives).
+          let open!: () => void;
+          gate = new Promise((r) => (open = r));
+          await inFlight.catch(() => undefined);
+          await redis.kill();
+          await new Promise((r) => setTimeout(r, 1500));
+          await redis.start();
+          redisOutage = `redis@${written}`;
+          open();
+          lastKill = Date.now();
+          lastCommitted = committed;
+          continue;
+        }
         const candidates = (a.executors as Array<{ role: string; pid: number }>).filter((e) => e.role === 'executor');
         if (candidates.length === 0) continue;
         const victim = candidates[Math.floor(Math.random() * candidates.length)]!;
@@ -132,6 +155,7 @@ if (!leg.run) {
       await writer;
       expect(writerError).toBeUndefined();
       expect(kills.length, `kills: ${kills.join(', ')}; app: ${JSON.stringify(last)}`).toBeGreaterThanOrEqual(3);
+      expect(redisOutage).not.toBe('');
       // at least one kill while the writer was still appending
       expect(kills.some((k) => Number(k.split('@')[1]) < LINES), kills.join(', ')).toBe(true);
 
