@@ -6,6 +6,20 @@ import { WindowOperator, type WindowFunction, type WindowOutput } from '../src/s
 import { InputWatermarks } from '../src/runtime/watermark.js';
 import { encodeWatermark, FrameDecoder, FrameKind } from '../src/runtime/framing.js';
 import { isEngineError } from '../src/errors.js';
+import { timestampTask } from '../src/runtime/watermark-assigner.js';
+import type { EventTimeContext } from '../src/runtime/watermark.js';
+import type { TaskContext } from '../src/dsl/task.js';
+
+/** A context that records what an assigner emits, in order. */
+function recorder(): { ctx: TaskContext; log: Array<[string, unknown, number, boolean?]> } {
+  const log: Array<[string, unknown, number, boolean?]> = [];
+  const ctx = {
+    processor: 'stamp', taskId: 'stamp.0',
+    emit: (values: unknown[], ts: number) => void log.push(['data', values, ts]),
+    emitWatermark: (wm: number, ts: number, idle = false) => void log.push(['wm', wm, ts, idle]),
+  } as unknown as EventTimeContext;
+  return { ctx, log };
+}
 
 const count: WindowFunction = { add: (a) => ((a as number | undefined) ?? 0) + 1, merge: (a, b) => (a as number) + (b as number), result: (a) => a };
 const list: WindowFunction = {
@@ -125,6 +139,54 @@ describe('window operator', () => {
     const r = out();
     again.onWatermark(19, r);
     expect(r.results.map((x) => x.key).sort()).toEqual(['a', 'b']);
+  });
+});
+
+describe('timestamp assigner', () => {
+  it('splits batches at fixed record positions: the same watermarks however the input is batched', () => {
+    const ts = [5, 3, 9, 8, 20, 1, 22, 30];
+    const run = (batches: number[][]): Array<[string, unknown, number, boolean?]> => {
+      const t = timestampTask((v) => v as number, { maxOutOfOrdernessMs: 2, watermarkEveryRecords: 3 });
+      const { ctx, log } = recorder();
+      for (const b of batches) t.onNext(b, 100, ctx);
+      // Flatten data so only the positions of the watermarks matter.
+      const flat: Array<[string, unknown, number, boolean?]> = [];
+      for (const e of log) if (e[0] === 'data') for (const v of e[1] as number[]) flat.push(['v', v, 0]); else flat.push(e);
+      return flat;
+    };
+    const one = run([ts]);
+    expect(one).toEqual([['v', 5, 0], ['v', 3, 0], ['v', 9, 0], ['wm', 6, 100, false], ['v', 8, 0], ['v', 20, 0], ['v', 1, 0], ['wm', 17, 100, false], ['v', 22, 0], ['v', 30, 0]]);
+    expect(run([[5], [3, 9, 8, 20], [1, 22], [30]])).toEqual(one);
+  });
+
+  it('snapshot/restore continues the record count; end of input passes +Infinity; a bad time is EVENT_TIME_INVALID', () => {
+    const a = timestampTask((v) => v as number, { maxOutOfOrdernessMs: 0, watermarkEveryRecords: 2 });
+    const r1 = recorder();
+    a.onNext([10], 1, r1.ctx);
+    const b = timestampTask((v) => v as number, { maxOutOfOrdernessMs: 0, watermarkEveryRecords: 2 });
+    void b.restore!(JSON.parse(JSON.stringify(a.snapshot!())), r1.ctx);
+    const r2 = recorder();
+    b.onNext([12], 2, r2.ctx);
+    expect(r2.log).toEqual([['data', [12], 2], ['wm', 11, 2, false]]);
+    b.onWatermark!(Infinity, 3, r2.ctx);
+    b.onWatermark!(Infinity, 4, r2.ctx);
+    expect(r2.log.filter((e) => e[0] === 'wm').at(-1)).toEqual(['wm', Infinity, 3, false]);
+    expect(r2.log.filter((e) => e[1] === Infinity)).toHaveLength(1);
+    expect(() => b.onNext(['x'], 5, r2.ctx)).toThrow(expect.objectContaining({ code: 'EVENT_TIME_INVALID' }) as Error);
+  });
+
+  it('goes idle after idleTimeoutMs of processing time with the watermark its records allow, active again on the next record', () => {
+    const t = timestampTask((v) => v as number, { maxOutOfOrdernessMs: 5, watermarkEveryRecords: 100, idleTimeoutMs: 50 });
+    const { ctx, log } = recorder();
+    t.onNext([40, 30], 1000, ctx);
+    t.onProcessingTime!(1049, ctx);
+    expect(log.filter((e) => e[0] === 'wm')).toEqual([]);
+    t.onProcessingTime!(1050, ctx);
+    expect(log.at(-1)).toEqual(['wm', 34, 1050, true]);
+    t.onProcessingTime!(2000, ctx); // already idle: nothing more
+    expect(log.filter((e) => e[0] === 'wm')).toHaveLength(1);
+    t.onNext([41], 2001, ctx);
+    expect(log.slice(-2)).toEqual([['wm', 34, 2001, false], ['data', [41], 2001]]);
   });
 });
 
