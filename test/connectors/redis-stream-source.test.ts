@@ -341,6 +341,9 @@ if (!leg.run) {
       expect(String(bad({ url: redis.url, stream: 's', streams: ['t'] }))).toMatch(/exactly one of stream or streams/);
       expect(String(bad({ url: redis.url, stream: 's', retry: { maxElapsedMs: -1 } }))).toMatch(/redisStreamSource\.retry\.maxElapsedMs/);
       expect(isEngineError(bad({ url: redis.url }), 'CONFIG_INVALID')).toBe(true);
+      // a key that is not a stream: refused at open, not retried
+      await c.set('not-a-stream', 'x');
+      await expect(source({ url: redis.url, stream: 'not-a-stream' })).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/WRONGTYPE/) });
     });
   });
 }
