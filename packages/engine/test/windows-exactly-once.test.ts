@@ -13,6 +13,10 @@ import { fileSource } from '../src/connectors/file-source.js';
 import { InProcessApp } from '../src/runtime/in-process.js';
 import { MetricsRegistry } from '../src/observability/metrics-registry.js';
 import { registerEventTimeMetrics } from '../src/runtime/watermark-metrics.js';
+import { TASKS_STORE } from '../src/runtime/committer.js';
+import { watermarkPart } from '../src/runtime/executor-core.js';
+import { decodeState } from '../src/runtime/state-codec.js';
+import type { WatermarkSnapshot } from '../src/runtime/watermark.js';
 import { committedLines, makeEvents, referenceWindowCount, writeEvents, type Ev } from '../../../test/e2e/helpers/event-time-data.js';
 
 const dirs: string[] = [];
@@ -60,6 +64,7 @@ describe('event-time windows, exactly once in one process', () => {
       const late = join(dir, 'late');
       const store = await memoryApp(`win-${process.pid}-${String(crash)}`);
       let epoch = 1;
+      let committedWm = -Infinity;
       if (crash) {
         const first = new InProcessApp({ dag: app(input, out, late), app: store, epoch: epoch++, intervalMs: 50, batchSize: 173 });
         await first.start();
@@ -67,10 +72,21 @@ describe('event-time windows, exactly once in one process', () => {
         while (first.committer.commits < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
         await first.stop();
         expect(first.committer.commits).toBeGreaterThanOrEqual(3);
+        // The committed checkpoint holds the window tasks' watermarks (its own part, exec-0.wm).
+        const t = first.committer.lastCommitted!;
+        const cp = store.checkpoints(TASKS_STORE);
+        expect((await cp.get(t))?.parts.map((p) => p.name)).toContain(watermarkPart(0));
+        const wms = decodeState(await cp.readPart(t, watermarkPart(0))) as Record<string, WatermarkSnapshot>;
+        committedWm = Number(wms['counts.0']?.watermark);
+        expect(Number.isFinite(committedWm)).toBe(true);
       }
       const run = new InProcessApp({ dag: app(input, out, late), app: store, epoch, intervalMs: 50, batchSize: 256 });
       await run.start();
-      if (crash) expect(run.restoredFrom).toBeDefined();
+      if (crash) {
+        expect(run.restoredFrom).toBeDefined();
+        // Restored, never below what the checkpoint held.
+        expect([...run.core.runners.values()].find((r) => r.meta.name === 'counts.0')!.watermarks.watermark).toBeGreaterThanOrEqual(committedWm);
+      }
       await run.waitFinished(60_000);
       const registry = new MetricsRegistry();
       for (const r of run.core.runners.values()) registerEventTimeMetrics(registry, r, { processor: r.meta.processor, task: r.meta.name });
