@@ -1,7 +1,7 @@
 import { isStorageError, type AppStorage, type Checkpoint } from '@sluice/storage-api';
 import { EngineError } from '../errors.js';
-import { HeapKeyedState, type KeyedStateManifest } from '../state/heap-state.js';
-import { splitByKeyGroup } from '../state/redistribute.js';
+import type { KeyedStateManifest } from '../state/heap-state.js';
+import { splitSegments } from '../state/redistribute.js';
 import { TASKS_STORE, TASKS_RETAINED } from './committer.js';
 import { BLOB_PART_KEY, KEYED_SUFFIX } from './executor-core.js';
 import type { SavepointData, SavepointProcessor } from './savepoint-format.js';
@@ -73,11 +73,9 @@ async function captureOne(app: AppStorage, cp: Checkpoint): Promise<SavepointDat
     const { p } = procOf(name);
     if (maxParallelism !== undefined && m.maxParallelism !== maxParallelism) throw new EngineError('INTERNAL', `checkpoint ${cp.t}: tasks disagree on maxParallelism (${maxParallelism}, ${m.maxParallelism})`);
     maxParallelism = m.maxParallelism;
-    const backend = new HeapKeyedState(m.maxParallelism);
-    for (const n of m.tables) backend.table(n);
-    for (const s of m.segments) backend.apply({ ...s, parts: [...s.parts] }, await Promise.all(s.parts.map((n) => store.readPart(cp.t, n))));
-    const split = splitByKeyGroup(backend);
-    backend.close();
+    const segments: Uint8Array[][] = [];
+    for (const seg of m.segments) segments.push(await Promise.all(seg.parts.map((n) => store.readPart(cp.t, n))));
+    const split = splitSegments(segments, m.maxParallelism);
     const cur = p.keyed ?? { tables: [], groups: new Map<number, Uint8Array>(), entries: 0 };
     // Tasks of one processor may have created their tables in another order: the union.
     for (const n of split.tables) if (!cur.tables.includes(n)) cur.tables.push(n);

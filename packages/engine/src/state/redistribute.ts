@@ -1,6 +1,5 @@
 import { EngineError } from '../errors.js';
 import { keyGroupOf, keyGroupRange, type StateKey } from './key-groups.js';
-import type { HeapKeyedState } from './heap-state.js';
 import { decodeSegment, SegmentEncoder } from './segment-codec.js';
 
 /**
@@ -22,25 +21,60 @@ export interface KeyGroupSplit {
   entries: number;
 }
 
-/** Cuts a task's live keyed state (deleted and expired entries dropped) into key groups. */
-export function splitByKeyGroup(backend: HeapKeyedState): KeyGroupSplit {
-  const mp = backend.maxParallelism;
+/**
+ * Cuts a task's keyed state, given as its checkpoint's segments (oldest first, each a list
+ * of parts), into key groups: later copies win, deletions and expired entries are dropped.
+ * Decodes straight into one Map per table (no restore into a backend: no segment
+ * bookkeeping), then encodes one segment per group.
+ */
+export function splitSegments(segments: Uint8Array[][], maxParallelism: number, now = Date.now()): KeyGroupSplit {
+  const tables: string[] = [];
+  const vals: Array<Map<StateKey, unknown>> = [];
+  const exps: Array<Map<StateKey, number>> = [];
+  for (const parts of segments) {
+    for (const bytes of parts) {
+      decodeSegment(bytes, (names, tis, keys, vs, es) => {
+        const idx = names.map((n) => {
+          let i = tables.indexOf(n);
+          if (i < 0) {
+            i = tables.push(n) - 1;
+            vals.push(new Map());
+            exps.push(new Map());
+          }
+          return i;
+        });
+        for (let i = 0; i < keys.length; i++) {
+          const ti = idx[tis[i]!]!;
+          const k = keys[i]!;
+          if (vs[i] === undefined) {
+            vals[ti]!.delete(k);
+            exps[ti]!.delete(k);
+            continue;
+          }
+          vals[ti]!.set(k, vs[i]);
+          if (es[i] !== 0) exps[ti]!.set(k, es[i]!);
+          else exps[ti]!.delete(k);
+        }
+      });
+    }
+  }
   const rows = new Map<number, { tis: number[]; keys: StateKey[]; vals: unknown[]; exps: number[] }>();
   let entries = 0;
-  for (const t of backend.tables) {
-    for (const k of t.keys()) {
-      const e = t.entry(k)!;
-      const kg = keyGroupOf(k, mp);
+  for (let ti = 0; ti < tables.length; ti++) {
+    const ex = exps[ti]!;
+    for (const [k, v] of vals[ti]!) {
+      const exp = ex.size === 0 ? 0 : (ex.get(k) ?? 0);
+      if (exp !== 0 && exp <= now) continue;
+      const kg = keyGroupOf(k, maxParallelism);
       let r = rows.get(kg);
       if (!r) rows.set(kg, (r = { tis: [], keys: [], vals: [], exps: [] }));
-      r.tis.push(t.ti);
+      r.tis.push(ti);
       r.keys.push(k);
-      r.vals.push(e.v);
-      r.exps.push(e.exp);
+      r.vals.push(v);
+      r.exps.push(exp);
       entries++;
     }
   }
-  const tables = backend.tables.map((t) => t.name);
   const groups = new Map<number, Uint8Array>();
   for (const [kg, r] of rows) {
     const enc = new SegmentEncoder(tables, GROUP_PART_BYTES);
