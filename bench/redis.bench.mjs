@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants, mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
@@ -20,7 +20,7 @@ import { report } from './lib.mjs';
 const args = process.argv.slice(2);
 const at = args.indexOf('--entries');
 const ENTRIES = at >= 0 ? Number(args[at + 1]) : Number(process.env.SLUICE_BENCH_REDIS_ENTRIES ?? 200_000);
-const ROUNDS = 3;
+const ROUNDS = 5;
 const COUNT = 1000;
 
 function redisBinary() {
@@ -84,8 +84,17 @@ const ctx = {
   emit() {},
 };
 
-async function rawXread(c, stream, n) {
+/** Runs fn; returns entries/s (wall) and this process's CPU µs per entry (user + system: steadier on a shared box). */
+async function measure(n, fn) {
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
+  await fn();
+  const wall = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { rate: (n * 1000) / wall, cpuUsPerEntry: (cpu.user + cpu.system) / n };
+}
+
+async function rawXread(c, stream, n) {
   let id = '0-0';
   let got = 0;
   let bytes = 0;
@@ -97,12 +106,10 @@ async function rawXread(c, stream, n) {
     id = r[0].messages[r[0].messages.length - 1].id;
   }
   if (bytes === 0) throw new Error('raw read nothing');
-  return (got * 1000) / (performance.now() - t0);
 }
 
 async function viaSource(url, stream, n, field) {
   const src = connectors.redisStreamSource({ url, stream, count: COUNT, ...(field ? { field } : {}) })();
-  const t0 = performance.now();
   await src.open(ctx, undefined);
   let got = 0;
   // as the engine's source loop: read(1000), then yield (setImmediate) or wait briefly when empty
@@ -112,9 +119,7 @@ async function viaSource(url, stream, n, field) {
     got += v.length;
     await new Promise((r) => (v.length ? setImmediate(r) : setTimeout(r, 1)));
   }
-  const rate = (got * 1000) / (performance.now() - t0);
   await src.close();
-  return rate;
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -135,15 +140,20 @@ try {
   const field = [];
   const records = [];
   for (let r = 0; r < ROUNDS; r++) {
-    raw.push(await rawXread(c, stream, ENTRIES));
-    field.push(await viaSource(redis.url, stream, ENTRIES, 'line'));
-    records.push(await viaSource(redis.url, stream, ENTRIES, undefined));
+    raw.push(await measure(ENTRIES, () => rawXread(c, stream, ENTRIES)));
+    field.push(await measure(ENTRIES, () => viaSource(redis.url, stream, ENTRIES, 'line')));
+    records.push(await measure(ENTRIES, () => viaSource(redis.url, stream, ENTRIES, undefined)));
   }
   c.destroy();
-  const notes = `${ENTRIES} entries of ~60 B, COUNT ${COUNT}, median of ${ROUNDS} alternating rounds, ${cpus().length} cpus; raw rounds ${raw.map(Math.round).join('/')}`;
+  const rates = (xs) => median(xs.map((x) => x.rate));
+  const cpus_ = (xs) => median(xs.map((x) => x.cpuUsPerEntry));
+  const notes = `${ENTRIES} entries of ~60 B, COUNT ${COUNT}, median of ${ROUNDS} alternating rounds, ${cpus().length} cpus, load ${loadavg()[0].toFixed(1)}; raw rounds ${raw.map((x) => Math.round(x.rate)).join('/')}`;
+  const base = 'raw node-redis XREAD COUNT 1000 loop';
   const lines = [
-    report({ name: 'redisStreamSource read (field: line)', value: median(field), unit: 'entries/s', baseline: 'raw node-redis XREAD COUNT 1000 loop', baselineValue: median(raw), goal: '>= 0.7x', notes }),
-    report({ name: 'redisStreamSource read ({ stream, id, fields } records)', value: median(records), unit: 'entries/s', baseline: 'raw node-redis XREAD COUNT 1000 loop', baselineValue: median(raw), goal: '>= 0.7x', notes }),
+    report({ name: 'redisStreamSource read (field: line)', value: rates(field), unit: 'entries/s', baseline: base, baselineValue: rates(raw), goal: '>= 0.7x', notes }),
+    report({ name: 'redisStreamSource read ({ stream, id, fields } records)', value: rates(records), unit: 'entries/s', baseline: base, baselineValue: rates(raw), goal: '>= 0.7x', notes }),
+    report({ name: 'redisStreamSource CPU per entry (field: line)', value: cpus_(field), unit: 'µs/entry', baseline: base, baselineValue: cpus_(raw), higherIsBetter: false, notes: 'this process only (the source loop and its reader), informative' }),
+    report({ name: 'redisStreamSource CPU per entry (records)', value: cpus_(records), unit: 'µs/entry', baseline: base, baselineValue: cpus_(raw), higherIsBetter: false, notes: 'this process only (the source loop and its reader), informative' }),
   ];
   const file = join(dirname(fileURLToPath(import.meta.url)), 'results', 'redis-latest.json');
   await mkdir(dirname(file), { recursive: true });
