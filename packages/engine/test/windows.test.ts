@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { windows } from '../src/dsl/windows.js';
-import { dag } from '../src/dsl/dag.js';
+import { dag, validateDag } from '../src/dsl/dag.js';
 import { HeapKeyedState } from '../src/state/heap-state.js';
 import { WindowOperator, type WindowFunction, type WindowOutput } from '../src/state/window-operator.js';
 import { InputWatermarks } from '../src/runtime/watermark.js';
@@ -223,6 +223,7 @@ describe('DSL', () => {
     const s = d.source('s', () => ({ open() {}, read: () => null, position: () => 0 })).withTimestamps((v) => Number(v), { maxOutOfOrdernessMs: 5 });
     s.groupBy((v) => v).window(windows.tumbling(10), { lateOutput: 'late' }).count('c');
     expect(() => d.sideOutput('nope')).toThrow(/no side output/);
+    expect(() => validateDag(d)).toThrow(/side output "late" of c is never read/);
     expect(d.sideOutput('late').from).toBe('c');
     expect(() => s.withTimestamps((v) => Number(v), { maxOutOfOrdernessMs: -1 })).toThrow(/maxOutOfOrdernessMs/);
     expect(() => s.groupBy((v) => v).window(windows.tumbling(10), { allowedLatenessMs: 1.5 })).toThrow(/allowedLatenessMs/);

@@ -284,6 +284,10 @@ export function validateDag(d: unknown): Dag {
   for (const p of d.processors.values()) {
     if (p.kind === 'task' && !inputs.get(p.name)) throw new EngineError('DAG_INVALID', `dag ${d.name}: processor ${p.name} has no input`);
   }
+  for (const [port, from] of d.sideOutputs) {
+    // Late records sent to an output nobody reads would be lost without a trace.
+    if (!d.edges.some((e) => e.from === from && e.port === port)) throw new EngineError('DAG_INVALID', `dag ${d.name}: side output ${JSON.stringify(port)} of ${from} is never read (use dag.sideOutput(${JSON.stringify(port)}).sink(...))`);
+  }
   const cycle = findCycle(d);
   if (cycle) throw new EngineError('DAG_CYCLE', `dag ${d.name}: has a cycle: ${cycle.join(' -> ')}`, { details: { cycle } });
   return d;
