@@ -84,6 +84,7 @@ if (!leg.run) {
    */
   async function chaos(appId: string, opts: { executorKills: number; until: () => boolean }): Promise<string[]> {
     const kills: string[] = [];
+    let last: TestJson;
     let lastCommitted = -1;
     let lastKill = 0;
     let pgRestart: Promise<void> | undefined;
@@ -91,6 +92,9 @@ if (!leg.run) {
     for (let i = 0; i < 600 && (kills.filter((k) => k.startsWith('executor')).length < opts.executorKills || !pgRestart) && Date.now() < deadline && !opts.until(); i++) {
       await new Promise((r) => setTimeout(r, 250));
       const a = await api(base, 'GET', `/apps/${appId}`);
+      last = a;
+      // pending: between attempts after a kill; anything else has ended
+      if (a.status === 'pending') continue;
       if (a.status !== 'running') break;
       const committed = a.appMaster?.committed ?? -1;
       if (Date.now() - lastKill < 2000 || committed <= lastCommitted || a.appMaster?.phase !== 'running') continue;
@@ -116,6 +120,8 @@ if (!leg.run) {
       }
     }
     await pgRestart;
+    // what the app looked like at the end, for the assertion messages
+    kills.push(`app ${String(last?.status)} epoch ${String(last?.epoch)} ${String(last?.lastFailure?.reason ?? last?.error ?? '')}`.trim());
     return kills;
   }
 

@@ -90,7 +90,8 @@ export function parsePostgresSinkOptions(input: unknown): Options {
 /**
  * Exactly-once PostgreSQL sink. Each value becomes one row: an array (positional, one value
  * per column) or an object (by column name; missing columns are NULL), after `row` if given.
- * With `key`, rows are upserted (INSERT … ON CONFLICT (key) DO UPDATE), else appended.
+ * With `key`, rows are upserted (INSERT … ON CONFLICT (key) DO UPDATE), else appended; every
+ * row of one key must then reach the same sink task (tasks commit independently).
  */
 export function postgresSink(options: PostgresSinkOptions): TaskFactory {
   const o = parsePostgresSinkOptions(options);
