@@ -5,9 +5,12 @@
  * restarted on the same port and data directory.
  *
  * Persistence: `--save ''` (no RDB snapshots: they fork, and a fork on a shared 2-core box adds
- * seconds of jitter) and `--appendonly yes --appendfsync everysec`: every acknowledged write is
- * in the AOF (written before the reply), so a SIGKILLed server comes back with its streams,
- * which is what the source's replay and recovery tests need.
+ * seconds of jitter) and `--appendonly yes --appendfsync always`: every acknowledged write is
+ * in the AOF before its reply, so a SIGKILLed server comes back with its streams, which is what
+ * the source's replay and recovery tests need. (`everysec` is not enough: while a background
+ * fsync is slow, redis postpones the AOF write up to 2 s but still replies, and a SIGKILL then
+ * loses acknowledged entries; seen here on the loaded disk.) The directory is on /dev/shm when
+ * writable, as etcd's, so the per-write fsync costs nothing and survives the process.
  *
  * Missing binary: `redisAvailable()` says so; `redisLeg()` turns that into a loud NOT RUN, or a
  * failure when SLUICE_REQUIRE_REDIS=1 (CI sets it), as the etcd leg does.
@@ -144,6 +147,15 @@ async function answers(port: number): Promise<boolean> {
   });
 }
 
+function defaultParent(): string {
+  try {
+    accessSync('/dev/shm', fsConstants.W_OK);
+    return '/dev/shm';
+  } catch {
+    return tmpdir();
+  }
+}
+
 /** Starts redis-server; resolves once it answers PING. Rejects (after cleanup) with the log tail. */
 export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisHandle> {
   const bin = findBinary('redis-server');
@@ -160,12 +172,12 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisHan
 
 async function startOnce(bin: string, opts: StartRedisOptions): Promise<RedisHandle> {
   const t0 = performance.now();
-  const dir = mkdtempSync(join(opts.tmpParent ?? tmpdir(), 'sluice-redis-'));
+  const dir = mkdtempSync(join(opts.tmpParent ?? defaultParent(), 'sluice-redis-'));
   const port = await freePort();
   const logFile = join(dir, 'redis.log');
   const args = [
     '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--logfile', logFile, '--daemonize', 'no',
-    '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec',
+    '--save', '', '--appendonly', 'yes', '--appendfsync', 'always',
     ...(opts.password ? ['--requirepass', opts.password] : []),
     ...(opts.args ?? []),
   ];
