@@ -55,7 +55,8 @@ export interface KeyedTask {
   onStop?(ctx: KeyedContext): void | Promise<void>;
 }
 
-class Scope {
+/** The key of the record (or timer) being processed, as given and as state stores it. */
+export class Scope {
   key: unknown = undefined;
   sk: StateKey = '';
   set(k: unknown): void {
@@ -66,7 +67,7 @@ class Scope {
 
 const empty: readonly unknown[] = Object.freeze([]);
 
-function keyedState(backend: HeapKeyedState, scope: Scope): KeyedState {
+export function keyedState(backend: HeapKeyedState, scope: Scope): KeyedState {
   const cache = new Map<string, unknown>();
   const once = <T>(kind: string, name: string, make: (t: Table) => T): T => {
     const id = `${kind}:${name}`;
