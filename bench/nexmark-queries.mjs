@@ -107,6 +107,40 @@ function auctionJoin(onBid, merge) {
   }, merge);
 }
 
+/** Flink's DDL: WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND. */
+const OUT_OF_ORDERNESS_MS = 4000;
+const TEN_S = 10_000;
+const stamped = (s, name) => s.withTimestamps((e) => e.dateTime, { maxOutOfOrdernessMs: OUT_OF_ORDERNESS_MS, name });
+/**
+ * q7's windows: SQL's tumbling 10 s window [s, e) for the max, but the join takes bids in
+ * [e - 10 s, e] (BETWEEN is inclusive): so each window also holds the bids at exactly e,
+ * as [s, e + 1); a bid at a multiple of 10 s is in two of them.
+ */
+const q7Windows = {
+  kind: 'tumbling',
+  merging: false,
+  assign(ts) {
+    const own = Math.floor(ts / TEN_S) * TEN_S;
+    return ts % TEN_S === 0 ? [[ts - TEN_S, ts + 1], [own, own + TEN_S + 1]] : [[own, own + TEN_S + 1]];
+  },
+};
+
+/**
+ * q7's accumulator, small whatever the window holds: the max of the bids not on a multiple
+ * of 10 s and the bids at it, plus the few bids exactly on one (the window's start or end,
+ * told apart once the window's bounds are known).
+ */
+const q7Aggregate = {
+  create: () => ({ maxInside: -1, atMax: [], onTheTens: [] }),
+  add(acc, b) {
+    if (b.dateTime % TEN_S === 0) return { ...acc, onTheTens: [...acc.onTheTens, b] };
+    if (b.price > acc.maxInside) return { ...acc, maxInside: b.price, atMax: [b] };
+    if (b.price === acc.maxInside) return { ...acc, atMax: [...acc.atMax, b] };
+    return acc;
+  },
+  result: (acc) => acc,
+};
+
 const QUERIES = {
   q0: (s, sink) => s.process('q0', select((e) => (isBid(e) ? { auction: e.auction, bidder: e.bidder, price: e.price, dateTime: e.dateTime, extra: e.extra } : undefined)), sink.opts).sink('out', sink.factory, sink.opts),
   q1: (s, sink) => s.process('q1', select((e) => (isBid(e) ? { auction: e.auction, bidder: e.bidder, price: euro(e.price), dateTime: e.dateTime, extra: e.extra } : undefined)), sink.opts).sink('out', sink.factory, sink.opts),
@@ -147,6 +181,44 @@ const QUERIES = {
     .reduce('avgPerCategory', (x, y) => ({ category: x.category, sum: x.sum + y.sum, count: x.count + y.count }), sink.opts)
     .map('avg', ([k, acc]) => [String(k), Math.trunc(acc.sum / acc.count)], sink.opts)
     .sink('out', sink.factory, sink.opts),
+  q5: (s, sink, { windows }) => stamped(s.filter('bids', isBid, sink.opts), 'stamp')
+    .groupBy((b) => b.auction)
+    .window(windows.sliding(TEN_S, 2000))
+    .count('bidsPerAuction', sink.opts)
+    // Stage 2: all counts of one window meet in one task (key: its start), stamped at its end.
+    // One watermark step fires windows in key order, not time order; at the end of input it
+    // fires every open one (ends up to size + out-of-orderness apart): the bound covers that.
+    .withTimestamps((r) => r.end - 1, { maxOutOfOrdernessMs: TEN_S + OUT_OF_ORDERNESS_MS, name: 'stampCounts' })
+    .groupBy((r) => r.start)
+    .window(windows.tumbling(2000))
+    .process('hottest', (w) => {
+      let max = 0;
+      for (const r of w.elements) if (r.value > max) max = r.value;
+      return w.elements.filter((r) => r.value >= max).map((r) => ({ auction: r.key, num: r.value }));
+    }, sink.opts)
+    .flatMap('rows', (r) => r.value, sink.opts)
+    .sink('out', sink.factory, sink.opts),
+  q7: (s, sink) => stamped(s.process('bids', select((e) => (isBid(e) ? { auction: e.auction, bidder: e.bidder, price: e.price, dateTime: e.dateTime, extra: e.extra } : undefined)), sink.opts), 'stamp')
+    .groupBy(() => 0)
+    .window(q7Windows)
+    .aggregate('highestBid', q7Aggregate, { parallelism: 1 })
+    .flatMap('rows', (r) => {
+      // Bids at a multiple of 10 s are the window's first (its max counts them) or the ones at its end (they only join).
+      const { maxInside, atMax, onTheTens } = r.value;
+      let max = maxInside;
+      for (const b of onTheTens) if (b.dateTime === r.start && b.price > max) max = b.price;
+      return [...atMax.filter((b) => b.price === max), ...onTheTens.filter((b) => b.price === max)];
+    }, sink.opts)
+    .sink('out', sink.factory, sink.opts),
+  q8: (s, sink, { windows }) => stamped(s.filter('personsAndAuctions', (e) => e.type !== 'bid', sink.opts), 'stamp')
+    .groupBy((e) => (e.type === 'person' ? e.id : e.seller))
+    .window(windows.tumbling(TEN_S))
+    .process('newSellers', (w) => {
+      const p = w.elements.find((e) => e.type === 'person');
+      return p && w.elements.some((e) => e.type === 'auction') ? [{ id: p.id, name: p.name, stime: w.start }] : [];
+    }, sink.opts)
+    .flatMap('rows', (r) => r.value, sink.opts)
+    .sink('out', sink.factory, sink.opts),
   q9: (s, sink) => s
     .filter('auctionsAndBids', (e) => e.type !== 'person', sink.opts)
     .groupBy((e) => (e.type === 'auction' ? e.id : e.auction))
@@ -160,6 +232,12 @@ const QUERIES = {
     }), sink.opts)
     .sink('out', sink.factory, sink.opts),
   q10: (s, sink) => s.process('q10', select((e) => (isBid(e) ? { auction: e.auction, bidder: e.bidder, price: e.price, dateTime: e.dateTime, extra: e.extra, dt: day(e.dateTime), hm: hourMinute(e.dateTime) } : undefined)), sink.opts).sink('out', sink.factory, sink.opts),
+  q11: (s, sink, { windows }) => stamped(s.filter('bids', isBid, sink.opts), 'stamp')
+    .groupBy((b) => b.bidder)
+    .window(windows.session(TEN_S))
+    .count('sessions', sink.opts)
+    .map('rows', (r) => ({ bidder: r.key, bid_count: r.value, starttime: r.start, endtime: r.end }), sink.opts)
+    .sink('out', sink.factory, sink.opts),
   q13: (s, sink) => {
     // The bounded side input of nexmark-flink's SideInputGenerator: rows "i,i" for i < 10000.
     const side = new Map(Array.from({ length: 10_000 }, (_, i) => [i, String(i)]));
@@ -288,5 +366,5 @@ export default function nexmarkApp(sluice, config) {
   });
   const d = dag(`nexmark-${config.query}`, { checkpointIntervalMs: num(config.checkpointIntervalMs, 1000) });
   const s = d.source('events', source, { parallelism });
-  return build(s, { factory: connectors.fileSink({ dir: config.output }), opts: { parallelism } });
+  return build(s, { factory: connectors.fileSink({ dir: config.output }), opts: { parallelism } }, sluice);
 }

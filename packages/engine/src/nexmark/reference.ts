@@ -82,10 +82,37 @@ const windowsOfSize = (ts: number, size: number, slide: number): number[] => {
   return starts;
 };
 
+/**
+ * The stateless queries as one function per bid (undefined: filtered out), so a reference
+ * can also be computed while streaming (bench runs of millions of events).
+ */
+export const ROW_REFERENCES: Record<string, (b: Bid) => unknown> = {
+  q0: (b) => ({ auction: b.auction, bidder: b.bidder, price: b.price, dateTime: b.dateTime, extra: b.extra }),
+  q1: (b) => ({ auction: b.auction, bidder: b.bidder, price: euro(b.price), dateTime: b.dateTime, extra: b.extra }),
+  q2: (b) => (b.auction % 123 === 0 ? { auction: b.auction, price: b.price } : undefined),
+  q10: (b) => ({ auction: b.auction, bidder: b.bidder, price: b.price, dateTime: b.dateTime, extra: b.extra, dt: day(b.dateTime), hm: hourMinute(b.dateTime) }),
+  // The side input of nexmark-flink's SideInputGenerator: rows "i,i" for i < 10000.
+  q13: (b) => ({ auction: b.auction, bidder: b.bidder, price: b.price, dateTime: b.dateTime, value: String(b.auction % 10_000) }),
+  q14: (b) => {
+    if (!(euro(b.price) > 1_000_000 && euro(b.price) < 50_000_000)) return undefined;
+    const h = new Date(b.dateTime).getUTCHours();
+    const bidTimeType = h >= 8 && h <= 18 ? 'dayTime' : h <= 6 || h >= 20 ? 'nightTime' : 'otherTime';
+    return { auction: b.auction, bidder: b.bidder, price: euro(b.price), bidTimeType, dateTime: b.dateTime, extra: b.extra, c_counts: b.extra.split('c').length - 1 };
+  },
+  q21: (b) => {
+    const m = /(?:&|^)channel_id=([^&]*)/.exec(b.url);
+    const known = CHANNEL_IDS[b.channel.toLowerCase()];
+    if (known === undefined && !m) return undefined;
+    return { auction: b.auction, bidder: b.bidder, price: b.price, channel: b.channel, channel_id: known ?? m![1]! };
+  },
+  q22: (b) => {
+    const parts = b.url.split('/');
+    return { auction: b.auction, bidder: b.bidder, price: b.price, channel: b.channel, dir1: parts[3] ?? null, dir2: parts[4] ?? null, dir3: parts[5] ?? null };
+  },
+};
+const CHANNEL_IDS: Record<string, string> = { apple: '0', google: '1', facebook: '2', baidu: '3' };
+
 export const REFERENCES: Record<string, { kind: QueryKind; ref: Ref }> = {
-  q0: { kind: 'append', ref: (es) => bidsOf(es).map((b) => ({ auction: b.auction, bidder: b.bidder, price: b.price, dateTime: b.dateTime, extra: b.extra })) },
-  q1: { kind: 'append', ref: (es) => bidsOf(es).map((b) => ({ auction: b.auction, bidder: b.bidder, price: euro(b.price), dateTime: b.dateTime, extra: b.extra })) },
-  q2: { kind: 'append', ref: (es) => bidsOf(es).filter((b) => b.auction % 123 === 0).map((b) => ({ auction: b.auction, price: b.price })) },
   q3: {
     kind: 'append',
     ref: (es) => {
@@ -182,11 +209,11 @@ export const REFERENCES: Record<string, { kind: QueryKind; ref: Ref }> = {
       return upsert(m);
     },
   },
-  q10: { kind: 'append', ref: (es) => bidsOf(es).map((b) => ({ auction: b.auction, bidder: b.bidder, price: b.price, dateTime: b.dateTime, extra: b.extra, dt: day(b.dateTime), hm: hourMinute(b.dateTime) })) },
   q11: {
     kind: 'append',
     ref: (es) => {
-      // SESSION(10 s) per bidder: a bid joins the session if it is less than 10 s after its last bid.
+      // SESSION(10 s) per bidder: a bid joins the session if it is at most 10 s after its last
+      // bid (windows [t, t + 10 s) that touch merge, as in Flink's TimeWindow.intersects).
       const out: unknown[] = [];
       for (const [bidder, bids] of groupBy(bidsOf(es), (b) => b.bidder)) {
         const ts = bids.map((b) => b.dateTime).sort((x, y) => x - y);
@@ -194,7 +221,7 @@ export const REFERENCES: Record<string, { kind: QueryKind; ref: Ref }> = {
         let last = first;
         let n = 0;
         for (const t of ts) {
-          if (t >= last + TEN_S) {
+          if (t > last + TEN_S) {
             out.push({ bidder, bid_count: n, starttime: first, endtime: last + TEN_S });
             first = t;
             n = 0;
@@ -206,15 +233,6 @@ export const REFERENCES: Record<string, { kind: QueryKind; ref: Ref }> = {
       }
       return out;
     },
-  },
-  q13: { kind: 'append', ref: (es) => bidsOf(es).map((b) => ({ auction: b.auction, bidder: b.bidder, price: b.price, dateTime: b.dateTime, value: String(b.auction % 10_000) })) },
-  q14: {
-    kind: 'append',
-    ref: (es) => bidsOf(es).filter((b) => euro(b.price) > 1_000_000 && euro(b.price) < 50_000_000).map((b) => {
-      const h = new Date(b.dateTime).getUTCHours();
-      const bidTimeType = h >= 8 && h <= 18 ? 'dayTime' : h <= 6 || h >= 20 ? 'nightTime' : 'otherTime';
-      return { auction: b.auction, bidder: b.bidder, price: euro(b.price), bidTimeType, dateTime: b.dateTime, extra: b.extra, c_counts: b.extra.split('c').length - 1 };
-    }),
   },
   q15: { kind: 'upsert', ref: (es) => upsert(new Map([...groupBy(bidsOf(es), (b) => day(b.dateTime))].map(([d, bids]) => [d, rankedCounts(bids)]))) },
   q16: {
@@ -262,27 +280,6 @@ export const REFERENCES: Record<string, { kind: QueryKind; ref: Ref }> = {
       return out;
     },
   },
-  q21: {
-    kind: 'append',
-    ref: (es) => {
-      const ids: Record<string, string> = { apple: '0', google: '1', facebook: '2', baidu: '3' };
-      const out: unknown[] = [];
-      for (const b of bidsOf(es)) {
-        const m = /(?:&|^)channel_id=([^&]*)/.exec(b.url);
-        const known = ids[b.channel.toLowerCase()];
-        if (known === undefined && !m) continue;
-        out.push({ auction: b.auction, bidder: b.bidder, price: b.price, channel: b.channel, channel_id: known ?? m![1]! });
-      }
-      return out;
-    },
-  },
-  q22: {
-    kind: 'append',
-    ref: (es) => bidsOf(es).map((b) => {
-      const parts = b.url.split('/');
-      return { auction: b.auction, bidder: b.bidder, price: b.price, channel: b.channel, dir1: parts[3] ?? null, dir2: parts[4] ?? null, dir3: parts[5] ?? null };
-    }),
-  },
 };
 
 export function q9Row(a: Auction, b: Bid): Record<string, unknown> {
@@ -296,6 +293,20 @@ export function q20Row(b: Bid, a: Auction): Record<string, unknown> {
   return {
     auction: b.auction, bidder: b.bidder, price: b.price, channel: b.channel, url: b.url, bid_dateTime: b.dateTime, bid_extra: b.extra,
     itemName: a.itemName, description: a.description, initialBid: a.initialBid, reserve: a.reserve, auction_dateTime: a.dateTime, expires: a.expires, seller: a.seller, category: a.category, auction_extra: a.extra,
+  };
+}
+
+for (const [name, row] of Object.entries(ROW_REFERENCES)) {
+  REFERENCES[name] = {
+    kind: 'append',
+    ref: (es) => {
+      const out: unknown[] = [];
+      for (const b of bidsOf(es)) {
+        const r = row(b);
+        if (r !== undefined) out.push(r);
+      }
+      return out;
+    },
   };
 }
 
