@@ -181,7 +181,13 @@ try {
     queries: results,
     notRun: nexmark.NEXMARK_QUERIES.filter((q) => q.sluice !== true).map((q) => ({ query: q.name, why: q.sluice, flinkPerCore: q.flinkPerCore })),
   };
-  writeFileSync(join(here, 'results', 'nexmark-latest.json'), JSON.stringify(file, null, 2) + '\n');
+  // A run of some queries (--queries) keeps the other queries' rows of an earlier run over as many events.
+  const path = join(here, 'results', 'nexmark-latest.json');
+  if (arg('queries', undefined) !== undefined && existsSync(path)) {
+    const prev = JSON.parse(readFileSync(path, 'utf8'));
+    if (prev.events === EVENTS) file.queries = [...prev.queries.filter((q) => !QUERIES.includes(q.query)), ...results].sort((x, y) => Number(x.query.slice(1)) - Number(y.query.slice(1)));
+  }
+  writeFileSync(path, JSON.stringify(file, null, 2) + '\n');
   process.stdout.write(`wrote bench/results/nexmark-latest.json (${results.length} queries)\n`);
 } finally {
   local.kill('SIGTERM');
