@@ -27,6 +27,7 @@ function setup() {
       log.push(`stage ${t} ${JSON.stringify(schedule.versionsAt(t))}`);
     },
     forwardClock() {},
+    forwardWatermark() {},
     blobCap: () => schedule.cap(),
     blobSwitchesIn: (lo, hi) => schedule.between(lo, hi),
     applyBlobSwitch(runner, sw) {
