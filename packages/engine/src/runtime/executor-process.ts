@@ -45,7 +45,9 @@ export class ExecutorProcess {
       socket,
       isAppMasterMessage,
       (m) => {
-        this.#queue = this.#queue.then(() => this.#onControl(m)).catch((err: unknown) => this.fatal(err));
+        // Once failing, nothing queued behind the failure runs: a `stop` after a failed
+        // `commit` must not report a clean stop (the AppMaster restarts from the fatal).
+        this.#queue = this.#queue.then(() => (this.#failing ? undefined : this.#onControl(m))).catch((err: unknown) => this.fatal(err));
       },
       () => {
         if (this.#failing) return;
