@@ -4,6 +4,7 @@ import { dag, validateDag } from '../src/dsl/dag.js';
 import { HeapKeyedState } from '../src/state/heap-state.js';
 import { WindowOperator, type WindowFunction, type WindowOutput } from '../src/state/window-operator.js';
 import { InputWatermarks } from '../src/runtime/watermark.js';
+import { ClockService } from '../src/runtime/clock-service.js';
 import { encodeWatermark, FrameDecoder, FrameKind } from '../src/runtime/framing.js';
 import { isEngineError } from '../src/errors.js';
 import { timestampTask } from '../src/runtime/watermark-assigner.js';
@@ -203,6 +204,20 @@ describe('watermarks', () => {
     expect(restored.watermark).toBe(100);
     // Restored: input 1 is still idle, so input 2 alone moves the task.
     expect(restored.apply(2, { watermark: 200, idle: false })).toEqual({ watermark: 200, idle: false, advanced: true });
+  });
+
+  it('the clock service keeps the app watermark: the min over the tasks that report one, monotone per task', () => {
+    const c = new ClockService(new Map([['src.0', []], ['stamp.0', ['src.0']], ['win.0', ['stamp.0']]]));
+    expect(c.appWatermark()).toBeUndefined();
+    c.update('src.0', 100);
+    c.update('stamp.0', 100, undefined, 50);
+    c.update('win.0', 100, undefined, 40);
+    expect(c.appWatermark()).toBe(40);
+    c.update('win.0', 120, undefined, 30); // a stale report does not move it back
+    c.update('stamp.0', 120, undefined, 70);
+    expect(c.appWatermark()).toBe(40);
+    c.update('win.0', 130, undefined, 60);
+    expect(c.appWatermark()).toBe(60);
   });
 
   it('WATERMARK frames round-trip, ±Infinity included', () => {

@@ -92,6 +92,7 @@ export class AppMaster {
     registry?.gaugeFn('sluice_app_checkpoint_commit_ms', 'First part staged to commit of the last committed checkpoint (ms)', {}, () => cp('commitMs'));
     registry?.gaugeFn('sluice_app_state_entries', 'Live keyed-state entries at the last committed checkpoint', {}, () => cp('stateEntries'));
     registry?.gaugeFn('sluice_app_min_clock', 'App min-clock (ms)', {}, () => (this.#clock ? this.#clock.appMinClock() : 0));
+    registry?.gaugeFn('sluice_app_watermark_ms', 'App event-time watermark: min over the tasks that have one (ms; 0 before any)', {}, () => this.#clock?.appWatermark() ?? 0);
     // Validated at submit against the cluster's limit; the floor guards old seeds.
     const executors = Math.max(1, Math.floor(Number(loaded.config.executors ?? 2)) || 2);
     this.plan = new ExecutionPlan(loaded.dag, executors);
@@ -327,7 +328,7 @@ export class AppMaster {
         break;
       case 'status':
         for (const s of m.tasks) {
-          this.#clock.update(s.task, s.clock, s.pendingMin);
+          this.#clock.update(s.task, s.clock, s.pendingMin, s.watermark);
           this.#messages[s.task] = s.messages;
         }
         if (m.blobs) this.#blobs?.perExecutor.set(conn.executor, m.blobs);

@@ -9,6 +9,8 @@ export class ClockService {
   readonly #upstream: Map<string, string[]>;
   readonly #clock = new Map<string, number>();
   readonly #pending = new Map<string, number>();
+  /** Event time: each task's watermark, for the tasks that have one (finite). */
+  readonly #watermark = new Map<string, number>();
 
   /** upstream: task id → ids of the tasks that feed it (sources map to []). */
   constructor(upstream: Map<string, string[]>, start = 0) {
@@ -17,8 +19,9 @@ export class ClockService {
   }
 
   /** Reported clocks only move forward; a stale report (reordered) is ignored. */
-  update(taskId: string, clock: number, pendingMin?: number): void {
+  update(taskId: string, clock: number, pendingMin?: number, watermark?: number): void {
     if (!this.#upstream.has(taskId)) return;
+    if (watermark !== undefined && watermark > (this.#watermark.get(taskId) ?? -Infinity)) this.#watermark.set(taskId, watermark);
     if (clock > (this.#clock.get(taskId) ?? -Infinity)) this.#clock.set(taskId, clock);
     if (pendingMin === undefined) this.#pending.delete(taskId);
     else this.#pending.set(taskId, pendingMin);
@@ -36,6 +39,16 @@ export class ClockService {
     let m = Infinity;
     for (const id of this.#upstream.keys()) m = Math.min(m, this.taskMinClock(id));
     return m === Infinity ? 0 : m;
+  }
+
+  /**
+   * The app's event-time watermark: the min over the tasks that report one (tasks before
+   * any withTimestamps have none). Undefined until one does.
+   */
+  appWatermark(): number | undefined {
+    let m: number | undefined;
+    for (const w of this.#watermark.values()) if (m === undefined || w < m) m = w;
+    return m;
   }
 
   clocks(): Record<string, number> {

@@ -16,6 +16,8 @@ export interface TaskStatus {
   clock: number;
   pendingMin?: number;
   messages: number;
+  /** The task's event-time watermark, when it has a finite one. */
+  watermark?: number;
 }
 
 /** What one executor's share of a checkpoint cost (summed over executors by the AppMaster). */

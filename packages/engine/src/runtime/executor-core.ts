@@ -497,12 +497,13 @@ export class ExecutorCore implements RunnerHost, SourceHost, EventTimeDelivery {
   }
 
   /** Per-task clocks and counters for the AppMaster's clock service and metrics. */
-  status(): Array<{ task: string; clock: number; pendingMin?: number; messages: number }> {
-    const out: Array<{ task: string; clock: number; pendingMin?: number; messages: number }> = [];
+  status(): Array<{ task: string; clock: number; pendingMin?: number; messages: number; watermark?: number }> {
+    const out: Array<{ task: string; clock: number; pendingMin?: number; messages: number; watermark?: number }> = [];
     for (const s of this.sources) out.push({ task: s.meta.name, clock: s.clock, messages: s.messagesOut });
     for (const r of this.runners.values()) {
       const p = r.pendingMin();
-      out.push({ task: r.meta.name, clock: r.inputClock, messages: r.messagesIn, ...(p === undefined ? {} : { pendingMin: p }) });
+      const w = r.watermarks.watermark;
+      out.push({ task: r.meta.name, clock: r.inputClock, messages: r.messagesIn, ...(p === undefined ? {} : { pendingMin: p }), ...(Number.isFinite(w) ? { watermark: w } : {}) });
     }
     return out;
   }
