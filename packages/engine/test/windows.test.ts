@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { windows } from '../src/dsl/windows.js';
-import { dag, validateDag } from '../src/dsl/dag.js';
+import { dag, validateDag, type Stream } from '../src/dsl/dag.js';
+import type { WindowedStream } from '../src/dsl/windows-stream.js';
 import { HeapKeyedState } from '../src/state/heap-state.js';
 import { WindowOperator, type WindowFunction, type WindowOutput } from '../src/state/window-operator.js';
 import { InputWatermarks } from '../src/runtime/watermark.js';
@@ -10,6 +11,7 @@ import { isEngineError } from '../src/errors.js';
 import { timestampTask } from '../src/runtime/watermark-assigner.js';
 import type { EventTimeContext } from '../src/runtime/watermark.js';
 import type { TaskContext } from '../src/dsl/task.js';
+import type { EventTimeTask } from '../src/runtime/watermark.js';
 
 /** A context that records what an assigner emits, in order. */
 function recorder(): { ctx: TaskContext; log: Array<[string, unknown, number, boolean?]> } {
@@ -244,3 +246,36 @@ describe('DSL', () => {
     expect(() => s.groupBy((v) => v).window(windows.tumbling(10), { allowedLatenessMs: 1.5 })).toThrow(/allowedLatenessMs/);
   });
 });
+
+describe('window aggregates through the DSL', () => {
+  /** Builds `window(assigner).<agg>` and runs its task: records at -Infinity, then the end of input. */
+  function results(assigner: ReturnType<typeof windows.tumbling>, agg: (w: WindowedStream<Stream>) => void, recs: Rec[]): unknown[] {
+    const d = dag('agg');
+    const keyed = d.source('s', () => ({ open() {}, read: () => null, position: () => 0 })).withTimestamps((v) => (v as Rec).t, { maxOutOfOrdernessMs: 0 }).groupBy((v) => (v as Rec).k);
+    agg(keyed.window(assigner));
+    const task = d.processors.get('w')!.task!() as EventTimeTask;
+    const out: unknown[] = [];
+    let wm = -Infinity;
+    const ctx = { emit: (v: unknown[]) => void out.push(...v), get watermark() { return wm; }, logger: { warn() {} } } as unknown as TaskContext;
+    task.onNext(recs, 1, ctx);
+    wm = Infinity;
+    task.onWatermark!(Infinity, 2, ctx);
+    return out.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+  }
+  const recs: Rec[] = [{ k: 'a', t: 1 }, { k: 'a', t: 4 }, { k: 'a', t: 12 }, { k: 'b', t: 2 }];
+
+  it('sum, reduce, aggregate and process per tumbling window', () => {
+    expect(results(windows.tumbling(10), (w) => w.sum('w', (v) => (v as Rec).t), recs)).toEqual([
+      { key: 'a', start: 0, end: 10, value: 5 }, { key: 'a', start: 10, end: 20, value: 12 }, { key: 'b', start: 0, end: 10, value: 2 }]);
+    expect(results(windows.tumbling(10), (w) => w.reduce('w', (a, v) => ({ k: (a as Rec).k, t: Math.max((a as Rec).t, (v as Rec).t) })), recs).map((r) => (r as { value: Rec }).value.t)).toEqual([4, 12, 2]);
+    const avg = { create: () => ({ n: 0, s: 0 }), add: (a: unknown, v: unknown) => ({ n: (a as { n: number }).n + 1, s: (a as { s: number }).s + (v as Rec).t }), result: (a: unknown) => (a as { s: number }).s / (a as { n: number }).n };
+    expect(results(windows.tumbling(10), (w) => w.aggregate('w', avg), recs).map((r) => (r as { value: number }).value)).toEqual([2.5, 12, 2]);
+    expect(results(windows.tumbling(10), (w) => w.process('w', ({ key, start, elements }) => `${String(key)}@${start}:${elements.length}`), recs).map((r) => (r as { value: string }).value)).toEqual(['a@0:2', 'a@10:1', 'b@0:1']);
+  });
+
+  it('sessions merge sums; an aggregate without merge is refused for sessions', () => {
+    expect(results(windows.session(5), (w) => w.sum('w', (v) => (v as Rec).t), [{ k: 'a', t: 1 }, { k: 'a', t: 10 }, { k: 'a', t: 6 }])).toEqual([{ key: 'a', start: 1, end: 15, value: 17 }]);
+    expect(() => results(windows.session(5), (w) => w.aggregate('w', { create: () => 0, add: (a) => a, result: (a) => a }), recs)).toThrow(/session windows need merge/);
+  });
+});
+
