@@ -2,7 +2,7 @@
 // the new parallelism restores is exactly the keys the router sends it, and the matching
 // rules refuse what cannot move.
 import { describe, expect, it } from 'vitest';
-import { dag } from '../../packages/engine/src/dsl/dag.js';
+import { dag, validateDag } from '../../packages/engine/src/dsl/dag.js';
 import { SegmentEncoder, decodeSegment } from '../../packages/engine/src/state/segment-codec.js';
 import { keyGroupOf, taskOfKeyGroup } from '../../packages/engine/src/state/key-groups.js';
 import { segmentForTask, splitSegments } from '../../packages/engine/src/state/redistribute.js';
@@ -74,13 +74,13 @@ function savepoint(over: Partial<SavepointData> = {}): SavepointData {
   };
 }
 
-function wordCount(p: { split?: number; count?: number; lines?: number; out?: number; countName?: string } = {}): ReturnType<typeof dag> {
+function wordCount(p: { split?: number; count?: number; lines?: number; out?: number; countName?: string; countUid?: string } = {}): ReturnType<typeof dag> {
   const src = (): { open(): void; read(): null; position(): null } => ({ open() {}, read: () => null, position: () => null });
   return dag('wc', {})
     .source('lines', src, { parallelism: p.lines ?? 1 })
     .flatMap('split', (l: string) => l.split(' '), { parallelism: p.split ?? 2 })
     .groupBy((w) => w)
-    .count(p.countName ?? 'count', { parallelism: p.count ?? 2 })
+    .count(p.countName ?? 'count', { parallelism: p.count ?? 2, ...(p.countUid ? { uid: p.countUid } : {}) })
     .sink('out', () => ({ onNext() {} }), { parallelism: p.out ?? 1 });
 }
 
@@ -118,6 +118,9 @@ describe('savepoint format and matching rules', () => {
   });
 
   it('refuses what cannot move: unmatched state, a source or operator state at another parallelism, other key groups', () => {
+    const refuse2 = (sp: SavepointData, d: ReturnType<typeof dag>, code: string): void => {
+      expect(() => planSeed(sp, new ExecutionPlan(d, 2), { allowUnmatchedState: false, isKeyed: keyed })).toThrow(expect.objectContaining({ code }) as Error);
+    };
     const refuse = (d: ReturnType<typeof dag>, code: string, allow = false): void => {
       expect(() => planSeed(savepoint(), new ExecutionPlan(d, 2), { allowUnmatchedState: allow, isKeyed: keyed })).toThrow(expect.objectContaining({ code }) as Error);
     };
@@ -125,6 +128,15 @@ describe('savepoint format and matching rules', () => {
     refuse(wordCount({ lines: 2 }), 'STATE_INCOMPATIBLE');
     refuse(wordCount({ out: 2 }), 'STATE_INCOMPATIBLE');
     refuse(dag('wc', { maxParallelism: 64 }).source('lines', () => ({ open() {}, read: () => null, position: () => null })).groupBy((w) => w).count('count', { parallelism: 2 }).sink('out', () => ({ onNext() {} })), 'STATE_INCOMPATIBLE');
+    // A rename that keeps the state identity (uid = the old name) takes the state.
+    const kept = planSeed(savepoint(), new ExecutionPlan(wordCount({ countName: 'tally', countUid: 'count', count: 3 }), 2), { allowUnmatchedState: false, isKeyed: keyed });
+    expect(kept.entries).toBe(words.length);
+    // A saved uid matches the new processor of that uid, whatever either is named.
+    const sp = savepoint();
+    sp.processors.get('count')!.uid = 'counter-v1';
+    refuse2(sp, wordCount(), 'STATE_UNMATCHED');
+    expect(planSeed(sp, new ExecutionPlan(wordCount({ countName: 'tally', countUid: 'counter-v1' }), 2), { allowUnmatchedState: false, isKeyed: keyed }).entries).toBe(words.length);
+    expect(() => wordCount({ countName: 'tally', countUid: 'split' }) && validateDag(wordCount({ countName: 'tally', countUid: 'split' }))).toThrow(expect.objectContaining({ code: 'DAG_INVALID' }) as Error);
     // Dropped on request: the renamed count starts empty.
     const seed = planSeed(savepoint(), new ExecutionPlan(wordCount({ countName: 'tally' }), 2), { allowUnmatchedState: true, isKeyed: keyed });
     expect(seed.entries).toBe(0);

@@ -227,6 +227,25 @@ describe('savepoints and rescale', () => {
     expect((await app(id)).status, 'a refused rescale leaves the app running').toBe('running');
     const syntax = await sluice(['rescale', id, '--parallelism', 'split']);
     expect(syntax.code).toBe(2);
-    expect((await sluice(['kill', id])).code).toBe(0);
-  }, 150_000);
+
+    // ACLs as for the app: bob (no access to the admin's app) can neither take, see, use nor delete its savepoints.
+    expect((await cli(['auth', 'add-user', 'bob', '-c', 'cluster.yaml'], dir)).code).toBe(0);
+    const tok = await cli(['auth', 'token', 'bob', '-c', 'cluster.yaml'], dir);
+    expect(tok.code, tok.stderr).toBe(0);
+    writeFileSync(join(dir, 'bob.token'), tok.stdout.trim(), { mode: 0o600 });
+    const asBob = (args: string[]): ReturnType<typeof cli> => cli([...args, '--master', addr, '--token-file', join(dir, 'bob.token')], dir);
+    const mine = await sluice(['savepoint', id, '--name', 'acl-check']);
+    expect(mine.code, mine.stderr).toBe(0);
+    const take = await asBob(['savepoint', id, '--name', 'bobs']);
+    expect(take.stderr).toContain('FORBIDDEN');
+    const list = await asBob(['savepoints', 'list', '--json']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(JSON.parse(list.stdout)).toEqual([]);
+    const use = await asBob(['submit', WORD_COUNT, '--from-savepoint', 'acl-check', '--config', `input=${input}`, '--config', 'output=/x']);
+    expect(use.stderr).toContain('FORBIDDEN');
+    const rm = await asBob(['savepoints', 'delete', 'acl-check']);
+    expect(rm.stderr).toContain('FORBIDDEN');
+    expect((await sluice(['savepoints', 'delete', 'acl-check'])).code).toBe(0);
+    if ((await app(id)).status === 'running') await api(base, 'POST', `/apps/${id}/kill`);
+  }, 240_000);
 });

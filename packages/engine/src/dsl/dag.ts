@@ -27,6 +27,8 @@ export interface ProcessorSpec {
   source?: SourceFactory;
   /** Set for tasks (operators, custom tasks and sinks). */
   task?: TaskFactory;
+  /** Stable identity of its state across app versions: savepoints match by it, else by name. */
+  uid?: string;
 }
 
 export interface EdgeSpec {
@@ -41,6 +43,8 @@ export interface EdgeSpec {
 
 export interface ProcessorOptions {
   parallelism?: number;
+  /** See ProcessorSpec.uid: keep it when renaming a stateful processor. */
+  uid?: string;
 }
 
 export const MAX_PARALLELISM = 256;
@@ -86,7 +90,7 @@ export class Dag {
   }
 
   source(name: string, factory: SourceFactory, options: ProcessorOptions = {}): Stream {
-    this.processor({ name, kind: 'source', parallelism: options.parallelism ?? 1, source: factory });
+    this.processor({ name, kind: 'source', parallelism: options.parallelism ?? 1, source: factory, ...(options.uid === undefined ? {} : { uid: options.uid }) });
     return new Stream(this, name);
   }
 
@@ -125,7 +129,7 @@ export class Stream {
 
   protected add(name: string, task: TaskFactory, opts: ProcessorOptions): Stream {
     const parallelism = opts.parallelism ?? 1;
-    this.dag.processor({ name, kind: 'task', parallelism, task });
+    this.dag.processor({ name, kind: 'task', parallelism, task, ...(opts.uid === undefined ? {} : { uid: opts.uid }) });
     const up = this.dag.processors.get(this.from);
     const partition: Partition = this.key ? 'hash' : up && up.parallelism === parallelism ? 'forward' : 'shuffle';
     this.dag.edge(this.from, name, { partition, ...(this.key ? { key: this.key } : {}), ...(this.extras.port === undefined ? {} : { port: this.extras.port }) });
@@ -255,12 +259,18 @@ export function validateDag(d: unknown): Dag {
   if (d.processors.size === 0) throw new EngineError('DAG_INVALID', `dag ${d.name}: has no processors`);
   const mp = d.options.maxParallelism;
   if (mp !== undefined && (!Number.isInteger(mp) || mp < 1 || mp > 32768)) throw new EngineError('DAG_INVALID', `dag ${d.name}: maxParallelism must be an integer in 1..32768, got ${String(mp)}`);
+  // A processor's state identity (uid, else its name) must be unique: savepoints match by it.
+  const stateIds = new Set<string>();
   for (const p of d.processors.values()) {
     try {
       validateName('processor', p.name);
+      if (p.uid !== undefined) validateName('processor', p.uid);
     } catch (err) {
       throw new EngineError('DAG_INVALID', `dag ${d.name}: ${(err as Error).message}`);
     }
+    const sid = p.uid ?? p.name;
+    if (stateIds.has(sid)) throw new EngineError('DAG_INVALID', `dag ${d.name}: processor ${p.name}: uid ${JSON.stringify(sid)} is another processor's uid or name`);
+    stateIds.add(sid);
     if (!Number.isInteger(p.parallelism) || p.parallelism < 1 || p.parallelism > MAX_PARALLELISM) {
       throw new EngineError('DAG_INVALID', `dag ${d.name}: processor ${p.name}: parallelism must be an integer in 1..${MAX_PARALLELISM}, got ${String(p.parallelism)}`);
     }

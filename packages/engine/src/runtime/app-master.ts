@@ -17,7 +17,7 @@ import { isFenced, MasterLink } from './master-link.js';
 import type { MetricsRegistry } from '../observability/index.js';
 import { exitAfterFlush } from './observe.js';
 import { DAG_CONFIG_ID, describeDag } from '../observability/dag-describe.js';
-import { restoreConfigOf, type RestoreConfig } from './savepoint-config.js';
+import { restoreConfigOf, STATE_IDS_CONFIG_ID, stateIdsOf, type RestoreConfig } from './savepoint-config.js';
 import { seedFromSaved, SEED_ERROR_CODES } from './savepoint-restore.js';
 import { isEngineError } from '../errors.js';
 
@@ -139,6 +139,8 @@ export class AppMaster {
   async run(): Promise<void> {
     // The DAG's shape, kept in the store so the dashboard draws it after the app ended.
     await this.loaded.app.config.set(DAG_CONFIG_ID, describeDag(this.loaded.dag)).catch((err: unknown) => this.logger.warn({ err }, 'could not store the DAG description'));
+    // Savepoints of this app match state by these (a processor's uid, else its name).
+    await this.loaded.app.config.set(STATE_IDS_CONFIG_ID, stateIdsOf(this.loaded.dag));
     this.#server = createServer((s) => this.#accept(s));
     await new Promise<void>((r) => this.#server.listen(0, this.env.host, () => r()));
     this.#hbTimer = setInterval(() => {

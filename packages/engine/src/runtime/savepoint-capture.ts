@@ -4,6 +4,7 @@ import type { KeyedStateManifest } from '../state/heap-state.js';
 import { splitSegments } from '../state/redistribute.js';
 import { TASKS_STORE, TASKS_RETAINED } from './committer.js';
 import { BLOB_PART_KEY, KEYED_SUFFIX } from './executor-core.js';
+import { STATE_IDS_CONFIG_ID } from './savepoint-config.js';
 import type { SavepointData, SavepointProcessor } from './savepoint-format.js';
 import { decodeParts, decodeState } from './state-codec.js';
 
@@ -84,6 +85,12 @@ async function captureOne(app: AppStorage, cp: Checkpoint): Promise<SavepointDat
     p.keyed = cur;
   }
   for (const p of processors.values()) p.operator.length = p.parallelism;
+  // uids as the app's AppMaster recorded them (an app from before uids: names only).
+  const ids = (await app.config.get(STATE_IDS_CONFIG_ID))?.value as Record<string, unknown> | undefined;
+  for (const [name, p] of processors) {
+    const id = ids?.[name];
+    if (typeof id === 'string' && id !== name) p.uid = id;
+  }
   const meta = await app.meta();
   return { app: { appId: app.appId, appName: meta.appName }, t: cp.t, createdAt: Date.now(), ...(maxParallelism === undefined ? {} : { maxParallelism }), processors };
 }

@@ -9,6 +9,13 @@ import { EngineError } from '../errors.js';
  * `allowUnmatchedState`, and `processorParallelism` (per-processor parallelism over what
  * the artifact builds; `sluice rescale` sets it).
  */
+/** Config id the AppMaster stores each processor's state identity under (its uid, else its name). */
+export const STATE_IDS_CONFIG_ID = '_state_ids';
+
+export function stateIdsOf(dag: Dag): Record<string, string> {
+  return Object.fromEntries([...dag.processors.values()].map((p) => [p.name, p.uid ?? p.name]));
+}
+
 export const startFromSchema = z.union([
   z.object({ savepoint: z.string().max(200) }).strict(),
   z.object({ app: z.string().max(200), t: z.number().int().nonnegative().optional(), time: z.number().int().nonnegative().optional() }).strict()

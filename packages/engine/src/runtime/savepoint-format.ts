@@ -16,6 +16,8 @@ const MAGIC = Buffer.from('SLSP');
 
 export interface SavepointProcessor {
   parallelism: number;
+  /** The processor's uid when it had one (its state identity; else the name is). */
+  uid?: string;
   source: boolean;
   /** Sources: the position each task index had at t (what its offset store recorded). */
   offsets?: unknown[];
@@ -43,6 +45,7 @@ interface Header {
   maxParallelism?: number;
   processors: Record<string, {
     parallelism: number;
+    uid?: string;
     source: boolean;
     offsets?: unknown[];
     operator: Array<number | null>;
@@ -67,6 +70,7 @@ export function encodeSavepoint(sp: SavepointData): Buffer {
   for (const [name, p] of sp.processors) {
     processors[name] = {
       parallelism: p.parallelism,
+      ...(p.uid === undefined ? {} : { uid: p.uid }),
       source: p.source,
       ...(p.offsets ? { offsets: p.offsets } : {}),
       operator: p.operator.map((b) => (b === undefined ? null : add(b))),
@@ -121,6 +125,7 @@ export function decodeSavepoint(bytes: Uint8Array): SavepointData {
   for (const [name, p] of Object.entries(h.processors)) {
     processors.set(name, {
       parallelism: p.parallelism,
+      ...(typeof p.uid === 'string' ? { uid: p.uid } : {}),
       source: p.source,
       ...(p.offsets ? { offsets: p.offsets } : {}),
       operator: p.operator.map((i) => (i === null ? undefined : block(i))),

@@ -4,7 +4,7 @@ import type { KeyedStateManifest } from '../state/heap-state.js';
 import { segmentForTask } from '../state/redistribute.js';
 import { KEYED_SUFFIX } from './executor-core.js';
 import type { ExecutionPlan } from './plan.js';
-import { isEmptyOperatorState, type SavepointData } from './savepoint-format.js';
+import { isEmptyOperatorState, type SavepointData, type SavepointProcessor } from './savepoint-format.js';
 import { encodeParts, encodeState, executorPart } from './state-codec.js';
 
 /**
@@ -44,14 +44,18 @@ const SEGMENT_PART_BYTES = Math.min(64 * 1024 * 1024, LIMITS.checkpointPartBytes
 export function planSeed(sp: SavepointData, plan: ExecutionPlan, opts: { allowUnmatchedState: boolean; isKeyed(processor: string): boolean }): Seed {
   const dag = plan.dag;
   const unmatched: string[] = [];
-  const use = new Set<string>();
-  for (const [name, p] of sp.processors) {
-    const spec = dag.processors.get(name);
+  /** New processor name -> the saved processor whose state it takes. */
+  const savedFor = new Map<string, SavepointProcessor>();
+  // State identity: the uid when the processor has one, else its name (both sides).
+  const byId = new Map([...dag.processors.values()].map((s) => [s.uid ?? s.name, s]));
+  for (const [saved, p] of sp.processors) {
+    const spec = byId.get(p.uid ?? saved);
+    const name = spec && spec.name !== saved ? `${saved} (now ${spec.name})` : saved;
     const operator = p.operator.some((b) => !isEmptyOperatorState(b));
     const keyed = (p.keyed?.entries ?? 0) > 0;
     const has = p.source || operator || keyed;
     if (!spec) {
-      if (has) unmatched.push(`${name} (no such processor)`);
+      if (has) unmatched.push(`${saved}${p.uid ? ` (uid ${p.uid})` : ''} (no such processor)`);
       continue;
     }
     const incompatible = (why: string): never => {
@@ -61,13 +65,13 @@ export function planSeed(sp: SavepointData, plan: ExecutionPlan, opts: { allowUn
     if (p.source && spec.parallelism !== p.parallelism) incompatible(`source offsets map per task index: parallelism must stay ${p.parallelism} (asked ${spec.parallelism})`);
     if (operator && spec.parallelism !== p.parallelism) incompatible(`its operator state (snapshot()) maps per task index: parallelism must stay ${p.parallelism} (asked ${spec.parallelism})`);
     if (keyed) {
-      if (!opts.isKeyed(name)) {
+      if (!opts.isKeyed(spec.name)) {
         unmatched.push(`${name} (holds keyed state, but is no longer a keyed processor)`);
         continue;
       }
       if (sp.maxParallelism !== dag.maxParallelism) incompatible(`keyed state has ${sp.maxParallelism} key groups, the app ${dag.maxParallelism} (maxParallelism must not change)`);
     }
-    use.add(name);
+    savedFor.set(spec.name, p);
   }
   if (unmatched.length > 0 && !opts.allowUnmatchedState) {
     throw new EngineError('STATE_UNMATCHED', `saved state has no home in the new app: ${unmatched.join('; ')} (rename it back, or submit with --allow-unmatched-state to drop it)`, { details: { unmatched } });
@@ -80,7 +84,7 @@ export function planSeed(sp: SavepointData, plan: ExecutionPlan, opts: { allowUn
   for (const meta of plan.tasks) {
     let mine = exec.get(meta.executor);
     if (!mine) exec.set(meta.executor, (mine = new Map<string, Uint8Array>()));
-    const p = use.has(meta.processor) ? sp.processors.get(meta.processor) : undefined;
+    const p = savedFor.get(meta.processor);
     if (meta.source) {
       const position = p?.offsets?.[meta.index];
       if (p) offsets.set(meta.name, position ?? null);
