@@ -26,9 +26,9 @@ afterAll(() => {
 
 const O = { size: 500, lateness: 200, bound: 300, every: 100 };
 
-function app(input: string, out: string, late: string): Dag {
+function app(input: string, out: string, late: string, maxLinesPerSec?: number): Dag {
   const d = dag('wcount', { checkpointIntervalMs: 50 });
-  d.source('events', fileSource({ path: input }))
+  d.source('events', fileSource({ path: input, ...(maxLinesPerSec ? { maxLinesPerSec } : {}) }))
     .map('parse', (l: string) => JSON.parse(l) as Ev)
     .withTimestamps((e: Ev) => e.ts, { maxOutOfOrdernessMs: O.bound, watermarkEveryRecords: O.every, name: 'stamp' })
     .groupBy((e: Ev) => e.key)
@@ -66,7 +66,8 @@ describe('event-time windows, exactly once in one process', () => {
       let epoch = 1;
       let committedWm = -Infinity;
       if (crash) {
-        const first = new InProcessApp({ dag: app(input, out, late), app: store, epoch: epoch++, intervalMs: 50, batchSize: 173 });
+        // Throttled so the crash lands mid-run (a finite watermark in the checkpoint, not the end).
+        const first = new InProcessApp({ dag: app(input, out, late, 20_000), app: store, epoch: epoch++, intervalMs: 50, batchSize: 173 });
         await first.start();
         const deadline = Date.now() + 20_000;
         while (first.committer.commits < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
