@@ -493,7 +493,8 @@ export class ExecutorCore implements RunnerHost, SourceHost, EventTimeDelivery {
 
   /** Checkpoint t is committed: let transactional sinks publish. */
   async commit(t: number): Promise<void> {
-    for (const r of this.runners.values()) await r.task.onCommit?.(t, r.ctx);
+    // Labelled like the other hooks: a failed commit names its processor and task in status.
+    for (const r of this.runners.values()) await inTaskAsync(r.meta, 'onCommit', () => r.task.onCommit?.(t, r.ctx));
   }
 
   /** Per-task clocks and counters for the AppMaster's clock service and metrics. */
