@@ -3,7 +3,7 @@
 // exactly-once with checkpoints on (1 s), its committed output checked against the plain-JS
 // reference, and its CPU seconds (all Sluice processes: the local cluster and every executor
 // it reaped) turned into events/s per core, beside Flink's published figure (GUIDE_V1).
-//   node bench/run.mjs nexmark --events 200000 [--queries q0,q1] [--parallelism 2]
+//   node bench/run.mjs nexmark --events 200000 [--queries q0,q1] [--parallelism 2] [--results nexmark-latest.json]
 // Writes bench/results/nexmark-latest.json. The full run uses --events 10000000 (default).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -182,13 +182,13 @@ try {
     notRun: nexmark.NEXMARK_QUERIES.filter((q) => q.sluice !== true).map((q) => ({ query: q.name, why: q.sluice, flinkPerCore: q.flinkPerCore })),
   };
   // A run of some queries (--queries) keeps the other queries' rows of an earlier run over as many events.
-  const path = join(here, 'results', 'nexmark-latest.json');
+  const path = join(here, 'results', String(arg('results', 'nexmark-latest.json')));
   if (arg('queries', undefined) !== undefined && existsSync(path)) {
     const prev = JSON.parse(readFileSync(path, 'utf8'));
     if (prev.events === EVENTS) file.queries = [...prev.queries.filter((q) => !QUERIES.includes(q.query)), ...results].sort((x, y) => Number(x.query.slice(1)) - Number(y.query.slice(1)));
   }
   writeFileSync(path, JSON.stringify(file, null, 2) + '\n');
-  process.stdout.write(`wrote bench/results/nexmark-latest.json (${results.length} queries)\n`);
+  process.stdout.write(`wrote ${path} (${results.length} queries)\n`);
 } finally {
   local.kill('SIGTERM');
   await new Promise((r) => (local.exitCode !== null ? r() : local.once('exit', r)));
