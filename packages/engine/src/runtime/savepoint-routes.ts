@@ -56,9 +56,11 @@ async function takeSavepoint(deps: SavepointRouteDeps, appId: string, name: stri
   if (!app) throw new EngineError('APP_NOT_FOUND', `app ${appId} has no store`);
   try {
     let stopped = false;
+    const store = app.checkpoints(TASKS_STORE, { numRetained: TASKS_RETAINED });
+    // Nothing committed yet: refuse before stopping anything (there would be no savepoint).
+    if (!(await store.last())) throw new EngineError('SAVEPOINT_NOT_FOUND', `app ${appId} has no committed checkpoint yet: try again once it committed one`, { details: { appId } });
     if (stop && seed.status === 'running') {
       await deps.kill(appId);
-      const store = app.checkpoints(TASKS_STORE, { numRetained: TASKS_RETAINED });
       await store.writer((await store.currentEpoch()) + 1);
       stopped = true;
     }
