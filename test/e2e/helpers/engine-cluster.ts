@@ -136,7 +136,10 @@ export function writeClusterYaml(path: string, storageYaml = "  default:\n    mo
   writeFileSync(path, `storage:\n${storageYaml}master:\n  host: 127.0.0.1\n  port: 0\n  seedFile: ./master/seed.json\nworker:\n  cacheDir: ./workers\n  heartbeatMs: 200\n`);
 }
 
-/** Writes `lines` lines of 8 words from a 400-word vocabulary (deterministic). */
+/** Word n of the vocabulary in letters only (`wa`, `wb`, … `wpj`): the tokenizer keeps letters, so `w123` would collapse to one key. */
+const wordOf = (n: number): string => `w${n.toString(26).replace(/[0-9a-p]/g, (c) => String.fromCharCode(97 + parseInt(c, 26)))}`;
+
+/** Writes `lines` lines of 8 words from a 400-word vocabulary (deterministic; 400 distinct keys). */
 export function writeWords(path: string, lines: number, seed = 7): number {
   let x = seed >>> 0;
   const next = (): number => {
@@ -150,7 +153,7 @@ export function writeWords(path: string, lines: number, seed = 7): number {
   const out: string[] = [];
   for (let i = 0; i < lines; i++) {
     const ws: string[] = [];
-    for (let j = 0; j < 8; j++) ws.push(`w${next() % 400}`);
+    for (let j = 0; j < 8; j++) ws.push(wordOf(next() % 400));
     out.push(ws.join(' '));
   }
   writeFileSync(path, out.join('\n') + '\n');
