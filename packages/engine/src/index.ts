@@ -5,6 +5,7 @@ export { windows, type WindowAssigner, type WindowOptions, type WindowResult, ty
 export type { WindowedStream, WindowContents } from './dsl/windows-stream.js';
 export type { EventTimeContext, EventTimeTask, WatermarkMessage } from './runtime/watermark.js';
 export * as connectors from './connectors/index.js';
+export * as nexmark from './nexmark/index.js';
 export { fileSource, generatorSource, generatedLine, fileSink, logSink, readCommittedOutput, formatRecord } from './connectors/index.js';
 export { FrameDecoder, FrameKind, encodeData, encodeClock, encodeJson, MAX_FRAME_BYTES, type Frame } from './runtime/framing.js';
 export { ClockService } from './runtime/clock-service.js';
