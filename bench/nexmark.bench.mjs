@@ -27,7 +27,7 @@ const EVENTS = Number(arg('events', 10_000_000));
 const PARALLELISM = Number(arg('parallelism', 2));
 const QUERIES = String(arg('queries', QUERY_NAMES.join(','))).split(',').filter((q) => QUERY_NAMES.includes(q));
 /** Above this the whole stream no longer fits in memory: stateless queries are then checked by a streamed digest. */
-const IN_MEMORY_REFERENCE_MAX = 2_000_000;
+const IN_MEMORY_REFERENCE_MAX = 500_000;
 const TICK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
