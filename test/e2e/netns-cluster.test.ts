@@ -107,7 +107,7 @@ if (!leg.run) {
 
     it('replaces the executors of an isolated worker and fences them when the link heals', async () => {
       try {
-        const app = await submit('isolated', 20_000, 2500);
+        const app = await submit('isolated', 30_000, 2000);
         const a = await running(app.appId);
         // The worker hosting a (non-AppMaster) executor loses its link.
         const victim = (a.executors as ExecutorView[]).find((e) => e.role === 'executor')!.worker;
@@ -132,7 +132,7 @@ if (!leg.run) {
 
     it("survives the AppMaster's host isolated: a new AppMaster elsewhere, the old one fenced", async () => {
       try {
-        const app = await submit('am-isolated', 20_000, 2500);
+        const app = await submit('am-isolated', 30_000, 2000);
         const a = await running(app.appId);
         const victim = (a.executors as ExecutorView[]).find((e) => e.role === 'appmaster')!.worker;
         const epochBefore = a.epoch as number;
@@ -154,7 +154,7 @@ if (!leg.run) {
 
     it('survives the store cut off from one worker only', async () => {
       try {
-        const app = await submit('store-cut', 20_000, 2500);
+        const app = await submit('store-cut', 30_000, 2000);
         const a = await running(app.appId);
         const victim = (a.executors as ExecutorView[]).find((e) => e.role === 'executor')!.worker;
         c.net.cut(victim, 'store');
@@ -175,7 +175,7 @@ if (!leg.run) {
 
     it('survives a flapping link', async () => {
       try {
-        const app = await submit('flapping', 20_000, 2500);
+        const app = await submit('flapping', 30_000, 2000);
         const a = await running(app.appId);
         const victim = (a.executors as ExecutorView[]).find((e) => e.role === 'executor')!.worker;
         // Down 0.8 s, up 0.8 s, eight times: shorter than the worker timeout, so each outage
