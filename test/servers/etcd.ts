@@ -8,10 +8,9 @@
  * failure when SLUICE_REQUIRE_ETCD=1 (CI sets it), as the Ceph leg does.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { mkdtempSync, openSync, closeSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fastTmpParent, findBinary, freePort, legOf, logTail, type Leg } from './launch-util.js';
 
 export const ETCD_APT_INSTALL = 'apt-get install -y --no-install-recommends etcd-server etcd-client';
 export const ETCD_BINARIES = ['etcd'] as const;
@@ -32,19 +31,6 @@ export interface EtcdAvailability {
   missing: string[];
 }
 
-function findBinary(bin: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/usr/sbin'];
-  for (const d of dirs) {
-    try {
-      accessSync(join(d, bin), fsConstants.X_OK);
-      return join(d, bin);
-    } catch {
-      /* not here */
-    }
-  }
-  return undefined;
-}
-
 /** Is the etcd binary installed? Synchronous, starts nothing. */
 export function etcdAvailable(): EtcdAvailability {
   const missing = ETCD_BINARIES.filter((b) => findBinary(b) === undefined);
@@ -56,13 +42,9 @@ export function etcdAvailable(): EtcdAvailability {
  * caller registers `notRun` (a failing test under SLUICE_REQUIRE_ETCD=1, a visibly named skip
  * otherwise). Prints the NOT RUN line on stderr so it can never pass silently.
  */
-export function etcdLeg(): { run: true } | { run: false; required: boolean; reason: string } {
+export function etcdLeg(): Leg {
   const avail = etcdAvailable();
-  if (avail.ok) return { run: true };
-  const required = process.env[REQUIRE_ETCD_ENV] === '1';
-  const reason = `etcd leg NOT RUN: missing ${avail.missing.join(', ')} (install: ${ETCD_APT_INSTALL}; set ${REQUIRE_ETCD_ENV}=1 to make this a failure)`;
-  process.stderr.write(`${reason}\n`);
-  return { run: false, required, reason };
+  return legOf('etcd leg', REQUIRE_ETCD_ENV, avail.ok ? undefined : `missing ${avail.missing.join(', ')} (install: ${ETCD_APT_INSTALL})`);
 }
 
 export interface EtcdMember {
@@ -111,34 +93,12 @@ export interface StartEtcdOptions {
   tmpParent?: string;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 async function distinctFreePorts(n: number): Promise<number[]> {
   const out = new Set<number>();
   // bounded: each call returns a port the kernel just considered free; collisions are rare
   for (let i = 0; out.size < n && i < n * 10; i++) out.add(await freePort());
   if (out.size < n) throw new Error(`etcd launcher: could not find ${n} free ports`);
   return [...out];
-}
-
-function tail(file: string, bytes = 3000): string {
-  try {
-    const t = readFileSync(file, 'utf8');
-    return t.slice(-bytes);
-  } catch {
-    return '(no log)';
-  }
 }
 
 async function memberHealthy(m: EtcdMember): Promise<boolean> {
@@ -206,24 +166,12 @@ export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<Etc
   }
 }
 
-/**
- * Raft fsyncs every write; on a disk shared with the suite's 256 MiB streams and Ceph, one
- * fsync can take seconds and stall lease revokes and elections. Memory-backed /dev/shm keeps
- * etcd real (same binary, same protocol) with steady latency; data survives member restarts.
- */
-function defaultParent(): string {
-  try {
-    accessSync('/dev/shm', fsConstants.W_OK);
-    return '/dev/shm';
-  } catch {
-    return tmpdir();
-  }
-}
-
 async function startOnce(bin: string, opts: StartEtcdOptions): Promise<EtcdClusterHandle> {
   const n = opts.members ?? 3;
   const t0 = performance.now();
-  const dir = mkdtempSync(join(opts.tmpParent ?? defaultParent(), 'sluice-etcd-'));
+  // Raft fsyncs every write: on the suite's loaded disk one fsync can stall an election for
+  // seconds; /dev/shm keeps etcd real (same binary, same protocol) with steady latency.
+  const dir = mkdtempSync(join(opts.tmpParent ?? fastTmpParent(), 'sluice-etcd-'));
   const ports = await distinctFreePorts(2 * n);
   const token = `sluice-${process.pid}-${Date.now()}`;
   const initialCluster = Array.from({ length: n }, (_, i) => `e${i + 1}=http://127.0.0.1:${ports[n + i]}`).join(',');
@@ -266,12 +214,12 @@ async function startOnce(bin: string, opts: StartEtcdOptions): Promise<EtcdClust
     for (;;) {
       const running = members.filter((m) => m.pid !== undefined);
       const dead = members.filter((m) => m.child && m.pid === undefined && m.child.exitCode !== null && m.child.exitCode !== 0);
-      if (dead.length > 0) throw new Error(`etcd member ${dead[0]!.name} exited with ${dead[0]!.child!.exitCode}:\n${tail(dead[0]!.logFile)}`);
+      if (dead.length > 0) throw new Error(`etcd member ${dead[0]!.name} exited with ${dead[0]!.child!.exitCode}:\n${logTail(dead[0]!.logFile)}`);
       const ok = await Promise.all(running.map(memberHealthy));
       if (running.length > 0 && ok.every(Boolean)) return;
       if (Date.now() > deadline) {
         const bad = running.filter((_, i) => !ok[i]);
-        throw new Error(`etcd not healthy within ${timeoutMs} ms (${bad.map((m) => m.name).join(', ')}):\n${bad.map((m) => `--- ${m.name} ---\n${tail(m.logFile)}`).join('\n')}`);
+        throw new Error(`etcd not healthy within ${timeoutMs} ms (${bad.map((m) => m.name).join(', ')}):\n${bad.map((m) => `--- ${m.name} ---\n${logTail(m.logFile)}`).join('\n')}`);
       }
       await new Promise((r) => setTimeout(r, HEALTH_POLL_MS));
     }

@@ -15,7 +15,7 @@
  * NOT RUN, or a failure when SLUICE_REQUIRE_NETNS=1 (CI sets it).
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
+import { executable, legOf, type Leg } from './launch-util.js';
 
 export const REQUIRE_NETNS_ENV = 'SLUICE_REQUIRE_NETNS';
 export const NETNS_APT_INSTALL = 'apt-get install -y --no-install-recommends iproute2';
@@ -24,15 +24,7 @@ const IP_CANDIDATES = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'];
 const STOP_GRACE_MS = 5_000;
 
 function ipBinary(): string | undefined {
-  for (const p of IP_CANDIDATES) {
-    try {
-      accessSync(p, fsConstants.X_OK);
-      return p;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
+  return IP_CANDIDATES.find(executable);
 }
 
 function ip(args: string[]): string {
@@ -56,13 +48,9 @@ export function netnsAvailable(): { ok: true } | { ok: false; reason: string } {
 }
 
 /** What a test file does without namespaces: a failing test under SLUICE_REQUIRE_NETNS=1, else a named skip. */
-export function netnsLeg(): { run: true } | { run: false; required: boolean; reason: string } {
+export function netnsLeg(): Leg {
   const a = netnsAvailable();
-  if (a.ok) return { run: true };
-  const required = process.env[REQUIRE_NETNS_ENV] === '1';
-  const reason = `network-namespace leg NOT RUN: ${a.reason} (set ${REQUIRE_NETNS_ENV}=1 to make this a failure)`;
-  process.stderr.write(`${reason}\n`);
-  return { run: false, required, reason };
+  return legOf('network-namespace leg', REQUIRE_NETNS_ENV, a.ok ? undefined : a.reason);
 }
 
 export interface NetHost {

@@ -11,11 +11,10 @@
  * NOT RUN, or a failure when SLUICE_REQUIRE_POSTGRES=1 (CI sets it), as the etcd leg does.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, chownSync, closeSync, constants as fsConstants, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { chownSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import pg from 'pg';
+import { executable, fastTmpParent, freePort, legOf, logTail, type Leg } from './launch-util.js';
 
 export const POSTGRES_APT_INSTALL = 'apt-get install -y --no-install-recommends postgresql';
 export const POSTGRES_BINARIES = ['initdb', 'postgres'] as const;
@@ -37,15 +36,6 @@ export interface PostgresAvailability {
   ok: boolean;
   missing: string[];
   binDir?: string;
-}
-
-function executable(p: string): boolean {
-  try {
-    accessSync(p, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Debian puts the server binaries in /usr/lib/postgresql/<major>/bin (newest first), not on PATH. */
@@ -83,13 +73,9 @@ export function postgresAvailable(): PostgresAvailability {
  * the caller registers `notRun` (a failing test under SLUICE_REQUIRE_POSTGRES=1, a visibly named
  * skip otherwise). Prints the NOT RUN line on stderr so it can never pass silently.
  */
-export function postgresLeg(): { run: true } | { run: false; required: boolean; reason: string } {
+export function postgresLeg(): Leg {
   const avail = postgresAvailable();
-  if (avail.ok) return { run: true };
-  const required = process.env[REQUIRE_POSTGRES_ENV] === '1';
-  const reason = `PostgreSQL leg NOT RUN: missing ${avail.missing.join(', ')} (install: ${POSTGRES_APT_INSTALL}; set ${REQUIRE_POSTGRES_ENV}=1 to make this a failure)`;
-  process.stderr.write(`${reason}\n`);
-  return { run: false, required, reason };
+  return legOf('PostgreSQL leg', REQUIRE_POSTGRES_ENV, avail.ok ? undefined : `missing ${avail.missing.join(', ')} (install: ${POSTGRES_APT_INSTALL})`);
 }
 
 export interface PostgresHandle {
@@ -128,36 +114,6 @@ export interface StartPostgresOptions {
   settings?: Record<string, string | number>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function tail(file: string, bytes = 3000): string {
-  try {
-    return readFileSync(file, 'utf8').slice(-bytes);
-  } catch {
-    return '(no log)';
-  }
-}
-
-/** Memory-backed /dev/shm keeps fsync latency steady on a disk shared with the rest of the suite. */
-function defaultParent(): string {
-  try {
-    accessSync('/dev/shm', fsConstants.W_OK);
-    return '/dev/shm';
-  } catch {
-    return tmpdir();
-  }
-}
 
 /** Starts a fresh server; resolves once it answers queries. Rejects (after cleanup) with the log tail. */
 export async function startPostgres(opts: StartPostgresOptions = {}): Promise<PostgresHandle> {
@@ -176,7 +132,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
 async function startOnce(binDir: string, opts: StartPostgresOptions): Promise<PostgresHandle> {
   const t0 = performance.now();
   const user = osUser();
-  const dir = mkdtempSync(join(opts.tmpParent ?? defaultParent(), 'sluice-pg-'));
+  const dir = mkdtempSync(join(opts.tmpParent ?? fastTmpParent(), 'sluice-pg-'));
   const data = join(dir, 'data');
   const logFile = join(dir, 'postgres.log');
   const pwFile = join(dir, 'pw');
@@ -255,7 +211,7 @@ async function startOnce(binDir: string, opts: StartPostgresOptions): Promise<Po
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
     for (let i = 0; i < 100_000; i++) {
-      if (child && pidOf() === undefined) throw new Error(`postgres exited with ${child.exitCode ?? child.signalCode}:\n${tail(logFile)}`);
+      if (child && pidOf() === undefined) throw new Error(`postgres exited with ${child.exitCode ?? child.signalCode}:\n${logTail(logFile)}`);
       try {
         await sql('SELECT 1');
         return;
@@ -265,7 +221,7 @@ async function startOnce(binDir: string, opts: StartPostgresOptions): Promise<Po
       if (Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, READY_POLL_MS));
     }
-    throw new Error(`postgres not ready within ${timeoutMs} ms (${String(last)}):\n${tail(logFile)}`);
+    throw new Error(`postgres not ready within ${timeoutMs} ms (${String(last)}):\n${logTail(logFile)}`);
   };
 
   // last resort if the test process dies without close(): kill our server, synchronously
@@ -303,7 +259,7 @@ async function startOnce(binDir: string, opts: StartPostgresOptions): Promise<Po
       await waitReady(opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
     },
     waitReady,
-    logTail: (bytes) => tail(logFile, bytes),
+    logTail: (bytes) => logTail(logFile, bytes),
     close: () =>
       (closing ??= (async () => {
         await signalGroup('SIGKILL', 0);

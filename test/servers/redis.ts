@@ -22,10 +22,10 @@
  *   await redis.close();               // kills the server, removes the directory
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants as fsConstants, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { fastTmpParent, findBinary, freePort, legOf, logTail, type Leg } from './launch-util.js';
 
 export const REDIS_APT_INSTALL = 'apt-get install -y --no-install-recommends redis-server';
 export const REDIS_BINARIES = ['redis-server'] as const;
@@ -43,19 +43,6 @@ export interface RedisAvailability {
   missing: string[];
 }
 
-function findBinary(bin: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/usr/sbin'];
-  for (const d of dirs) {
-    try {
-      accessSync(join(d, bin), fsConstants.X_OK);
-      return join(d, bin);
-    } catch {
-      /* not here */
-    }
-  }
-  return undefined;
-}
-
 /** Is redis-server installed? Synchronous, starts nothing. */
 export function redisAvailable(): RedisAvailability {
   const missing = REDIS_BINARIES.filter((b) => findBinary(b) === undefined);
@@ -67,13 +54,9 @@ export function redisAvailable(): RedisAvailability {
  * otherwise the caller registers `notRun` (a failing test under SLUICE_REQUIRE_REDIS=1, a
  * visibly named skip otherwise). Prints the NOT RUN line on stderr so it never passes silently.
  */
-export function redisLeg(): { run: true } | { run: false; required: boolean; reason: string } {
+export function redisLeg(): Leg {
   const avail = redisAvailable();
-  if (avail.ok) return { run: true };
-  const required = process.env[REQUIRE_REDIS_ENV] === '1';
-  const reason = `Redis leg NOT RUN: missing ${avail.missing.join(', ')} (install: ${REDIS_APT_INSTALL}; set ${REQUIRE_REDIS_ENV}=1 to make this a failure)`;
-  process.stderr.write(`${reason}\n`);
-  return { run: false, required, reason };
+  return legOf('Redis leg', REQUIRE_REDIS_ENV, avail.ok ? undefined : `missing ${avail.missing.join(', ')} (install: ${REDIS_APT_INSTALL})`);
 }
 
 export interface RedisHandle {
@@ -111,27 +94,6 @@ export interface StartRedisOptions {
   tmpParent?: string;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function tail(file: string, bytes = 3000): string {
-  try {
-    return readFileSync(file, 'utf8').slice(-bytes);
-  } catch {
-    return '(no log)';
-  }
-}
-
 /** One PING over a raw socket: '+PONG' or an auth error both mean the server is up and serving. */
 async function answers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -147,14 +109,6 @@ async function answers(port: number): Promise<boolean> {
   });
 }
 
-function defaultParent(): string {
-  try {
-    accessSync('/dev/shm', fsConstants.W_OK);
-    return '/dev/shm';
-  } catch {
-    return tmpdir();
-  }
-}
 
 /** Starts redis-server; resolves once it answers PING. Rejects (after cleanup) with the log tail. */
 export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisHandle> {
@@ -172,7 +126,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisHan
 
 async function startOnce(bin: string, opts: StartRedisOptions): Promise<RedisHandle> {
   const t0 = performance.now();
-  const dir = mkdtempSync(join(opts.tmpParent ?? defaultParent(), 'sluice-redis-'));
+  const dir = mkdtempSync(join(opts.tmpParent ?? fastTmpParent(), 'sluice-redis-'));
   const port = await freePort();
   const logFile = join(dir, 'redis.log');
   const args = [
@@ -213,9 +167,9 @@ async function startOnce(bin: string, opts: StartRedisOptions): Promise<RedisHan
   const waitReady = async (timeoutMs = DEFAULT_START_TIMEOUT_MS): Promise<void> => {
     const deadline = Date.now() + timeoutMs;
     for (let i = 0; ; i++) {
-      if (child && pidOf() === undefined) throw new Error(`redis-server exited with ${child.exitCode ?? child.signalCode}:\n${tail(logFile)}`);
+      if (child && pidOf() === undefined) throw new Error(`redis-server exited with ${child.exitCode ?? child.signalCode}:\n${logTail(logFile)}`);
       if (await answers(port)) return;
-      if (Date.now() > deadline || i > 10_000) throw new Error(`redis-server not answering on 127.0.0.1:${port} within ${timeoutMs} ms:\n${tail(logFile)}`);
+      if (Date.now() > deadline || i > 10_000) throw new Error(`redis-server not answering on 127.0.0.1:${port} within ${timeoutMs} ms:\n${logTail(logFile)}`);
       await new Promise((r) => setTimeout(r, READY_POLL_MS));
     }
   };
@@ -259,7 +213,7 @@ async function startOnce(bin: string, opts: StartRedisOptions): Promise<RedisHan
       if (pid !== undefined) process.kill(pid, 'SIGCONT');
     },
     waitReady,
-    logTail: (bytes) => tail(logFile, bytes),
+    logTail: (bytes) => logTail(logFile, bytes),
     close: () =>
       (closing ??= (async () => {
         const pid = pidOf();
