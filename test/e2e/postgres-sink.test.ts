@@ -175,15 +175,21 @@ if (!leg.run) {
           while (written < all.length / 4) await writeBatch();
           const appId = await submit([`redisUrl=${server.url}`, `streams=${streams.join(',')}`, 'table=wc_redis']);
           let writerDone = false;
+          let chaosDone = false;
           const writer = (async () => {
             while (written < all.length) {
               await writeBatch();
               await new Promise((r) => setTimeout(r, 50));
             }
+            // The streams end only once the kills are done (bounded): on a loaded box recovery
+            // is slow, and an app that finished first would leave the kills untested.
+            for (let i = 0; i < 1200 && !chaosDone; i++) await new Promise((r) => setTimeout(r, 100));
             for (const s of streams) await c.xAdd(s, '*', { eof: '1' });
             writerDone = true;
           })();
-          const kills = await chaos(appId, { executorKills: 2, until: () => false });
+          const kills = await chaos(appId, { executorKills: 2, until: () => false }).finally(() => {
+            chaosDone = true;
+          });
           await writer;
           expect(writerDone).toBe(true);
           expect(kills.filter((k) => k.startsWith('executor')).length, kills.join(', ')).toBeGreaterThanOrEqual(2);
