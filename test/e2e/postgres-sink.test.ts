@@ -8,14 +8,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, cli, Proc, REPO, referenceCount, waitFor, writeClusterYaml, useLocalAdminToken, type TestJson } from './helpers/engine-cluster.js';
+import { api, cli, Proc, REPO, referenceCount, waitFor, writeClusterYaml, useLocalAdminToken, wordOf, type TestJson } from './helpers/engine-cluster.js';
 import { postgresLeg, startPostgres, type PostgresHandle } from '../servers/postgres.js';
 import { redisLeg, startRedis, type RedisHandle } from '../servers/redis.js';
 
 const APP = resolve(REPO, 'test/e2e/fixtures/word-count-pg.mjs');
-
-/** Word n of the vocabulary, in letters only (the tokenizer drops digits: `w7` would count as `w`). */
-const wordOf = (n: number): string => `w${[...n.toString(26)].map((c) => String.fromCharCode(97 + parseInt(c, 26))).join('')}`;
 
 /** `n` deterministic lines of 8 words from a 400-word vocabulary (xorshift). */
 function letterLines(n: number, seed: number): string[] {

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCommittedOutput } from '@sluice/engine';
-import { api, cli, Proc, REPO, referenceCount, waitFor, writeClusterYaml, useLocalAdminToken } from './helpers/engine-cluster.js';
+import { api, cli, Proc, REPO, referenceCount, waitFor, writeClusterYaml, useLocalAdminToken, wordOf } from './helpers/engine-cluster.js';
 import { redisLeg, startRedis, type RedisHandle } from '../servers/redis.js';
 
 const APP = resolve(REPO, 'test/e2e/fixtures/redis-word-count.mjs');
@@ -30,7 +30,7 @@ function lines(n: number, seed: number): string[] {
     x >>>= 0;
     return x;
   };
-  return Array.from({ length: n }, () => Array.from({ length: 8 }, () => `w${next() % 400}`).join(' '));
+  return Array.from({ length: n }, () => Array.from({ length: 8 }, () => wordOf(next() % 400)).join(' '));
 }
 
 const leg = redisLeg();

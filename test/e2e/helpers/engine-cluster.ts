@@ -137,7 +137,7 @@ export function writeClusterYaml(path: string, storageYaml = "  default:\n    mo
 }
 
 /** Word n of the vocabulary in letters only (`wa`, `wb`, … `wpj`): the tokenizer keeps letters, so `w123` would collapse to one key. */
-const wordOf = (n: number): string => `w${n.toString(26).replace(/[0-9a-p]/g, (c) => String.fromCharCode(97 + parseInt(c, 26)))}`;
+export const wordOf = (n: number): string => `w${n.toString(26).replace(/[0-9a-p]/g, (c) => String.fromCharCode(97 + parseInt(c, 26)))}`;
 
 /** Writes `lines` lines of 8 words from a 400-word vocabulary (deterministic; 400 distinct keys). */
 export function writeWords(path: string, lines: number, seed = 7): number {
