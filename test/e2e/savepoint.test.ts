@@ -195,7 +195,10 @@ describe('savepoints and rescale', () => {
     // Dropped on request: the renamed app starts (its count starts empty).
     const allowed = await sluice(['submit', renamed, '--from-checkpoint', `${id}@${t}`, '--allow-unmatched-state', '--config', `input=${input}`, '--config', `output=${join(dir, 'out-cp-y')}`]);
     expect(allowed.code, allowed.stderr).toBe(0);
-    expect((await sluice(['kill', allowed.stdout.trim()])).code).toBe(0);
+    const allowedId = allowed.stdout.trim();
+    const killed = await sluice(['kill', allowedId]);
+    // The rest of the input is short: the app may have finished already; either way it did not fail.
+    if (killed.code !== 0) expect((await app(allowedId)).status, killed.stderr).toBe('stopped');
   }, 180_000);
 
   it('bad savepoint names, ids and times are typed errors', async () => {
