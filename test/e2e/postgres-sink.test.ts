@@ -8,25 +8,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, cli, Proc, REPO, referenceCount, waitFor, writeClusterYaml, useLocalAdminToken, wordOf, type TestJson } from './helpers/engine-cluster.js';
+import { api, cli, Proc, REPO, referenceCount, waitFor, writeClusterYaml, useLocalAdminToken, wordLines, wordOf, type TestJson } from './helpers/engine-cluster.js';
 import { postgresLeg, startPostgres, type PostgresHandle } from '../servers/postgres.js';
 import { redisLeg, startRedis, type RedisHandle } from '../servers/redis.js';
 
 const APP = resolve(REPO, 'test/e2e/fixtures/word-count-pg.mjs');
 
-/** `n` deterministic lines of 8 words from a 400-word vocabulary (xorshift). */
-function letterLines(n: number, seed: number): string[] {
-  let x = seed >>> 0;
-  const next = (): number => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-  return Array.from({ length: n }, () => Array.from({ length: 8 }, () => wordOf(next() % 400)).join(' '));
-}
+const letterLines = wordLines;
 
 const leg = postgresLeg();
 if (!leg.run) {

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCommittedOutput } from '@sluice/engine';
-import { api, cli, Proc, REPO, referenceCount, waitFor, writeClusterYaml, useLocalAdminToken, wordOf } from './helpers/engine-cluster.js';
+import { api, cli, Proc, REPO, referenceCount, waitFor, writeClusterYaml, useLocalAdminToken, wordLines } from './helpers/engine-cluster.js';
 import { redisLeg, startRedis, type RedisHandle } from '../servers/redis.js';
 
 const APP = resolve(REPO, 'test/e2e/fixtures/redis-word-count.mjs');
@@ -19,19 +19,7 @@ const BATCH = 100;
 /** A batch of 100 lines every this many ms: ~1000 lines/s, so the writer runs ~18 s while executors are killed. */
 const BATCH_EVERY_MS = 100;
 
-/** Deterministic line i: 8 words from a 400-word vocabulary (xorshift, as writeWords). */
-function lines(n: number, seed: number): string[] {
-  let x = seed >>> 0;
-  const next = (): number => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-  return Array.from({ length: n }, () => Array.from({ length: 8 }, () => wordOf(next() % 400)).join(' '));
-}
+const lines = wordLines;
 
 const leg = redisLeg();
 if (!leg.run) {

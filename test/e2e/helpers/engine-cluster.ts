@@ -139,8 +139,8 @@ export function writeClusterYaml(path: string, storageYaml = "  default:\n    mo
 /** Word n of the vocabulary in letters only (`wa`, `wb`, … `wpj`): the tokenizer keeps letters, so `w123` would collapse to one key. */
 export const wordOf = (n: number): string => `w${n.toString(26).replace(/[0-9a-p]/g, (c) => String.fromCharCode(97 + parseInt(c, 26)))}`;
 
-/** Writes `lines` lines of 8 words from a 400-word vocabulary (deterministic; 400 distinct keys). */
-export function writeWords(path: string, lines: number, seed = 7): number {
+/** `n` deterministic lines of 8 words from a 400-word vocabulary (xorshift from `seed`; 400 distinct keys). */
+export function wordLines(n: number, seed = 7): string[] {
   let x = seed >>> 0;
   const next = (): number => {
     x ^= x << 13;
@@ -150,13 +150,12 @@ export function writeWords(path: string, lines: number, seed = 7): number {
     x >>>= 0;
     return x;
   };
-  const out: string[] = [];
-  for (let i = 0; i < lines; i++) {
-    const ws: string[] = [];
-    for (let j = 0; j < 8; j++) ws.push(wordOf(next() % 400));
-    out.push(ws.join(' '));
-  }
-  writeFileSync(path, out.join('\n') + '\n');
+  return Array.from({ length: n }, () => Array.from({ length: 8 }, () => wordOf(next() % 400)).join(' '));
+}
+
+/** Writes wordLines(lines, seed) to `path`; returns the number of words. */
+export function writeWords(path: string, lines: number, seed = 7): number {
+  writeFileSync(path, wordLines(lines, seed).join('\n') + '\n');
   return lines * 8;
 }
 
