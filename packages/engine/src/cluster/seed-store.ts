@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { atomicWriteFile } from '@sluice/storage-api';
 import { z } from 'zod';
 import { EngineError } from '../errors.js';
+import { appVersionsSchema } from '../runtime/savepoint-versions.js';
 
 /** Seed statuses: the storage meta's terminal states plus `running`. */
 export const SEED_STATUSES = ['running', 'stopped', 'failed', 'killed'] as const;
@@ -43,6 +44,8 @@ export const appSeedSchema = z
     lastFailure: z.object({ reason: z.string(), at: z.number(), epoch: z.number() }).optional(),
     /** When the next (backed-off) attempt may start. */
     nextAttemptAt: z.number().optional(),
+    /** Artifact versions after `sluice update` (absent: version 1 only). */
+    versions: appVersionsSchema.optional(),
   })
   .strip();
 
