@@ -74,6 +74,12 @@ export interface SourceTask {
   read(max: number): unknown[] | null;
   /** JSON-serialisable position of the next message read() would return. */
   position(): unknown;
+  /**
+   * Checkpoint t is committed, and with it `position`: what position() returned at boundary t
+   * (the newest boundary ≤ t this task recorded; undefined if none since it opened). Sources
+   * that acknowledge upstream (a replication slot) do it here, never earlier.
+   */
+  onCommit?(t: number, position: unknown): void | Promise<void>;
   close?(): void | Promise<void>;
 }
 

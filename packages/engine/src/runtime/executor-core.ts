@@ -10,7 +10,7 @@ import { BlobSchedule, type BlobSwitch } from './blob-schedule.js';
 import type { BlobVersions, ExecutorBlobs } from './executor-blobs.js';
 import type { ExecutionPlan, PlannedTask } from './plan.js';
 import { Router, type Transport } from './router.js';
-import { SourceRunner, type SourceHost } from './source-runner.js';
+import { commitSource, SourceRunner, type SourceHost } from './source-runner.js';
 import { decodeParts, decodeState, encodeParts, encodeState, executorPart } from './state-codec.js';
 import { inTask, inTaskAsync } from './task-failure.js';
 import { TaskRunner, type RunnerHost } from './task-runner.js';
@@ -495,6 +495,8 @@ export class ExecutorCore implements RunnerHost, SourceHost, EventTimeDelivery {
   async commit(t: number): Promise<void> {
     // Labelled like the other hooks: a failed commit names its processor and task in status.
     for (const r of this.runners.values()) await inTaskAsync(r.meta, 'onCommit', () => r.task.onCommit?.(t, r.ctx));
+    // Sources that acknowledge upstream (a replication slot) may do so only now.
+    for (const s of this.sources) await inTaskAsync(s.meta, 'onCommit', () => commitSource(s, t));
   }
 
   /** Per-task clocks and counters for the AppMaster's clock service and metrics. */

@@ -36,6 +36,8 @@ export class SourceRunner {
   exhausted = false;
   messagesOut = 0;
   writer: OffsetWriter | undefined;
+  /** Positions recorded at boundaries not yet known committed (for the source's onCommit). */
+  readonly recorded = new Map<number, unknown>();
 
   constructor(readonly meta: PlannedTask, readonly source: SourceTask, readonly ctx: TaskContext & { epoch: number }, start: number, intervalMs: number) {
     this.clock = start;
@@ -61,6 +63,7 @@ export class SourceRunner {
         const position = this.source.position() ?? null;
         const lo = this.lastBoundary;
         this.lastBoundary = b;
+        if (this.source.onCommit) this.recorded.set(b, position);
         host.stageAfter(this.writer!.append(b, Buffer.from(JSON.stringify(position), 'utf8')), b, this.meta.name, { position });
         host.sourceBoundary(this, lo, b);
       }
@@ -95,6 +98,19 @@ export class SourceRunner {
       else await new Promise<void>((r) => setImmediate(r));
     }
   }
+}
+
+/** Checkpoint t committed: hands the source the position it recorded at the newest boundary ≤ t. */
+export async function commitSource(r: SourceRunner, t: number): Promise<void> {
+  if (!r.source.onCommit) return;
+  let best: number | undefined;
+  for (const b of r.recorded.keys()) {
+    if (b > t) continue;
+    if (best === undefined || b > best) best = b;
+  }
+  const position = best === undefined ? undefined : r.recorded.get(best);
+  for (const b of [...r.recorded.keys()]) if (b <= t) r.recorded.delete(b);
+  if (best !== undefined) await r.source.onCommit(t, position);
 }
 
 function sleep(ms: number): Promise<void> {
