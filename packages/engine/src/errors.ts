@@ -56,6 +56,14 @@ const ENGINE_CODES = {
   SOURCE_AUTH_FAILED: { http: 401, exit: 1 },
   /** A source entry lacks what the connector was configured to read (e.g. the `field` of a Redis entry). */
   SOURCE_RECORD_INVALID: { http: 422, exit: 1 },
+  /** A CDC source's replication slot is gone although the app has a committed position in it (dropped by hand?): the changes since are lost. */
+  SOURCE_SLOT_MISSING: { http: 410, exit: 1 },
+  /** A source's server is not set up for it (e.g. PostgreSQL's wal_level is not logical). */
+  SOURCE_UNSUPPORTED: { http: 400, exit: 2 },
+  /** A source's tables or publication do not exist or do not match its options. */
+  SOURCE_SCHEMA: { http: 400, exit: 2 },
+  /** A CDC source's staged snapshot (its spool tables) vanished before the snapshot was read to the end. */
+  SOURCE_SNAPSHOT_LOST: { http: 410, exit: 1 },
   /** No savepoint of that name (or no retained checkpoint at/before a --from-time). */
   SAVEPOINT_NOT_FOUND: { http: 404, exit: 3 },
   /** A savepoint name breaks the naming rule, or its bytes are not a savepoint of a known format version. */
