@@ -9,7 +9,9 @@ import type { Logger } from 'pino';
 import { JsonRouter, readJson, type RouteInfo } from './http.js';
 import { aclSetSchema, parseBody, parseSubmitQuery } from './schemas.js';
 import { assertBlobsReadable, checkAppBlobs, registerBlobRoutes } from './blob-routes.js';
-import { checkStartFrom, registerSavepointRoutes, type SavepointRouteDeps } from '../runtime/savepoint-routes.js';
+import { checkStartFrom, registerSavepointRoutes } from '../runtime/savepoint-routes.js';
+import { autoRollback, registerUpdateRoutes, type UpdateDeps } from '../runtime/savepoint-update.js';
+import type { AppVersions } from '../runtime/savepoint-versions.js';
 import { authOff, type Authenticate } from '../security/authenticator.js';
 import { assertAuthorized, authorize, filterReadable, type Permission } from '../security/authorize.js';
 import { AUTH_OFF_PRINCIPAL, type Principal } from '../security/principal.js';
@@ -450,9 +452,9 @@ export class Master {
    * Records a restart against the app's budget. Within budget the app gets a backed-off
    * next attempt; past it the app ends `failed` with the reason.
    */
-  async #recordFailure(entry: AppEntry, reason: string, bumpEpoch: boolean): Promise<{ failed: boolean; notBefore: number }> {
+  async #recordFailure(entry: AppEntry, reason: string, bumpEpoch: boolean, progressed = false): Promise<{ failed: boolean; notBefore: number }> {
     const policy = policyFor(this.policy, await this.#configOf(entry));
-    const d = recordRestart(entry.seed, policy, reason, Date.now());
+    const d = recordRestart(entry.seed, policy, reason, Date.now(), progressed);
     if (d.kind === 'exhausted') {
       await this.#finish(entry, 'failed', d.error, d.seed);
       this.opts.logger.error({ appId: entry.seed.appId, reason, restarts: d.seed.restarts }, 'restart budget exhausted; app failed');
@@ -493,6 +495,35 @@ export class Master {
     }
     const app = await this.#appStorage(appId).catch(() => undefined);
     await app?.updateMeta({ status }).catch((err: unknown) => this.opts.logger.warn({ appId, err: String(err) }, 'could not record the final status in the store'));
+    if (status === 'failed') this.#onFailed?.(appId);
+  }
+
+  #onFailed: ((appId: string) => void) | undefined;
+
+  /**
+   * Starts an ended app again on the same id with another jar and config (`sluice update`,
+   * `sluice rollback`): a fresh restart budget, an epoch above `minEpoch` (the caller fenced
+   * the app's stores there), the version record in the seed.
+   */
+  async relaunch(appId: string, next: { jar: string; sha256: string; config: Record<string, unknown>; versions: AppVersions; minEpoch: number }): Promise<Record<string, unknown>> {
+    const entry = this.#entry(appId);
+    const config = this.#validateConfig(next.config);
+    return this.#run(entry, async () => {
+      if (entry.seed.status === 'running') throw new EngineError('APP_STATE', `app ${appId} is running: it must stop before it restarts with another version`);
+      const app = await this.#appStorage(appId);
+      if (!app) throw new EngineError('APP_NOT_FOUND', `app ${appId} has no store`);
+      await app.config.set(APP_CONFIG_ID, config);
+      await app.updateMeta({ status: 'running', jar: next.jar });
+      const { error: _e, nextAttemptAt: _n, ...rest } = entry.seed;
+      await this.#write(entry, { ...rest, status: 'running', jar: next.jar, sha256: next.sha256, epoch: Math.max(rest.epoch, next.minEpoch), recentRestarts: [], versions: next.versions });
+      entry.config = config;
+      entry.am = undefined;
+      entry.exits = [];
+      entry.placed = undefined;
+      entry.lastRestart = undefined;
+      await this.#ensureAppMaster(entry);
+      return this.describe(entry);
+    });
   }
 
   #monitor(): void {
@@ -672,12 +703,17 @@ export class Master {
       if (p.kind === 'appDaemon' && p.epoch !== epoch) throw new EngineError('FORBIDDEN', `token is for epoch ${p.epoch}, request says ${epoch}`);
     };
     registerBlobRoutes(r, { storage: this.opts.storage, authz: () => this.#authz(), logger: this.opts.logger });
-    const savepoints: SavepointRouteDeps = {
-      storage: this.opts.storage, authz: () => this.#authz(), logger: this.opts.logger, jarName: JAR_NAME,
+    const savepoints: UpdateDeps = {
+      storage: this.opts.storage, authz: () => this.#authz(), logger: this.opts.logger,
       app: (id) => this.#entry(id), kill: (id) => this.kill(id),
       submit: (name, body, size, config, owner, acl) => this.submit(name, body, size, config, owner, acl),
+      relaunch: (id, next) => this.relaunch(id, next), configOf: (id) => this.#configOf(this.#entry(id)),
+      limit: (body) => limitBytes(body, this.opts.maxArtifactBytes ?? 512 * 1024 * 1024),
     };
     registerSavepointRoutes(r, savepoints);
+    registerUpdateRoutes(r, savepoints);
+    // An updated version that ends failed rolls back to the version it replaced (once).
+    this.#onFailed = (id) => void autoRollback(savepoints, id).catch((err: unknown) => this.opts.logger.error({ appId: id, err }, 'automatic rollback failed'));
     r.add('GET', '/health', 'public', async () => ({
       ok: true, role: this.role, leader: this.#election ? (this.#election.leader ?? null) : this.address, address: this.address,
       ...(this.#election ? { masters: [...this.#election.candidates] } : {}), workers: this.#workers.size, apps: this.#apps.size, startedAt: this.startedAt, version: ENGINE_VERSION,
@@ -794,7 +830,7 @@ export class Master {
         const last = entry.lastRestart;
         if (last && last.fromEpoch === b.epoch && last.amEpoch === b.amEpoch && entry.seed.epoch === last.reply.epoch && entry.seed.status === 'running') return last.reply;
         this.#checkAm(entry, b);
-        const r = await this.#recordFailure(entry, b.reason, true);
+        const r = await this.#recordFailure(entry, b.reason, true, b.progressed);
         if (r.failed) throw new EngineError('APP_STATE', `app ${entry.seed.appId} failed: ${entry.seed.error ?? b.reason}`);
         this.#killEverywhere(entry.seed.appId, { belowEpoch: entry.seed.epoch, role: 'executor' });
         const reply = { epoch: entry.seed.epoch, notBefore: r.notBefore };

@@ -10,19 +10,18 @@ import { DAG_CONFIG_ID, type DagDescription } from '../observability/dag-describ
 import { TASKS_RETAINED, TASKS_STORE } from './committer.js';
 import { captureCheckpoint } from './savepoint-capture.js';
 import { restoreConfigOf } from './savepoint-config.js';
+import type { AppVersions } from './savepoint-versions.js';
 import { blobStoreOf, deleteSavepoint, headSavepoint, infoOf, listSavepoints, SAVEPOINT_BLOB_PREFIX, validateSavepointName, writeSavepoint, type SavepointInfo } from './savepoint-store.js';
 
 /** What the savepoint routes need of the master (its app registry and lifecycle). */
 export interface SavepointRouteDeps {
   storage: Storage;
   authz: () => AuthorizeOptions;
-  logger: { info(obj: object, msg: string): void };
+  logger: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   /** The app's seed and config; APP_NOT_FOUND if unknown. */
-  app(appId: string): { seed: { appId: string; name: string; owner: string; acl: string[]; status: string }; config?: Record<string, unknown> };
+  app(appId: string): { seed: { appId: string; name: string; owner: string; acl: string[]; status: string; jar: string; sha256: string; createdAt: number; error?: string; versions?: AppVersions }; config?: Record<string, unknown> };
   kill(appId: string): Promise<unknown>;
   submit(name: string, body: AsyncIterable<Uint8Array>, size: number | undefined, config: Record<string, unknown>, owner: string, acl: string[]): Promise<{ appId: string }>;
-  /** The jar the app runs (app.mjs). */
-  jarName: string;
 }
 
 const savepointBodySchema = z.object({ name: z.string().max(200).optional(), stop: z.boolean().optional() }).strict();
@@ -38,7 +37,7 @@ function assertSavepoint(who: Principal, info: SavepointInfo, perm: Permission, 
 }
 
 /** A default name from the app id and the time (the savepoint alphabet has no '@'). */
-function defaultName(appId: string, tag: string): string {
+export function defaultName(appId: string, tag: string): string {
   return `${appId.replace(/@/g, '_').slice(0, 80)}-${tag}${Date.now().toString(36)}`;
 }
 
@@ -48,7 +47,7 @@ function defaultName(appId: string, tag: string): string {
  * the saved time is the app's last committed output, and a restart from it publishes
  * exactly what the app had staged up to it.
  */
-async function takeSavepoint(deps: SavepointRouteDeps, appId: string, name: string, stop: boolean, owner: string, acl: string[]): Promise<SavepointInfo & { stopped: boolean }> {
+export async function takeSavepoint(deps: SavepointRouteDeps, appId: string, name: string, stop: boolean, owner: string, acl: string[]): Promise<SavepointInfo & { stopped: boolean }> {
   validateSavepointName(name);
   if (await blobStoreOf(deps.storage).head(SAVEPOINT_BLOB_PREFIX + name)) throw new EngineError('SAVEPOINT_INVALID', `a savepoint named ${name} exists already`, { details: { savepoint: name } });
   const { seed } = deps.app(appId);
@@ -115,10 +114,10 @@ export function registerSavepointRoutes(r: JsonRouter, deps: SavepointRouteDeps)
       const known = new Set((dag?.processors ?? []).map((x) => x.name));
       const unknown = dag ? Object.keys(b.parallelism).filter((n) => !known.has(n)) : [];
       if (unknown.length > 0) throw new EngineError('UNKNOWN_PROCESSOR', `app ${seed.appId} has no processor ${unknown.join(', ')} (it has ${[...known].join(', ')})`, { details: { unknown } });
-      const jar = await app.jars.stat(deps.jarName);
+      const jar = await app.jars.stat(seed.jar);
       if (!jar) throw new EngineError('APP_STATE', `app ${seed.appId} has no artifact to restart`);
       const sp = await takeSavepoint(deps, seed.appId, next.startFrom.savepoint, true, seed.owner, seed.acl);
-      const started = await deps.submit(seed.name, await app.jars.get(deps.jarName), jar.size, next, seed.owner, seed.acl);
+      const started = await deps.submit(seed.name, await app.jars.get(seed.jar), jar.size, next, seed.owner, seed.acl);
       deps.logger.info({ from: seed.appId, appId: started.appId, savepoint: sp.name, parallelism: b.parallelism }, 'app rescaled');
       return { from: seed.appId, appId: started.appId, savepoint: sp };
     } finally {
