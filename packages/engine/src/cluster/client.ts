@@ -35,10 +35,15 @@ export function defaultAppName(path: string): string {
 export function uploadArtifact(
   master: string | Endpoint, file: string, name: string, config: Record<string, unknown>, onProgress?: (done: number, total: number) => void, acl?: string,
 ): Promise<{ appId: string; sha256: string; size: number }> {
+  const query = `name=${encodeURIComponent(name)}&config=${encodeURIComponent(JSON.stringify(config))}${acl ? `&acl=${encodeURIComponent(acl)}` : ''}`;
+  return postFile(master, `/apps?${query}`, file, onProgress).then((body) => parseReply(uploadReplySchema, body, 'POST /apps'));
+}
+
+/** Streams a file as the body of a POST to the master (also `sluice update`); resolves with the JSON answer. */
+export function postFile(master: string | Endpoint, pathAndQuery: string, file: string, onProgress?: (done: number, total: number) => void): Promise<unknown> {
   const ep: Endpoint = typeof master === 'string' ? { url: master } : master;
   const size = statSync(file).size;
-  const query = `name=${encodeURIComponent(name)}&config=${encodeURIComponent(JSON.stringify(config))}${acl ? `&acl=${encodeURIComponent(acl)}` : ''}`;
-  const url = new URL(`/apps?${query}`, ep.url.includes('://') ? ep.url : `http://${ep.url}`);
+  const url = new URL(pathAndQuery, ep.url.includes('://') ? ep.url : `http://${ep.url}`);
   const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'content-length': size };
   if (ep.token) headers.authorization = `Bearer ${ep.token}`;
   return new Promise((resolve, reject) => {
@@ -53,11 +58,7 @@ export function uploadArtifact(
           // fall through with an empty body
         }
         if ((res.statusCode ?? 500) >= 400) return reject(httpErrorOf(res.statusCode ?? 500, body, `HTTP ${res.statusCode}`));
-        try {
-          resolve(parseReply(uploadReplySchema, body, 'POST /apps'));
-        } catch (err) {
-          reject(err instanceof Error ? err : new Error(String(err)));
-        }
+        resolve(body);
       });
     };
     const req = url.protocol === 'https:'
