@@ -6,3 +6,4 @@ export { postgresSink, parsePostgresSinkOptions, type PostgresSinkOptions } from
 export { nexmarkSource } from '../nexmark/source.js';
 export { redisStreamSource, parseRedisStreamSourceOptions, streamsOfTask, type RedisStreamSourceOptions, type RedisStreamRecord } from './redis-stream-source.js';
 export { redisStreamIdAtTime, compareStreamIds } from './redis-stream-ids.js';
+export { postgresSource, parsePostgresSourceOptions, defaultSlotName, type PostgresSourceOptions, type PostgresChange } from './postgres-source.js';
