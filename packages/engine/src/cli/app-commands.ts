@@ -39,8 +39,11 @@ export function appLine(a: AppView): string {
   const extra = am ? ` committed=${shown(am.committed)} phase=${shown(am.phase)}${cost}` : '';
   const restarts = a.restarts ?? am?.restarts;
   const failure = a.lastFailure as { reason?: string } | undefined;
+  // After `sluice update`: the version running and the one a rollback would restart.
+  const v = a.versions as { current?: number; previous?: { version?: number } } | undefined;
+  const version = v?.current === undefined ? '' : ` version=${shown(v.current)}${v.previous?.version === undefined ? '' : ` (previous ${shown(v.previous.version)})`}`;
   return (
-    `${a.appId}\t${shown(a.name)}\t${shown(a.status)}\tepoch=${shown(a.epoch)}${restarts === undefined ? '' : ` restarts=${shown(restarts)}`}${extra}` +
+    `${a.appId}\t${shown(a.name)}\t${shown(a.status)}\tepoch=${shown(a.epoch)}${version}${restarts === undefined ? '' : ` restarts=${shown(restarts)}`}${extra}` +
     `${a.error ? `\terror=${str(a.error)}` : failure?.reason ? `\tlast failure: ${failure.reason}` : ''}`
   );
 }

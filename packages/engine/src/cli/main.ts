@@ -9,6 +9,7 @@ import { registerAuthCommands } from './auth-commands.js';
 import { registerMastersCommand } from './masters-commands.js';
 import { registerBlobCommands } from './blobs-commands.js';
 import { registerSavepointCommands } from './savepoint-commands.js';
+import { registerUpdateCommands } from './update-commands.js';
 import { registerNexmarkCommands } from './nexmark-commands.js';
 import { registerBundleCommand } from './bundle-commands.js';
 import { exitQuietlyOnClosedPipe } from './pipe.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerMastersCommand(program);
   registerBlobCommands(program);
   registerSavepointCommands(program);
+  registerUpdateCommands(program);
   registerNexmarkCommands(program);
   registerBundleCommand(program);
   return program;
