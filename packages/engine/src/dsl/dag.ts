@@ -8,6 +8,7 @@ import { timestampTask } from '../runtime/watermark-assigner.js';
 import { isWindowAssigner, parseTimestampOptions, parseWindowOptions, type TimestampOptions, type WindowAssigner, type WindowOptions } from './windows.js';
 import { WindowedStream } from './windows-stream.js';
 import { isTimedKeyedTask, timedKeyedProcessTask } from '../state/window-keyed-timers.js';
+import { intervalJoin, joinTable, windowCoGroup, windowJoin, type IntervalJoinOptions, type JoinedWindow, type JoinSide, type TableJoinOptions, type WindowJoinOptions } from './joins.js';
 
 /**
  * A user callback over the messages of an untyped stream. It may declare what it expects
@@ -16,6 +17,7 @@ import { isTimedKeyedTask, timedKeyedProcessTask } from '../state/window-keyed-t
  */
 type Fn<R> = { bivarianceHack(v: unknown): R }['bivarianceHack'];
 type Fn2<R> = { bivarianceHack(acc: unknown, v: unknown): R }['bivarianceHack'];
+type PairFn = { bivarianceHack(l: unknown, r: unknown, w: { key: unknown; start: number; end: number }): unknown }['bivarianceHack'];
 
 export type Partition = 'forward' | 'shuffle' | 'hash';
 
@@ -57,6 +59,8 @@ export interface DagOptions {
    * power of two above the widest processor.
    */
   maxParallelism?: number;
+  /** Keyed-state backend: 'heap' (default) or 'disk' (lmdb; app config `stateBackend` overrides). */
+  stateBackend?: 'heap' | 'disk';
 }
 
 /** A DAG of processors. Built with the fluent DSL (dag().source()...) or processor()/edge(). */
@@ -215,6 +219,42 @@ export class KeyedStream extends Stream {
   }
   /** The key groups of the app, read when a task is created (after the DAG is complete). */
   #mp = (): number => this.dag.maxParallelism;
+
+  #side(): JoinSide {
+    return { dag: this.dag, from: this.from, key: this.key!, ...(this.extras.eventTime ? { eventTime: this.extras.eventTime } : {}), ...(this.extras.port === undefined ? {} : { port: this.extras.port }) };
+  }
+  #other(kind: string, other: unknown): JoinSide {
+    if (!(other instanceof KeyedStream)) throw new EngineError('DAG_INVALID', `dag ${this.dag.name}: ${kind}: the other side must be a keyed stream (call groupBy on it)`);
+    return other.#side();
+  }
+
+  /**
+   * Interval join with another keyed stream (both need withTimestamps): `fn(l, r)` for each
+   * pair of the same key with l.time + lowerMs <= r.time <= l.time + upperMs, emitted when
+   * the second arrives; undefined emits nothing. State expires with the watermark.
+   */
+  intervalJoin(other: KeyedStream, options: IntervalJoinOptions, fn: Fn2<unknown>): Stream {
+    return new Stream(this.dag, intervalJoin(this.#side(), this.#other('intervalJoin', other), options, fn));
+  }
+
+  /** Window join: `fn(l, r, { key, start, end })` per pair of a key's records in one window, emitted when the watermark passes its end. */
+  windowJoin(other: KeyedStream, assigner: WindowAssigner, fn: PairFn, options?: WindowJoinOptions): Stream {
+    return new Stream(this.dag, windowJoin(this.#side(), this.#other('windowJoin', other), assigner, fn, options));
+  }
+
+  /** Window coGroup: `fn({ key, start, end, left, right })` once per window of a key; the records it returns are emitted. */
+  windowCoGroup(other: KeyedStream, assigner: WindowAssigner, fn: (w: JoinedWindow) => Iterable<unknown> | undefined, options?: WindowJoinOptions): Stream {
+    return new Stream(this.dag, windowCoGroup(this.#side(), this.#other('windowCoGroup', other), assigner, fn, options));
+  }
+
+  /**
+   * Joins each record with the row of its key in `table` (a keyed stream whose records are
+   * the table's rows, the latest per key): `fn(record, row)`. asOf 'eventTime' (default)
+   * is Flink's event-time temporal join; 'latest' the latest row received (see README).
+   */
+  joinTable(table: KeyedStream, fn: Fn2<unknown>, options?: TableJoinOptions): Stream {
+    return new Stream(this.dag, joinTable(this.#side(), this.#other('joinTable', table), fn, options));
+  }
   reduce(name: string, fn: Fn2<unknown>, opts: ProcessorOptions = {}): Stream {
     const key = this.key!;
     return this.add(name, () => reduceTask(key, fn, this.#mp()), opts);
