@@ -3,6 +3,7 @@ export { dag, Dag, Stream, KeyedStream, validateDag, topoOrder, MAX_PARALLELISM,
 export type { Task, TaskContext, TaskLogger, SourceTask, TaskFactory, SourceFactory } from './dsl/task.js';
 export { windows, type WindowAssigner, type WindowOptions, type WindowResult, type WindowAggregate, type TimestampOptions } from './dsl/windows.js';
 export type { WindowedStream, WindowContents } from './dsl/windows-stream.js';
+export type { JoinOptions, IntervalJoinOptions, WindowJoinOptions, TableJoinOptions, JoinedWindow } from './dsl/joins.js';
 export type { EventTimeContext, EventTimeTask, WatermarkMessage } from './runtime/watermark.js';
 export * as connectors from './connectors/index.js';
 export * as nexmark from './nexmark/index.js';
@@ -14,6 +15,9 @@ export { Committer } from './runtime/committer.js';
 export { ExecutionPlan, hashKey, type PlannedTask } from './runtime/plan.js';
 export { ExecutorCore, type Transport, type CoreOptions } from './runtime/executor-core.js';
 export { InProcessApp, type InProcessOptions } from './runtime/in-process.js';
+export { StorageProxySession } from './runtime/storage-proxy-server.js';
+export { openProxyStorage, proxyBackend } from './runtime/storage-proxy-client.js';
+export { appScope, type ProxyScope } from './runtime/storage-proxy-scope.js';
 export { clusterConfigSchema, parseClusterConfig, loadClusterConfig, type ClusterConfig, type LoadedClusterConfig } from './config/cluster-config.js';
 export { Master, type MasterOptions, APP_CONFIG_ID, JAR_NAME } from './cluster/master.js';
 export { Worker, type WorkerOptions } from './cluster/worker.js';
