@@ -1,5 +1,7 @@
 import { LIMITS, type AppStorage, type CheckpointPart, type CheckpointStager, type CheckpointStore } from '@sluice/storage-api';
-import type { FrozenState, HeapKeyedState, KeyedStateManifest } from '../state/heap-state.js';
+import type { FrozenState, KeyedStateManifest } from '../state/heap-state.js';
+import { withStateBackend, type KeyedBackend } from '../state/backend.js';
+import { stateBackendMaker, type StateBackendChoice } from '../state/choose-backend.js';
 import { isStatefulTask } from '../state/keyed-api.js';
 import { TASKS_STORE } from './committer.js';
 import type { StageStats } from './control-protocol.js';
@@ -48,6 +50,8 @@ export interface CoreOptions {
   logger: TaskLogger & { child?(b: Record<string, unknown>): TaskLogger };
   batchSize?: number;
   configPollMs?: number;
+  /** Keyed-state backend (app config `stateBackend`, else the DAG's option, else heap) and where disk state lives. */
+  state?: StateBackendChoice;
   /** Mapped blobs and the versions to start with (from the AppMaster: restored or newest). */
   blobs?: { local: ExecutorBlobs; initial: BlobVersions };
   /** The executor's parts of checkpoint t: its own part first, then keyed-state segments (new and shared). */
@@ -269,7 +273,7 @@ export class ExecutorCore implements RunnerHost, SourceHost, EventTimeDelivery {
         await inTaskAsync(meta, 'open', () => src.open(ctx, position));
         this.sources.push(r);
       } else {
-        const task = inTask(meta, 'create', () => spec.task!());
+        const task = inTask(meta, 'create', () => withStateBackend(stateBackendMaker(this.opts.state, dag.options.stateBackend, meta.name), () => spec.task!()));
         const start = restoreT ?? 0;
         const manifest = restored?.get(keyedKey(meta.name));
         if (manifest && isStatefulTask(task)) await this.#restoreKeyed(store, restoreT!, meta, task.keyedState, decodeState(manifest) as KeyedStateManifest);
@@ -291,7 +295,7 @@ export class ExecutorCore implements RunnerHost, SourceHost, EventTimeDelivery {
   }
 
   /** Applies a task's keyed-state segments, oldest first (fetched a few at a time). */
-  async #restoreKeyed(store: CheckpointStore, t: number, meta: PlannedTask, backend: HeapKeyedState, m: KeyedStateManifest): Promise<void> {
+  async #restoreKeyed(store: CheckpointStore, t: number, meta: PlannedTask, backend: KeyedBackend, m: KeyedStateManifest): Promise<void> {
     if (m.maxParallelism !== backend.maxParallelism) {
       throw new EngineError('APP_STATE', `task ${meta.name}: checkpoint ${t} has ${m.maxParallelism} key groups, the app now ${backend.maxParallelism} (maxParallelism is fixed for an app's life)`);
     }
@@ -485,7 +489,7 @@ export class ExecutorCore implements RunnerHost, SourceHost, EventTimeDelivery {
     for (const n of this.#known.keys()) if (!keep.has(n)) this.#known.delete(n);
   }
 
-  #backendByTask(task: string): HeapKeyedState {
+  #backendByTask(task: string): KeyedBackend {
     const r = [...this.runners.values()].find((x) => x.meta.name === task);
     if (!r || !isStatefulTask(r.task)) throw new EngineError('INTERNAL', `task ${task} has no keyed state`);
     return r.task.keyedState;

@@ -1,5 +1,6 @@
 import { setImmediate as yieldNow } from 'node:timers/promises';
 import type { StateKey } from './key-groups.js';
+import type { KeyedBackend, StateTable } from './backend.js';
 import { decodeSegment, SegmentEncoder } from './segment-codec.js';
 
 /**
@@ -45,6 +46,16 @@ export interface SegmentInfo {
   /** Part names holding its bytes (set once staged). */
   parts: string[];
   bytes: number;
+  /** Holds every live entry (the disk backend's materialisation): older segments are not needed. */
+  full?: boolean;
+}
+
+/** A segment frozen at a boundary and not yet encoded. */
+export interface FreshSegment {
+  info: SegmentInfo;
+  rows: Entry[];
+  /** Copy-on-write: values at the boundary of entries written since. */
+  old: Map<Entry, unknown>;
 }
 
 /** The state at one boundary: the segments it needs, the new one still to encode. */
@@ -52,7 +63,7 @@ export interface FrozenState {
   t: number;
   /** Every segment checkpoint t needs, oldest first (includes `fresh` if any). */
   segments: SegmentInfo[];
-  fresh?: { info: SegmentInfo; rows: Entry[]; old: Map<Entry, unknown> };
+  fresh?: FreshSegment;
   liveEntries: number;
   pauseMs: number;
 }
@@ -62,7 +73,7 @@ export interface KeyedStateManifest {
   v: 1;
   maxParallelism: number;
   tables: string[];
-  segments: Array<{ seq: number; t: number; entries: number; parts: string[]; bytes: number }>;
+  segments: Array<{ seq: number; t: number; entries: number; parts: string[]; bytes: number; full?: boolean }>;
 }
 
 export interface HeapStateOptions {
@@ -75,7 +86,7 @@ export interface HeapStateOptions {
   now?: () => number;
 }
 
-export class Table {
+export class Table implements StateTable {
   readonly map = new Map<StateKey, Entry>();
   constructor(readonly owner: HeapKeyedState, readonly name: string, readonly ti: number) {}
 
@@ -161,12 +172,14 @@ export class Table {
   }
 }
 
-export class HeapKeyedState {
+export class HeapKeyedState implements KeyedBackend {
   readonly tables: Table[] = [];
   readonly #byName = new Map<string, Table>();
   /** The segment being written (entries touched since the last boundary). */
   cur = 0;
   #touched: Entry[] = [];
+  /** Live entries of the current segment (a field, not a #live Map update per write: the hot path). */
+  #curLive = 0;
   /** Live entries per segment (the current one included). */
   readonly #live = new Map<number, number>();
   /** Entries written into each listed segment (some since moved on), for the cleaner. */
@@ -205,6 +218,18 @@ export class HeapKeyedState {
     for (const e of this.#touched) if (e.u && e.seg === this.cur && e.v !== TOMB) yield e;
   }
 
+  /** `[key, value]` of written() as one array (a keyed aggregate's emit; no generator per boundary). */
+  writtenPairs(): Array<[StateKey, unknown]> {
+    const rows = this.#touched;
+    const cur = this.cur;
+    const out: Array<[StateKey, unknown]> = [];
+    for (let i = 0; i < rows.length; i++) {
+      const e = rows[i]!;
+      if (e.u && e.seg === cur && e.v !== TOMB) out.push([e.k, e.v]);
+    }
+    return out;
+  }
+
   /** Live entries over all tables (tombstones included until cleaned). */
   get liveEntries(): number {
     let n = 0;
@@ -214,14 +239,16 @@ export class HeapKeyedState {
 
   /** @internal a new entry in the current segment. */
   added(e: Entry): void {
-    this.#live.set(this.cur, (this.#live.get(this.cur) ?? 0) + 1);
+    this.#curLive++;
     this.#touched.push(e);
   }
 
   /** @internal moves an entry into the current segment (first touch since the boundary). */
   touch(e: Entry): void {
-    const enc = this.#encoding.get(e.seg);
-    if (enc !== undefined && !enc.has(e)) enc.set(e, e.v);
+    if (this.#encoding.size !== 0) {
+      const enc = this.#encoding.get(e.seg);
+      if (enc !== undefined && !enc.has(e)) enc.set(e, e.v);
+    }
     this.#dec(e.seg);
     e.seg = this.cur;
     e.u = false;
@@ -229,6 +256,10 @@ export class HeapKeyedState {
   }
 
   #dec(seg: number): void {
+    if (seg === this.cur) {
+      this.#curLive--;
+      return;
+    }
     const n = (this.#live.get(seg) ?? 1) - 1;
     if (n > 0) {
       this.#live.set(seg, n);
@@ -248,6 +279,8 @@ export class HeapKeyedState {
     const t0 = performance.now();
     const rows = this.#touched;
     this.#touched = [];
+    if (this.#curLive > 0) this.#live.set(this.cur, this.#curLive);
+    this.#curLive = 0;
     const seq = this.cur++;
     let fresh: FrozenState['fresh'];
     if (rows.length > 0 && this.#live.has(seq)) {
@@ -309,6 +342,8 @@ export class HeapKeyedState {
    * oldest first. Later copies win; deletions stay as tombstones until cleaned.
    */
   apply(info: SegmentInfo, parts: Uint8Array[]): void {
+    // Ahead of the segment being applied: every entry's seg is then below cur (see #dec).
+    this.cur = Math.max(this.cur, info.seq + 1);
     this.#segs.set(info.seq, { ...info });
     const rows: Entry[] = [];
     this.#rows.set(info.seq, rows);
@@ -338,7 +373,6 @@ export class HeapKeyedState {
       this.#segs.delete(info.seq);
       this.#rows.delete(info.seq);
     }
-    this.cur = Math.max(this.cur, info.seq + 1);
   }
 
   manifest(frozen: FrozenState): KeyedStateManifest {

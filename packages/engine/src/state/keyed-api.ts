@@ -1,5 +1,5 @@
 import type { Task, TaskContext } from '../dsl/task.js';
-import { HeapKeyedState, type Table } from './heap-state.js';
+import { newKeyedBackend, type KeyedBackend, type StateTable } from './backend.js';
 import { normalizeKey, type StateKey } from './key-groups.js';
 
 /**
@@ -67,9 +67,9 @@ export class Scope {
 
 const empty: readonly unknown[] = Object.freeze([]);
 
-export function keyedState(backend: HeapKeyedState, scope: Scope): KeyedState {
+export function keyedState(backend: KeyedBackend, scope: Scope): KeyedState {
   const cache = new Map<string, unknown>();
-  const once = <T>(kind: string, name: string, make: (t: Table) => T): T => {
+  const once = <T>(kind: string, name: string, make: (t: StateTable) => T): T => {
     const id = `${kind}:${name}`;
     let h = cache.get(id) as T | undefined;
     if (h === undefined) cache.set(id, (h = make(backend.table(id))));
@@ -112,18 +112,18 @@ export function keyedState(backend: HeapKeyedState, scope: Scope): KeyedState {
   };
 }
 
-/** A Task whose keyed state the runtime checkpoints incrementally (see HeapKeyedState). */
+/** A Task whose keyed state the runtime checkpoints incrementally (see KeyedBackend). */
 export interface StatefulTask extends Task {
-  readonly keyedState: HeapKeyedState;
+  readonly keyedState: KeyedBackend;
 }
 
 export function isStatefulTask(t: Task): t is StatefulTask {
-  return (t as Partial<StatefulTask>).keyedState instanceof HeapKeyedState;
+  return typeof (t as Partial<StatefulTask>).keyedState?.freeze === 'function';
 }
 
 /** Runs a KeyedTask: sets the current key per record, hands it the scoped state. */
 export function keyedProcessTask(key: (v: unknown) => unknown, user: KeyedTask, maxParallelism: number): StatefulTask {
-  const backend = new HeapKeyedState(maxParallelism);
+  const backend = newKeyedBackend(maxParallelism);
   const scope = new Scope();
   let kctx: KeyedContext | undefined;
   const ctxOf = (ctx: TaskContext): KeyedContext => {
@@ -171,7 +171,7 @@ export function countTask(key: (v: unknown) => unknown, maxParallelism: number):
 
 /** One accumulator per key in one table, updated with one lookup per record; emits what changed at each boundary. */
 function aggregateTask(key: (v: unknown) => unknown, table: string, maxParallelism: number, step: (v: unknown) => (acc: unknown) => unknown): StatefulTask {
-  const backend = new HeapKeyedState(maxParallelism);
+  const backend = newKeyedBackend(maxParallelism);
   const t = backend.table(table);
   return {
     keyedState: backend,
@@ -187,8 +187,7 @@ function aggregateTask(key: (v: unknown) => unknown, table: string, maxParalleli
   };
 }
 
-function emitWritten(backend: HeapKeyedState, b: number, ctx: TaskContext): void {
-  const out: unknown[] = [];
-  for (const e of backend.written()) out.push([e.k, e.v]);
+function emitWritten(backend: KeyedBackend, b: number, ctx: TaskContext): void {
+  const out = backend.writtenPairs();
   if (out.length) ctx.emit(out, b - 1);
 }
