@@ -1,4 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { isStorageError } from '@sluice/storage-api';
 import type { Logger } from 'pino';
 import { ControlChannel } from './channel.js';
@@ -88,6 +89,8 @@ export class ExecutorProcess {
           ...(this.#blobs ? { blobs: { local: this.#blobs, initial: m.blobs ?? {} } } : {}),
           appId: this.env.appId, epoch: this.env.epoch, plan, self: this.env.executor, app: this.loaded.app, intervalMs: m.intervalMs,
           transport: this.transport, logger: this.logger,
+          // Disk keyed state (app config stateBackend=disk) lives in the executor's own local dir.
+          state: { backend: this.loaded.config.stateBackend, cacheEntries: this.loaded.config.stateCacheEntries, dir: join(this.env.blobDir, 'state') },
           ...(m.restoreT === undefined ? {} : { restoreT: m.restoreT }),
           onStaged: (t, task, parts, stats) => this.#control.send({ type: 'staged', t, task, parts, stats }),
           onExhausted: (task, lastDataTs) => this.#control.send({ type: 'exhausted', task, lastDataTs }),
