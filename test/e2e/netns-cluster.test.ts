@@ -133,14 +133,13 @@ if (!leg.run) {
       await endsExact(app);
     }), 240_000);
 
-    // KNOWN BUG (issue 23), skipped so it shows in every run: after the AppMaster's host is
-    // isolated, the new AppMaster runs and its executors keep staging, but commits stall (one
-    // took 35 s, then none for minutes) on the WebHDFS store. Seen on every run that reached
-    // the isolation; not yet diagnosed.
-    it.skip("KNOWN BUG: survives the AppMaster's host isolated (commits stall after the new AppMaster starts)", tracked(async () => {
+    // The AppMaster's host loses its link: the master relaunches the AppMaster elsewhere
+    // (a new epoch fences the old one's commits), and the isolated one exits when it heals.
+    it("survives the AppMaster's host isolated", tracked(async () => {
       const app = await submit('am-isolated', 30_000, 2000);
       const a = await running(app.appId);
-      const victim = (a.executors as ExecutorView[]).find((e) => e.role === 'appmaster')!.worker;
+      const oldAm = (a.executors as ExecutorView[]).find((e) => e.role === 'appmaster')!;
+      const victim = oldAm.worker;
       const epochBefore = a.epoch as number;
       c.net.isolate(victim);
       await waitFor('a new AppMaster away from the isolated host', 60_000, async () => {
@@ -149,6 +148,16 @@ if (!leg.run) {
         return s.epoch > epochBefore && am && am.worker !== victim && s.appMaster?.phase === 'running' ? s : undefined;
       }, 500);
       c.net.heal(victim);
+      // Hosts are namespaces of one kernel, so the old AppMaster's pid is visible here: once
+      // its link is back it learns it was replaced and exits (never two AppMasters at work).
+      await waitFor(`the replaced AppMaster (pid ${oldAm.pid}) to exit`, 60_000, async () => {
+        try {
+          process.kill(oldAm.pid, 0);
+          return undefined;
+        } catch {
+          return true;
+        }
+      }, 500);
       await endsExact(app);
     }), 240_000);
 

@@ -107,6 +107,7 @@ export function createWorker(loaded: LoadedClusterConfig, master: string, name: 
     blobCacheMaxBytes: loaded.config.worker.blobCacheMaxBytes,
     blobPollMs: loaded.config.worker.blobPollMs,
     executorMemoryMb: loaded.config.worker.executorMemoryMb,
+    standbys: loaded.config.worker.standbys,
     storage: loaded.config.storage,
     baseDir: loaded.baseDir,
     logger: createLogger('worker', { worker: name }),

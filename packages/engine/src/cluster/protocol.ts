@@ -86,6 +86,8 @@ export const appMasterStatusSchema = z.object({
   connected: z.number().int().nonnegative(),
   messages: z.record(z.string().max(300), z.number()).optional(),
   phase: z.string().max(32),
+  /** When this epoch's executors were told to go (ms since 1970): processing resumed. */
+  runningSince: z.number().optional(),
   /** The last committed checkpoint's cost (keyed state: new vs shared bytes, pause, upload). */
   checkpoint: z.object({
     t: z.number(),
@@ -141,7 +143,8 @@ export interface ExecutorsReply {
   waiting?: string;
 }
 
-export const restartRequestSchema = z.object({ ...amCallBase, reason: z.string().max(8000) });
+/** `progressed`: the failing epoch committed a checkpoint, so the restart needs no back-off. */
+export const restartRequestSchema = z.object({ ...amCallBase, reason: z.string().max(8000), progressed: z.boolean().default(false) });
 
 /** AppMaster -> master before a blob switch: may the app's owner still read these blobs? */
 export const blobsCheckRequestSchema = z.object({ ...amCallBase, blobs: z.array(z.string().max(128)).min(1).max(64) });

@@ -20,15 +20,22 @@ export function policyFor(defaults: RestartPolicy, config: Record<string, unknow
 
 /**
  * Records one restart of an app (an executor recovery or an AppMaster relaunch) and
- * decides: retry after an exponential, capped back-off, or give up because more than
- * `maxRestarts` happened inside the sliding window. Pure: the caller persists the seed.
+ * decides: retry, or give up because more than `maxRestarts` happened inside the sliding
+ * window. Pure: the caller persists the seed.
+ *
+ * Back-off applies only while the app makes no progress: a restart after an epoch that
+ * committed a checkpoint starts at once (a single failure must recover in milliseconds,
+ * Gearpump's figure), and each further restart with nothing committed in between doubles
+ * the delay from `restartBackoffMs` up to `restartBackoffMaxMs`. A crash loop that does
+ * commit between failures is still bounded by the budget.
  */
-export function recordRestart(seed: AppSeed, policy: RestartPolicy, reason: string, now: number): RestartDecision {
+export function recordRestart(seed: AppSeed, policy: RestartPolicy, reason: string, now: number, progressed = false): RestartDecision {
   const recent = seed.recentRestarts.filter((t) => now - t < policy.restartWindowMs);
   recent.push(now);
   const next: AppSeed = {
     ...seed,
     restarts: seed.restarts + 1,
+    stalledRestarts: progressed ? 0 : (seed.stalledRestarts ?? 0) + 1,
     // Bounded: only the window's restarts matter, and never more than the budget + 1.
     recentRestarts: recent.slice(-(policy.maxRestarts + 1)),
     lastFailure: { reason: reason.slice(0, 4000), at: now, epoch: seed.epoch },
@@ -38,6 +45,7 @@ export function recordRestart(seed: AppSeed, policy: RestartPolicy, reason: stri
     const { nextAttemptAt: _drop, ...rest } = next;
     return { kind: 'exhausted', seed: { ...rest, status: 'failed', error: error.slice(0, 4000) }, error };
   }
-  const delayMs = Math.min(policy.restartBackoffMaxMs, policy.restartBackoffMs * 2 ** Math.min(30, recent.length - 1));
+  const stalled = next.stalledRestarts ?? 0;
+  const delayMs = stalled === 0 ? 0 : Math.min(policy.restartBackoffMaxMs, policy.restartBackoffMs * 2 ** Math.min(30, stalled - 1));
   return { kind: 'retry', seed: { ...next, nextAttemptAt: now + delayMs }, delayMs };
 }

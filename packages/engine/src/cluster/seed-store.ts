@@ -42,6 +42,8 @@ export const appSeedSchema = z
     /** Times of the restarts inside the current budget window (bounded by the budget). */
     recentRestarts: z.array(z.number()).default([]),
     lastFailure: z.object({ reason: z.string(), at: z.number(), epoch: z.number() }).optional(),
+    /** Restarts since the app last committed a checkpoint: the back-off's exponent. */
+    stalledRestarts: z.number().int().nonnegative().optional(),
     /** When the next (backed-off) attempt may start. */
     nextAttemptAt: z.number().optional(),
     /** Artifact versions after `sluice update` (absent: version 1 only). */

@@ -31,13 +31,19 @@ export interface WorkerOptions {
   storage: StorageConfig;
   baseDir: string;
   logger: TaskLogger;
-  /** Keep one warm executor process ready (faster launches and recovery). Default true. */
-  standby?: boolean;
+  /**
+   * Warm executor processes kept ready (modules loaded, no app yet): a launch or a
+   * recovery takes one instead of booting Node. Default 2 (a recovery replaces every
+   * executor of the app on this worker at once); 0 turns it off.
+   */
+  standbys?: number;
   /** V8 heap limit of each executor (MiB): a memory-hungry task fails its executor, not the host. */
   executorMemoryMb?: number;
 }
 
 const DEFAULT_BLOB_CACHE_MAX_BYTES = 2 * 1024 ** 3;
+const DEFAULT_STANDBYS = 2;
+const STANDBY_REFILL_MS = 300;
 
 /** SIGTERM first so an executor can flush its last log lines; SIGKILL if it lingers. */
 const TERMINATE_GRACE_MS = 2000;
@@ -66,7 +72,7 @@ export class Worker {
   #timer: NodeJS.Timeout | undefined;
   #beating = false;
   #stopped = false;
-  #standby: { proc: ChildProcess; logFile: string; ready: boolean } | undefined;
+  #standbys: { proc: ChildProcess; logFile: string; ready: boolean }[] = [];
   #standbyTimer: NodeJS.Timeout | undefined;
 
   /** Every master (HA): calls follow the leader and fail over, bounded; none is dropped. */
@@ -84,19 +90,26 @@ export class Worker {
     mkdirSync(join(this.opts.workDir, 'logs'), { recursive: true });
     await this.#register();
     this.#timer = setInterval(() => void this.#beat(), this.opts.heartbeatMs);
-    if (this.opts.standby !== false) this.#spawnStandby();
+    this.#fillStandbys();
+  }
+
+  get #standbyTarget(): number {
+    return this.opts.standbys ?? DEFAULT_STANDBYS;
   }
 
   #scheduleStandby(ms: number): void {
-    if (this.#stopped || this.opts.standby === false || this.#standbyTimer) return;
+    if (this.#stopped || this.#standbyTimer) return;
     this.#standbyTimer = setTimeout(() => {
       this.#standbyTimer = undefined;
-      this.#spawnStandby();
+      this.#fillStandbys();
     }, ms);
   }
 
+  #fillStandbys(): void {
+    while (!this.#stopped && this.#standbys.length < this.#standbyTarget) this.#spawnStandby();
+  }
+
   #spawnStandby(): void {
-    if (this.#stopped || this.#standby) return;
     const logFile = join(this.opts.workDir, 'logs', `standby-${process.pid}-${Date.now()}.log`);
     const fd = openSync(logFile, 'a');
     const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_STANDBY: '1', SLUICE_STORAGE: JSON.stringify(this.opts.storage), SLUICE_BASE_DIR: this.opts.baseDir };
@@ -104,14 +117,15 @@ export class Worker {
     const proc = spawn(process.execPath, [...this.#nodeArgs(), EXECUTOR_MAIN], { env, stdio: ['ignore', fd, fd, 'ipc'], cwd: this.opts.baseDir });
     closeSync(fd);
     const s = { proc, logFile, ready: false };
-    this.#standby = s;
+    this.#standbys.push(s);
     proc.on('message', (m: { type?: string }) => {
       if (m?.type === 'ready') s.ready = true;
     });
     proc.on('exit', () => {
-      if (this.#standby !== s) return;
-      this.#standby = undefined;
-      this.#scheduleStandby(2000);
+      const i = this.#standbys.indexOf(s);
+      if (i < 0) return;
+      this.#standbys.splice(i, 1);
+      this.#scheduleStandby(2000); // a standby that dies by itself: do not spin
     });
   }
 
@@ -198,10 +212,10 @@ export class Worker {
     };
     delete env.SLUICE_LOG_FILE; // executors log to their own file (stdio below)
     let proc: ChildProcess;
-    const standby = this.#standby;
-    if (standby?.ready && standby.proc.connected) {
+    const standby = this.#standbys.find((s) => s.ready && s.proc.connected);
+    if (standby) {
       // Hand the warm process its executor; its log file takes the executor's name.
-      this.#standby = undefined;
+      this.#standbys.splice(this.#standbys.indexOf(standby), 1);
       closeSync(fd);
       try {
         renameSync(standby.logFile, logFile);
@@ -211,7 +225,8 @@ export class Worker {
       const vars = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('SLUICE_')));
       standby.proc.send({ type: 'launch', env: vars });
       proc = standby.proc;
-      this.#scheduleStandby(1000); // later: do not compete with the executor starting now
+      // Refill soon, not at once: the boot would compete with the executors starting now.
+      this.#scheduleStandby(STANDBY_REFILL_MS);
     } else {
       proc = spawn(process.execPath, [...this.#nodeArgs(), EXECUTOR_MAIN], { env, stdio: ['ignore', fd, fd], cwd: this.opts.baseDir });
       closeSync(fd);
@@ -237,9 +252,7 @@ export class Worker {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     if (this.#standbyTimer) clearTimeout(this.#standbyTimer);
-    const sb = this.#standby;
-    this.#standby = undefined;
-    if (sb && sb.proc.exitCode === null) sb.proc.kill('SIGKILL');
+    for (const sb of this.#standbys.splice(0)) if (sb.proc.exitCode === null) sb.proc.kill('SIGKILL');
     const waits = [...this.#children.values()].map(
       (c) => new Promise<void>((r) => {
         if (c.proc.exitCode !== null || c.proc.signalCode !== null) return r();

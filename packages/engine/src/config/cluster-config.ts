@@ -114,9 +114,11 @@ export const clusterConfigSchema = z
         blobPollMs: z.number().int().min(50).max(600_000).default(2000),
         /** V8 heap limit per executor process (MiB); a task that needs more fails loudly. */
         executorMemoryMb: z.number().int().min(64).default(2048),
+        /** Warm executor processes kept booted (recovery takes one instead of starting Node); 0 = none. */
+        standbys: z.number().int().min(0).max(16).default(2),
       })
       .strict()
-      .default({ host: '127.0.0.1', slots: 4, heartbeatMs: 300, cacheMaxBytes: 1024 * 1024 * 1024, blobCacheMaxBytes: 2 * 1024 ** 3, blobPollMs: 2000, executorMemoryMb: 2048 }),
+      .default({ host: '127.0.0.1', slots: 4, heartbeatMs: 300, cacheMaxBytes: 1024 * 1024 * 1024, blobCacheMaxBytes: 2 * 1024 ** 3, blobPollMs: 2000, executorMemoryMb: 2048, standbys: 2 }),
     /** Users allowed everything (ACL superusers). */
     superusers: z.array(z.string()).default([]),
     /**

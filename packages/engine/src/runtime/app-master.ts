@@ -68,6 +68,7 @@ export class AppMaster {
   #messages: Record<string, number> = {};
   #hbTimer: NodeJS.Timeout | undefined;
   #placedAt = 0;
+  #runningSince = 0;
   /** The last error each executor reported before it went away: the restart's reason. */
   readonly #lastError = new Map<number, string>();
   readonly #link: MasterLink;
@@ -156,6 +157,7 @@ export class AppMaster {
     return {
       epoch: this.epoch, amEpoch: this.amEpoch, control: this.address, pid: process.pid, restarts: this.restarts, commits: this.#committer?.commits ?? 0,
       executors: this.plan.executors, connected: this.#conns.size, phase: this.phase, messages: this.#messages,
+      ...(this.phase === 'running' && this.#runningSince ? { runningSince: this.#runningSince } : {}),
       ...(last === undefined ? {} : { committed: last }), ...(this.#clock ? { minClock: this.#clock.appMinClock() } : {}),
       ...(this.#waiting ? { waiting: this.#waiting } : {}),
       ...(this.#committer?.last ? { checkpoint: this.#committer.last } : {}),
@@ -316,6 +318,7 @@ export class AppMaster {
         conn.ready = true;
         if ([...this.#conns.values()].every((c) => c.ready) && this.#conns.size === this.plan.executors) {
           this.phase = 'running';
+          this.#runningSince = Date.now();
           for (const c of this.#conns.values()) c.lastSeen = Date.now();
           for (const c of this.#conns.values()) c.channel.send({ type: 'go' });
           this.logger.info({ epoch: this.epoch, restoreT: this.#restoreT }, 'all executors running');
@@ -416,7 +419,8 @@ export class AppMaster {
     try {
       // The master counts the restart against the app's budget and answers with the
       // new epoch and the backed-off time to start; past the budget the app fails (409).
-      const r = await this.#master<RestartReply>('POST', `/apps/${this.env.appId}/restart`, { epoch: this.epoch, amEpoch: this.amEpoch, reason });
+      const progressed = (this.#committer?.commits ?? 0) > 0;
+      const r = await this.#master<RestartReply>('POST', `/apps/${this.env.appId}/restart`, { epoch: this.epoch, amEpoch: this.amEpoch, reason, progressed });
       this.epoch = r.epoch;
       const wait = r.notBefore - Date.now();
       if (wait > 0) {

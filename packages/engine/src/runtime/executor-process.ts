@@ -57,6 +57,7 @@ export class ExecutorProcess {
       },
     );
     this.#control.send({ type: 'hello', executor: this.env.executor, epoch: this.env.epoch, host: this.env.host, dataPort: port, pid: process.pid });
+    this.logger.debug({ uptimeMs: Math.round(process.uptime() * 1000) }, 'hello sent to the AppMaster');
   }
 
   /**
@@ -79,6 +80,7 @@ export class ExecutorProcess {
   async #onControl(m: AppMasterMessage): Promise<void> {
     switch (m.type) {
       case 'start': {
+        const startAt = performance.now();
         const plan = new ExecutionPlan(this.loaded.dag, m.executors);
         // A peer closing while the app stops is the normal end, not a warning.
         this.transport = new PeerTransport(m.peers, this.env.executor, this.env.epoch, (peer) =>
@@ -111,6 +113,8 @@ export class ExecutorProcess {
           if (this.registry && runner) registerEventTimeMetrics(this.registry, runner, labels);
         }
         this.#control.send({ type: 'ready' });
+        // Recovery time is made of these phases: worth a line per start.
+        this.logger.info({ openMs: Math.round(performance.now() - startAt), restoreT: m.restoreT }, 'tasks opened (state restored)');
         break;
       }
       case 'go':
