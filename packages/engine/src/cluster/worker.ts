@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, renameSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StorageConfig } from '@sluice/storage-api';
@@ -241,6 +241,8 @@ export class Worker {
     this.opts.logger.info({ appId: c.appId, role: c.role, executor: c.executor, epoch: c.epoch, pid }, 'executor started');
     proc.on('exit', (code, signal) => {
       this.#children.delete(pid);
+      // Disk keyed state is a spill of this executor's heap: a restore rebuilds it from the checkpoint.
+      if (env.SLUICE_BLOB_DIR) rmSync(join(env.SLUICE_BLOB_DIR, 'state'), { recursive: true, force: true });
       this.#exited.push({ ...info, code, signal });
       this.opts.logger.info({ appId: c.appId, role: c.role, executor: c.executor, pid, code, signal }, 'executor exited');
       if (!this.#stopped) void this.#beat();
