@@ -483,13 +483,15 @@ export class Master {
     entry.am = undefined;
     entry.waiting = undefined;
     const appId = entry.seed.appId;
-    if (status === 'killed') this.#killEverywhere(appId);
+    // Only what ran up to now: `sluice update`/rollback may relaunch the app (higher epochs) meanwhile.
+    const belowEpoch = entry.seed.epoch + 1;
+    if (status === 'killed') this.#killEverywhere(appId, { belowEpoch });
     else {
       // The AppMaster exits by itself after flushing its logs; a stuck one is killed later.
-      this.#killEverywhere(appId, { role: 'executor' });
+      this.#killEverywhere(appId, { role: 'executor', belowEpoch });
       const t = setTimeout(() => {
         this.#timers.delete(t);
-        this.#killEverywhere(appId);
+        this.#killEverywhere(appId, { belowEpoch });
       }, FINISH_GRACE_MS);
       this.#timers.add(t);
     }
