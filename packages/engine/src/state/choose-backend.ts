@@ -16,7 +16,7 @@ export interface StateBackendChoice {
 }
 
 const kind = z.enum(['heap', 'disk']);
-const entries = z.number().int().min(1000);
+const entries = z.number().int().min(16);
 
 /** The maker of task `task`'s backends, or undefined for heap (the default). */
 export function stateBackendMaker(choice: StateBackendChoice | undefined, dagDefault: string | undefined, task: string): BackendMaker | undefined {
@@ -27,7 +27,7 @@ export function stateBackendMaker(choice: StateBackendChoice | undefined, dagDef
   let cacheEntries: number | undefined;
   if (choice?.cacheEntries !== undefined) {
     const c = entries.safeParse(choice.cacheEntries);
-    if (!c.success) throw new EngineError('CONFIG_INVALID', `stateCacheEntries must be an integer >= 1000, got ${JSON.stringify(choice.cacheEntries)}`);
+    if (!c.success) throw new EngineError('CONFIG_INVALID', `stateCacheEntries must be an integer >= 16, got ${JSON.stringify(choice.cacheEntries)}`);
     cacheEntries = c.data;
   }
   const root = choice?.dir ?? join(tmpdir(), `sluice-state-${process.pid}`);

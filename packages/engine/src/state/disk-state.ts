@@ -162,7 +162,7 @@ export class DiskKeyedState implements KeyedBackend {
   readonly now: () => number;
 
   constructor(readonly maxParallelism: number, readonly opts: DiskStateOptions) {
-    this.#cap = Math.max(1000, opts.cacheEntries ?? 500_000);
+    this.#cap = Math.max(16, opts.cacheEntries ?? 500_000);
     this.#evictAt = this.#cap;
     this.#amp = opts.targetAmplification ?? 2;
     this.#slice = opts.sliceRows ?? 4096;
