@@ -82,99 +82,45 @@ function q9Row(a, b) {
   };
 }
 
-/**
- * Bids joined with their auction, keyed by auction id (q4, q9): a bid that arrives before
- * its auction waits in list state; `onBid(a, b, ctx)` sees each pair once.
- */
-function auctionJoin(onBid, merge) {
-  return upsertProcess((e, ctx) => {
-    const auction = ctx.state.value('auction');
-    if (e.type === 'auction') {
-      auction.set(e);
-      let r;
-      const early = ctx.state.list('early');
-      for (const b of early.get()) {
-        const x = onBid(e, b, ctx);
-        if (x !== undefined) r = r === undefined || !merge ? x : merge(r, x);
-      }
-      early.clear();
-      return r;
-    }
-    const a = auction.get();
-    if (a) return onBid(a, e, ctx);
-    ctx.state.list('early').add(e);
-    return undefined;
-  }, merge);
-}
-
 /** Flink's DDL: WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND. */
 const OUT_OF_ORDERNESS_MS = 4000;
 const TEN_S = 10_000;
 const stamped = (s, name) => s.withTimestamps((e) => e.dateTime, { maxOutOfOrdernessMs: OUT_OF_ORDERNESS_MS, name });
 /**
- * q7's windows: SQL's tumbling 10 s window [s, e) for the max, but the join takes bids in
- * [e - 10 s, e] (BETWEEN is inclusive): so each window also holds the bids at exactly e,
- * as [s, e + 1); a bid at a multiple of 10 s is in two of them.
+ * q4 and q9: each bid with its auction while it was open (a.dateTime <= b.dateTime <= a.expires),
+ * as an event-time temporal join of the bids against the table of auctions.
  */
-const q7Windows = {
-  kind: 'tumbling',
-  merging: false,
-  assign(ts) {
-    const own = Math.floor(ts / TEN_S) * TEN_S;
-    return ts % TEN_S === 0 ? [[ts - TEN_S, ts + 1], [own, own + TEN_S + 1]] : [[own, own + TEN_S + 1]];
-  },
-};
-
-/**
- * q7's accumulator, small whatever the window holds: the max of the bids not on a multiple
- * of 10 s and the bids at it, plus the few bids exactly on one (the window's start or end,
- * told apart once the window's bounds are known).
- */
-const q7Aggregate = {
-  create: () => ({ maxInside: -1, atMax: [], onTheTens: [] }),
-  add(acc, b) {
-    if (b.dateTime % TEN_S === 0) return { ...acc, onTheTens: [...acc.onTheTens, b] };
-    if (b.price > acc.maxInside) return { ...acc, maxInside: b.price, atMax: [b] };
-    if (b.price === acc.maxInside) return { ...acc, atMax: [...acc.atMax, b] };
-    return acc;
-  },
-  result: (acc) => acc,
-};
+function openBids(s, sink, row) {
+  const ev = stamped(s.filter('auctionsAndBids', (e) => e.type !== 'person', sink.opts), 'stamp');
+  const bids = ev.filter('bids', isBid, sink.opts).groupBy((b) => b.auction);
+  const auctions = ev.filter('auctions', (e) => e.type === 'auction', sink.opts).groupBy((a) => a.id);
+  return bids.joinTable(auctions, (b, a) => (b.dateTime <= a.expires ? row(b, a) : undefined), { name: 'join', asOf: 'eventTime', ...sink.opts });
+}
+/** compareBids over q9's rows (the bid's fields under their q9 names). */
+const compareRows = (x, y) => compareBids({ price: x.price, dateTime: x.bid_dateTime, bidder: x.bidder, extra: x.bid_extra }, { price: y.price, dateTime: y.bid_dateTime, bidder: y.bidder, extra: y.bid_extra });
 
 const QUERIES = {
   q0: (s, sink) => s.process('q0', select((e) => (isBid(e) ? { auction: e.auction, bidder: e.bidder, price: e.price, dateTime: e.dateTime, extra: e.extra } : undefined)), sink.opts).sink('out', sink.factory, sink.opts),
   q1: (s, sink) => s.process('q1', select((e) => (isBid(e) ? { auction: e.auction, bidder: e.bidder, price: euro(e.price), dateTime: e.dateTime, extra: e.extra } : undefined)), sink.opts).sink('out', sink.factory, sink.opts),
   q2: (s, sink) => s.process('q2', select((e) => (isBid(e) && e.auction % 123 === 0 ? { auction: e.auction, price: e.price } : undefined)), sink.opts).sink('out', sink.factory, sink.opts),
-  q3: (s, sink) => s
-    .filter('relevant', (e) => (e.type === 'auction' && e.category === 10) || (e.type === 'person' && (e.state === 'OR' || e.state === 'ID' || e.state === 'CA')), sink.opts)
-    .groupBy((e) => (e.type === 'person' ? e.id : e.seller))
-    .process('join', () => ({
-      onElement(e, ts, ctx) {
-        if (e.type === 'person') {
-          ctx.state.value('person').set({ name: e.name, city: e.city, state: e.state });
-          const waiting = ctx.state.list('auctions');
-          const out = waiting.get().map((id) => ({ name: e.name, city: e.city, state: e.state, id }));
-          waiting.clear();
-          if (out.length) ctx.emit(out, ts);
-          return;
-        }
-        const p = ctx.state.value('person').get();
-        if (p) ctx.emit([{ name: p.name, city: p.city, state: p.state, id: e.id }], ts);
-        else ctx.state.list('auctions').add(e.id);
-      },
-    }), sink.opts)
-    .sink('out', sink.factory, sink.opts),
-  q4: (s, sink) => s
-    .filter('auctionsAndBids', (e) => e.type !== 'person', sink.opts)
-    .groupBy((e) => (e.type === 'auction' ? e.id : e.auction))
-    .process('winningPrice', auctionJoin((a, b, ctx) => {
+  // A regular join on a unique key (a person's row is written once): the latest-row table join.
+  q3: (s, sink) => {
+    const auctions = s.filter('auctions10', (e) => e.type === 'auction' && e.category === 10, sink.opts).groupBy((a) => a.seller);
+    const sellers = s.filter('sellersOrIdCa', (e) => e.type === 'person' && (e.state === 'OR' || e.state === 'ID' || e.state === 'CA'), sink.opts).groupBy((p) => p.id);
+    return auctions.joinTable(sellers, (a, p) => ({ name: p.name, city: p.city, state: p.state, id: a.id }), { name: 'join', asOf: 'latest', ...sink.opts })
+      .sink('out', sink.factory, sink.opts);
+  },
+  // The bids of an auction while it was open: the event-time temporal join finds the auction
+  // for bids at or after its dateTime (its only version), the function keeps those up to expires.
+  q4: (s, sink) => openBids(s, sink, (b, a) => ({ auction: a.id, category: a.category, price: b.price }))
+    .groupBy((r) => r.auction)
+    .process('winningPrice', upsertProcess((r, ctx) => {
       // The max price while open, sent on as a change of the category's (sum, count).
-      if (b.dateTime < a.dateTime || b.dateTime > a.expires) return undefined;
       const final = ctx.state.value('final');
       const old = final.get();
-      if (old !== undefined && old >= b.price) return undefined;
-      final.set(b.price);
-      return { category: a.category, sum: b.price - (old ?? 0), count: old === undefined ? 1 : 0 };
+      if (old !== undefined && old >= r.price) return undefined;
+      final.set(r.price);
+      return { category: r.category, sum: r.price - (old ?? 0), count: old === undefined ? 1 : 0 };
     }, (x, y) => ({ category: x.category, sum: x.sum + y.sum, count: x.count + y.count })), sink.opts)
     .map('delta', ([, d]) => d, sink.opts)
     .groupBy((d) => d.category)
@@ -198,37 +144,41 @@ const QUERIES = {
     }, sink.opts)
     .flatMap('rows', (r) => r.value, sink.opts)
     .sink('out', sink.factory, sink.opts),
-  q7: (s, sink) => stamped(s.process('bids', select((e) => (isBid(e) ? { auction: e.auction, bidder: e.bidder, price: e.price, dateTime: e.dateTime, extra: e.extra } : undefined)), sink.opts), 'stamp')
-    .groupBy(() => 0)
-    .window(q7Windows)
-    .aggregate('highestBid', q7Aggregate, { parallelism: 1 })
-    .flatMap('rows', (r) => {
-      // Bids at a multiple of 10 s are the window's first (its max counts them) or the ones at its end (they only join).
-      const { maxInside, atMax, onTheTens } = r.value;
-      let max = maxInside;
-      for (const b of onTheTens) if (b.dateTime === r.start && b.price > max) max = b.price;
-      return [...atMax.filter((b) => b.price === max), ...onTheTens.filter((b) => b.price === max)];
-    }, sink.opts)
-    .sink('out', sink.factory, sink.opts),
-  q8: (s, sink, { windows }) => stamped(s.filter('personsAndAuctions', (e) => e.type !== 'bid', sink.opts), 'stamp')
-    .groupBy((e) => (e.type === 'person' ? e.id : e.seller))
-    .window(windows.tumbling(TEN_S))
-    .process('newSellers', (w) => {
-      const p = w.elements.find((e) => e.type === 'person');
-      return p && w.elements.some((e) => e.type === 'auction') ? [{ id: p.id, name: p.name, stime: w.start }] : [];
-    }, sink.opts)
-    .flatMap('rows', (r) => r.value, sink.opts)
-    .sink('out', sink.factory, sink.opts),
-  q9: (s, sink) => s
-    .filter('auctionsAndBids', (e) => e.type !== 'person', sink.opts)
-    .groupBy((e) => (e.type === 'auction' ? e.id : e.auction))
-    .process('winningBid', auctionJoin((a, b, ctx) => {
-      if (b.dateTime < a.dateTime || b.dateTime > a.expires) return undefined;
+  // The max price per 10 s tumbling window, then an interval join on the price: a bid at tb
+  // meets the max of the window ending at e when e - 10 s <= tb <= e (BETWEEN is inclusive).
+  q7: (s, sink, { windows }) => {
+    const bids = stamped(s.process('bids', select((e) => (isBid(e) ? { auction: e.auction, bidder: e.bidder, price: e.price, dateTime: e.dateTime, extra: e.extra } : undefined)), sink.opts), 'stamp');
+    const maxes = bids
+      .groupBy(() => 0)
+      .window(windows.tumbling(TEN_S))
+      .aggregate('maxPrice', { create: () => -1, add: (m, b) => Math.max(m, b.price), result: (m) => m }, { parallelism: 1 })
+      // Maxes come out in window order (at the end of input two at most at once): a watermark per record, one window of slack.
+      .withTimestamps((r) => r.end, { maxOutOfOrdernessMs: TEN_S, watermarkEveryRecords: 1, name: 'stampMax' })
+      .groupBy((r) => r.value);
+    return bids.groupBy((b) => b.price)
+      .intervalJoin(maxes, { lowerMs: 0, upperMs: TEN_S, name: 'highestBid', ...sink.opts }, (b) => b)
+      .sink('out', sink.factory, sink.opts);
+  },
+  // Persons and the auctions they opened in the same 10 s window: a window coGroup on person id = seller.
+  q8: (s, sink, { windows }) => {
+    const ev = stamped(s.process('slim', select((e) => (e.type === 'person' ? { type: 'person', id: e.id, name: e.name, dateTime: e.dateTime } : e.type === 'auction' ? { type: 'auction', seller: e.seller, dateTime: e.dateTime } : undefined)), sink.opts), 'stamp');
+    const persons = ev.filter('persons', (e) => e.type === 'person', sink.opts).groupBy((p) => p.id);
+    const sellers = ev.filter('sellers', (e) => e.type === 'auction', sink.opts).groupBy((a) => a.seller);
+    return persons.windowCoGroup(sellers, windows.tumbling(TEN_S), (w) => {
+      if (w.right.length === 0) return [];
+      const names = new Set(w.left.map((p) => p.name));
+      return [...names].map((name) => ({ id: w.key, name, stime: w.start }));
+    }, { name: 'newSellers', ...sink.opts })
+      .sink('out', sink.factory, sink.opts);
+  },
+  q9: (s, sink) => openBids(s, sink, (b, a) => q9Row(a, b))
+    .groupBy((r) => r.id)
+    .process('winningBid', upsertProcess((r, ctx) => {
       const best = ctx.state.value('best');
       const cur = best.get();
-      if (cur && compareBids(cur, b) <= 0) return undefined;
-      best.set(b);
-      return q9Row(a, b);
+      if (cur && compareRows(cur, r) <= 0) return undefined;
+      best.set(r);
+      return r;
     }), sink.opts)
     .sink('out', sink.factory, sink.opts),
   q10: (s, sink) => s.process('q10', select((e) => (isBid(e) ? { auction: e.auction, bidder: e.bidder, price: e.price, dateTime: e.dateTime, extra: e.extra, dt: day(e.dateTime), hm: hourMinute(e.dateTime) } : undefined)), sink.opts).sink('out', sink.factory, sink.opts),
@@ -307,32 +257,17 @@ const QUERIES = {
       return next.map((x, i) => ({ ...x, rank_number: i + 1 }));
     }), sink.opts)
     .sink('out', sink.factory, sink.opts),
-  q20: (s, sink) => s
-    .filter('auctionsAndBids', (e) => e.type !== 'person', sink.opts)
-    .groupBy((e) => (e.type === 'auction' ? e.id : e.auction))
-    .process('join', () => {
-      const row = (b, a) => ({
-        auction: b.auction, bidder: b.bidder, price: b.price, channel: b.channel, url: b.url, bid_dateTime: b.dateTime, bid_extra: b.extra,
-        itemName: a.itemName, description: a.description, initialBid: a.initialBid, reserve: a.reserve, auction_dateTime: a.dateTime, expires: a.expires, seller: a.seller, category: a.category, auction_extra: a.extra,
-      });
-      return {
-        onElement(e, ts, ctx) {
-          const auction = ctx.state.value('auction');
-          if (e.type === 'auction') {
-            // Other categories are remembered as such, so their bids are dropped, not kept waiting.
-            auction.set(e.category === 10 ? e : { category: e.category });
-            const early = ctx.state.list('early');
-            if (e.category === 10 && early.get().length) ctx.emit(early.get().map((b) => row(b, e)), ts);
-            early.clear();
-            return;
-          }
-          const a = auction.get();
-          if (!a) ctx.state.list('early').add(e);
-          else if (a.category === 10) ctx.emit([row(e, a)], ts);
-        },
-      };
-    }, sink.opts)
-    .sink('out', sink.factory, sink.opts),
+  // A regular join on the auction id (an auction is written once): the latest-row table join.
+  q20: (s, sink) => {
+    const bids = s.filter('bids', isBid, sink.opts).groupBy((b) => b.auction);
+    // Other categories stay in the table as such, so their bids meet a row (and are dropped), not wait for one.
+    const auctions = s.process('auctions', select((e) => (e.type !== 'auction' ? undefined : e.category === 10 ? e : { id: e.id, category: e.category })), sink.opts).groupBy((a) => a.id);
+    return bids.joinTable(auctions, (b, a) => (a.category === 10 ? {
+      auction: b.auction, bidder: b.bidder, price: b.price, channel: b.channel, url: b.url, bid_dateTime: b.dateTime, bid_extra: b.extra,
+      itemName: a.itemName, description: a.description, initialBid: a.initialBid, reserve: a.reserve, auction_dateTime: a.dateTime, expires: a.expires, seller: a.seller, category: a.category, auction_extra: a.extra,
+    } : undefined), { name: 'join', asOf: 'latest', ...sink.opts })
+      .sink('out', sink.factory, sink.opts);
+  },
   q21: (s, sink) => s.process('q21', select((e) => {
     if (!isBid(e)) return undefined;
     const m = /(?:&|^)channel_id=([^&]*)/.exec(e.url);

@@ -1,6 +1,6 @@
 import type { TaskContext } from './task.js';
 import { asEventTimeContext, type EventTimeTask } from '../runtime/watermark.js';
-import { HeapKeyedState, type Table } from '../state/heap-state.js';
+import { newKeyedBackend, type StateTable } from '../state/backend.js';
 import type { StatefulTask } from '../state/keyed-api.js';
 import { normalizeKey, type StateKey } from '../state/key-groups.js';
 import { TimerHeap } from '../state/window-timers.js';
@@ -34,8 +34,8 @@ const cloneBuffer = (b: Buffer): Buffer => ({ k: b.k, e: b.e.slice() });
  * counted), never joined, so which pairs are emitted does not depend on timing.
  */
 export function intervalJoinTask(o: IntervalJoinTaskOptions): JoinTask {
-  const backend = new HeapKeyedState(o.maxParallelism);
-  const tables: [Table, Table] = [backend.table('ij:left'), backend.table('ij:right')];
+  const backend = newKeyedBackend(o.maxParallelism);
+  const tables: [StateTable, StateTable] = [backend.table('ij:left'), backend.table('ij:right')];
   const timers = new TimerHeap();
   /** The one live cleanup timer per key (in memory: rebuilt from the state after a restore). */
   const scheduled = new Map<StateKey, number>();

@@ -1,6 +1,6 @@
 import type { TaskContext } from './task.js';
 import { asEventTimeContext } from '../runtime/watermark.js';
-import { HeapKeyedState, type Table } from '../state/heap-state.js';
+import { newKeyedBackend, type StateTable } from '../state/backend.js';
 import { normalizeKey, type StateKey } from '../state/key-groups.js';
 import { TimerHeap } from '../state/window-timers.js';
 import { LEFT, type JoinStats, type Tagged } from './join-tag.js';
@@ -40,13 +40,13 @@ const cloneWaiting = (w: Waiting): Waiting => ({ k: w.k, e: w.e.slice() });
  * regular join on a unique key, Nexmark q3/q20), arrival-ordered when rows change.
  */
 export function tableJoinTask(o: TableJoinTaskOptions): JoinTask {
-  const backend = new HeapKeyedState(o.maxParallelism);
-  const rows: Table = backend.table('tj:rows');
-  const waiting: Table = backend.table('tj:wait');
+  const backend = newKeyedBackend(o.maxParallelism);
+  const rows: StateTable = backend.table('tj:rows');
+  const waiting: StateTable = backend.table('tj:wait');
   const timers = new TimerHeap();
   const scheduled = new Map<StateKey, number>();
   let built = false;
-  const stats: JoinStats = { lateRecords: 0, openWindows: () => [...waiting.keys()].length };
+  const stats: JoinStats = { lateRecords: 0, openWindows: () => scheduled.size };
   let unreported = 0;
   const schedule = (sk: StateKey, t: number): void => {
     const cur = scheduled.get(sk);

@@ -36,6 +36,6 @@ export function tagTask(side: 0 | 1, key: (v: unknown) => unknown, time: ((v: un
 /** The join tasks' counters, read by the executor's metrics like a window task's (sluice_late_records_total). */
 export interface JoinStats {
   lateRecords: number;
-  /** Windows open (window joins); keys with buffered records for the other joins. */
+  /** Windows open (window joins); keys with records waiting for the watermark (interval and event-time table joins). */
   openWindows(): number;
 }
