@@ -1,6 +1,7 @@
 // Savepoints, start-from and rescale on a real local cluster (`sluice local`: master + 2
-// workers, executors as child processes): a keyed word count is rescaled 2 -> 4 -> 1 with
-// an executor SIGKILL in between and its committed output must equal the reference count.
+// workers, executors as child processes): a keyed word count is rescaled 2 -> 4 -> 1 and
+// updated to a new artifact version while it runs, with executor SIGKILLs in between, and
+// its committed output must equal the reference count (issue 20's "done when").
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,37 +94,55 @@ function outputUpTo(out: string, t: number): Map<string, string> {
 }
 
 describe('savepoints and rescale', () => {
-  it('rescales a keyed word count 2 -> 4 -> 1 with an executor SIGKILL between; the output equals the reference', async () => {
+  it('rescales a keyed word count 2 -> 4 -> 1 and updates it to a new artifact version while it runs, with executor SIGKILLs between; the output equals the reference', async () => {
     const input = join(dir, 'words-rescale.txt');
-    writeWords(input, 40_000, 5);
+    writeWords(input, 36_000, 5);
     const output = join(dir, 'out-rescale');
-    const first = await submit(input, output, [], 800);
-    await progressed(first, 0);
+    const id = await submit(input, output, [], 800);
+    await progressed(id, 0);
 
-    const r1 = await sluice(['rescale', first, '--parallelism', 'split=4,count=4']);
+    /** SIGKILLs one executor of the running app and waits until it recovered and committed again. */
+    const killOne = async (): Promise<void> => {
+      const before = await app(id);
+      const c = await progressed(id, (before.appMaster?.committed as number | undefined) ?? 0, 1);
+      const victim = (await app(id)).executors.find((e: TestJson) => e.role === 'executor');
+      expect(victim, 'an executor to kill').toBeDefined();
+      process.kill(victim.pid as number, 'SIGKILL');
+      await waitFor('the restart', 30_000, async () => ((await app(id)).epoch > before.epoch ? true : undefined));
+      await progressed(id, c, 1);
+    };
+
+    const r1 = await sluice(['rescale', id, '--parallelism', 'split=4,count=4', '--json']);
     expect(r1.code, r1.stderr).toBe(0);
-    const second = r1.stdout.trim();
-    expect(second).not.toBe(first);
-    const old = await app(first);
-    expect(old.status).toBe('killed');
-    const a2 = await app(second);
+    const j1 = JSON.parse(r1.stdout) as TestJson;
+    expect(j1.appId, 'rescale keeps the app id').toBe(id);
+    expect(j1.version).toBe(2);
+    const a2 = await app(id);
+    expect(a2.status).toBe('running');
     expect(a2.appMaster?.committed).toBeGreaterThan(0);
+    expect(a2.versions.events.at(-1)).toMatchObject({ kind: 'rescale', from: 1, to: 2 });
+    await killOne();
 
-    // Kill an executor of the rescaled app once it runs; it recovers from its own checkpoints.
-    const c2 = await progressed(second, a2.appMaster.committed as number);
-    const victim = (await app(second)).executors.find((e: TestJson) => e.role === 'executor');
-    expect(victim, 'an executor to kill').toBeDefined();
-    process.kill(victim.pid as number, 'SIGKILL');
-    await waitFor('the restart', 30_000, async () => ((await app(second)).epoch > a2.epoch ? true : undefined));
-    await progressed(second, c2, 1);
+    // A new artifact version (another tokenizer expression, same words) from a savepoint, at parallelism 4.
+    const v3 = join(dir, 'word-count-v3.mjs');
+    const src = readFileSync(WORD_COUNT, 'utf8');
+    writeFileSync(v3, src.replace(".filter((w) => w.length > 0 && w !== \"'\")", ".filter((w) => !(w.length === 0 || w === \"'\"))"));
+    expect(readFileSync(v3, 'utf8')).not.toBe(src);
+    const u = await sluice(['update', id, v3, '--json']);
+    expect(u.code, u.stderr).toBe(0);
+    expect(JSON.parse(u.stdout)).toMatchObject({ appId: id, from: 2, version: 3 });
+    await killOne();
 
-    const r2 = await sluice(['rescale', second, '--parallelism', 'split=1,count=1', '--name', 'to-one']);
+    const r2 = await sluice(['rescale', id, '--parallelism', 'split=1,count=1', '--name', 'to-one']);
     expect(r2.code, r2.stderr).toBe(0);
-    const third = r2.stdout.trim();
+    expect(r2.stdout.trim()).toBe(id);
     const sps = await sluice(['savepoints', 'list', '--json']);
     expect(JSON.parse(sps.stdout).map((s: TestJson) => s.name)).toContain('to-one');
+    const a4 = await app(id);
+    expect(a4.versions.current).toBe(4);
+    expect(a4.versions.versions.at(-1).sha256, 'a rescale restarts the running artifact').toBe(a4.versions.versions.find((v: TestJson) => v.version === 3).sha256);
 
-    const end = await finished(third);
+    const end = await finished(id);
     expect(end.status, end.error).toBe('stopped');
     const reference = await referenceCount(readFileSync(input, 'utf8'));
     expect(reference.size).toBeGreaterThan(2000);

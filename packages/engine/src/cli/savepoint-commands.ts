@@ -8,13 +8,12 @@ import { kib } from './output.js';
 
 /** Reading and writing a savepoint moves the app's whole state: give the master time. */
 const SAVEPOINT_CALL_MS = 10 * 60_000;
-/** How long submit/rescale wait for a new app to commit the saved state as its first checkpoint. */
+/** How long submit waits for a new app to commit the saved state as its first checkpoint. */
 const START_WAIT_MS = 120_000;
 const POLL_MS = 250;
 
 const infoSchema = z.looseObject({ name: z.string(), appId: z.string(), t: z.number(), size: z.number(), createdAt: z.number() });
 const listSchema = z.looseObject({ savepoints: z.array(infoSchema) });
-const rescaleSchema = z.looseObject({ from: z.string(), appId: z.string(), savepoint: infoSchema });
 const appSchema = z.looseObject({ status: z.string(), error: z.string().optional(), appMaster: z.looseObject({ committed: z.number().optional() }).nullable().optional() });
 
 export interface StartFromFlags {
@@ -96,7 +95,7 @@ export function parseParallelism(text: string): Record<string, number> {
 
 const when = (ms: number): string => new Date(ms).toISOString();
 
-/** `sluice savepoint`, `sluice savepoints list|delete`, `sluice rescale`. */
+/** `sluice savepoint`, `sluice savepoints list|delete` (rescale, update and rollback: update-commands.ts). */
 export function registerSavepointCommands(program: Command): void {
   withCommonOptions(
     program
@@ -127,24 +126,6 @@ export function registerSavepointCommands(program: Command): void {
     run(o.json, async () => {
       const r = await callJson(await masterOf(commonOf(o)), 'DELETE', `/savepoints/${encodeURIComponent(name)}`);
       write(o.json ? JSON.stringify(r) : `deleted ${name}`);
-    }),
-  );
-
-  withCommonOptions(
-    program
-      .command('rescale <appId>')
-      .description('stop the app with a savepoint and start its artifact and config again at the new parallelism (a new app id); prints the new app id')
-      .requiredOption('--parallelism <proc=n,...>', 'new parallelism per processor, e.g. split=4,count=4')
-      .option('--name <name>', 'name of the savepoint taken on the way (default: <appId>-r<time>)'),
-  ).action(async (id: string, o: CommonFlags & { parallelism: string; name?: string }) =>
-    run(o.json, async () => {
-      const parallelism = parseParallelism(o.parallelism);
-      const master = await masterOf(commonOf(o));
-      const r = parseReply(rescaleSchema, await callJson(master, 'POST', `/apps/${encodeURIComponent(id)}/rescale`, { parallelism, ...(o.name === undefined ? {} : { name: o.name }) }, SAVEPOINT_CALL_MS), 'POST /apps/:id/rescale');
-      const t = await awaitStartedFromSaved(master, r.appId);
-      if (o.json) return write(JSON.stringify({ ...r, restoredAt: t }));
-      write(r.appId);
-      process.stderr.write(`${r.from} stopped at savepoint ${r.savepoint.name} (t=${r.savepoint.t}); ${r.appId} runs from it\n`);
     }),
   );
 }

@@ -18,6 +18,7 @@ const POLL_MS = 250;
 
 const spSchema = z.looseObject({ name: z.string(), t: z.number() });
 const updateReplySchema = z.looseObject({ appId: z.string(), from: z.number(), version: z.number(), savepoint: spSchema });
+const rescaleReplySchema = z.looseObject({ from: z.string(), appId: z.string(), fromVersion: z.number(), version: z.number(), savepoint: spSchema });
 const rollbackReplySchema = z.looseObject({ appId: z.string(), from: z.number(), version: z.number(), savepoint: z.string(), t: z.number() });
 const statusSchema = z.looseObject({
   status: z.string(),
@@ -70,7 +71,7 @@ async function rollback(master: Endpoint, id: string, json: boolean | undefined)
   process.stderr.write(`${r.appId}: version ${r.from} -> ${r.version} (rolled back) from savepoint ${r.savepoint} (t=${r.t})\n`);
 }
 
-/** `sluice update <app> <artifact>` and `sluice rollback <app>`. */
+/** `sluice update <app> <artifact>`, `sluice rollback <app>` and `sluice rescale <app>`. */
 export function registerUpdateCommands(program: Command): void {
   withCommonOptions(
     program
@@ -117,4 +118,22 @@ export function registerUpdateCommands(program: Command): void {
   withCommonOptions(
     program.command('rollback <appId>').description('restart the version the last `sluice update` replaced, from the savepoint that update took; prints the app id'),
   ).action(async (id: string, o: CommonFlags) => run(o.json, async () => rollback(await masterOf(commonOf(o)), id, o.json)));
+
+  withCommonOptions(
+    program
+      .command('rescale <appId>')
+      .description('stop the app with a savepoint and start its artifact and config again at the new parallelism, on the same app id (a new version: sluice rollback undoes it); prints the app id')
+      .requiredOption('--parallelism <proc=n,...>', 'new parallelism per processor, e.g. split=4,count=4')
+      .option('--name <name>', 'name of the savepoint taken on the way (default: <appId>-r<time>)'),
+  ).action(async (id: string, o: CommonFlags & { parallelism: string; name?: string }) =>
+    run(o.json, async () => {
+      const parallelism = parseParallelism(o.parallelism);
+      const master = await masterOf(commonOf(o));
+      const r = parseReply(rescaleReplySchema, await callJson(master, 'POST', `/apps/${encodeURIComponent(id)}/rescale`, { parallelism, ...(o.name === undefined ? {} : { name: o.name }) }, UPDATE_CALL_MS), 'POST /apps/:id/rescale');
+      const t = await awaitVersion(master, r.appId, r.version);
+      if (o.json) return write(JSON.stringify({ ...r, restoredAt: t }));
+      write(r.appId);
+      process.stderr.write(`${r.appId} stopped at savepoint ${r.savepoint.name} (t=${r.savepoint.t}) and runs again from it as version ${r.version}\n`);
+    }),
+  );
 }

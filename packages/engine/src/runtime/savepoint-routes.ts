@@ -2,11 +2,9 @@ import { type Storage } from '@sluice/storage-api';
 import { z } from 'zod';
 import { readJson, type JsonRouter } from '../cluster/http.js';
 import { parseBody } from '../cluster/schemas.js';
-import { MAX_PARALLELISM } from '../dsl/dag.js';
 import { EngineError } from '../errors.js';
 import { assertAuthorized, authorize, PERMISSION_MEANING, type AuthorizeOptions, type Permission } from '../security/authorize.js';
 import { principalLabel, type Principal } from '../security/principal.js';
-import { DAG_CONFIG_ID, type DagDescription } from '../observability/dag-describe.js';
 import { TASKS_RETAINED, TASKS_STORE } from './committer.js';
 import { captureCheckpoint } from './savepoint-capture.js';
 import { restoreConfigOf } from './savepoint-config.js';
@@ -25,10 +23,6 @@ export interface SavepointRouteDeps {
 }
 
 const savepointBodySchema = z.object({ name: z.string().max(200).optional(), stop: z.boolean().optional() }).strict();
-const rescaleBodySchema = z.object({
-  parallelism: z.record(z.string().max(128), z.number().int().min(1).max(MAX_PARALLELISM)).refine((r) => Object.keys(r).length > 0, 'names at least one processor'),
-  name: z.string().max(200).optional(),
-}).strict();
 
 function assertSavepoint(who: Principal, info: SavepointInfo, perm: Permission, authz: AuthorizeOptions): void {
   if (authorize(who, { appId: `savepoint:${info.name}`, owner: info.owner, acl: info.acl }, perm, authz)) return;
@@ -98,31 +92,6 @@ export function registerSavepointRoutes(r: JsonRouter, deps: SavepointRouteDeps)
     await deleteSavepoint(storage, p.name!);
     deps.logger.info({ savepoint: p.name, by: principalLabel(who) }, 'savepoint deleted');
     return { deleted: p.name };
-  });
-  // Stop with a savepoint, then the same artifact and config as a new app at the new parallelism.
-  r.add('POST', '/apps/:id/rescale', 'user', async (req, p, _u, who) => {
-    const b = parseBody(rescaleBodySchema, await readJson(req, 64 * 1024), 'rescale request');
-    const { seed, config } = assertApp(who, p.id!, 'w');
-    if (seed.status !== 'running') throw new EngineError('APP_STATE', `app ${seed.appId} is ${seed.status}: rescale stops a running app (submit --from-savepoint to start a stopped one)`);
-    const base = { ...(config ?? {}) };
-    const next = { ...base, startFrom: { savepoint: b.name ?? defaultName(seed.appId, 'r') }, processorParallelism: { ...(restoreConfigOf(base).processorParallelism ?? {}), ...b.parallelism } };
-    const app = await storage.getAppStorage(seed.appId);
-    if (!app) throw new EngineError('APP_NOT_FOUND', `app ${seed.appId} has no store`);
-    try {
-      // Before anything stops: every named processor exists in the DAG the app runs.
-      const dag = (await app.config.get(DAG_CONFIG_ID))?.value as DagDescription | undefined;
-      const known = new Set((dag?.processors ?? []).map((x) => x.name));
-      const unknown = dag ? Object.keys(b.parallelism).filter((n) => !known.has(n)) : [];
-      if (unknown.length > 0) throw new EngineError('UNKNOWN_PROCESSOR', `app ${seed.appId} has no processor ${unknown.join(', ')} (it has ${[...known].join(', ')})`, { details: { unknown } });
-      const jar = await app.jars.stat(seed.jar);
-      if (!jar) throw new EngineError('APP_STATE', `app ${seed.appId} has no artifact to restart`);
-      const sp = await takeSavepoint(deps, seed.appId, next.startFrom.savepoint, true, seed.owner, seed.acl);
-      const started = await deps.submit(seed.name, await app.jars.get(seed.jar), jar.size, next, seed.owner, seed.acl);
-      deps.logger.info({ from: seed.appId, appId: started.appId, savepoint: sp.name, parallelism: b.parallelism }, 'app rescaled');
-      return { from: seed.appId, appId: started.appId, savepoint: sp };
-    } finally {
-      await app.close();
-    }
   });
 }
 

@@ -6,6 +6,7 @@ import { MAX_PARALLELISM } from '../dsl/dag.js';
 import { EngineError, isEngineError } from '../errors.js';
 import { assertAuthorized } from '../security/authorize.js';
 import type { Principal } from '../security/principal.js';
+import { DAG_CONFIG_ID, type DagDescription } from '../observability/dag-describe.js';
 import { TASKS_RETAINED, TASKS_STORE } from './committer.js';
 import { restoreConfigOf } from './savepoint-config.js';
 import { defaultName, takeSavepoint, type SavepointRouteDeps } from './savepoint-routes.js';
@@ -42,6 +43,10 @@ export const updateOptionsSchema = z.object({
 export type UpdateOptions = z.infer<typeof updateOptionsSchema>;
 
 const rollbackBodySchema = z.object({}).strict();
+const rescaleBodySchema = z.object({
+  parallelism: z.record(z.string().max(128), z.number().int().min(1).max(MAX_PARALLELISM)).refine((r) => Object.keys(r).length > 0, 'names at least one processor'),
+  name: z.string().max(200).optional(),
+}).strict();
 
 export interface UpdateReply {
   appId: string;
@@ -80,10 +85,10 @@ async function openApp(deps: SavepointRouteDeps, appId: string): Promise<AppStor
 }
 
 /** Stops the running version with a savepoint and starts `body` (the new artifact) from it. */
-export async function updateApp(deps: UpdateDeps, appId: string, body: AsyncIterable<Uint8Array>, size: number | undefined, o: UpdateOptions): Promise<UpdateReply> {
+export async function updateApp(deps: UpdateDeps, appId: string, body: AsyncIterable<Uint8Array>, size: number | undefined, o: UpdateOptions, kind: 'update' | 'rescale' = 'update'): Promise<UpdateReply> {
   const { seed } = deps.app(appId);
   if (seed.status !== 'running') throw new EngineError('APP_STATE', `app ${appId} is ${seed.status}: update replaces a running app (sluice rollback restarts a failed update's previous version)`);
-  const spName = validateSavepointName(o.name ?? defaultName(appId, 'u'));
+  const spName = validateSavepointName(o.name ?? defaultName(appId, kind === 'update' ? 'u' : 'r'));
   const v = versionsOf(seed);
   const next = Math.max(...v.versions.map((x) => x.version)) + 1;
   const base = await deps.configOf(appId);
@@ -105,10 +110,10 @@ export async function updateApp(deps: UpdateDeps, appId: string, body: AsyncIter
     const versions: AppVersions = {
       current: next, previous: { version: v.current, savepoint: sp.name, t: sp.t }, autoRollback: o.autoRollback ?? true,
       versions: withVersion(v, { version: next, jar, sha256: info.sha256, createdAt: Date.now() }),
-      events: withEvent(v, { at: Date.now(), kind: 'update', from: v.current, to: next, savepoint: sp.name, t: sp.t }),
+      events: withEvent(v, { at: Date.now(), kind, from: v.current, to: next, savepoint: sp.name, t: sp.t }),
     };
     await deps.relaunch(appId, { jar, sha256: info.sha256, config, versions, minEpoch });
-    deps.logger.info({ appId, from: v.current, version: next, savepoint: sp.name, t: sp.t }, 'app updated');
+    deps.logger.info({ appId, from: v.current, version: next, savepoint: sp.name, t: sp.t, kind, ...(o.parallelism ? { parallelism: o.parallelism } : {}) }, kind === 'update' ? 'app updated' : 'app rescaled');
     return { appId, from: v.current, version: next, savepoint: sp };
   } finally {
     await app.close();
@@ -175,6 +180,26 @@ export function registerUpdateRoutes(r: JsonRouter, deps: UpdateDeps): void {
     const size = len === undefined ? undefined : Number(len);
     if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) throw new EngineError('BAD_REQUEST', 'content-length must be a non-negative integer');
     return updateApp(deps, seed.appId, req, size, o);
+  });
+  // Stop with a savepoint, then the same artifact and config at the new parallelism, on the same app id.
+  r.add('POST', '/apps/:id/rescale', 'user', async (req, p, _u, who) => {
+    const b = parseBody(rescaleBodySchema, await readJson(req, 64 * 1024), 'rescale request');
+    const { seed } = assertW(deps, who, p.id!);
+    if (seed.status !== 'running') throw new EngineError('APP_STATE', `app ${seed.appId} is ${seed.status}: rescale stops a running app (submit --from-savepoint to start a stopped one)`);
+    const app = await openApp(deps, seed.appId);
+    try {
+      // Before anything stops: every named processor exists in the DAG the app runs.
+      const dag = (await app.config.get(DAG_CONFIG_ID))?.value as DagDescription | undefined;
+      const known = new Set((dag?.processors ?? []).map((x) => x.name));
+      const unknown = dag ? Object.keys(b.parallelism).filter((n) => !known.has(n)) : [];
+      if (unknown.length > 0) throw new EngineError('UNKNOWN_PROCESSOR', `app ${seed.appId} has no processor ${unknown.join(', ')} (it has ${[...known].join(', ')})`, { details: { unknown } });
+      const jar = await app.jars.stat(seed.jar);
+      if (!jar) throw new EngineError('APP_STATE', `app ${seed.appId} has no artifact to restart`);
+      const r = await updateApp(deps, seed.appId, await app.jars.get(seed.jar), jar.size, { parallelism: b.parallelism, ...(b.name === undefined ? {} : { name: b.name }) }, 'rescale');
+      return { ...r, from: seed.appId, fromVersion: r.from };
+    } finally {
+      await app.close();
+    }
   });
   r.add('POST', '/apps/:id/rollback', 'user', async (req, p, _u, who) => {
     parseBody(rollbackBodySchema, await readJson(req, 4096), 'rollback request');

@@ -19,7 +19,7 @@ const versionSchema = z.object({
 
 const eventSchema = z.object({
   at: z.number(),
-  kind: z.enum(['update', 'rollback']),
+  kind: z.enum(['update', 'rescale', 'rollback']),
   from: z.number().int(),
   to: z.number().int(),
   savepoint: z.string().max(200),
