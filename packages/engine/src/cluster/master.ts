@@ -858,8 +858,13 @@ export class Master {
         }
         entry.waiting = undefined;
         const placed: Array<{ executor: number; worker: string }> = [];
+        // A recovery puts each executor back on the worker it ran on (its slot is being
+        // freed by the kill above): that worker's warm standbys and caches are there for it.
+        const before = new Map((entry.placed?.reply.placed ?? []).map((x) => [x.executor, x.worker]));
+        const dying = (w: WorkerState): number => w.executors.filter((e) => e.appId === seed.appId && e.role === 'executor' && e.epoch < seed.epoch).length;
         for (const i of b.executors) {
-          const w = this.#freeWorkers()[0]!;
+          const prev = this.#workers.get(before.get(i) ?? '');
+          const w = prev && this.#load(prev) - dying(prev) < prev.slots ? prev : this.#freeWorkers()[0]!;
           this.#push(w, { type: 'launch', appId: seed.appId, role: 'executor', executor: i, epoch: seed.epoch, jar: seed.jar, sha256: seed.sha256, am: b.am, ...this.#daemonToken('executor', seed.appId, seed.epoch) });
           placed.push({ executor: i, worker: w.id });
         }
