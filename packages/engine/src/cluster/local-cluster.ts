@@ -108,6 +108,7 @@ export function createWorker(loaded: LoadedClusterConfig, master: string, name: 
     blobPollMs: loaded.config.worker.blobPollMs,
     executorMemoryMb: loaded.config.worker.executorMemoryMb,
     standbys: loaded.config.worker.standbys,
+    storageProxy: loaded.config.worker.storageProxy,
     storage: loaded.config.storage,
     baseDir: loaded.baseDir,
     logger: createLogger('worker', { worker: name }),

@@ -11,6 +11,9 @@ import { authedMasterClient, type MasterClient } from './master-client.js';
 import { heartbeatAnswerSchema } from './schemas.js';
 import { ENGINE_VERSION } from '../version.js';
 import type { ExitedExecutor, LaunchCommand, RunningExecutor, WorkerCommand } from './protocol.js';
+import { executorBaseEnv, WorkerStorageProxy } from './worker-storage-proxy.js';
+import type { StorageProxySession } from '../runtime/storage-proxy-server.js';
+import type { Duplex } from 'node:stream';
 
 export interface WorkerOptions {
   master: string;
@@ -33,16 +36,23 @@ export interface WorkerOptions {
   logger: TaskLogger;
   /**
    * Warm executor processes kept ready (modules loaded, no app yet): a launch or a
-   * recovery takes one instead of booting Node. Default 2 (a recovery replaces every
-   * executor of the app on this worker at once); 0 turns it off.
+   * recovery takes one instead of booting Node. Default 1; a recovery replaces every
+   * executor of the app on this worker at once, so more executors per worker want more.
+   * 0 turns it off.
    */
   standbys?: number;
+  /**
+   * Executors reach storage through this worker (worker.storageProxy, default true): they
+   * get no storage configuration or credentials, only their own app's sub-stores. False
+   * hands them the cluster's storage config (every app's data), as before.
+   */
+  storageProxy?: boolean;
   /** V8 heap limit of each executor (MiB): a memory-hungry task fails its executor, not the host. */
   executorMemoryMb?: number;
 }
 
 const DEFAULT_BLOB_CACHE_MAX_BYTES = 2 * 1024 ** 3;
-const DEFAULT_STANDBYS = 2;
+const DEFAULT_STANDBYS = 1;
 const STANDBY_REFILL_MS = 300;
 
 /** SIGTERM first so an executor can flush its last log lines; SIGKILL if it lingers. */
@@ -58,6 +68,10 @@ function terminate(proc: ChildProcess): void {
   proc.once('exit', () => clearTimeout(t));
 }
 
+/** The child's file descriptor of its storage-proxy socket (a warm standby has its IPC channel at 3). */
+const PROXY_FD = 3;
+const STANDBY_PROXY_FD = 4;
+
 export const EXECUTOR_MAIN = fileURLToPath(new URL('../runtime/executor-main.js', import.meta.url));
 
 /**
@@ -72,7 +86,8 @@ export class Worker {
   #timer: NodeJS.Timeout | undefined;
   #beating = false;
   #stopped = false;
-  #standbys: { proc: ChildProcess; logFile: string; ready: boolean }[] = [];
+  #standbys: { proc: ChildProcess; logFile: string; ready: boolean; session?: Promise<StorageProxySession> }[] = [];
+  readonly #proxy: WorkerStorageProxy | undefined;
   #standbyTimer: NodeJS.Timeout | undefined;
 
   /** Every master (HA): calls follow the leader and fail over, bounded; none is dropped. */
@@ -80,6 +95,16 @@ export class Worker {
 
   constructor(readonly opts: WorkerOptions) {
     this.#client = authedMasterClient(opts.master, { ...(opts.token ? { token: opts.token } : {}), ...(opts.caFile ? { ca: readFileSync(opts.caFile) } : {}) }, { logger: opts.logger as Logger });
+    if (opts.storageProxy !== false) this.#proxy = new WorkerStorageProxy(opts.storage, opts.baseDir, opts.logger as Logger);
+  }
+
+  /** The worker's end of the socket at `fd` of a child spawned with 'pipe' there, as a proxy session. */
+  #attach(proc: ChildProcess, fd: number): Promise<StorageProxySession> | undefined {
+    const sock = proc.stdio[fd] as Duplex | null | undefined;
+    if (!this.#proxy || !sock) return undefined;
+    const s = this.#proxy.attach(sock);
+    s.catch(() => undefined); // reported when bound
+    return s;
   }
 
   get running(): RunningExecutor[] {
@@ -112,11 +137,14 @@ export class Worker {
   #spawnStandby(): void {
     const logFile = join(this.opts.workDir, 'logs', `standby-${process.pid}-${Date.now()}.log`);
     const fd = openSync(logFile, 'a');
-    const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_STANDBY: '1', SLUICE_STORAGE: JSON.stringify(this.opts.storage), SLUICE_BASE_DIR: this.opts.baseDir };
+    const env: NodeJS.ProcessEnv = this.#proxy
+      ? { ...executorBaseEnv(), SLUICE_STANDBY: '1', SLUICE_STORAGE_FD: String(STANDBY_PROXY_FD), SLUICE_BASE_DIR: this.opts.baseDir }
+      : { ...process.env, SLUICE_STANDBY: '1', SLUICE_STORAGE: JSON.stringify(this.opts.storage), SLUICE_BASE_DIR: this.opts.baseDir };
     delete env.SLUICE_LOG_FILE;
-    const proc = spawn(process.execPath, [...this.#nodeArgs(), EXECUTOR_MAIN], { env, stdio: ['ignore', fd, fd, 'ipc'], cwd: this.opts.baseDir });
+    const proc = spawn(process.execPath, [...this.#nodeArgs(), EXECUTOR_MAIN], { env, stdio: ['ignore', fd, fd, 'ipc', ...(this.#proxy ? ['pipe' as const] : [])], cwd: this.opts.baseDir });
     closeSync(fd);
-    const s = { proc, logFile, ready: false };
+    const session = this.#attach(proc, STANDBY_PROXY_FD);
+    const s = { proc, logFile, ready: false, ...(session ? { session } : {}) };
     this.#standbys.push(s);
     proc.on('message', (m: { type?: string }) => {
       if (m?.type === 'ready') s.ready = true;
@@ -185,7 +213,7 @@ export class Worker {
     const logFile = join(dir, `${c.role === 'appmaster' ? 'appmaster' : `executor-${c.executor}`}-e${c.epoch}.log`);
     const fd = openSync(logFile, 'a');
     const env: NodeJS.ProcessEnv = {
-      ...process.env,
+      ...(this.#proxy ? executorBaseEnv() : process.env),
       SLUICE_ROLE: c.role,
       SLUICE_APP_ID: c.appId,
       SLUICE_EPOCH: String(c.epoch),
@@ -211,8 +239,15 @@ export class Worker {
       SLUICE_MASTER_CA: this.opts.caFile ?? '',
     };
     delete env.SLUICE_LOG_FILE; // executors log to their own file (stdio below)
+    if (this.#proxy) {
+      // No credentials in the child: storage goes through this worker, the AppMaster's token
+      // comes in the proxy's greeting (an environment is readable by other processes of the user).
+      delete env.SLUICE_STORAGE;
+      delete env.SLUICE_DAEMON_TOKEN;
+    }
     let proc: ChildProcess;
-    const standby = this.#standbys.find((s) => s.ready && s.proc.connected);
+    let session: Promise<StorageProxySession> | undefined;
+    const standby = this.#standbys.find((s) => s.ready && s.proc.connected && (!this.#proxy || s.session !== undefined));
     if (standby) {
       // Hand the warm process its executor; its log file takes the executor's name.
       this.#standbys.splice(this.#standbys.indexOf(standby), 1);
@@ -223,14 +258,20 @@ export class Worker {
         // keep the standby's file name
       }
       const vars = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('SLUICE_')));
+      if (this.#proxy) vars.SLUICE_STORAGE_FD = String(STANDBY_PROXY_FD);
+      session = standby.session;
       standby.proc.send({ type: 'launch', env: vars });
       proc = standby.proc;
       // Refill soon, not at once: the boot would compete with the executors starting now.
       this.#scheduleStandby(STANDBY_REFILL_MS);
     } else {
-      proc = spawn(process.execPath, [...this.#nodeArgs(), EXECUTOR_MAIN], { env, stdio: ['ignore', fd, fd], cwd: this.opts.baseDir });
+      if (this.#proxy) env.SLUICE_STORAGE_FD = String(PROXY_FD);
+      proc = spawn(process.execPath, [...this.#nodeArgs(), EXECUTOR_MAIN], { env, stdio: ['ignore', fd, fd, ...(this.#proxy ? ['pipe' as const] : [])], cwd: this.opts.baseDir });
       closeSync(fd);
+      session = this.#attach(proc, PROXY_FD);
     }
+    // The AppMaster calls the master with its app-scoped token; executors do not call it.
+    if (session) void this.#proxy!.bind(session, c.appId, c.role === 'appmaster' ? c.token : undefined);
     const pid = proc.pid;
     if (pid === undefined) {
       this.opts.logger.error({ appId: c.appId, role: c.role }, 'spawn failed');
@@ -241,6 +282,7 @@ export class Worker {
     this.opts.logger.info({ appId: c.appId, role: c.role, executor: c.executor, epoch: c.epoch, pid }, 'executor started');
     proc.on('exit', (code, signal) => {
       this.#children.delete(pid);
+      if (session) void session.then((x) => x.close(), () => undefined);
       // Disk keyed state is a spill of this executor's heap: a restore rebuilds it from the checkpoint.
       if (env.SLUICE_BLOB_DIR) rmSync(join(env.SLUICE_BLOB_DIR, 'state'), { recursive: true, force: true });
       this.#exited.push({ ...info, code, signal });
@@ -263,5 +305,6 @@ export class Worker {
       }),
     );
     await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 5000))]);
+    await this.#proxy?.close();
   }
 }

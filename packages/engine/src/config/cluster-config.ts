@@ -115,10 +115,12 @@ export const clusterConfigSchema = z
         /** V8 heap limit per executor process (MiB); a task that needs more fails loudly. */
         executorMemoryMb: z.number().int().min(64).default(2048),
         /** Warm executor processes kept booted (recovery takes one instead of starting Node); 0 = none. */
-        standbys: z.number().int().min(0).max(16).default(2),
+        standbys: z.number().int().min(0).max(16).default(1),
+        /** Executors reach storage only through their worker, scoped to their app (no credentials in app code); false: the old, unscoped way. */
+        storageProxy: z.boolean().default(true),
       })
       .strict()
-      .default({ host: '127.0.0.1', slots: 4, heartbeatMs: 300, cacheMaxBytes: 1024 * 1024 * 1024, blobCacheMaxBytes: 2 * 1024 ** 3, blobPollMs: 2000, executorMemoryMb: 2048, standbys: 2 }),
+      .default({ host: '127.0.0.1', slots: 4, heartbeatMs: 300, cacheMaxBytes: 1024 * 1024 * 1024, blobCacheMaxBytes: 2 * 1024 ** 3, blobPollMs: 2000, executorMemoryMb: 2048, standbys: 1, storageProxy: true }),
     /** Users allowed everything (ACL superusers). */
     superusers: z.array(z.string()).default([]),
     /**

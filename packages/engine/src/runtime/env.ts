@@ -1,5 +1,6 @@
 import { parseStorageConfig, openConfiguredStorage, type AppStorage, type Storage, type StorageConfig } from '@sluice/storage-api';
 import { readFileSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Endpoint } from '../cluster/http.js';
@@ -8,6 +9,7 @@ import { EngineError } from '../errors.js';
 import { ArtifactCache, loadArtifact } from './artifact.js';
 import type { Dag } from '../dsl/dag.js';
 import { APP_CONFIG_ID } from '../cluster/master.js';
+import { openProxyStorage } from './storage-proxy-client.js';
 
 /** What a worker passes to an executor child process (environment variables). */
 export interface ExecutorEnv {
@@ -22,7 +24,8 @@ export interface ExecutorEnv {
   am: string;
   jar: string;
   sha256: string;
-  storage: StorageConfig;
+  /** Where storage is: the worker's proxy socket (a file descriptor, the default), or the cluster's config (worker.storageProxy: false). */
+  storage: { proxyFd: number } | StorageConfig;
   baseDir: string;
   cacheDir: string;
   cacheMaxBytes: number;
@@ -54,7 +57,7 @@ export function readExecutorEnv(env: NodeJS.ProcessEnv = process.env): ExecutorE
     am: env.SLUICE_AM ?? '',
     jar: need('SLUICE_JAR'),
     sha256: need('SLUICE_JAR_SHA256'),
-    storage: parseStorageConfig(JSON.parse(need('SLUICE_STORAGE'))),
+    storage: env.SLUICE_STORAGE_FD ? { proxyFd: Number(env.SLUICE_STORAGE_FD) } : parseStorageConfig(JSON.parse(need('SLUICE_STORAGE'))),
     baseDir: need('SLUICE_BASE_DIR'),
     cacheDir: need('SLUICE_CACHE_DIR'),
     cacheMaxBytes: Number(env.SLUICE_CACHE_MAX_BYTES ?? 1024 * 1024 * 1024),
@@ -81,12 +84,23 @@ export interface OpenedApp {
 
 /** Opens the app's store and reads its config (before the artifact: logs can reach the store). */
 export async function openApp(env: ExecutorEnv, logger: Logger): Promise<OpenedApp> {
-  // Executors share the app's store with the master and AppMaster: refuse a single-process module by name.
-  const storage = await openConfiguredStorage(env.storage, { baseDir: env.baseDir, context: { logger }, require: ['multiProcess'] });
+  const storage = await openStorageOf(env, logger);
   const app = await storage.getAppStorage(env.appId);
   if (!app) throw new EngineError('APP_NOT_FOUND', `app ${env.appId} has no store`);
   const config = ((await app.config.get(APP_CONFIG_ID))?.value ?? {}) as Record<string, unknown>;
   return { storage, app, config };
+}
+
+async function openStorageOf(env: ExecutorEnv, logger: Logger): Promise<Storage> {
+  if ('proxyFd' in env.storage) {
+    const { storage, hello } = await openProxyStorage(new Socket({ fd: env.storage.proxyFd, readable: true, writable: true }));
+    if (hello.appId !== env.appId) throw new EngineError('CONFIG_INVALID', `executor: the worker's storage proxy serves app ${hello.appId ?? '(none)'}, not ${env.appId}`);
+    // The AppMaster's app-scoped daemon token comes with the greeting, not in the environment.
+    if (hello.token) env.masterEndpoint = { ...env.masterEndpoint, token: hello.token };
+    return storage;
+  }
+  // Executors share the app's store with the master and AppMaster: refuse a single-process module by name.
+  return openConfiguredStorage(env.storage, { baseDir: env.baseDir, context: { logger }, require: ['multiProcess'] });
 }
 
 /** Fetches the artifact by digest into the cache and builds the DAG. */

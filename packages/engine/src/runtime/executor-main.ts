@@ -15,8 +15,9 @@ if (process.env.SLUICE_STANDBY === '1') {
   // A warm standby: modules (and the storage backend) are loaded ahead; the worker hands
   // over an executor's environment when it needs one, so recovery skips the Node boot.
   try {
-    const cfg = parseStorageConfig(JSON.parse(process.env.SLUICE_STORAGE ?? '{}'));
-    for (const ref of [cfg.default ?? DEFAULT_BACKEND, ...Object.values(cfg.routes ?? {})]) {
+    // Behind the worker's storage proxy (SLUICE_STORAGE_FD) there is no module to load here.
+    const cfg = process.env.SLUICE_STORAGE_FD ? undefined : parseStorageConfig(JSON.parse(process.env.SLUICE_STORAGE ?? '{}'));
+    for (const ref of cfg ? [cfg.default ?? DEFAULT_BACKEND, ...Object.values(cfg.routes ?? {})] : []) {
       if (ref) await loadStorageModule(ref.module, { baseDir: process.env.SLUICE_BASE_DIR ?? process.cwd() });
     }
   } catch {
