@@ -3,8 +3,13 @@
 // per checkpoint, task pause, commit delay, retained space), a restore of that state,
 // and per-key get/put of the heap backend beside a plain Map. All in one run, on the
 // fs backend. Sizes: SLUICE_BENCH_STATE_KEYS (default 2,000,000).
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { open as openLmdb } from 'lmdb';
+import { DiskKeyedState } from '../packages/engine/dist/state/disk-state.js';
+import { decodeSegment } from '../packages/engine/dist/state/segment-codec.js';
 import { tmpdir } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { dag, InProcessApp } from '../packages/engine/dist/index.js';
 import { HeapKeyedState } from '../packages/engine/dist/state/heap-state.js';
@@ -49,9 +54,9 @@ function keySource({ records, keys, perSecond = 0, offset = 0, sequential = fals
 const storage = await openStorage(await loadStorageModule('@sluice/storage-fs'), { root: join(dir, 'store') });
 let run = 0;
 
-async function countRun({ records, keys, perSecond, intervalMs = 1000, app, epoch = 1, timeoutMs = 600_000, offset = 0, sequential = false, source = 'keys' }) {
+async function countRun({ records, keys, perSecond, intervalMs = 1000, app, epoch = 1, timeoutMs = 600_000, offset = 0, sequential = false, source = 'keys', backend }) {
   const a = app ?? (await storage.createAppStorage('bench', `state-${++run}`, { owner: 'bench' }));
-  const d = dag('keyed-count', { checkpointIntervalMs: intervalMs })
+  const d = dag('keyed-count', { checkpointIntervalMs: intervalMs, ...(backend ? { stateBackend: backend } : {}) })
     .source(source, keySource({ records, keys, perSecond, offset, sequential }))
     .groupBy((k) => k)
     .count('count')
@@ -105,8 +110,27 @@ async function steadyRun({ keys, warmMs = 3000, ms = 12_000, backend }) {
   return rate;
 }
 
-const PARTS = new Set((process.env.SLUICE_BENCH_STATE_PARTS ?? 'throughput,churn,getput').split(','));
 const pct = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+
+// ---------------------------------------------------------------- child: 20M keys on disk
+// Run as a child with --max-old-space-size=1024 (what worker.executorMemoryMb sets).
+if (process.env.SLUICE_BENCH_STATE_CHILD === 'disk') {
+  const keys = Number(process.env.SLUICE_BENCH_STATE_DISK_KEYS ?? 20_000_000);
+  let peakHeap = 0;
+  const probe = setInterval(() => (peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed)), 250);
+  const r = await countRun({ records: keys, keys, sequential: true, backend: 'disk', timeoutMs: 3_600_000 });
+  await sleep(2500); // the last boundary's commit
+  const last = r.x.committer.last;
+  await r.x.stop();
+  clearInterval(probe);
+  const m = process.memoryUsage();
+  process.stdout.write(`DISKRESULT ${JSON.stringify({ keys, ms: r.ms, rate: r.rate, checkpoints: r.seen.length, lastStats: last, pauseP99: pct(r.seen.map((c) => c.pauseMs), 0.99), commitP99: pct(r.seen.map((c) => c.commitMs), 0.99), peakHeapMb: peakHeap / 2 ** 20, rssMb: m.rss / 2 ** 20 })}\n`);
+  await r.app.close();
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+}
+
+const PARTS = new Set((process.env.SLUICE_BENCH_STATE_PARTS ?? 'throughput,churn,getput').split(','));
 
 try {
   // ---------------------------------------------------------------- throughput, 1k vs 2M keys
@@ -134,8 +158,12 @@ try {
   await sleep(2500); // the last boundary's commit
   await load.x.stop();
   const store = app.checkpoints('tasks');
+  // The event loop's longest stalls while checkpoints are encoded and staged (slices, not one block).
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const churn = await countRun({ records: churnPerSec * SECONDS, keys: KEYS, perSecond: churnPerSec, app, epoch: 2, offset: 7 * KEYS, source: 'churn', timeoutMs: (SECONDS + 120) * 1000 });
   const restoreOf = churn.restoreMs;
+  loop.disable();
   await sleep(2500);
   await churn.x.stop();
   // Every checkpoint's cost is in its manifest's meta; only the retained ones are left, so
@@ -160,6 +188,7 @@ try {
   report({
     name: 'task pause to freeze keyed state per checkpoint (p99)', value: pct(pauses, 0.99), unit: 'ms', higherIsBetter: false,
     baseline: 'budget', baselineValue: 5, goal: '<= 5 ms',
+    notes: `event-loop delay over the churn run (encoding and staging in slices): p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms`,
   });
   report({
     name: 'commit after the boundary (p99)', value: pct(commitDelays, 0.99), unit: 'ms', higherIsBetter: false,
@@ -174,6 +203,22 @@ try {
     name: `restore of ${mb.toFixed(1)} MB of keyed state (fs, in process)`, value: restoreOf, unit: 'ms', higherIsBetter: false,
     baseline: 'budget for 1 GB', baselineValue: 10_000, goal: '<= 10 s per GB', notes: `${(mb / (restoreOf / 1000)).toFixed(1)} MB/s`,
   });
+  // The floor of a heap restore: the same parts read and decoded, each key into a Map (no engine).
+  {
+    const cp = all[all.length - 1];
+    const t0 = performance.now();
+    const m = new Map();
+    for (const p of cp.parts.filter((x) => x.name.includes('.s'))) {
+      decodeSegment(await store.readPart(cp.t, p.name), (_n, tis, ks, vals, exps) => {
+        for (let i = 0; i < ks.length; i++) m.set(ks[i], { k: ks[i], v: vals[i], seg: 0, exp: exps[i], u: false, ti: tis[i] });
+      });
+    }
+    const floorMs = performance.now() - t0;
+    report({
+      name: `restore of ${mb.toFixed(1)} MB of keyed state (fs, in process), again`, value: restoreOf, unit: 'ms', higherIsBetter: false,
+      baseline: 'the same parts read, V8-deserialised and put in a Map (no engine)', baselineValue: floorMs, notes: `${m.size} keys; floor ${(mb / (floorMs / 1000)).toFixed(1)} MB/s`,
+    });
+  }
   await app.close();
   }
 
@@ -194,6 +239,53 @@ try {
   const heapGet = time(() => { let s = 0; for (let i = 0; i < N; i++) s += h.get(keys[i]); if (s < 0) throw new Error(); });
   report({ name: 'heap state put per key (1M keys)', value: heapPut, unit: 'ops/s', baseline: 'Map.set', baselineValue: mapPut });
   report({ name: 'heap state get per key (1M keys)', value: heapGet, unit: 'ops/s', baseline: 'Map.get', baselineValue: mapGet });
+  }
+
+  // ---------------------------------------------------------------- disk backend
+  if (PARTS.has('disk')) {
+  // Per-key get/put of the disk backend (lmdb behind a 100k-entry cache) beside raw lmdb, 1M keys.
+  const N = 1_000_000;
+  const keys = Array.from({ length: N }, (_, i) => `k${mix(i) % N}`);
+  const rawDb = openLmdb({ path: join(dir, 'raw.mdb'), encoding: 'binary', noSync: true, compression: false });
+  const val = (i) => { const b = Buffer.allocUnsafe(9); b[0] = 0; b.writeDoubleLE(i, 1); return b; };
+  let t0 = performance.now();
+  // As the backend writes: asynchronous puts (committed on lmdb's thread), await the last.
+  let lastPut;
+  for (let i = 0; i < N; i++) lastPut = rawDb.put([0, keys[i]], val(i));
+  await lastPut;
+  const rawPut = N / ((performance.now() - t0) / 1000);
+  t0 = performance.now();
+  let sum = 0;
+  for (let i = 0; i < N; i++) sum += rawDb.getBinaryFast([0, keys[i]]).readDoubleLE(1);
+  const rawGet = N / ((performance.now() - t0) / 1000);
+  await rawDb.close();
+  const ds = new DiskKeyedState(128, { dir: join(dir, 'disk-backend'), cacheEntries: 100_000 });
+  const dt = ds.table('v:x');
+  // A put is only done once lmdb has it: the boundary's encode (which writes it) is timed too.
+  t0 = performance.now();
+  for (let i = 0; i < N; i++) dt.put(keys[i], i);
+  const f = ds.freeze(1);
+  await ds.encode(f.fresh, 64 << 20);
+  const diskPut = N / ((performance.now() - t0) / 1000);
+  t0 = performance.now();
+  for (let i = 0; i < N; i++) sum += dt.get(keys[i]);
+  const diskGet = N / ((performance.now() - t0) / 1000);
+  if (sum < 0) throw new Error('unreachable');
+  ds.close();
+  report({ name: 'disk state put per key (1M keys, 100k-entry cache, incl. the boundary write to lmdb)', value: diskPut, unit: 'ops/s', baseline: 'raw lmdb put (async, awaited at the end)', baselineValue: rawPut });
+  report({ name: 'disk state get per key (1M keys, 100k-entry cache)', value: diskGet, unit: 'ops/s', baseline: 'raw lmdb getBinaryFast + decode', baselineValue: rawGet });
+  // 20M keys with executorMemoryMb 1024 (the heap limit an executor gets).
+  const child = spawnSync(process.execPath, ['--max-old-space-size=1024', new URL(import.meta.url).pathname], {
+    env: { ...process.env, SLUICE_BENCH_STATE_CHILD: 'disk' }, encoding: 'utf8', maxBuffer: 1 << 26, timeout: 3_600_000,
+  });
+  const line = child.stdout.split('\n').find((l) => l.startsWith('DISKRESULT '));
+  if (!line) throw new Error(`20M-key disk run failed (status ${child.status}, signal ${child.signal}): ${child.stderr.slice(-2000)}`);
+  const d = JSON.parse(line.slice('DISKRESULT '.length));
+  report({
+    name: `keyed count loading ${d.keys} keys on the disk backend, heap limit 1024 MB (completes)`, value: d.rate, unit: 'records/s',
+    goal: 'completes',
+    notes: `${(d.ms / 1000).toFixed(1)} s, ${d.checkpoints} checkpoints, last state ${d.lastStats?.stateEntries ?? '?'} entries; pause p99 ${d.pauseP99?.toFixed(2)} ms, commit p99 ${d.commitP99?.toFixed(0)} ms; peak heap used ${d.peakHeapMb.toFixed(0)} MB, rss at end ${d.rssMb.toFixed(0)} MB`,
+  });
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -1,13 +1,13 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as yieldNow } from 'node:timers/promises';
-import { deserialize, serialize } from 'node:v8';
 import { open, type RootDatabase } from 'lmdb';
 import { EngineError } from '../errors.js';
 import type { KeyedBackend, StateTable } from './backend.js';
 import type { Entry, FreshSegment, FrozenState, KeyedStateManifest, SegmentInfo } from './heap-state.js';
 import type { StateKey } from './key-groups.js';
 import { decodeSegment, SegmentEncoder } from './segment-codec.js';
+import { decodeValue, encodeValue } from './value-codec.js';
 
 /**
  * Keyed state on disk (lmdb, see bench/state-libs.mjs for the choice) behind a bounded
@@ -48,7 +48,7 @@ export class DiskTable implements StateTable {
     if (e !== undefined) return e;
     const raw = this.owner.db.getBinaryFast([this.ti, k] satisfies Key);
     if (raw === undefined) return undefined;
-    const [v, exp] = deserialize(raw) as [unknown, number];
+    const [v, exp] = decodeValue(raw);
     const n: Entry = { k, v, seg: CLEAN, exp, u: false, ti: this.ti };
     this.owner.cached(); // before the insert: an eviction must not drop the entry returned
     this.map.set(k, n);
@@ -130,7 +130,7 @@ export class DiskTable implements StateTable {
     for (const { key, value } of this.owner.db.getRange({ start: [this.ti], end: [this.ti + 1] })) {
       const k = (key as Key)[1];
       if (this.map.has(k)) continue;
-      const exp = (deserialize(value as Buffer) as [unknown, number])[1];
+      const exp = decodeValue(value)[1];
       if (exp === 0 || exp > now) yield k;
     }
   }
@@ -260,6 +260,7 @@ export class DiskKeyedState implements KeyedBackend {
     const { rows, old, info } = fresh;
     const enc = new SegmentEncoder(this.tables.map((t) => t.name), maxPartBytes);
     const db = this.db;
+    const written: Array<Promise<boolean>> = [];
     try {
       for (let i = 0; i < rows.length && !this.#closed; i += this.#slice) {
         const end = Math.min(rows.length, i + this.#slice);
@@ -275,16 +276,17 @@ export class DiskKeyedState implements KeyedBackend {
           vals.push(v === TOMB ? undefined : v);
           exps.push(e.exp);
         }
-        db.transactionSync(() => {
-          for (let j = 0; j < keys.length; j++) {
-            const key: Key = [tis[j]!, keys[j]!];
-            if (vals[j] === undefined) db.removeSync(key);
-            else db.putSync(key, serialize([vals[j], exps[j]]));
-          }
-        });
+        // Asynchronous writes: lmdb commits them on its own thread, off the event loop.
+        let last: Promise<boolean> | undefined;
+        for (let j = 0; j < keys.length; j++) {
+          const key: Key = [tis[j]!, keys[j]!];
+          last = vals[j] === undefined ? db.remove(key) : db.put(key, encodeValue(vals[j], exps[j]!));
+        }
+        if (last) written.push(last);
         if (!fresh.full) enc.slice(tis, keys, vals, exps);
         await yieldNow();
       }
+      await Promise.all(written);
       if (this.#closed) throw new EngineError('INTERNAL', 'disk keyed state closed while encoding a segment');
       // lmdb has them now: entries not written again since are clean (evictable).
       for (const e of rows) if (e.seg === info.seq) e.seg = CLEAN;
@@ -309,7 +311,7 @@ export class DiskKeyedState implements KeyedBackend {
     let vals: unknown[] = [];
     let exps: number[] = [];
     for (const { key, value } of this.db.getRange({ snapshot: true })) {
-      const [v, exp] = deserialize(value) as [unknown, number];
+      const [v, exp] = decodeValue(value);
       if (exp !== 0 && exp <= now) continue;
       const [ti, k] = key;
       tis.push(ti);
@@ -344,7 +346,7 @@ export class DiskKeyedState implements KeyedBackend {
           for (let i = 0; i < keys.length; i++) {
             const key: Key = [ti[tis[i]!]!, keys[i]!];
             if (vals[i] === undefined) db.removeSync(key);
-            else db.putSync(key, serialize([vals[i], exps[i]]));
+            else db.putSync(key, encodeValue(vals[i], exps[i]!));
           }
         });
       });

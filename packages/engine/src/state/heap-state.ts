@@ -320,7 +320,7 @@ export class HeapKeyedState implements KeyedBackend {
         const exps: number[] = [];
         for (let j = i; j < end; j++) {
           const e = rows[j]!;
-          const v = old.has(e) ? old.get(e) : e.v;
+          const v = old.size !== 0 && old.has(e) ? old.get(e) : e.v;
           tis.push(e.ti);
           keys.push(e.k);
           vals.push(v === TOMB ? undefined : v);
@@ -347,6 +347,10 @@ export class HeapKeyedState implements KeyedBackend {
     this.#segs.set(info.seq, { ...info });
     const rows: Entry[] = [];
     this.#rows.set(info.seq, rows);
+    // Into empty tables (the first segment of a restore, usually the largest) no key can
+    // be present yet: one Map operation per key instead of two.
+    const empty = this.tables.every((t) => t.map.size === 0);
+    let live = 0;
     for (const bytes of parts) {
       decodeSegment(bytes, (names, tis, keys, vals, exps) => {
         const tables = names.map((n) => this.table(n));
@@ -354,7 +358,7 @@ export class HeapKeyedState implements KeyedBackend {
           const tb = tables[tis[i]!]!;
           const k = keys[i]!;
           const v = vals[i] === undefined ? TOMB : vals[i];
-          let e = tb.map.get(k);
+          let e = empty ? undefined : tb.map.get(k);
           if (e !== undefined) {
             this.#dec(e.seg);
             e.v = v;
@@ -365,10 +369,11 @@ export class HeapKeyedState implements KeyedBackend {
             tb.map.set(k, e);
           }
           rows.push(e);
-          this.#live.set(info.seq, (this.#live.get(info.seq) ?? 0) + 1);
+          live++;
         }
       });
     }
+    if (live > 0) this.#live.set(info.seq, live);
     if (!this.#live.has(info.seq)) {
       this.#segs.delete(info.seq);
       this.#rows.delete(info.seq);
