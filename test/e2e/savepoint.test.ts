@@ -191,9 +191,14 @@ describe('savepoints and rescale', () => {
     const outA = join(dir, 'out-cp-a');
     const id = await submit(input, outA, [], 600);
     await progressed(id, 0);
-    // Killed right after reading its last commit: t stays among the 3 retained checkpoints.
-    const t = (await app(id)).appMaster.committed as number;
     await api(base, 'POST', `/apps/${id}/kill`);
+    // A loaded machine commits several checkpoints between a status read and the kill: ask
+    // the master which it retains (its SAVEPOINT_NOT_FOUND answer lists them) and take the newest.
+    const probe = await sluice(['submit', WORD_COUNT, '--from-checkpoint', `${id}@1`, '--config', `input=${input}`, '--config', 'output=/nonexistent']);
+    expect(probe.code, probe.stderr).toBe(3);
+    const retained = /retained: ([\d, ]+)/.exec(probe.stderr)?.[1]?.split(', ').map(Number) ?? [];
+    expect(retained.length, probe.stderr).toBeGreaterThan(0);
+    const t = Math.max(...retained);
 
     // A new artifact version whose keyed processor was renamed: its state has no home.
     const renamed = join(dir, 'word-count-renamed.mjs');
