@@ -123,6 +123,42 @@ describe('engine on the fs store (real master, workers, executors)', () => {
     }
   }, 120_000);
 
+  it('recovers an executor SIGKILL at once, each executor back on its worker in a process booted before the kill', async () => {
+    const input = join(dir, 'words-warm.txt');
+    writeWords(input, 6000, 11);
+    const output = join(dir, 'out-warm');
+    const sub = await cli(['submit', WORD_COUNT, '--master', addr, '--config', `input=${input}`, '--config', `output=${output}`,
+      '--config', 'checkpointIntervalMs=200', '--config', 'linesPerSec=1000'], dir);
+    expect(sub.code, sub.stderr).toBe(0);
+    const appId = sub.stdout.trim();
+    type Ex = { role: string; pid: number; executor: number; worker: string; epoch: number };
+    const before = await waitFor('a committed checkpoint', 60_000, async () => {
+      const a = await api(base, 'GET', `/apps/${appId}`);
+      return a.appMaster?.committed > 0 && a.appMaster.phase === 'running' && a.appMaster.epoch === a.epoch ? a : undefined;
+    });
+    const placedBefore = new Map((before.executors as Ex[]).filter((e) => e.role === 'executor').map((e) => [e.executor, e.worker]));
+    const victim = (before.executors as Ex[]).find((e) => e.role === 'executor')!;
+    // Process start times in clock ticks since boot (/proc/<pid>/stat field 22) against the kill's.
+    const startTicks = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]);
+    const killTicks = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 100;
+    process.kill(victim.pid, 'SIGKILL');
+    const after = await waitFor('the next epoch running', 60_000, async () => {
+      const a = await api(base, 'GET', `/apps/${appId}`);
+      const ex = (a.executors as Ex[]).filter((e) => e.role === 'executor' && e.epoch === a.epoch);
+      return a.epoch > before.epoch && a.appMaster?.epoch === a.epoch && a.appMaster.phase === 'running' && ex.length === placedBefore.size ? { a, ex } : undefined;
+    });
+    // The epoch committed before the kill, so the restart was not backed off.
+    expect(after.a.nextAttemptAt ?? 0).toBeLessThanOrEqual((after.a.lastFailure?.at ?? 0) + 5);
+    for (const e of after.ex) {
+      expect(e.worker, `executor ${e.executor} placed back on its worker`).toBe(placedBefore.get(e.executor));
+      // USER_HZ is 100 on Linux: a standby was booted before the kill (one tick of slack).
+      expect(startTicks(e.pid), `executor ${e.executor} (pid ${e.pid}) is a warm standby`).toBeLessThanOrEqual(killTicks + 1);
+    }
+    const end = await finalStatus(appId, 80_000);
+    expect(end.status, end.error).toBe('stopped');
+    expect(readCommittedOutput(output)).toEqual(await referenceCount(readFileSync(input, 'utf8')));
+  }, 180_000);
+
   it('fails bad apps with clear errors and keeps running', async () => {
     const cases: Array<[string, string, RegExp]> = [
       ['throws.mjs', "throw new Error('boom at load');\n", /artifact failed to load: boom at load/],

@@ -53,6 +53,8 @@ export interface WorkerOptions {
 
 const DEFAULT_BLOB_CACHE_MAX_BYTES = 2 * 1024 ** 3;
 const DEFAULT_STANDBYS = 1;
+const QUICK_BEAT_MS = 40;
+const QUICK_BEAT_WINDOW_MS = 1500;
 const STANDBY_REFILL_MS = 300;
 
 /** SIGTERM first so an executor can flush its last log lines; SIGKILL if it lingers. */
@@ -86,6 +88,8 @@ export class Worker {
   #timer: NodeJS.Timeout | undefined;
   #beating = false;
   #stopped = false;
+  #quickTimer: NodeJS.Timeout | undefined;
+  #quickUntil = 0;
   #standbys: { proc: ChildProcess; logFile: string; ready: boolean; session?: Promise<StorageProxySession> }[] = [];
   readonly #proxy: WorkerStorageProxy | undefined;
   #standbyTimer: NodeJS.Timeout | undefined;
@@ -287,14 +291,36 @@ export class Worker {
       if (env.SLUICE_BLOB_DIR) rmSync(join(env.SLUICE_BLOB_DIR, 'state'), { recursive: true, force: true });
       this.#exited.push({ ...info, code, signal });
       this.opts.logger.info({ appId: c.appId, role: c.role, executor: c.executor, pid, code, signal }, 'executor exited');
-      if (!this.#stopped) void this.#beat();
+      if (!this.#stopped) {
+        void this.#beat();
+        this.#beatQuickly();
+      }
     });
+  }
+
+  /**
+   * An executor exited: its app's recovery will send launch commands within moments, and
+   * commands ride on heartbeat answers, so beat every QUICK_BEAT_MS for a short while
+   * instead of waiting up to a whole heartbeat interval.
+   */
+  #beatQuickly(): void {
+    this.#quickUntil = Date.now() + QUICK_BEAT_WINDOW_MS;
+    if (this.#quickTimer) return;
+    this.#quickTimer = setInterval(() => {
+      if (this.#stopped || Date.now() > this.#quickUntil) {
+        clearInterval(this.#quickTimer);
+        this.#quickTimer = undefined;
+        return;
+      }
+      void this.#beat();
+    }, QUICK_BEAT_MS);
   }
 
   /** Stops heartbeats and kills every executor this worker started (by pid). */
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#quickTimer) clearInterval(this.#quickTimer);
     if (this.#standbyTimer) clearTimeout(this.#standbyTimer);
     for (const sb of this.#standbys.splice(0)) if (sb.proc.exitCode === null) sb.proc.kill('SIGKILL');
     const waits = [...this.#children.values()].map(
