@@ -3,7 +3,7 @@
 // per checkpoint, task pause, commit delay, retained space), a restore of that state,
 // and per-key get/put of the heap backend beside a plain Map. All in one run, on the
 // fs backend. Sizes: SLUICE_BENCH_STATE_KEYS (default 2,000,000).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { open as openLmdb } from 'lmdb';
 import { DiskKeyedState } from '../packages/engine/dist/state/disk-state.js';
@@ -54,8 +54,8 @@ function keySource({ records, keys, perSecond = 0, offset = 0, sequential = fals
 const storage = await openStorage(await loadStorageModule('@sluice/storage-fs'), { root: join(dir, 'store') });
 let run = 0;
 
-async function countRun({ records, keys, perSecond, intervalMs = 1000, app, epoch = 1, timeoutMs = 600_000, offset = 0, sequential = false, source = 'keys', backend }) {
-  const a = app ?? (await storage.createAppStorage('bench', `state-${++run}`, { owner: 'bench' }));
+async function countRun({ records, keys, perSecond, intervalMs = 1000, app, epoch = 1, timeoutMs = 600_000, offset = 0, sequential = false, source = 'keys', backend, st = storage }) {
+  const a = app ?? (await st.createAppStorage('bench', `state-${++run}`, { owner: 'bench' }));
   const d = dag('keyed-count', { checkpointIntervalMs: intervalMs, ...(backend ? { stateBackend: backend } : {}) })
     .source(source, keySource({ records, keys, perSecond, offset, sequential }))
     .groupBy((k) => k)
@@ -111,6 +111,61 @@ async function steadyRun({ keys, warmMs = 3000, ms = 12_000, backend }) {
 }
 
 const pct = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+
+/** Starts the keyed count again on `app` (epoch 2): start() restores its last checkpoint. */
+async function restoreRun(app, backend) {
+  const d = dag('keyed-count', { checkpointIntervalMs: 1000, ...(backend ? { stateBackend: backend } : {}) })
+    .source('keys', keySource({ records: 0, keys: 1 }))
+    .groupBy((k) => k)
+    .count('count')
+    .sink('out', () => ({ onNext() {} }));
+  const x = new InProcessApp({ dag: d, app, epoch: 2, intervalMs: 1000, batchSize: 4000 });
+  const t0 = performance.now();
+  await x.start();
+  const restoreMs = performance.now() - t0;
+  await x.stop();
+  return { restoreMs };
+}
+
+/** A store to restore from: fs (the bench's), RGW (test/servers/ceph-rgw) or the WebHDFS test server. */
+async function openTarget(target) {
+  if (target === 'fs') return { storage, stop: async () => {} };
+  if (target === 'hdfs') {
+    const { default: hdfs } = await import('@sluice/storage-hdfs');
+    const main = new URL('../test/webhdfs-server/dist/main.js', import.meta.url).pathname;
+    const child = spawn(process.execPath, [main], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const urls = await new Promise((resolve, reject) => {
+      let buf = '';
+      child.stdout.on('data', (d) => {
+        buf += d;
+        const i = buf.indexOf('\n');
+        if (i >= 0) resolve(JSON.parse(buf.slice(0, i)));
+      });
+      child.on('exit', (c) => reject(new Error(`webhdfs test server exited ${c}`)));
+    });
+    const st = await openStorage(hdfs, { url: urls.namenode, root: '/bench-state' });
+    return { storage: st, stop: async () => { const gone = new Promise((r) => child.once('exit', r)); child.kill('SIGTERM'); await gone; } };
+  }
+  if (target === 'rgw') {
+    const rgwDir = new URL('../test/servers/ceph-rgw/', import.meta.url).pathname;
+    const workdir = mkdtempSync(join(tmpdir(), 'sluice-rgw-state-'));
+    const stopRgw = () => { spawnSync('bash', [join(rgwDir, 'stop.sh'), workdir], { stdio: 'inherit' }); rmSync(workdir, { recursive: true, force: true }); };
+    const r = spawnSync('bash', [join(rgwDir, 'start.sh'), workdir], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, MEMSTORE_BYTES: String(4 * 2 ** 30) } });
+    const line = (r.stdout ?? '').trim().split('\n').pop();
+    if (r.status !== 0 || !line) {
+      stopRgw();
+      throw new Error(`ceph-rgw start.sh exited ${r.status}: ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
+    }
+    const info = JSON.parse(line);
+    const { default: s3 } = await import('@sluice/storage-s3');
+    const st = await openStorage(s3, {
+      bucket: 'sluice-bench-state', endpoint: info.endpoint, region: info.region, forcePathStyle: true, createBucket: true, checksums: 'WHEN_REQUIRED',
+      credentials: { accessKeyId: info.accessKeyId, secretAccessKey: info.secretAccessKey },
+    });
+    return { storage: st, stop: async () => stopRgw() };
+  }
+  throw new Error(`unknown target ${target}`);
+}
 
 // ---------------------------------------------------------------- child: 20M keys on disk
 // Run as a child with --max-old-space-size=1024 (what worker.executorMemoryMb sets).
@@ -239,6 +294,50 @@ try {
   const heapGet = time(() => { let s = 0; for (let i = 0; i < N; i++) s += h.get(keys[i]); if (s < 0) throw new Error(); });
   report({ name: 'heap state put per key (1M keys)', value: heapPut, unit: 'ops/s', baseline: 'Map.set', baselineValue: mapPut });
   report({ name: 'heap state get per key (1M keys)', value: heapGet, unit: 'ops/s', baseline: 'Map.get', baselineValue: mapGet });
+  }
+
+  // ---------------------------------------------------------------- restore per store
+  // Load KEYS keys, stop, start again from the checkpoint (as after a SIGKILL: the new
+  // epoch reads the last committed checkpoint); beside it, the no-engine floor.
+  if (PARTS.has('restore')) {
+    for (const target of (process.env.SLUICE_BENCH_STATE_RESTORE_TARGETS ?? 'fs,rgw,hdfs').split(',')) {
+      let opened;
+      try {
+        opened = await openTarget(target);
+      } catch (e) {
+        process.stdout.write(`restore on ${target} NOT RUN: ${e.message}\n`);
+        continue;
+      }
+      try {
+        const app = await opened.storage.createAppStorage('bench', `restore-${target}`, { owner: 'bench' });
+        const load = await countRun({ records: KEYS, keys: KEYS, app, sequential: true, st: opened.storage });
+        await sleep(2500);
+        await load.x.stop();
+        // The new epoch's start() restores the last committed checkpoint: that is the figure.
+        const again = await restoreRun(app);
+        const store = app.checkpoints('tasks');
+        const cp = await store.last();
+        const segs = cp.parts.filter((x) => x.name.includes('.s'));
+        const bytes = segs.reduce((n, x) => n + x.size, 0);
+        const t0 = performance.now();
+        const m = new Map();
+        for (const p of segs) {
+          decodeSegment(await store.readPart(cp.t, p.name), (_n, tis, ks, vals, exps) => {
+            for (let i = 0; i < ks.length; i++) m.set(ks[i], { k: ks[i], v: vals[i], seg: 0, exp: exps[i], u: false, ti: tis[i] });
+          });
+        }
+        const floorMs = performance.now() - t0;
+        const mb = bytes / 1e6;
+        report({
+          name: `${target}: restore of ${mb.toFixed(1)} MB of keyed state (${KEYS} keys, heap, in process)`, value: again.restoreMs, unit: 'ms', higherIsBetter: false,
+          baseline: 'the same parts read, V8-deserialised and put in a Map (no engine)', baselineValue: floorMs,
+          notes: `${(mb / (again.restoreMs / 1000)).toFixed(1)} MB/s (floor ${(mb / (floorMs / 1000)).toFixed(1)} MB/s, ${m.size} keys); budget 1 GB <= 10 s = 100 MB/s`,
+        });
+        await app.close();
+      } finally {
+        await opened.stop();
+      }
+    }
   }
 
   // ---------------------------------------------------------------- disk backend

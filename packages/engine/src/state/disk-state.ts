@@ -1,5 +1,5 @@
-import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { setImmediate as yieldNow } from 'node:timers/promises';
 import { open, type RootDatabase } from 'lmdb';
 import { EngineError } from '../errors.js';
@@ -375,5 +375,10 @@ export class DiskKeyedState implements KeyedBackend {
     // Removing the files of an open env is safe on POSIX; the close finishes on its own.
     this.db.close().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
+    try {
+      rmdirSync(dirname(dir)); // the executor's state dir, once its last backend is gone
+    } catch {
+      // other backends still there
+    }
   }
 }
