@@ -1,6 +1,6 @@
 // The dashboard in a real browser (Debian chromium via playwright-core), served by a real
 // master (its own users file, ACLs and sessions) running a word count: apps list, the DAG, charts, logs filter and live
-// follow, kill, a 403 for a user without 'r', and no console errors. Screenshots of each
+// follow, rescale, kill, a 403 for a user without 'r', and no console errors. Screenshots of each
 // page go to test-results/ui/.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -72,7 +72,7 @@ describe.skipIf(!haveChromium)('dashboard in chromium', () => {
     expect((await fetch(`http://${run.addr}/ui/assets/..%2Fpackage.json`)).status).toBe(404);
   });
 
-  it('walks every page as alice: apps, app (DAG, chart), logs (filter, follow), metrics, cluster, kill', async () => {
+  it('walks every page as alice: apps, app (DAG, chart), logs (filter, follow), metrics, cluster, rescale, kill', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
     const page = await newPage(ctx, 'alice', consoleErrors);
     await login(page, run.tokens.alice);
@@ -162,6 +162,21 @@ describe.skipIf(!haveChromium)('dashboard in chromium', () => {
     await page.locator('[data-testid=workers] tbody tr').first().waitFor({ timeout: 10_000 });
     expect(await page.locator('[data-testid=workers] tbody tr').first().textContent()).toContain('w1');
     await page.screenshot({ path: join(SHOTS, 'cluster.png'), fullPage: true });
+
+    // Rescale from the app page: stop at a savepoint, restart with count at 1 task, same app id, version 2.
+    await page.goto(`${base}/ui/#/apps/${encodeURIComponent(run.appId)}`);
+    await page.locator('[data-testid=rescale-input]').fill('count=1');
+    await page.locator('[data-testid=rescale]').click();
+    await see(page, '[data-testid=app-version]:has-text("version 2 (previous 1)")', 90_000);
+    const rescaled = await waitFor('the rescaled app to commit', 60_000, async () => {
+      const r = await fetch(`${base}/apps/${encodeURIComponent(run.appId)}`, { headers: { authorization: `Bearer ${run.tokens.alice}` } });
+      const a = (await r.json()) as { status: string; versions?: { current: number; events: Array<{ kind: string }> }; appMaster?: { committed?: number } | null };
+      return a.status === 'running' && a.versions?.current === 2 && a.appMaster?.committed !== undefined ? a : undefined;
+    });
+    expect(rescaled.versions?.events.at(-1)?.kind).toBe('rescale');
+    // The page redraws the DAG the new run stored: count at one task.
+    await waitFor('the DAG to show count x1', 30_000, async () => ((await page.locator('[data-testid=dag-node][data-name=count]').textContent())?.includes('×1') ? true : undefined), 500);
+    await page.screenshot({ path: join(SHOTS, 'app-rescaled.png'), fullPage: true });
 
     // Kill from the app page: the state turns killed in the page.
     await page.goto(`${base}/ui/#/apps/${encodeURIComponent(run.appId)}`);

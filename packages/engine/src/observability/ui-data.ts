@@ -10,7 +10,8 @@ export type UiAppStorage = Pick<AppStorage, 'logs' | 'metrics'> & Partial<Pick<A
 /** The master's own JSON API, as the dashboard calls it on the user's behalf. */
 export interface ClusterApi {
   get(path: string, token?: string): Promise<unknown>;
-  post(path: string, token?: string): Promise<unknown>;
+  /** A JSON body when given; `timeoutMs` for calls that stop an app at a savepoint (rescale). */
+  post(path: string, token?: string, body?: unknown, timeoutMs?: number): Promise<unknown>;
 }
 
 /** Timeout of one call to the master's own API. */
@@ -25,24 +26,25 @@ export function loopbackCluster(req: IncomingMessage): ClusterApi {
   const addr = req.socket.localAddress ?? '127.0.0.1';
   const host = addr.startsWith('::ffff:') ? addr.slice(7) : addr.includes(':') ? `[${addr}]` : addr;
   const base = `http://${host}:${req.socket.localPort}`;
-  const call = async (method: string, path: string, token?: string): Promise<unknown> => {
+  const call = async (method: string, path: string, token?: string, body?: unknown, timeoutMs = MASTER_CALL_TIMEOUT_MS): Promise<unknown> => {
     let res: Response;
     try {
       res = await fetch(base + path, {
         method,
-        headers: token ? { authorization: `Bearer ${token}` } : {},
-        signal: AbortSignal.timeout(MASTER_CALL_TIMEOUT_MS),
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
       throw new ObservabilityError('MASTER_UNREACHABLE', `master ${method} ${path}: ${(err as Error).message}`, { cause: err });
     }
-    const body = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
+    const answer = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
     if (!res.ok) {
-      throw Object.assign(new Error(body.error?.message ?? `master answered ${res.status}`), { code: body.error?.code ?? 'INTERNAL', status: res.status });
+      throw Object.assign(new Error(answer.error?.message ?? `master answered ${res.status}`), { code: answer.error?.code ?? 'INTERNAL', status: res.status });
     }
-    return body;
+    return answer;
   };
-  return { get: (p, t) => call('GET', p, t), post: (p, t) => call('POST', p, t) };
+  return { get: (p, t) => call('GET', p, t), post: (p, t, b, ms) => call('POST', p, t, b, ms) };
 }
 
 const dagSchema = z.object({

@@ -34,8 +34,11 @@ export interface Caller {
 
 const DEFAULT_UI_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'ui');
 const ASSET = /^\/ui\/assets\/([a-zA-Z0-9][a-zA-Z0-9._-]{0,100})$/;
-const APP_API = /^\/ui\/api\/apps\/([^/]+)(\/kill)?$/;
+const APP_API = /^\/ui\/api\/apps\/([^/]+)(?:\/(kill|rescale))?$/;
 const loginSchema = z.object({ token: z.string().min(1).max(4096) });
+const rescaleSchema = z.object({ parallelism: z.record(z.string().min(1).max(128), z.number().int().min(1).max(32_768)) }).strict();
+/** A rescale stops the app at a savepoint and restarts it before the master answers. */
+const RESCALE_CALL_MS = 120_000;
 const CONTENT_TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
@@ -68,7 +71,7 @@ export async function checkPerm(o: Pick<UiOptions, 'authorize'>, caller: Caller,
 /**
  * The dashboard: GET /ui (the page), /ui/assets/* (the built bundle), and its JSON under
  * /ui/api: login/logout/me, cluster, apps, apps/:id (overview read from the store),
- * POST apps/:id/kill (session cookie + X-Sluice-UI header, or a bearer token).
+ * POST apps/:id/kill and apps/:id/rescale ({parallelism}) (session cookie + X-Sluice-UI header, or a bearer token).
  * Returns false for paths outside /ui.
  */
 export function uiRoutes(o: UiOptions): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
@@ -145,9 +148,12 @@ async function api(req: IncomingMessage, res: ServerResponse, url: URL, o: UiOpt
   if (m[2]) {
     if (method !== 'POST') throw methodNotAllowed();
     // A bearer token cannot be sent by a cross-site page; a cookie can, so it needs the proof.
-    if (caller.viaSession && !isSameOriginWrite(req)) throw new ObservabilityError('CSRF', 'kill must come from the dashboard (X-Sluice-UI header, same origin)');
+    if (caller.viaSession && !isSameOriginWrite(req)) throw new ObservabilityError('CSRF', `${m[2]} must come from the dashboard (X-Sluice-UI header, same origin)`);
     await checkPerm(o, caller, appId, 'w');
-    return sendJson(res, 200, await cluster.post(`/apps/${encodeURIComponent(appId)}/kill`, caller.token));
+    if (m[2] === 'kill') return sendJson(res, 200, await cluster.post(`/apps/${encodeURIComponent(appId)}/kill`, caller.token));
+    const body = rescaleSchema.safeParse(await readBody(req));
+    if (!body.success || Object.keys(body.data.parallelism).length === 0) throw new ObservabilityError('INVALID_ARGUMENT', 'body must be {"parallelism": {"<processor>": <n>, ...}}');
+    return sendJson(res, 200, await cluster.post(`/apps/${encodeURIComponent(appId)}/rescale`, caller.token, { parallelism: body.data.parallelism }, RESCALE_CALL_MS));
   }
   if (method !== 'GET') throw methodNotAllowed();
   await checkPerm(o, caller, appId, 'r');

@@ -10,7 +10,9 @@ const REFRESH_MS = 3000;
 
 export function AppPage({ appId }) {
   const [tick, setTick] = useState(0);
-  const [killError, setKillError] = useState(undefined);
+  const [actionError, setActionError] = useState(undefined);
+  const [rescaleText, setRescaleText] = useState('');
+  const [rescaling, setRescaling] = useState(false);
   const { data, error } = useData(() => api(`/ui/api/apps/${encodeURIComponent(appId)}`), [appId, tick], REFRESH_MS);
   const charts = useData(
     () => Promise.all([
@@ -29,12 +31,35 @@ export function AppPage({ appId }) {
     if (!window.confirm(`Kill ${appId}?`)) return;
     try {
       await post(`/ui/api/apps/${encodeURIComponent(appId)}/kill`);
-      setKillError(undefined);
+      setActionError(undefined);
     } catch (e) {
-      setKillError(e);
+      setActionError(e);
     }
     setTick((t) => t + 1);
   };
+  // `proc=N,proc=M`, as `sluice rescale --parallelism`; the master checks the names.
+  const rescale = async (e) => {
+    e.preventDefault();
+    const parallelism = {};
+    for (const item of rescaleText.split(',').map((x) => x.trim()).filter(Boolean)) {
+      const m = /^([^=]+)=(\d+)$/.exec(item);
+      if (!m) return setActionError(new Error(`"${item}" is not <processor>=<n>`));
+      parallelism[m[1].trim()] = Number(m[2]);
+    }
+    if (Object.keys(parallelism).length === 0) return setActionError(new Error('give <processor>=<n>[,<processor>=<n>]'));
+    if (!window.confirm(`Stop ${appId} at a savepoint and restart it at ${rescaleText}?`)) return;
+    setRescaling(true);
+    try {
+      await post(`/ui/api/apps/${encodeURIComponent(appId)}/rescale`, { parallelism });
+      setActionError(undefined);
+      setRescaleText('');
+    } catch (err) {
+      setActionError(err);
+    }
+    setRescaling(false);
+    setTick((t) => t + 1);
+  };
+  const versions = app.versions;
   const [lag, clock] = charts.data || [{ series: [] }, { series: [] }];
   const minClock = clock.series.map((s) => ({ ...s, points: s.points.filter((p) => p.value > 0).map((p) => ({ ts: p.ts, value: p.value / 1000 })) }));
   const failure = app.lastFailure;
@@ -43,8 +68,13 @@ export function AppPage({ appId }) {
     <p>owner ${app.owner || '—'} · epoch ${app.epoch ?? '—'} · restarts ${app.restarts ?? (app.appMaster && app.appMaster.restarts) ?? 0}
       ${app.nextAttemptAt ? html` · next attempt ${fmtTime(app.nextAttemptAt)}` : ''}
       · <a href="#/logs/${encodeURIComponent(appId)}">logs</a> · <a href="#/metrics/${encodeURIComponent(appId)}">metrics</a>
+      ${versions ? html` · <span data-testid="app-version">version ${versions.current}${versions.previous ? ` (previous ${versions.previous.version})` : ''}</span>` : ''}
       ${data.canWrite && status === 'running' ? html` · <button data-testid="kill" class="danger" onClick=${kill}>kill</button>` : ''}</p>
-    ${killError ? html`<${ErrorBox} error=${killError} />` : ''}
+    ${data.canWrite && status === 'running' ? html`<form data-testid="rescale-form" onSubmit=${rescale}>
+      <input name="parallelism" data-testid="rescale-input" placeholder=${ov.processors.map((p) => `${p.name}=${p.tasks}`).join(',') || 'count=4'} value=${rescaleText} onInput=${(e) => setRescaleText(e.target.value)} />
+      <button type="submit" data-testid="rescale" disabled=${rescaling}>${rescaling ? 'rescaling…' : 'rescale'}</button>
+    </form>` : ''}
+    ${actionError ? html`<${ErrorBox} error=${actionError} />` : ''}
     ${failure || app.error ? html`<p class="error" data-testid="restarts">last failure: ${failure ? `${failure.reason} at ${fmtTime(failure.at)} (epoch ${failure.epoch})` : app.error}</p>` : ''}
     <h3>DAG</h3>
     ${ov.dag ? html`<${DagView} dag=${ov.dag} processors=${ov.processors} appState=${status} />` : html`<p data-testid="no-dag">${ov.dagError || 'no DAG description stored for this app'}</p>`}
