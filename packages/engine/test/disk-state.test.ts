@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { KeyedBackend } from '../src/state/backend.js';
+import { parseConfigPairs } from '../src/cli/app-config.js';
+import { stateBackendMaker } from '../src/state/choose-backend.js';
 import { DiskKeyedState } from '../src/state/disk-state.js';
 import { HeapKeyedState, type FrozenState } from '../src/state/heap-state.js';
 
@@ -134,5 +136,19 @@ describe('disk keyed state (lmdb)', () => {
     expect(a.get('short')).toBeUndefined();
     expect([...a.keys()]).toEqual(['long']);
     s.close();
+  });
+
+  it('stateBackend and stateCacheEntries are checked at submit (BAD_REQUEST) and by the executor (CONFIG_INVALID)', () => {
+    expect(parseConfigPairs(['stateBackend=disk', 'stateCacheEntries=5000'])).toEqual({ stateBackend: 'disk', stateCacheEntries: 5000 });
+    expect(() => parseConfigPairs(['stateBackend=dsk'])).toThrow(expect.objectContaining({ code: 'BAD_REQUEST', message: expect.stringMatching(/stateBackend.*'heap' or 'disk'/) }));
+    expect(() => parseConfigPairs(['stateCacheEntries=3'])).toThrow(expect.objectContaining({ code: 'BAD_REQUEST' }));
+    expect(stateBackendMaker(undefined, undefined, 'count.0')).toBeUndefined();
+    expect(stateBackendMaker({ backend: 'heap' }, 'disk', 'count.0')).toBeUndefined();
+    expect(() => stateBackendMaker({ backend: 'rocks' }, undefined, 'count.0')).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => stateBackendMaker({ backend: 'disk', cacheEntries: 'lots' }, undefined, 'count.0')).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    const make = stateBackendMaker({ backend: 'disk', dir: join(root, 'chosen'), cacheEntries: 100 }, undefined, 'count.0')!;
+    const b = make(128);
+    expect(b).toBeInstanceOf(DiskKeyedState);
+    b.close();
   });
 });

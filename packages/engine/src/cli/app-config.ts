@@ -9,12 +9,16 @@ const wellKnown = {
   executors: z.number().int().min(1),
   checkpointIntervalMs: z.number().int().min(1),
   maxRestarts: z.number().int().min(0),
+  stateBackend: z.enum(['heap', 'disk']),
+  stateCacheEntries: z.number().int().min(16),
 } as const;
 
 const HINTS: Record<keyof typeof wellKnown, string> = {
   executors: 'an integer >= 1',
   checkpointIntervalMs: 'an integer >= 1 (milliseconds)',
   maxRestarts: 'an integer >= 0',
+  stateBackend: "'heap' or 'disk'",
+  stateCacheEntries: 'an integer >= 16 (entries the disk state backend keeps in memory)',
 };
 
 /** `--config k=v` values: JSON when they parse (numbers, booleans, objects), else strings. */
