@@ -208,13 +208,23 @@ describe('savepoints and rescale', () => {
     expect(refused.stderr).toContain('STATE_UNMATCHED');
     expect(refused.stderr).toContain('count');
 
+    // Exactly from a checkpoint (the newest), and from a time between checkpoints (1 ms after
+    // the oldest retained one: it resolves to that checkpoint), both beside each other.
+    const t0 = Math.min(...retained);
     const outB = join(dir, 'out-cp-b');
-    const next = await submit(input, outB, ['--from-checkpoint', `${id}@${t}`]);
-    const end = await finished(next);
-    expect(end.status, end.error).toBe('stopped');
-    const union = outputUpTo(outA, t);
-    for (const [k, v] of readCommittedOutput(outB)) union.set(k, v);
-    expect(union).toEqual(await referenceCount(readFileSync(input, 'utf8')));
+    const outC = join(dir, 'out-cp-c');
+    const [next, fromTime] = await Promise.all([
+      submit(input, outB, ['--from-checkpoint', `${id}@${t}`]),
+      submit(input, outC, ['--from-time', new Date(t0 + 1).toISOString(), '--from-app', id]),
+    ]);
+    const reference = await referenceCount(readFileSync(input, 'utf8'));
+    for (const [appId, out, at] of [[next, outB, t], [fromTime, outC, t0]] as const) {
+      const end = await finished(appId);
+      expect(end.status, end.error).toBe('stopped');
+      const union = outputUpTo(outA, at);
+      for (const [k, v] of readCommittedOutput(out)) union.set(k, v);
+      expect(union, `${appId} from ${at}`).toEqual(reference);
+    }
 
     // Dropped on request: the renamed app starts (its count starts empty).
     const allowed = await sluice(['submit', renamed, '--from-checkpoint', `${id}@${t}`, '--allow-unmatched-state', '--config', `input=${input}`, '--config', `output=${join(dir, 'out-cp-y')}`]);
