@@ -5,7 +5,7 @@
 import type { Duplex } from 'node:stream';
 import { StorageError } from '@sluice/storage-api';
 import {
-  PROXY_CHUNK_BYTES, ProxyFrameDecoder, encodeFrame, errorOf, isStreamRef, serverMessageSchema, toArg, type Hello, type ServerMessage, type Target,
+  PROXY_CHUNK_BYTES, ProxyFrameDecoder, writeFrame, errorOf, isStreamRef, serverMessageSchema, toArg, type Hello, type ServerMessage, type Target,
 } from './storage-proxy-protocol.js';
 
 /** A call (or an upload chunk, or a stream element) that gets no answer for this long fails with STORAGE_TIMEOUT. */
@@ -98,7 +98,7 @@ export class ProxyConnection {
 
   #send(message: object): void {
     if (this.#closed) throw this.#closed;
-    for (const b of encodeFrame(message)) this.#socket.write(b);
+    writeFrame(this.#socket, message);
   }
 
   #arm(id: number, p: Pending): void {

@@ -185,6 +185,22 @@ export function encodeFrame(message: object): Buffer[] {
   return [prefix, header, ...bins.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength))];
 }
 
+/** Frames up to this size are copied into one buffer: one write, one wake-up of the reader. */
+const COALESCE_BYTES = 256 * 1024;
+
+/** Writes one frame so that the reader gets it in as few reads as possible (one write, or one writev). */
+export function writeFrame(socket: { write(b: Uint8Array): boolean; cork(): void; uncork(): void }, message: object): void {
+  const bufs = encodeFrame(message);
+  const total = bufs.reduce((n, b) => n + b.length, 0);
+  if (total <= COALESCE_BYTES) {
+    socket.write(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs, total));
+    return;
+  }
+  socket.cork();
+  for (const b of bufs) socket.write(b);
+  socket.uncork();
+}
+
 /** Splits a byte stream into decoded (not yet schema-checked) messages. */
 export class ProxyFrameDecoder {
   #chunks: Buffer[] = [];

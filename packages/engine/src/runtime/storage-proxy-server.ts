@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { StorageError, type AppStorage, type CheckpointStager, type CheckpointWriter, type OffsetWriter, type Storage } from '@sluice/storage-api';
 import type { Logger } from 'pino';
 import {
-  PROXY_CHUNK_BYTES, ProxyFrameDecoder, UPLOAD_MARK, clientMessageSchema, fromArg, encodeFrame, errorFields, type ClientMessage, type Hello, type Target,
+  PROXY_CHUNK_BYTES, ProxyFrameDecoder, UPLOAD_MARK, clientMessageSchema, fromArg, writeFrame, errorFields, type ClientMessage, type Hello, type Target,
 } from './storage-proxy-protocol.js';
 import { checkAppCall, checkGlobalCall, forbidden, openMode, type HandleMode, type ProxyScope } from './storage-proxy-scope.js';
 
@@ -111,15 +111,14 @@ export class StorageProxySession {
 
   #send(message: object): void {
     if (this.#closed) return;
-    let bufs: Buffer[];
     try {
-      bufs = encodeFrame(message);
+      writeFrame(this.#socket, message);
     } catch (err) {
+      // A result too large for one frame is answered with its error instead.
       const id = (message as { id?: number }).id;
-      if (typeof id === 'number' && (message as { type?: string }).type === 'result') bufs = encodeFrame({ type: 'error', id, ...errorFields(err) });
+      if (typeof id === 'number' && (message as { type?: string }).type === 'result') writeFrame(this.#socket, { type: 'error', id, ...errorFields(err) });
       else throw err;
     }
-    for (const b of bufs) this.#socket.write(b);
   }
 
   #onData(chunk: Buffer): void {
