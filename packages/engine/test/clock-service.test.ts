@@ -35,4 +35,18 @@ describe('clock service', () => {
     expect(c.clocks().ghost).toBeUndefined();
     expect(c.appMinClock()).toBe(10);
   });
+
+  it('keeps each processor\'s watermark: the min over its tasks that reported one, never moving back', () => {
+    const c = new ClockService(new Map([['src.0', []], ['src.1', []], ['win.dow.0', ['src.0', 'src.1']], ['win.dow.1', ['src.0', 'src.1']]]), 0);
+    expect(c.processorWatermarks()).toEqual({});
+    expect(c.appWatermark()).toBeUndefined();
+    c.update('win.dow.0', 10, undefined, 500);
+    c.update('win.dow.1', 10, undefined, 300);
+    c.update('win.dow.1', 11, undefined, 200); // stale: a watermark never moves back
+    c.update('src.0', 10);
+    expect(c.processorWatermarks()).toEqual({ 'win.dow': 300 });
+    c.update('win.dow.1', 12, undefined, 900);
+    expect(c.processorWatermarks()).toEqual({ 'win.dow': 500 });
+    expect(c.appWatermark()).toBe(500);
+  });
 });

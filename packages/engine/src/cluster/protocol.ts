@@ -80,6 +80,9 @@ export const appMasterStatusSchema = z.object({
   pid: z.number().int().positive(),
   committed: z.number().optional(),
   minClock: z.number().optional(),
+  /** Event time: the app's watermark and each processor's (the min over its tasks that have a finite one). */
+  watermark: z.number().optional(),
+  watermarks: z.record(z.string().max(300), z.number()).optional(),
   restarts: z.number().int().nonnegative(),
   commits: z.number().int().nonnegative(),
   executors: z.number().int().nonnegative(),

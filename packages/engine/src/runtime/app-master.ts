@@ -159,6 +159,7 @@ export class AppMaster {
       executors: this.plan.executors, connected: this.#conns.size, phase: this.phase, messages: this.#messages,
       ...(this.phase === 'running' && this.#runningSince ? { runningSince: this.#runningSince } : {}),
       ...(last === undefined ? {} : { committed: last }), ...(this.#clock ? { minClock: this.#clock.appMinClock() } : {}),
+      ...(this.#clock?.appWatermark() === undefined ? {} : { watermark: this.#clock.appWatermark(), watermarks: this.#clock.processorWatermarks() }),
       ...(this.#waiting ? { waiting: this.#waiting } : {}),
       ...(this.#committer?.last ? { checkpoint: this.#committer.last } : {}),
       ...(this.#blobs ? { blobs: Object.entries(this.#blobs.inUse).map(([name, version]) => ({

@@ -51,6 +51,16 @@ export class ClockService {
     return m;
   }
 
+  /** Per processor, the min watermark over its tasks that reported one (task ids are <processor>.<index>). */
+  processorWatermarks(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [task, w] of this.#watermark) {
+      const p = task.slice(0, task.lastIndexOf('.'));
+      if (!(p in out) || w < out[p]!) out[p] = w;
+    }
+    return out;
+  }
+
   clocks(): Record<string, number> {
     return Object.fromEntries(this.#clock);
   }
