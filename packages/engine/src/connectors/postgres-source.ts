@@ -6,7 +6,7 @@ import { formatIssues } from '@sluice/storage-api';
 import type { SourceFactory, SourceTask, TaskContext, TaskLogger } from '../dsl/task.js';
 import { EngineError } from '../errors.js';
 import { classifyPgError, describePgError, sqlStateOf } from './postgres-errors.js';
-import { compareLsn, isLsn, lsnBefore, maxLsn } from './postgres-lsn.js';
+import { bigToLsn, compareLsn, isLsn, lsnBefore, lsnToBig, maxLsn } from './postgres-lsn.js';
 import { serverOf } from './postgres-session.js';
 import {
   checkWalLevel, createSlot, createSlotWithSnapshot, dropSlotIfExists, dropSpools, ensurePublication, publicationTables, readSpool, resolveTables, slotLsn, spoolCounts, spoolName, type SourceTable,
@@ -248,8 +248,9 @@ class PostgresSource implements SourceTask {
   async close(): Promise<void> {
     this.#closed = true;
     this.#room?.();
-    await this.#svc?.stop().catch(() => undefined);
-    await this.#loop;
+    if (this.#svc) await hardStop(this.#svc);
+    // pg never settles a connect() that end() interrupted: a loop stuck there is abandoned (its socket is gone).
+    await Promise.race([this.#loop, new Promise((r) => setTimeout(r, 2_000).unref())]);
   }
 
   /** Waits while the buffer is full (read() wakes it at half). */
@@ -320,6 +321,8 @@ class PostgresSource implements SourceTask {
         if (respond) this.#ack();
       });
       svc.on('start', () => {
+        // close() ran while this connection was still being made
+        if (this.#closed) return void hardStop(svc);
         failingSince = undefined;
         delay = r.initialDelayMs;
         this.#ack();
@@ -331,7 +334,7 @@ class PostgresSource implements SourceTask {
       const watchdog = setInterval(() => {
         if (Date.now() - lastByte > this.o.replicationTimeoutMs) {
           err ??= new Error(`replication connection timeout: nothing from the server for ${this.o.replicationTimeoutMs} ms`);
-          void svc.stop().catch(() => undefined);
+          void hardStop(svc);
         } else void svc.acknowledge(lsnBefore(this.#ackLsn ?? '0/1'), true).catch(() => undefined);
       }, Math.min(PING_MS, this.o.replicationTimeoutMs / 3));
       try {
@@ -341,8 +344,9 @@ class PostgresSource implements SourceTask {
         err ??= e;
       } finally {
         clearInterval(watchdog);
-        await svc.stop().catch(() => undefined);
+        await hardStop(svc);
       }
+      this.#logger.debug({ err: describePgError(err), closed: this.#closed }, 'postgresSource: replication connection ended');
       if (this.#closed) return;
       this.#tx = [];
       const kind = classifyReplicationError(err);
@@ -388,7 +392,8 @@ class PostgresSource implements SourceTask {
         for (const rel of msg.relations) if (!this.#isSpool(rel)) this.#tx.push({ op: 'truncate', table: `${rel.schema}.${rel.name}`, row: {}, lsn: '' });
         return undefined;
       case 'commit': {
-        const end = msg.commitEndLsn!;
+        // The library zero-pads ('00000000/0156A2B0'); positions use PostgreSQL's own spelling.
+        const end = bigToLsn(lsnToBig(msg.commitEndLsn!));
         const prev = this.#resumeLsn;
         // A replay from before an already-delivered transaction (the slot was behind): skip it.
         if (compareLsn(end, prev) <= 0) {
@@ -473,6 +478,23 @@ function normalize(p: SnapshotPosition): Position {
     n = 0;
   }
   return table >= p.counts.length ? { phase: 'stream', lsn: p.lsn, skip: 0 } : { ...p, table, n };
+}
+
+/**
+ * Stops a replication connection for sure: the library's stop() ends the client politely, which
+ * never completes while its flow control has paused the socket (or the server hangs).
+ */
+async function hardStop(svc: LogicalReplicationService): Promise<void> {
+  const client = (svc as unknown as { _client?: pg.Client | null })._client;
+  client?.connection.stream.resume();
+  // stop() removes every listener, then the client may still report its closed socket
+  const stopped = svc.stop().then(() => true, () => true).finally(() => client?.on('error', () => undefined));
+  const later = (): Promise<boolean> => new Promise((r) => setTimeout(() => r(false), 1_000).unref());
+  if (await Promise.race([stopped, later()])) return;
+  // a hung server never answers the goodbye: drop the socket (its error is expected)
+  client?.on('error', () => undefined);
+  client?.connection.stream.destroy();
+  await Promise.race([stopped, later()]);
 }
 
 type ReplicationFailure = ReturnType<typeof classifyPgError> | 'slot';
