@@ -7,10 +7,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, it } from 'vitest';
 import pino from 'pino';
 import { blobBackendOf, openStorage, type Storage } from '@sluice/storage-api';
 import memoryModule, { dropVolume, namedVolume } from '@sluice/storage-api/memory';
+import fsModule from '@sluice/storage-fs';
 import { registerConformance } from '@sluice/storage-api/conformance';
 import { openProxyStorage, StorageProxySession } from '@sluice/engine';
 
@@ -24,8 +26,10 @@ afterAll(async () => {
 });
 
 /** A proxy server over `storage` on a fresh unix socket; returns how to connect a client. */
-async function serve(storage: Storage): Promise<() => Promise<Storage>> {
-  const path = join(dir, `${servers.length}.sock`);
+// How the suite's child processes reach the proxy: the proxy module, by socket path.
+const PROXY_MODULE = fileURLToPath(new URL('../../packages/engine/dist/runtime/storage-proxy-module.js', import.meta.url));
+
+async function serve(storage: Storage, path = join(dir, `${servers.length}.sock`)): Promise<() => Promise<Storage>> {
   const server = createServer((sock) => new StorageProxySession(sock, { storage, logger }).bind({ kind: 'all' }));
   servers.push(server);
   await new Promise<void>((r) => server.listen(path, r));
@@ -76,6 +80,35 @@ registerConformance({ describe, it }, {
           app.checkpoints.get(target.store)!.staged.get(ref)![0]! ^= 0xff;
         }
       },
+    };
+  },
+});
+
+// Over the fs store the cross-process cases run too: children open the proxy module on the
+// same socket, so racing commits from four processes meet the policy on the worker's side.
+registerConformance({ describe, it }, {
+  name: 'proxy over fs',
+  factory: async () => {
+    const root = mkdtempSync(join(dir, 'fs-'));
+    const behind = await openStorage(fsModule, { root });
+    const socketPath = join(dir, `fs-${servers.length}.sock`);
+    const connect = await serve(behind, socketPath);
+    const opened: Storage[] = [];
+    const open = async (): Promise<Storage> => {
+      const s = await connect();
+      opened.push(s);
+      return s;
+    };
+    return {
+      storage: await open(),
+      reopen: open,
+      destroy: async () => {
+        for (const s of opened) await s.close();
+        await behind.close();
+        rmSync(root, { recursive: true, force: true });
+      },
+      corrupt: async (target) => fsModule.testHooks!.corrupt(behind, target),
+      spec: { module: PROXY_MODULE, options: { socketPath } },
     };
   },
 });
