@@ -55,13 +55,24 @@ function variant(name: string, edit: (src: string) => string): string {
 describe('sluice update and rollback', () => {
   it('adds and removes processors on the same app id; refused and crashing versions roll back by themselves; the output equals the reference', async () => {
     const input = join(dir, 'words.txt');
-    writeWords(input, 30_000, 17);
+    writeWords(input, 42_000, 17);
     const output = join(dir, 'out');
     const sub = await sluice(['submit', WORD_COUNT, '--config', `input=${input}`, '--config', `output=${output}`, '--config', 'executors=2',
-      '--config', 'checkpointIntervalMs=300', '--config', 'linesPerSec=700', '--config', 'parallelism=2']);
+      '--config', 'checkpointIntervalMs=300', '--config', 'linesPerSec=600', '--config', 'parallelism=2']);
     expect(sub.code, sub.stderr).toBe(0);
     const id = sub.stdout.trim();
     await progressed(id, 0);
+
+    // w on the app: bob (no access to the admin's app) can neither update, roll back nor rescale it.
+    expect((await cli(['auth', 'add-user', 'bob', '-c', 'cluster.yaml'], dir)).code).toBe(0);
+    const tok = await cli(['auth', 'token', 'bob', '-c', 'cluster.yaml'], dir);
+    expect(tok.code, tok.stderr).toBe(0);
+    writeFileSync(join(dir, 'bob.token'), tok.stdout.trim(), { mode: 0o600 });
+    for (const args of [['update', id, WORD_COUNT], ['rollback', id], ['rescale', id, '--parallelism', 'count=1']]) {
+      const r = await cli([...args, '--master', addr, '--token-file', join(dir, 'bob.token')], dir);
+      expect(r.stderr, args.join(' ')).toContain('FORBIDDEN');
+    }
+    expect((await app(id)).versions, 'refused calls change nothing').toBeUndefined();
 
     // v2 adds a processor ('keep'); the kept ones carry their state (the count's keyed state).
     const v2 = variant('v2-keep', (s) => s.replace(".flatMap('split', tokenize, { parallelism })", ".flatMap('split', tokenize, { parallelism }).filter('keep', (w) => w.length > 0, { parallelism })"));
@@ -125,5 +136,5 @@ describe('sluice update and rollback', () => {
     }, 300);
     expect(end.status, end.error).toBe('stopped');
     expect(readCommittedOutput(output)).toEqual(await referenceCount(readFileSync(input, 'utf8')));
-  }, 240_000);
+  }, 300_000);
 });
