@@ -180,7 +180,7 @@ export class StorageProxySession {
     try {
       if (!this.#scope) throw new StorageError('storage proxy: the connection is not bound to an app yet', { code: 'STORAGE_UNAVAILABLE' });
       if (this.#apps.size + this.#streams.size + this.#writers.size > MAX_OPEN) throw new StorageError('storage proxy: too many open handles and streams', { code: 'STORAGE_TOO_LARGE' });
-      const value = await this.#dispatch(id, target, this.#withUpload(id, args));
+      const value = await this.#dispatch(target, this.#withUpload(id, args));
       this.#send({ type: 'result', id, value });
     } catch (err) {
       this.#send({ type: 'error', id, ...errorFields(err) });
@@ -282,7 +282,7 @@ export class StorageProxySession {
     }
   }
 
-  async #dispatch(id: number, t: Target, args: unknown[]): Promise<unknown> {
+  async #dispatch(t: Target, args: unknown[]): Promise<unknown> {
     const scope = this.#scope!;
     switch (t.kind) {
       case 'storage': {
@@ -354,7 +354,6 @@ export class StorageProxySession {
           const o = { ...((fromArg(args[1]) as object | undefined) ?? {}), signal: abort.signal };
           return this.#stream(app.logs.follow(args[0] as never, o)[Symbol.asyncIterator](), abort);
         }
-        void id;
         return call(sub, t.method, args);
       }
     }
