@@ -57,9 +57,9 @@ try {
   await useAdminToken(dir);
   await c.startWorkers();
   const input = join(dir, 'words.txt');
-  writeWords(input, 60_000, 5);
+  writeWords(input, 400_000, 5); // outlasts the rounds; killed at the end
   const sub = await c.cli(['submit', WORD_COUNT, '--master', c.master, '--json', '--config', `input=${input}`, '--config', `output=${join(dir, 'out')}`,
-    '--config', 'executors=2', '--config', 'checkpointIntervalMs=300', '--config', 'linesPerSec=1500']);
+    '--config', 'executors=2', '--config', 'checkpointIntervalMs=300', '--config', 'linesPerSec=2000']);
   if (sub.code !== 0) throw new Error(`submit failed: ${sub.stderr}`);
   const appId = JSON.parse(sub.stdout).appId;
   const poll = join(dir, 'poller.cjs');
@@ -93,6 +93,7 @@ try {
       return r.code === 0 && JSON.parse(r.stdout).masters.every((m) => m.reachable) ? true : undefined;
     }, 500);
   }
+  await c.cli(['kill', appId, '-c', 'cluster.yaml']);
 } catch (err) {
   process.stderr.write(c.logs());
   throw err;
