@@ -73,6 +73,9 @@ function expectReference(query: string, events: number, out: string): void {
 const RATE: Record<string, number> = { q7: 200, q8: 1000 };
 const rateArgs = (query: string): string[] => (RATE[query] ? ['--config', `rate=${RATE[query]}`] : []);
 
+/** The join or window processor of the event-time queries among the SIGKILL cases. */
+const WATERMARKED: Record<string, string> = { q4: 'join', q7: 'highestBid', q8: 'newSellers', q9: 'join', q11: 'sessions' };
+
 describe('nexmark queries on a local cluster equal the reference', () => {
   // q3, q4, q7, q8, q9 and q20 are the DSL joins (joinTable, intervalJoin, windowCoGroup).
   for (const query of ['q0', 'q1', 'q2', 'q3', 'q4', 'q7', 'q8', 'q9', 'q11', 'q20']) {
@@ -96,6 +99,17 @@ describe('nexmark queries on a local cluster equal the reference', () => {
         const a = await api(base, 'GET', `/apps/${appId}`);
         return a.appMaster?.committed > 0 && a.appMaster?.phase === 'running' ? a : undefined;
       });
+      const joinOrWindow = WATERMARKED[query];
+      if (joinOrWindow) {
+        // `sluice status --json` shows the watermark of each event-time processor (the min over its tasks).
+        const st = await waitFor(`${joinOrWindow}'s watermark in sluice status`, 60_000, async () => {
+          const r = await cli(['status', appId, '--master', addr, '--json'], dir);
+          const j = JSON.parse(r.stdout) as { appMaster?: { watermark?: number; watermarks?: Record<string, number> } };
+          return j.appMaster?.watermarks?.[joinOrWindow] !== undefined ? j.appMaster : undefined;
+        }, 300);
+        expect(st.watermarks![joinOrWindow]).toBeGreaterThan(Date.UTC(2026, 0, 1) - 10_000); // event time of the generated stream
+        expect(st.watermark).toBeLessThanOrEqual(st.watermarks![joinOrWindow]!);
+      }
       const victim = (before.executors as Array<{ role: string; pid: number }>).find((e) => e.role === 'executor');
       expect(victim, 'an executor to kill').toBeDefined();
       process.kill(victim!.pid, 'SIGKILL');
