@@ -93,7 +93,8 @@ export async function updateApp(deps: UpdateDeps, appId: string, body: AsyncIter
   const next = Math.max(...v.versions.map((x) => x.version)) + 1;
   const base = await deps.configOf(appId);
   const { startFrom: _s, allowUnmatchedState: _a, ...keep } = base;
-  const pp = { ...(restoreConfigOf(base).processorParallelism ?? {}), ...(o.parallelism ?? {}) };
+  // processorParallelism carries over (`--config processorParallelism={}` resets it), --parallelism on top.
+  const pp = { ...(restoreConfigOf({ ...base, ...(o.config ?? {}) }).processorParallelism ?? {}), ...(o.parallelism ?? {}) };
   const config: Record<string, unknown> = {
     ...keep, ...(o.config ?? {}), startFrom: { savepoint: spName },
     ...(o.allowUnmatchedState ? { allowUnmatchedState: true } : {}), ...(Object.keys(pp).length > 0 ? { processorParallelism: pp } : {}),
