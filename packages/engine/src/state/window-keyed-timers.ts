@@ -1,6 +1,6 @@
 import type { TaskContext } from '../dsl/task.js';
 import { asEventTimeContext, type EventTimeTask } from '../runtime/watermark.js';
-import { HeapKeyedState, type Table } from './heap-state.js';
+import { newKeyedBackend, type StateTable } from './backend.js';
 import { keyedState, Scope, type KeyedContext, type KeyedTask, type StatefulTask } from './keyed-api.js';
 import type { StateKey } from './key-groups.js';
 import { TimerHeap } from './window-timers.js';
@@ -42,7 +42,7 @@ interface KeyTimers {
 class TimerDomain {
   readonly #heap = new TimerHeap();
   #built = false;
-  constructor(readonly table: Table) {}
+  constructor(readonly table: StateTable) {}
 
   add(sk: StateKey, key: unknown, t: number): void {
     this.#build();
@@ -92,7 +92,7 @@ class TimerDomain {
  * processing time of the watermark or clock that fired it.
  */
 export function timedKeyedProcessTask(key: (v: unknown) => unknown, user: TimedKeyedTask, maxParallelism: number): StatefulTask & EventTimeTask {
-  const backend = new HeapKeyedState(maxParallelism);
+  const backend = newKeyedBackend(maxParallelism);
   const scope = new Scope();
   const event = new TimerDomain(backend.table('t:event'));
   const processing = new TimerDomain(backend.table('t:processing'));

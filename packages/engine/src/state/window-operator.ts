@@ -1,6 +1,6 @@
 import { EngineError } from '../errors.js';
 import type { WindowAssigner, WindowResult } from '../dsl/windows.js';
-import type { HeapKeyedState, Table } from './heap-state.js';
+import type { KeyedBackend, StateTable } from './backend.js';
 import { normalizeKey, type StateKey } from './key-groups.js';
 import { TimerHeap } from './window-timers.js';
 
@@ -30,7 +30,7 @@ export interface WindowOperatorOptions {
   fn: WindowFunction;
   key: (v: unknown) => unknown;
   time: (v: unknown) => number;
-  backend: HeapKeyedState;
+  backend: KeyedBackend;
 }
 
 // Accumulators may be mutated in place (process keeps element lists), so a value an
@@ -46,7 +46,7 @@ const cloneWindows = (v: KeyWindows): KeyWindows => structuredClone(v);
  */
 export class WindowOperator {
   readonly #o: WindowOperatorOptions;
-  readonly #table: Table;
+  readonly #table: StateTable;
   readonly #timers = new TimerHeap();
   #timersBuilt = false;
 

@@ -1,7 +1,7 @@
 import type { TaskContext } from '../dsl/task.js';
 import type { WindowAssigner, WindowResult } from '../dsl/windows.js';
 import { asEventTimeContext, type EventTimeTask } from '../runtime/watermark.js';
-import { HeapKeyedState } from './heap-state.js';
+import { newKeyedBackend } from './backend.js';
 import type { StatefulTask } from './keyed-api.js';
 import { WindowOperator, type WindowFunction, type WindowOutput } from './window-operator.js';
 
@@ -33,7 +33,7 @@ export function isWindowTask(t: unknown): t is WindowTask {
  * produced them; late records go to the side output `lateOutput`.
  */
 export function windowTask(o: WindowTaskOptions): WindowTask {
-  const backend = new HeapKeyedState(o.maxParallelism);
+  const backend = newKeyedBackend(o.maxParallelism);
   const op = new WindowOperator({ assigner: o.assigner, allowedLatenessMs: o.allowedLatenessMs, fn: o.fn, key: o.key, time: o.time, backend });
   const stats: WindowTaskStats = { lateRecords: 0, openWindows: () => op.openWindows() };
   let unreported = 0;
