@@ -119,13 +119,13 @@ async function steadyRun({ keys, warmMs = 3000, ms = 12_000, backend }) {
 const pct = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 
 /** Starts the keyed count again on `app` (epoch 2): start() restores its last checkpoint. */
-async function restoreRun(app, backend) {
+async function restoreRun(app, backend, epoch = 2) {
   const d = dag('keyed-count', { checkpointIntervalMs: 1000, ...(backend ? { stateBackend: backend } : {}) })
     .source('keys', keySource({ records: 0, keys: 1 }))
     .groupBy((k) => k)
     .count('count')
     .sink('out', () => ({ onNext() {} }));
-  const x = new InProcessApp({ dag: d, app, epoch: 2, intervalMs: 1000, batchSize: 4000 });
+  const x = new InProcessApp({ dag: d, app, epoch, intervalMs: 1000, batchSize: 4000 });
   const t0 = performance.now();
   await x.start();
   const restoreMs = performance.now() - t0;
@@ -355,6 +355,14 @@ try {
           baseline: 'the same parts read, V8-deserialised and put in a Map (no engine)', baselineValue: floorMs,
           notes: `${(mb / (again.restoreMs / 1000)).toFixed(1)} MB/s (floor ${(mb / (floorMs / 1000)).toFixed(1)} MB/s, ${m.size} keys); budget 1 GB <= 10 s = 100 MB/s`,
         });
+        if (target === 'fs') {
+          // The same checkpoint into the disk backend (lmdb writes instead of Map inserts).
+          const onDisk = await restoreRun(app, 'disk', 3);
+          report({
+            name: `${target}: restore of ${mb.toFixed(1)} MB of keyed state into the disk backend`, value: onDisk.restoreMs, unit: 'ms', higherIsBetter: false,
+            baseline: 'the same into the heap backend', baselineValue: again.restoreMs, notes: `${(mb / (onDisk.restoreMs / 1000)).toFixed(1)} MB/s`,
+          });
+        }
         await app.close();
       } finally {
         await opened.stop();
