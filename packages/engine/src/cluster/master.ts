@@ -709,7 +709,7 @@ export class Master {
       storage: this.opts.storage, authz: () => this.#authz(), logger: this.opts.logger,
       app: (id) => this.#entry(id), kill: (id) => this.kill(id),
       submit: (name, body, size, config, owner, acl) => this.submit(name, body, size, config, owner, acl),
-      relaunch: (id, next) => this.relaunch(id, next), configOf: (id) => this.#configOf(this.#entry(id)),
+      relaunch: (id, next) => this.relaunch(id, next), configOf: (id) => this.#configOf(this.#entry(id)), validateConfig: (c) => this.#validateConfig(c),
       limit: (body) => limitBytes(body, this.opts.maxArtifactBytes ?? 512 * 1024 * 1024),
     };
     registerSavepointRoutes(r, savepoints);

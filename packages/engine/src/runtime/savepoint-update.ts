@@ -26,6 +26,8 @@ export interface UpdateDeps extends SavepointRouteDeps {
   /** Starts a stopped app again on its id with this jar and config (fenced past minEpoch). */
   relaunch(appId: string, next: { jar: string; sha256: string; config: Record<string, unknown>; versions: AppVersions; minEpoch: number }): Promise<unknown>;
   configOf(appId: string): Promise<Record<string, unknown>>;
+  /** The submit-time checks of an app config (BAD_REQUEST, LIMIT_EXCEEDED). */
+  validateConfig(config: unknown): Record<string, unknown>;
   /** Streams an artifact body through, failing past the cluster's size limit. */
   limit(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array>;
 }
@@ -99,6 +101,8 @@ export async function updateApp(deps: UpdateDeps, appId: string, body: AsyncIter
     ...keep, ...(o.config ?? {}), startFrom: { savepoint: spName },
     ...(o.allowUnmatchedState ? { allowUnmatchedState: true } : {}), ...(Object.keys(pp).length > 0 ? { processorParallelism: pp } : {}),
   };
+  // Checked before anything stops: a config the relaunch would refuse leaves the app running.
+  deps.validateConfig(config);
   const app = await openApp(deps, appId);
   try {
     // The upload comes first: a refused or broken upload leaves the app running.
