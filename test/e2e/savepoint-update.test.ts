@@ -72,7 +72,12 @@ describe('sluice update and rollback', () => {
       const r = await cli([...args, '--master', addr, '--token-file', join(dir, 'bob.token')], dir);
       expect(r.stderr, args.join(' ')).toContain('FORBIDDEN');
     }
-    expect((await app(id)).versions, 'refused calls change nothing').toBeUndefined();
+    // A config the cluster refuses is refused before anything stops.
+    const big = await sluice(['update', id, WORD_COUNT, '--config', 'executors=100000']);
+    expect(big.stderr).toContain('LIMIT_EXCEEDED');
+    const still = await app(id);
+    expect(still.status, 'a refused update leaves the app running').toBe('running');
+    expect(still.versions, 'refused calls change nothing').toBeUndefined();
 
     // v2 adds a processor ('keep'); the kept ones carry their state (the count's keyed state).
     const v2 = variant('v2-keep', (s) => s.replace(".flatMap('split', tokenize, { parallelism })", ".flatMap('split', tokenize, { parallelism }).filter('keep', (w) => w.length > 0, { parallelism })"));
