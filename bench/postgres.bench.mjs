@@ -25,9 +25,9 @@ const BATCH = 1000;
 const ROUNDS = 3;
 const KEYS = 50_000;
 
-// Inside the repo's node_modules so the launcher's `import pg` resolves.
+// Inside the repo's node_modules so the launcher's `import pg` resolves; bundled: it imports launch-util.ts.
 const launcherJs = join(here, '..', 'node_modules', '.cache', 'sluice-bench', 'postgres-launcher.mjs');
-await build({ entryPoints: [join(here, '..', 'test', 'servers', 'postgres.ts')], outfile: launcherJs, format: 'esm', platform: 'node', bundle: false, logLevel: 'error' });
+await build({ entryPoints: [join(here, '..', 'test', 'servers', 'postgres.ts')], outfile: launcherJs, format: 'esm', platform: 'node', bundle: true, packages: 'external', logLevel: 'error' });
 const { postgresAvailable, startPostgres } = await import(pathToFileURL(launcherJs).href);
 if (!postgresAvailable().ok) {
   process.stderr.write(`postgres bench NOT RUN: missing ${postgresAvailable().missing.join(', ')}\n`);

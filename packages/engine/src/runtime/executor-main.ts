@@ -20,6 +20,9 @@ if (process.env.SLUICE_STANDBY === '1') {
     for (const ref of cfg ? [cfg.default ?? DEFAULT_BACKEND, ...Object.values(cfg.routes ?? {})] : []) {
       if (ref) await loadStorageModule(ref.module, { baseDir: process.env.SLUICE_BASE_DIR ?? process.cwd() });
     }
+    // What app code imports (`@sluice/engine`: connectors, nexmark, their clients): ~60 ms
+    // of a recovery's critical path otherwise.
+    await import('../index.js');
   } catch {
     // loaded (and reported) again on use
   }
