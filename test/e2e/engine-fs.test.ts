@@ -125,7 +125,7 @@ describe('engine on the fs store (real master, workers, executors)', () => {
 
   it('recovers an executor SIGKILL at once, each executor back on its worker in a process booted before the kill', async () => {
     const input = join(dir, 'words-warm.txt');
-    writeWords(input, 6000, 11);
+    writeWords(input, 20_000, 11); // ~20 s at 1000 lines/s: still running once the standbys are back
     const output = join(dir, 'out-warm');
     const sub = await cli(['submit', WORD_COUNT, '--master', addr, '--config', `input=${input}`, '--config', `output=${output}`,
       '--config', 'checkpointIntervalMs=200', '--config', 'linesPerSec=1000'], dir);
@@ -137,6 +137,11 @@ describe('engine on the fs store (real master, workers, executors)', () => {
       return a.appMaster?.committed > 0 && a.appMaster.phase === 'running' && a.appMaster.epoch === a.epoch ? a : undefined;
     });
     const placedBefore = new Map((before.executors as Ex[]).filter((e) => e.role === 'executor').map((e) => [e.executor, e.worker]));
+    // The launch took the workers' standbys; their refills must have booted (GET /workers says so).
+    await waitFor('every worker with a warm standby', 60_000, async () => {
+      const ws = (await api(base, 'GET', '/workers')).workers as Array<{ standbys?: { ready: number } }>;
+      return ws.length === 2 && ws.every((w) => (w.standbys?.ready ?? 0) >= 1) ? true : undefined;
+    });
     const victim = (before.executors as Ex[]).find((e) => e.role === 'executor')!;
     // Process start times in clock ticks since boot (/proc/<pid>/stat field 22) against the kill's.
     const startTicks = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]);

@@ -81,6 +81,8 @@ interface WorkerState {
   lastSeen: number;
   version?: string;
   executors: RunningExecutor[];
+  /** Its warm standbys, as its last heartbeat said: what a recovery on it can take. */
+  standbys?: { ready: number; target: number };
   commands: WorkerCommand[];
   /** Launches handed to the worker but not yet in its reports: they hold a slot. */
   launched: LaunchedExecutor[];
@@ -326,7 +328,7 @@ export class Master {
     const now = Date.now();
     return {
       uptimeSeconds: (now - this.startedAt) / 1000,
-      workers: [...this.#workers.values()].map((w) => ({ id: w.id, host: w.host, alive: true, slots: w.slots, usedSlots: this.#load(w) })),
+      workers: [...this.#workers.values()].map((w) => ({ id: w.id, host: w.host, alive: true, slots: w.slots, usedSlots: this.#load(w), ...(w.standbys ? { standbysReady: w.standbys.ready } : {}) })),
       apps: [...this.#apps.values()].map(({ seed: s, am: a }) => {
         const am = a?.status;
         return {
@@ -722,7 +724,7 @@ export class Master {
     }));
     r.add('GET', '/workers', 'user', async (_req, _p, _u, who) => ({
       workers: [...this.#workers.values()].map((w) => ({
-        id: w.id, host: w.host, slots: w.slots, usedSlots: this.#load(w), lastSeen: w.lastSeen, version: w.version,
+        id: w.id, host: w.host, slots: w.slots, usedSlots: this.#load(w), lastSeen: w.lastSeen, version: w.version, ...(w.standbys ? { standbys: w.standbys } : {}),
         // Only the executors of apps the caller may read.
         executors: w.executors.filter((e) => {
           const entry = this.#apps.get(e.appId);
@@ -744,6 +746,7 @@ export class Master {
       const now = Date.now();
       w.lastSeen = now;
       w.executors = b.executors;
+      if (b.standbys) w.standbys = b.standbys;
       const seen = (l: LaunchedExecutor): boolean =>
         [...b.executors, ...b.exited].some((e) => e.appId === l.appId && e.role === l.role && e.executor === l.executor && e.epoch === l.epoch);
       w.launched = w.launched.filter((l) => !seen(l) && now - l.at < LAUNCH_HOLD_MS);

@@ -69,6 +69,8 @@ export const workerRegisterSchema = z.strictObject({
 export const workerHeartbeatSchema = z.strictObject({
   executors: z.array(runningExecutorSchema).max(2048).default([]),
   exited: z.array(exitedExecutorSchema).max(2048).default([]),
+  /** Warm executor processes booted and waiting (worker.standbys is the target). */
+  standbys: z.strictObject({ ready: z.number().int().nonnegative().max(64), target: z.number().int().nonnegative().max(64) }).optional(),
 });
 
 export const appMasterStatusSchema = z.object({

@@ -180,7 +180,8 @@ export class Worker {
     const exited = this.#exited;
     this.#exited = [];
     try {
-      const raw: unknown = await this.#client.call('POST', `/workers/${this.id}/heartbeat`, { executors: this.running, exited });
+      const standbys = { ready: this.#standbys.filter((s) => s.ready).length, target: this.#standbyTarget };
+      const raw: unknown = await this.#client.call('POST', `/workers/${this.id}/heartbeat`, { executors: this.running, exited, standbys });
       // Checked before acting: a command names paths (app ids) and processes to start.
       const r = heartbeatAnswerSchema.safeParse(raw);
       if (!r.success) {

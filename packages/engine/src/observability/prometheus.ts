@@ -6,7 +6,7 @@ import { lintExposition } from './prometheus-app.js';
 /** What the master knows about its cluster; the engine maps its state onto this. */
 export interface ClusterSnapshot {
   uptimeSeconds?: number;
-  workers?: Array<{ id: string; host?: string; alive?: boolean; slots?: number; usedSlots?: number }>;
+  workers?: Array<{ id: string; host?: string; alive?: boolean; slots?: number; usedSlots?: number; standbysReady?: number }>;
   apps?: Array<{
     appId: string;
     appName?: string;
@@ -43,10 +43,12 @@ export function createPromRegistry(sources: PromSources): Registry {
       const up = gauge(reg, 'sluice_worker_up', '1 if the worker is alive', ['worker', 'host']);
       const slots = gauge(reg, 'sluice_worker_slots', 'Executor slots of the worker', ['worker']);
       const used = gauge(reg, 'sluice_worker_slots_used', 'Executor slots in use', ['worker']);
+      const warm = gauge(reg, 'sluice_worker_standbys_ready', 'Warm executor processes ready for a launch or recovery', ['worker']);
       for (const w of c.workers) {
         up.set({ worker: w.id, host: w.host ?? '' }, w.alive === false ? 0 : 1);
         if (w.slots !== undefined) slots.set({ worker: w.id }, w.slots);
         if (w.usedSlots !== undefined) used.set({ worker: w.id }, w.usedSlots);
+        if (w.standbysReady !== undefined) warm.set({ worker: w.id }, w.standbysReady);
       }
     }
     if (c.apps) {

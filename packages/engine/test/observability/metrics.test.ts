@@ -136,7 +136,7 @@ describe('Prometheus exposition', () => {
     return {
       cluster: {
         uptimeSeconds: 12,
-        workers: [{ id: 'w1', host: '127.0.0.1', alive: true, slots: 4, usedSlots: 2 }],
+        workers: [{ id: 'w1', host: '127.0.0.1', alive: true, slots: 4, usedSlots: 2, standbysReady: 1 }],
         apps: [{ appId: 'wc', appName: 'wordcount', status: 'running', executors: 2, restarts: 1, epoch: 3 }],
       },
       apps: new Map([
@@ -152,6 +152,7 @@ describe('Prometheus exposition', () => {
     const fams = parsePrometheus(body);
     expect(fams.get('sluice_cluster_workers')?.samples[0]?.value).toBe(1);
     expect(fams.get('sluice_worker_slots_used')?.samples).toEqual([{ name: 'sluice_worker_slots_used', labels: { worker: 'w1' }, value: 2 }]);
+    expect(fams.get('sluice_worker_standbys_ready')?.samples).toEqual([{ name: 'sluice_worker_standbys_ready', labels: { worker: 'w1' }, value: 1 }]);
     expect(fams.get('sluice_app_info')?.samples[0]?.labels).toEqual({ app: 'wc', name: 'wordcount', status: 'running' });
     expect(fams.get('sluice_app_restarts_total')?.type).toBe('counter');
     const msgs = fams.get('sluice_task_messages_in')!;
