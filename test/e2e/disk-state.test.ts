@@ -2,38 +2,24 @@
 // cache) end to end: word count on a real master and two workers, executors SIGKILLed
 // twice mid-run, exact counts; the lmdb files live in the executors' own dirs and go
 // with them.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCommittedOutput } from '@sluice/engine';
-import { api, cli, Proc, referenceCount, waitFor, WORD_COUNT, writeClusterYaml, writeWords, useAdminToken } from './helpers/engine-cluster.js';
+import { api, cli, ProcCluster, referenceCount, waitFor, WORD_COUNT, writeWords } from './helpers/engine-cluster.js';
 
+let c: ProcCluster;
 let dir: string;
-let master: Proc;
-const workers: Proc[] = [];
 let base: string;
 let addr: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'sluice-e2e-disk-state-'));
-  writeClusterYaml(join(dir, 'cluster.yaml'));
-  master = Proc.start(['master', '-c', 'cluster.yaml'], { cwd: dir });
-  addr = (await master.line(/master listening on (\S+)/))[1]!;
-  await useAdminToken(dir);
-  base = `http://${addr}`;
-  for (const name of ['w1', 'w2']) {
-    const w = Proc.start(['worker', '-c', 'cluster.yaml', '--master', addr, '--name', name], { cwd: dir });
-    workers.push(w);
-    await w.line(/registered/);
-  }
-  await waitFor('two workers', 10_000, async () => ((await api(base, 'GET', '/health')).workers === 2 ? true : undefined));
+  c = await ProcCluster.start('sluice-e2e-disk-state-');
+  ({ dir, addr, base } = c);
 });
 
 afterAll(async () => {
-  await Promise.allSettled(workers.map((w) => w.stop()));
-  await master?.stop();
-  if (dir && !process.env.SLUICE_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+  await c?.stop();
 });
 
 /** Every lmdb file under the test dir (the workers' executor dirs among them). */

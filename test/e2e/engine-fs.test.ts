@@ -2,39 +2,25 @@ import type { TestJson } from './helpers/engine-cluster.js';
 // End to end on the fs store: a master process and two worker processes (executors are
 // their child processes), word count submitted through the CLI, exact output; then bad
 // input, with the cluster still serving afterwards.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCommittedOutput } from '@sluice/engine';
-import { api, cli, Proc, referenceCount, waitFor, WORD_COUNT, writeClusterYaml, writeWords, useAdminToken } from './helpers/engine-cluster.js';
+import { api, cli, Proc, ProcCluster, referenceCount, waitFor, WORD_COUNT, writeWords } from './helpers/engine-cluster.js';
 
+let c: ProcCluster;
 let dir: string;
-let master: Proc;
-const workers: Proc[] = [];
 let base: string;
 let addr: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'sluice-e2e-fs-'));
-  writeClusterYaml(join(dir, 'cluster.yaml'));
-  master = Proc.start(['master', '-c', 'cluster.yaml'], { cwd: dir });
-  addr = (await master.line(/master listening on (\S+)/))[1]!;
-  await useAdminToken(dir);
-  base = `http://${addr}`;
-  for (const name of ['w1', 'w2']) {
-    const w = Proc.start(['worker', '-c', 'cluster.yaml', '--master', addr, '--name', name], { cwd: dir });
-    workers.push(w);
-    await w.line(/registered/);
-  }
-  await waitFor('two workers', 10_000, async () => ((await api(base, 'GET', '/health')).workers === 2 ? true : undefined));
+  c = await ProcCluster.start('sluice-e2e-fs-');
+  ({ dir, addr, base } = c);
 });
 
+// SLUICE_KEEP_TEST_DIR=1 keeps the store, logs and output for a post-mortem.
 afterAll(async () => {
-  await Promise.allSettled(workers.map((w) => w.stop()));
-  await master?.stop();
-  // SLUICE_KEEP_TEST_DIR=1 keeps the store, logs and output for a post-mortem.
-  if (dir && !process.env.SLUICE_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+  await c?.stop();
 });
 
 async function finalStatus(appId: string, timeoutMs = 60_000): Promise<TestJson> {
@@ -74,11 +60,11 @@ describe('engine on the fs store (real master, workers, executors)', () => {
     expect(sub.code, sub.stderr).toBe(0);
     const appId = sub.stdout.trim();
     await waitFor('a committed checkpoint', 30_000, async () => ((await api(base, 'GET', `/apps/${appId}`)).appMaster?.committed > 0 ? true : undefined));
-    process.kill(master.child.pid!, 'SIGKILL');
-    await master.exited;
+    process.kill(c.master.child.pid!, 'SIGKILL');
+    await c.master.exited;
     const port = addr.split(':')[1]!;
-    master = Proc.start(['master', '-c', 'cluster.yaml', '--port', port], { cwd: dir });
-    await master.line(/master listening on/);
+    c.master = Proc.start(['master', '-c', 'cluster.yaml', '--port', port], { cwd: dir });
+    await c.master.line(/master listening on/);
     const end = await finalStatus(appId, 60_000);
     expect(end.status, end.error).toBe('stopped');
     expect(end.epoch).toBe(1); // no executor was restarted: the app never noticed

@@ -1,6 +1,7 @@
 // Real processes for engine end-to-end tests: the `sluice` CLI, its daemons, HTTP calls.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -134,6 +135,43 @@ export async function waitFor<T>(what: string, timeoutMs: number, fn: () => Prom
 
 export function writeClusterYaml(path: string, storageYaml = "  default:\n    module: '@sluice/storage-fs'\n    options:\n      root: ./store\n"): void {
   writeFileSync(path, `storage:\n${storageYaml}master:\n  host: 127.0.0.1\n  port: 0\n  seedFile: ./master/seed.json\nworker:\n  cacheDir: ./workers\n  heartbeatMs: 200\n`);
+}
+
+/**
+ * `sluice master` and `sluice worker` processes on the fs store in a fresh temp dir, auth on
+ * (the admin token set for cli()/api()). `master` may be replaced (a test restarting it);
+ * stop() stops whatever runs and removes the dir (SLUICE_KEEP_TEST_DIR=1 keeps it).
+ */
+export class ProcCluster {
+  master!: Proc;
+  readonly workers: Proc[] = [];
+  addr = '';
+  private constructor(readonly dir: string) {}
+
+  get base(): string {
+    return `http://${this.addr}`;
+  }
+
+  static async start(prefix: string, workerNames = ['w1', 'w2']): Promise<ProcCluster> {
+    const c = new ProcCluster(mkdtempSync(join(tmpdir(), prefix)));
+    writeClusterYaml(join(c.dir, 'cluster.yaml'));
+    c.master = Proc.start(['master', '-c', 'cluster.yaml'], { cwd: c.dir });
+    c.addr = (await c.master.line(/master listening on (\S+)/))[1]!;
+    await useAdminToken(c.dir);
+    for (const name of workerNames) {
+      const w = Proc.start(['worker', '-c', 'cluster.yaml', '--master', c.addr, '--name', name], { cwd: c.dir });
+      c.workers.push(w);
+      await w.line(/registered/);
+    }
+    await waitFor(`${workerNames.length} workers`, 10_000, async () => ((await api(c.base, 'GET', '/health')).workers === workerNames.length ? true : undefined));
+    return c;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.workers.map((w) => w.stop()));
+    await this.master?.stop();
+    if (!process.env.SLUICE_KEEP_TEST_DIR) rmSync(this.dir, { recursive: true, force: true });
+  }
 }
 
 /** Word n of the vocabulary in letters only (`wa`, `wb`, … `wpj`): the tokenizer keeps letters, so `w123` would collapse to one key. */
