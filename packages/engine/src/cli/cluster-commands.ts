@@ -93,6 +93,8 @@ export function registerClusterCommands(program: Command): void {
         // With master.port 0 the real address is only known now: clients of this config read it here.
         const runFile = runFileOf(loaded);
         const url = `${loaded.config.master.tls ? 'https' : 'http'}://${c.address}`;
+        // Listen before the run file exists: a SIGTERM as soon as it appears must still remove it.
+        const stopped = waitForSignal();
         try {
           await writeRunFile(runFile, { pid: process.pid, url, startedAt: Date.now() });
         } catch (err) {
@@ -102,7 +104,7 @@ export function registerClusterCommands(program: Command): void {
         write(`local cluster: master on ${c.address}, ${c.workers.length} workers (Ctrl-C to stop)`);
         write(`run file: ${runFile} (url ${url})`);
         noteNodeSupport(storeModules(loaded));
-        await waitForSignal();
+        await stopped;
         await removeRunFile(runFile);
         await c.stop();
       }),
