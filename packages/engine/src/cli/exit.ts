@@ -28,3 +28,12 @@ export async function run(json: boolean | undefined, fn: () => Promise<void>): P
 export function write(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
+
+/**
+ * For one-shot probes of hosts that may be dead (`sluice masters`): ends the process soon
+ * after its report is out. A TCP connect to a silent host, left pending inside grpc or fetch
+ * after its call timed out, would otherwise hold the process for seconds (undici#4405).
+ */
+export function exitSoon(afterMs = 200): void {
+  setTimeout(() => process.stdout.write('', () => process.exit()), afterMs).unref();
+}

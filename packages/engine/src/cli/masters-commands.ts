@@ -3,7 +3,7 @@ import { loadClusterConfig } from '../config/cluster-config.js';
 import { MasterClient } from '../cluster/master-client.js';
 import { createEtcdClient } from '../cluster/etcd-client.js';
 import { EngineError } from '../errors.js';
-import { run, write } from './exit.js';
+import { exitSoon, run, write } from './exit.js';
 import { table } from './output.js';
 
 /** Bound on each probe (a master's /health, an etcd member's /health and status). */
@@ -46,7 +46,9 @@ export async function mastersReport(urls: string[], ha: { endpoints: string[]; p
     return { url: h.url, reachable: h.ok, ...(role ? { role } : {}), ...(leader ? { leader } : {}), ...(h.error ? { error: h.error } : {}) };
   });
   const report: MastersReport = { masters };
-  report.leader = masters.find((m) => m.role === 'leader')?.url ?? masters.find((m) => m.leader)?.leader;
+  // A reachable master that says it leads, else the election in etcd (it decides), else what a
+  // follower last heard: a follower may still name a leader that has just been cut off.
+  const serving = masters.find((m) => m.reachable && m.role === 'leader')?.url;
   if (ha) {
     const members = await Promise.all(ha.endpoints.map(etcdMember));
     let electionLeader: string | undefined;
@@ -64,8 +66,9 @@ export async function mastersReport(urls: string[], ha: { endpoints: string[]; p
       }
     }
     report.etcd = { prefix: ha.prefix, ...(electionLeader ? { electionLeader } : {}), ...(candidates ? { candidates } : {}), members };
-    report.leader ??= electionLeader;
+    report.leader = serving ?? electionLeader;
   }
+  report.leader ??= serving ?? masters.find((m) => m.leader)?.leader;
   return report;
 }
 
@@ -100,6 +103,6 @@ export function registerMastersCommand(program: Command): void {
         }
         // no leader anywhere: the control plane cannot take writes, say so in the exit code
         if (!report.leader) process.exitCode = 1;
-      }),
+      }).finally(() => exitSoon()),
     );
 }
