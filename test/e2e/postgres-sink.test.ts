@@ -14,8 +14,6 @@ import { redisLeg, startRedis, type RedisHandle } from '../servers/redis.js';
 
 const APP = resolve(REPO, 'test/e2e/fixtures/word-count-pg.mjs');
 
-const letterLines = wordLines;
-
 const leg = postgresLeg();
 if (!leg.run) {
   if (leg.required) describe('PostgreSQL leg (SLUICE_REQUIRE_POSTGRES=1)', () => it('has PostgreSQL installed', () => expect.fail(leg.reason)));
@@ -117,7 +115,7 @@ if (!leg.run) {
       });
       await table('wc_file');
       const input = join(dir, 'words.txt');
-      writeFileSync(input, letterLines(25_000, 5).join('\n') + '\n');
+      writeFileSync(input, wordLines(25_000, 5).join('\n') + '\n');
       const appId = await submit([`input=${input}`, 'table=wc_file', 'linesPerSec=2500']);
       const kills = await chaos(appId, { executorKills: 3, until: () => false });
       expect(kills.filter((k) => k.startsWith('executor')).length, kills.join(', ')).toBeGreaterThanOrEqual(3);
@@ -147,7 +145,7 @@ if (!leg.run) {
           server = await startRedis();
           await table('wc_redis');
           const streams = ['pg-a', 'pg-b', 'pg-c'];
-          const all = letterLines(24_000, 23);
+          const all = wordLines(24_000, 23);
           const c = createClient({ url: server.url });
           c.on('error', () => undefined);
           await c.connect();
@@ -201,7 +199,7 @@ if (!leg.run) {
       const poison = wordOf(7);
       await table('wc_poison', `, CHECK (word <> '${poison}')`);
       const input = join(dir, 'poison.txt');
-      const text = letterLines(500, 9).join('\n') + '\n';
+      const text = wordLines(500, 9).join('\n') + '\n';
       expect(text).toContain(` ${poison} `);
       writeFileSync(input, text);
       const appId = await submit([`input=${input}`, 'table=wc_poison', 'maxRestarts=1', 'restartBackoffMs=100', 'pgBudgetMs=2000']);
