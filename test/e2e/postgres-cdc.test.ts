@@ -4,12 +4,11 @@
 // executors are SIGKILLed about every 2 s. The committed files must hold every snapshot row and
 // every change exactly once, in commit order; and the replication slot must never be confirmed
 // past what a committed checkpoint covers (sampled all through the run).
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openConfiguredStorage, parseStorageConfig } from '@sluice/storage-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, cli, Proc, REPO, waitFor, writeClusterYaml, useLocalAdminToken, type TestJson } from './helpers/engine-cluster.js';
+import { api, cli, LocalCluster, REPO, waitFor, type TestJson } from './helpers/engine-cluster.js';
 import { postgresLeg, startPostgres, type PostgresHandle } from '../servers/postgres.js';
 
 const APP = resolve(REPO, 'test/e2e/fixtures/cdc-files.mjs');
@@ -48,8 +47,8 @@ if (!leg.run) {
   if (leg.required) describe('PostgreSQL leg (SLUICE_REQUIRE_POSTGRES=1)', () => it('has PostgreSQL installed', () => expect.fail(leg.reason)));
   else describe.skip(leg.reason, () => it('needs PostgreSQL', () => undefined));
 } else {
+  let cluster: LocalCluster;
   let dir: string;
-  let local: Proc;
   let addr: string;
   let base: string;
   let pg: PostgresHandle;
@@ -57,19 +56,14 @@ if (!leg.run) {
 
   beforeAll(async () => {
     pg = await startPostgres();
-    dir = mkdtempSync(join(tmpdir(), 'sluice-e2e-cdc-'));
-    writeClusterYaml(join(dir, 'cluster.yaml'));
-    local = Proc.start(['local', '-c', 'cluster.yaml', '--workers', '2'], { cwd: dir });
-    addr = (await local.line(/master on (\S+),/))[1]!;
-    base = `http://${addr}`;
-    useLocalAdminToken(dir);
+    cluster = await LocalCluster.start('sluice-e2e-cdc-');
+    ({ dir, addr, base } = cluster);
   }, 120_000);
 
   afterAll(async () => {
-    await local?.stop();
+    await cluster?.stop();
     if (failed && pg) process.stderr.write(`--- postgres log ---\n${pg.logTail(4000)}\n`);
     await pg?.close();
-    if (dir && !process.env.SLUICE_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
   });
 
   describe('PostgreSQL CDC into files through executor SIGKILLs', () => {

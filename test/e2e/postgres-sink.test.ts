@@ -3,12 +3,11 @@
 // from a file and from Redis streams (issue 22's headline), while executors are SIGKILLed about
 // every 2 s and PostgreSQL itself is SIGKILLed and restarted; the table must equal the reference
 // count. A poison row fails the app with SINK_POISON_ROW in `sluice status` and in its logs.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, cli, Proc, REPO, referenceCount, waitFor, writeClusterYaml, useLocalAdminToken, wordLines, wordOf, type TestJson } from './helpers/engine-cluster.js';
+import { api, cli, LocalCluster, REPO, referenceCount, waitFor, wordLines, wordOf, type TestJson } from './helpers/engine-cluster.js';
 import { postgresLeg, startPostgres, type PostgresHandle } from '../servers/postgres.js';
 import { redisLeg, startRedis, type RedisHandle } from '../servers/redis.js';
 
@@ -19,8 +18,8 @@ if (!leg.run) {
   if (leg.required) describe('PostgreSQL leg (SLUICE_REQUIRE_POSTGRES=1)', () => it('has PostgreSQL installed', () => expect.fail(leg.reason)));
   else describe.skip(leg.reason, () => it('needs PostgreSQL', () => undefined));
 } else {
+  let cluster: LocalCluster;
   let dir: string;
-  let local: Proc;
   let addr: string;
   let base: string;
   let pg: PostgresHandle;
@@ -28,20 +27,14 @@ if (!leg.run) {
 
   beforeAll(async () => {
     pg = await startPostgres();
-    dir = mkdtempSync(join(tmpdir(), 'sluice-e2e-pg-'));
-    writeClusterYaml(join(dir, 'cluster.yaml'));
-    local = Proc.start(['local', '-c', 'cluster.yaml', '--workers', '2'], { cwd: dir });
-    addr = (await local.line(/master on (\S+),/))[1]!;
-    base = `http://${addr}`;
-    useLocalAdminToken(dir);
+    cluster = await LocalCluster.start('sluice-e2e-pg-');
+    ({ dir, addr, base } = cluster);
   });
 
   afterAll(async () => {
-    await local?.stop();
+    await cluster?.stop();
     if (failed && pg) process.stderr.write(`--- postgres log ---\n${pg.logTail(4000)}\n`);
     await pg?.close();
-    // SLUICE_KEEP_TEST_DIR=1 keeps the store, logs and output for a post-mortem.
-    if (dir && !process.env.SLUICE_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
   });
 
   const table = async (name: string, extra = ''): Promise<void> => {

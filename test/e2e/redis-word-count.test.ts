@@ -3,13 +3,11 @@
 // into the file sink, while a writer keeps appending, executors are SIGKILLed about every 2 s
 // and redis-server is SIGKILLed and restarted once; end markers close the streams. The
 // committed output must equal the reference exactly.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCommittedOutput } from '@sluice/engine';
-import { api, cli, Proc, REPO, referenceCount, waitFor, writeClusterYaml, useLocalAdminToken, wordLines } from './helpers/engine-cluster.js';
+import { api, cli, LocalCluster, REPO, referenceCount, waitFor, wordLines } from './helpers/engine-cluster.js';
 import { redisLeg, startRedis, type RedisHandle } from '../servers/redis.js';
 
 const APP = resolve(REPO, 'test/e2e/fixtures/redis-word-count.mjs');
@@ -26,27 +24,22 @@ if (!leg.run) {
   if (leg.required) describe('Redis leg (SLUICE_REQUIRE_REDIS=1)', () => it('has redis-server installed', () => expect.fail(leg.reason)));
   else describe.skip(leg.reason, () => it('needs redis-server', () => undefined));
 } else {
+  let cluster: LocalCluster;
   let dir: string;
-  let local: Proc;
   let addr: string;
   let redis: RedisHandle;
   let failed = false;
 
   beforeAll(async () => {
     redis = await startRedis();
-    dir = mkdtempSync(join(tmpdir(), 'sluice-e2e-redis-'));
-    writeClusterYaml(join(dir, 'cluster.yaml'));
-    local = Proc.start(['local', '-c', 'cluster.yaml', '--workers', '2'], { cwd: dir });
-    addr = (await local.line(/master on (\S+),/))[1]!;
-    useLocalAdminToken(dir);
+    cluster = await LocalCluster.start('sluice-e2e-redis-');
+    ({ dir, addr } = cluster);
   });
 
   afterAll(async () => {
-    await local?.stop();
+    await cluster?.stop();
     if (failed && redis) process.stderr.write(`--- redis-server log ---\n${redis.logTail()}\n`);
     await redis?.close();
-    // SLUICE_KEEP_TEST_DIR=1 keeps the store, logs and output for a post-mortem.
-    if (dir && !process.env.SLUICE_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
   });
 
   describe('Redis streams → keyed word count → file sink, executors and redis-server killed with SIGKILL', () => {

@@ -174,6 +174,39 @@ export class ProcCluster {
   }
 }
 
+/**
+ * `sluice local` (a master and `workers` workers in one command) on the fs store in a fresh
+ * temp dir, with the local admin token set for cli()/api(): what the connector e2e tests run
+ * on. stop() stops it and removes the dir (SLUICE_KEEP_TEST_DIR=1 keeps it for a post-mortem).
+ */
+export class LocalCluster {
+  private constructor(readonly dir: string, readonly local: Proc, readonly addr: string) {}
+
+  get base(): string {
+    return `http://${this.addr}`;
+  }
+
+  static async start(prefix: string, workers = 2): Promise<LocalCluster> {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    writeClusterYaml(join(dir, 'cluster.yaml'));
+    const local = Proc.start(['local', '-c', 'cluster.yaml', '--workers', String(workers)], { cwd: dir });
+    try {
+      const addr = (await local.line(/master on (\S+),/))[1]!;
+      useLocalAdminToken(dir);
+      return new LocalCluster(dir, local, addr);
+    } catch (err) {
+      await local.stop();
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.local.stop();
+    if (!process.env.SLUICE_KEEP_TEST_DIR) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
 /** Word n of the vocabulary in letters only (`wa`, `wb`, … `wpj`): the tokenizer keeps letters, so `w123` would collapse to one key. */
 export const wordOf = (n: number): string => `w${n.toString(26).replace(/[0-9a-p]/g, (c) => String.fromCharCode(97 + parseInt(c, 26)))}`;
 
